@@ -1,0 +1,31 @@
+# sqlchaos — see README.md.
+GO      ?= go
+BIN     := bin/chaosrun
+PKGS    := ./...
+# Short runs for CI; `make soak` lifts the bounds.
+TESTFLAGS ?= -short -timeout 14m
+
+.PHONY: build test run bench soak lint clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/chaosrun
+
+test: build
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+run: build
+	./$(BIN) matrix
+
+bench: build
+	./$(BIN) bench
+
+soak: build
+	SQLCHAOS_SOAK=1 $(GO) test -timeout 90m -run 'Prop|Soak' $(PKGS)
+	./$(BIN) run soak --profile hardened --driver modernc --duration 10m
+
+lint:
+	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,80 @@
+// Package plan is the fault plan language of faultfs: rules, their parser and
+// canonical printer, and the deterministic engine that decides, for one
+// filesystem operation, which rule (if any) fires and what it does.
+//
+// It imports nothing from go-fuse so that generators (gopter), the oracle and
+// the CLI can use plans without a mount.
+//
+// The grammar is documented in doc.go.
+package plan
+
+import (
+	"syscall"
+	"time"
+)
+
+// Kind is what a rule does when it fires.
+type Kind string
+
+// The fault kinds.
+const (
+	KindErrno Kind = "errno" // fail the op with Errno
+	KindEIO   Kind = "eio"   // shorthand for errno with EIO
+	KindTorn  Kind = "torn"  // persist the first Keep bytes of a write, then Then
+	KindLost  Kind = "lost"  // report success, persist nothing
+	KindShort Kind = "short" // return the first Keep bytes of a read
+	KindFlip  Kind = "flip"  // flip one seeded bit of the data read or written
+	KindDelay Kind = "delay" // sleep Delay (+ seeded random up to Jitter), then proceed
+)
+
+// Op is a filesystem operation kind as faultfs sees it.
+type Op string
+
+// The operation kinds a rule can target.
+const (
+	OpOpen      Op = "open"
+	OpCreate    Op = "create"
+	OpRead      Op = "read"
+	OpWrite     Op = "write"
+	OpFsync     Op = "fsync"
+	OpFlush     Op = "flush"
+	OpRelease   Op = "release"
+	OpUnlink    Op = "unlink"
+	OpRename    Op = "rename"
+	OpSetattr   Op = "setattr"
+	OpTruncate  Op = "truncate" // setattr that changes the size
+	OpFallocate Op = "fallocate"
+	OpGetattr   Op = "getattr"
+	OpLookup    Op = "lookup"
+	OpMkdir     Op = "mkdir"
+	OpReaddir   Op = "readdir"
+)
+
+// Rule is one line of a plan. The zero value of an optional field means
+// "not constrained" (or, for Count, "persistent").
+type Rule struct {
+	Kind  Kind
+	Ops   []Op   // op=write or op=read|write; empty = any op
+	Path  string // glob over the base name (path.Match); empty = any
+	OffLo int64  // off=LO..HI: the op's byte range must intersect [OffLo, OffHi]
+	OffHi int64
+	HasOff bool
+	MinLen int64 // minlen=N: only ops with length >= N
+	Nth    int   // nth=N: first eligible match is the N-th matching op (1-based)
+	After  int   // after=N: skip the first N matching ops
+	Every  int   // every=N: only every N-th matching op
+	Count  int   // count=N: fire at most N times; 0 = persistent
+	P      float64 // p=0.25: seeded probability; 0 means 1
+	Pid    int     // pid=N: only ops by this caller pid
+	Errno  syscall.Errno // errno=EIO (errno kind, and torn's then=)
+	Keep   int64         // keep=N bytes (torn, short)
+	ThenOK bool          // torn: then=ok (report success) vs then=<errno>
+	Delay  time.Duration // delay=10ms
+	Jitter time.Duration // jitter=5ms (seeded)
+	Off    bool          // disabled at run time (state=off)
+}
+
+// Plan is an ordered list of rules; the first rule that fires wins.
+type Plan struct {
+	Rules []Rule
+}

@@ -1,0 +1,44 @@
+// Package trace defines faultfs's op trace: one JSON object per line, written
+// by the filesystem server and read by the oracle. It is a leaf package (no
+// go-fuse import) so that readers never pull in FUSE.
+package trace
+
+// Record kinds.
+const (
+	KindOp     = "op"     // a filesystem operation
+	KindMark   = "mark"   // a mark written through the control socket
+	KindPlan   = "plan"   // a plan was loaded (Plan holds its canonical form)
+	KindHeader = "header" // a write changed bytes 18-19 of a database header
+	KindMount  = "mount"  // first record: seed, backing dir, mountpoint
+)
+
+// Record is one line of the trace.
+type Record struct {
+	Seq  uint64 `json:"seq"`
+	T    int64  `json:"t"`    // CLOCK_MONOTONIC nanoseconds (comparable across processes on one host)
+	Kind string `json:"kind"` // one of the Kind constants
+	Pid  uint32 `json:"pid,omitempty"`
+	Op   string `json:"op,omitempty"`
+	Path string `json:"path,omitempty"` // relative to the mount root
+	To   string `json:"to,omitempty"`   // rename target
+	Off  int64  `json:"off,omitempty"`
+	Len  int64  `json:"len,omitempty"`
+	// Result is "ok" or the errno name returned to the caller (e.g. "EIO").
+	Result string `json:"result,omitempty"`
+	// N is the number of bytes really persisted (write) or returned (read).
+	N int64 `json:"n,omitempty"`
+	// Rule is the 1-based index of the rule that fired, 0 if none.
+	Rule int `json:"rule,omitempty"`
+	// Fault describes what the fired rule did, e.g. "torn keep=512 then=ok".
+	Fault string `json:"fault,omitempty"`
+	// Holders lists the other pids that still held the file open when a
+	// -wal/-shm file was unlinked, renamed over or truncated.
+	Holders []uint32 `json:"holders,omitempty"`
+	// OldMode/NewMode are header bytes 18-19 ("2/2" = WAL, "1/1" = rollback)
+	// before and after a write that changed them (Kind == KindHeader).
+	OldMode string `json:"old_mode,omitempty"`
+	NewMode string `json:"new_mode,omitempty"`
+	Mark    string `json:"mark,omitempty"`
+	Plan    string `json:"plan,omitempty"`
+	Seed    int64  `json:"seed,omitempty"`
+}

@@ -1,0 +1,41 @@
+// Package history is the append-only JSONL record that every scenario process
+// writes: each operation's call and return, what committed, and every error
+// with its class. Scenarios write it; the oracle reads it. It is a leaf
+// package.
+package history
+
+// Event types.
+const (
+	TypeStart  = "start"  // process started (Data: role, profile, driver, seed)
+	TypeCall   = "call"   // an operation was invoked
+	TypeReturn = "return" // it returned (Err empty = acknowledged)
+	TypeCommit = "commit" // a write transaction committed (Seq = commit counter)
+	TypeError  = "error"  // an error surfaced (also carried on failed returns)
+	TypeMode   = "mode"   // a connection reported its journal mode (Mode)
+	TypeSpawn  = "spawn"  // a worker process was spawned (Task, Data["pid"])
+	TypeReap   = "reap"   // zombie children were reaped / counted
+	TypeExit   = "exit"   // process exits
+)
+
+// Event is one line of a process's history.
+type Event struct {
+	T    int64  `json:"t"`    // CLOCK_MONOTONIC ns
+	Proc string `json:"proc"` // role instance, e.g. "worker-3"
+	Pid  int    `json:"pid"`
+	Type string `json:"type"`
+	ID   int64  `json:"id,omitempty"` // call id, pairs call and return
+	Op   string `json:"op,omitempty"` // kanban operation, e.g. "claim"
+	Task string `json:"task,omitempty"`
+	// Seq is the commit counter value written inside the transaction.
+	Seq int64 `json:"seq,omitempty"`
+	// Err is the surfaced error's text; Class its taxonomy class (IOERR,
+	// CORRUPT, NOTADB, BUSY, LOCKED, FULL, CANTOPEN, READONLY, TORN_EXTEND,
+	// OTHER); Code the extended SQLite result code when known.
+	Err   string `json:"err,omitempty"`
+	Class string `json:"class,omitempty"`
+	Code  int    `json:"code,omitempty"`
+	Mode  string `json:"mode,omitempty"`
+	// Data carries operation-specific facts: rows inserted/deleted, the
+	// transition made, etc.
+	Data map[string]any `json:"data,omitempty"`
+}
