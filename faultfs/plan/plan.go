@@ -1,11 +1,5 @@
-// Package plan is the fault plan language of faultfs: rules, their parser and
-// canonical printer, and the deterministic engine that decides, for one
-// filesystem operation, which rule (if any) fires and what it does.
-//
-// It imports nothing from go-fuse so that generators (gopter), the oracle and
-// the CLI can use plans without a mount.
-//
-// The grammar is documented in doc.go.
+// See doc.go for the package documentation.
+
 package plan
 
 import (
@@ -53,25 +47,27 @@ const (
 // Rule is one line of a plan. The zero value of an optional field means
 // "not constrained" (or, for Count, "persistent").
 type Rule struct {
-	Kind  Kind
-	Ops   []Op   // op=write or op=read|write; empty = any op
-	Path  string // glob over the base name (path.Match); empty = any
-	OffLo int64  // off=LO..HI: the op's byte range must intersect [OffLo, OffHi]
-	OffHi int64
+	Kind   Kind
+	Ops    []Op   // op=write or op=read|write; empty = any op
+	Path   string // glob over the base name (path.Match); empty = any
+	OffLo  int64  // off=LO..HI: the op's byte range must intersect [OffLo, OffHi]
+	OffHi  int64
 	HasOff bool
-	MinLen int64 // minlen=N: only ops with length >= N
-	Nth    int   // nth=N: first eligible match is the N-th matching op (1-based)
-	After  int   // after=N: skip the first N matching ops
-	Every  int   // every=N: only every N-th matching op
-	Count  int   // count=N: fire at most N times; 0 = persistent
-	P      float64 // p=0.25: seeded probability; 0 means 1
-	Pid    int     // pid=N: only ops by this caller pid
+	MinLen int64         // minlen=N: only ops with length >= N
+	Nth    int           // nth=N: first eligible match is the N-th matching op (1-based)
+	After  int           // after=N: skip the first N matching ops
+	Every  int           // every=N: only every N-th matching op
+	Count  int           // count=N: fire at most N times; 0 = persistent
+	P      float64       // p=0.25: seeded probability; 0 means 1
+	Pid    int           // pid=N: only ops by this caller pid
 	Errno  syscall.Errno // errno=EIO (errno kind, and torn's then=)
 	Keep   int64         // keep=N bytes (torn, short)
 	ThenOK bool          // torn: then=ok (report success) vs then=<errno>
 	Delay  time.Duration // delay=10ms
 	Jitter time.Duration // jitter=5ms (seeded)
 	Off    bool          // disabled at run time (state=off)
+	Bit    int64         // bit=N: flip this bit of the op's data (flip); see HasBit
+	HasBit bool          // Bit is set; otherwise the flipped bit is seeded
 }
 
 // Plan is an ordered list of rules; the first rule that fires wins.
