@@ -39,3 +39,28 @@ type Event struct {
 	// transition made, etc.
 	Data map[string]any `json:"data,omitempty"`
 }
+
+// Keys of Event.Data that the oracle reads.
+const (
+	// On TypeCommit: the kanbancore Commit's changes, as JSON arrays of
+	// {"task","from","to"} and {"table","key"} objects.
+	DataTransitions = "transitions"
+	DataInserted    = "inserted"
+	DataDeleted     = "deleted"
+	DataUpdated     = "updated"
+	// DataPid on TypeSpawn is the spawned worker's pid; on TypeReap a
+	// reaped child's pid (DataPids for several).
+	DataPid  = "pid"
+	DataPids = "pids"
+	// DataDefunct on TypeReap is the number of defunct children the
+	// dispatcher counted at that tick (before reaping).
+	DataDefunct = "defunct"
+)
+
+// Error classes (Event.Class) the oracle treats specially.
+const (
+	ClassIOERR      = "IOERR"
+	ClassCorrupt    = "CORRUPT"
+	ClassNotADB     = "NOTADB"
+	ClassTornExtend = "TORN_EXTEND"
+)

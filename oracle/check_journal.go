@@ -1,0 +1,107 @@
+package oracle
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
+	"github.com/sqlchaos/sqlchaos/history"
+)
+
+func init() {
+	register(Checker{
+		Name: "journal-mode",
+		Doc: "No silent WAL→DELETE downgrade: trace header writes flipping bytes 18-19 from 2/2, " +
+			"connections reporting a non-WAL mode after the database was WAL, and the final header. " +
+			"A downgrade fails unless the process that made it surfaced an error at or after it.",
+		Check: checkJournalMode,
+	})
+}
+
+func checkJournalMode(in *Input) Result {
+	f := in.facts()
+	fin := in.final()
+	var walT int64 = -1 // when the database was first seen in WAL
+	var walE Evidence
+	for _, r := range in.Trace {
+		if r.Kind == trace.KindHeader && (r.NewMode == "2/2" || r.OldMode == "2/2") {
+			t := r.T
+			if r.OldMode == "2/2" {
+				t = f.t0
+			}
+			if walT < 0 || t < walT {
+				walT, walE = t, traceEv(r, fmt.Sprintf("header %s→%s", r.OldMode, r.NewMode))
+			}
+			break
+		}
+	}
+	for _, e := range in.Events {
+		if e.Type == history.TypeMode && strings.EqualFold(e.Mode, "wal") {
+			if walT < 0 || e.T < walT {
+				walT, walE = e.T, histEv(e, "connection reports journal_mode=wal")
+			}
+			break
+		}
+	}
+	finalMode := fin.headerMode()
+	if walT < 0 && finalMode == "2/2" {
+		walT, walE = f.t0, Evidence{Source: "files", Text: "final header bytes 18-19 = 2/2"}
+	}
+	if walT < 0 {
+		return Result{Verdict: Inconclusive, Summary: "the database was never seen in WAL mode (final header " + orQ(finalMode) + ")"}
+	}
+	type downgrade struct {
+		ev  Evidence
+		pid int
+		t   int64
+	}
+	var downs []downgrade
+	for _, r := range in.Trace {
+		if r.Kind == trace.KindHeader && r.OldMode == "2/2" && r.NewMode != "2/2" {
+			downs = append(downs, downgrade{traceEv(r, fmt.Sprintf("header of %s flipped %s→%s", r.Path, r.OldMode, r.NewMode)), int(r.Pid), r.T})
+		}
+	}
+	for _, e := range in.Events {
+		if e.Type == history.TypeMode && e.T >= walT && e.Mode != "" && !strings.EqualFold(e.Mode, "wal") {
+			downs = append(downs, downgrade{histEv(e, "connection reports journal_mode="+e.Mode+" after the database was WAL"), e.Pid, e.T})
+		}
+	}
+	res := Result{Evidence: []Evidence{walE}}
+	silent := 0
+	for _, d := range downs {
+		res.Evidence = append(res.Evidence, d.ev)
+		if e, ok := f.surfaced(uint32(d.pid), d.t, nil); ok {
+			res.Evidence = append(res.Evidence, histEv(e, "surfaced: "+errText(e)))
+		} else {
+			silent++
+		}
+	}
+	if finalMode != "" && finalMode != "2/2" {
+		res.Evidence = append(res.Evidence, Evidence{Source: "files", Text: "final header bytes 18-19 = " + finalMode + " (not WAL)"})
+		if len(downs) == 0 {
+			silent++ // a downgrade nobody saw happen
+		}
+	}
+	switch {
+	case silent > 0:
+		res.Verdict = Fail
+		res.Summary = fmt.Sprintf("silent WAL downgrade: %s not surfaced as an error; final header %s", plural(silent, "downgrade"), orQ(finalMode))
+	case len(downs) > 0:
+		res.Verdict = Pass
+		res.Summary = fmt.Sprintf("%s, each surfaced as an error; final header %s", plural(len(downs), "downgrade"), orQ(finalMode))
+	case finalMode == "":
+		res.Verdict = Inconclusive
+		res.Summary = "no downgrade seen, but the final header is unreadable"
+	default:
+		res.Verdict = Pass
+		res.Summary = "stayed in WAL; final header 2/2"
+	}
+	return res
+}
+
+func orQ(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}

@@ -1,0 +1,201 @@
+package oracle
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
+	"github.com/sqlchaos/sqlchaos/history"
+)
+
+// facts are derived once from the histories and the trace.
+type facts struct {
+	t0      int64 // earliest timestamp in the run
+	tEnd    int64 // latest
+	bounds  Bounds
+	fired   []trace.Record // faults that fired (delay faults excluded)
+	errs    []history.Event
+	commits map[int64]commitEv // acknowledged commits by seq
+	procs   map[int]string     // pid -> proc
+	// clearT is when the faults were last cleared (trace mark
+	// "faults-cleared" or an empty plan), 0 if never.
+	clearT int64
+	clearE Evidence
+}
+
+type commitEv struct {
+	history.Event
+	Transitions []transitionRef
+	Inserted    []rowRef
+	Deleted     []rowRef
+}
+
+type transitionRef struct {
+	Task string `json:"task"`
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+type rowRef struct {
+	Table string `json:"table"`
+	Key   string `json:"key"`
+}
+
+// MarkFaultsCleared is the trace mark a runner writes when it clears the
+// fault plan for good.
+const MarkFaultsCleared = "faults-cleared"
+
+func (in *Input) facts() *facts {
+	in.once.Do(func() { in.f = buildFacts(in) })
+	return in.f
+}
+
+func buildFacts(in *Input) *facts {
+	f := &facts{commits: map[int64]commitEv{}, procs: map[int]string{}, bounds: in.Meta.Bounds.withDefaults()}
+	see := func(t int64) {
+		if t == 0 {
+			return
+		}
+		if f.t0 == 0 || t < f.t0 {
+			f.t0 = t
+		}
+		if t > f.tEnd {
+			f.tEnd = t
+		}
+	}
+	for _, e := range in.Events {
+		see(e.T)
+		if e.Pid != 0 && e.Proc != "" {
+			if _, ok := f.procs[e.Pid]; !ok {
+				f.procs[e.Pid] = e.Proc
+			}
+		}
+		if e.Err != "" {
+			f.errs = append(f.errs, e)
+		}
+		if e.Type == history.TypeCommit && e.Seq > 0 {
+			c := commitEv{Event: e}
+			decodeData(e.Data, history.DataTransitions, &c.Transitions)
+			decodeData(e.Data, history.DataInserted, &c.Inserted)
+			decodeData(e.Data, history.DataDeleted, &c.Deleted)
+			f.commits[e.Seq] = c
+		}
+	}
+	for _, r := range in.Trace {
+		see(r.T)
+		switch r.Kind {
+		case trace.KindOp:
+			if r.Rule > 0 && !strings.HasPrefix(r.Fault, "delay") {
+				f.fired = append(f.fired, r)
+			}
+		case trace.KindMark:
+			if r.Mark == MarkFaultsCleared {
+				f.clearT, f.clearE = r.T, traceEv(r, "mark "+r.Mark)
+			}
+		case trace.KindPlan:
+			if strings.TrimSpace(r.Plan) == "" {
+				f.clearT, f.clearE = r.T, traceEv(r, "empty plan loaded")
+			}
+		}
+	}
+	return f
+}
+
+func decodeData(d map[string]any, key string, into any) {
+	v, ok := d[key]
+	if !ok || v == nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		json.Unmarshal(b, into)
+	}
+}
+
+// rel renders t as an offset from the start of the run.
+func (f *facts) rel(t int64) string {
+	if t == 0 {
+		return "?"
+	}
+	return fmt.Sprintf("+%v", time.Duration(t-f.t0).Round(time.Millisecond))
+}
+
+// sortedSeqs returns the acknowledged commit seqs in order.
+func (f *facts) sortedSeqs() []int64 {
+	out := make([]int64, 0, len(f.commits))
+	for s := range f.commits {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// surfaced returns the first error recorded by pid (any process when pid
+// is 0 or unknown to the histories) within the surface window after t.
+func (f *facts) surfaced(pid uint32, t int64, accept func(history.Event) bool) (history.Event, bool) {
+	_, known := f.procs[int(pid)]
+	w := int64(time.Duration(f.bounds.SurfaceWindow))
+	for _, e := range f.errs {
+		if e.T < t || e.T > t+w {
+			continue
+		}
+		if pid != 0 && known && e.Pid != int(pid) {
+			continue
+		}
+		if accept != nil && !accept(e) {
+			continue
+		}
+		return e, true
+	}
+	return history.Event{}, false
+}
+
+func traceEv(r trace.Record, text string) Evidence {
+	return Evidence{Source: "trace", Seq: r.Seq, Pid: int(r.Pid), T: r.T, Text: text}
+}
+
+func histEv(e history.Event, text string) Evidence {
+	return Evidence{Source: "history", Seq: uint64(max(e.Seq, 0)), Proc: e.Proc, Pid: e.Pid, T: e.T, Text: text}
+}
+
+// describe renders a trace op record for evidence.
+func describe(r trace.Record) string {
+	s := fmt.Sprintf("%s %s", r.Op, r.Path)
+	if r.Op == "write" || r.Op == "read" {
+		s += fmt.Sprintf(" off=%d len=%d n=%d", r.Off, r.Len, r.N)
+	}
+	if r.Result != "" && r.Result != "ok" {
+		s += " -> " + r.Result
+	}
+	if r.Rule > 0 {
+		s += fmt.Sprintf(" [rule %d: %s]", r.Rule, r.Fault)
+	}
+	return s
+}
+
+func errText(e history.Event) string {
+	s := e.Op
+	if s != "" {
+		s += ": "
+	}
+	if e.Class != "" {
+		s += e.Class + " "
+	}
+	if e.Code != 0 {
+		s += fmt.Sprintf("(%d) ", e.Code)
+	}
+	return s + e.Err
+}
+
+func isDB(p string) bool       { return strings.HasSuffix(path.Base(p), ".db") }
+func isSidecar(p string) bool  { return strings.HasSuffix(p, "-wal") || strings.HasSuffix(p, "-shm") }
+func plural(n int, s string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", s)
+	}
+	return fmt.Sprintf("%d %ss", n, s)
+}

@@ -1,0 +1,137 @@
+package oracle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
+	"github.com/sqlchaos/sqlchaos/history"
+)
+
+// Run directory layout, agreed with the scenario runner.
+const (
+	MetaFile     = "meta.json"
+	HistoriesDir = "histories" // *.jsonl, one per process
+	TraceFile    = "trace.jsonl"
+	FilesDir     = "files" // kanban.db, kanban.db-wal, kanban.db-shm after unmount
+	DBName       = "kanban.db"
+)
+
+// DefaultLedger is the commit ledger table when Meta.Ledger is empty.
+const DefaultLedger = "chaos_ledger"
+
+// Load reads the run directory dir. It copies files/ to a private
+// temporary directory, so opening the database (which may replay the WAL)
+// never changes the saved run; call Close to remove the copy.
+func Load(dir string) (*Input, error) {
+	in := &Input{Dir: dir, Files: filepath.Join(dir, FilesDir)}
+	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	if err != nil {
+		return nil, fmt.Errorf("oracle: %w", err)
+	}
+	if err := json.Unmarshal(b, &in.Meta); err != nil {
+		return nil, fmt.Errorf("oracle: %s: %w", MetaFile, err)
+	}
+	if in.Meta.Ledger == "" {
+		in.Meta.Ledger = DefaultLedger
+	}
+	in.Events, err = history.ReadDir(filepath.Join(dir, HistoriesDir))
+	if err != nil {
+		return nil, fmt.Errorf("oracle: %w", err)
+	}
+	if len(in.Events) == 0 {
+		in.Notes = append(in.Notes, "no history events in "+HistoriesDir+"/")
+	}
+	in.Trace, err = readTrace(filepath.Join(dir, TraceFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		in.Notes = append(in.Notes, "no "+TraceFile)
+	case errors.Is(err, errTruncated):
+		in.Notes = append(in.Notes, err.Error())
+	case err != nil:
+		return nil, fmt.Errorf("oracle: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(in.Files, DBName)); err == nil {
+		tmp, err := os.MkdirTemp("", "sqlchaos-judge-")
+		if err != nil {
+			return nil, fmt.Errorf("oracle: %w", err)
+		}
+		in.tmp = tmp
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			if err := copyFile(filepath.Join(in.Files, DBName+suffix), filepath.Join(tmp, DBName+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				in.Close()
+				return nil, fmt.Errorf("oracle: copy %s%s: %w", DBName, suffix, err)
+			}
+		}
+		in.DB = filepath.Join(tmp, DBName)
+	} else {
+		in.Notes = append(in.Notes, "no "+FilesDir+"/"+DBName)
+	}
+	return in, nil
+}
+
+// Close closes the final database and removes the private copy.
+func (in *Input) Close() error {
+	if in.fin != nil && in.fin.db != nil {
+		in.fin.db.Close()
+	}
+	if in.tmp != "" {
+		err := os.RemoveAll(in.tmp)
+		in.tmp = ""
+		return err
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	s, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(d, s); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
+
+var errTruncated = errors.New("truncated final line")
+
+// readTrace reads the faultfs trace. (faultfs/trace is growing its own
+// ReadFile; this reader keeps the oracle independent of it meanwhile and
+// has the same rules: a final unterminated line that does not parse is
+// dropped and reported, any other bad line is an error.)
+func readTrace(path string) ([]trace.Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []trace.Record
+	for n := 1; len(data) > 0; n++ {
+		line, rest, complete := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var r trace.Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			if !complete {
+				return out, fmt.Errorf("%s: line %d: %w", path, n, errTruncated)
+			}
+			return out, fmt.Errorf("%s: line %d: %v", path, n, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
