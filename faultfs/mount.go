@@ -1,0 +1,505 @@
+package faultfs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sqlchaos/sqlchaos/internal/reexec"
+)
+
+// Config describes one mount started by Start.
+type Config struct {
+	Backing    string // existing backing directory
+	Mountpoint string // existing empty directory to mount on
+	Plan       string // plan text; "" = no rules
+	Seed       int64  // seed of every random fault decision
+	Trace      string // trace file; "" = no trace
+	Control    string // control socket; "" = a temporary path
+	Stderr     io.Writer
+	// TraceFaultsOnly traces only the operations a rule fired on (and
+	// unlinks/renames/truncates with holders); the default traces every op.
+	TraceFaultsOnly bool
+	// StartTimeout bounds the wait for the "mounted" line (default 15s).
+	StartTimeout time.Duration
+}
+
+// Mount is a running faultfs server process.
+type Mount struct {
+	cfg     Config
+	dir     string
+	cmd     *child
+	client  *Client
+	tmp     string // temp dir for plan file and default socket
+	minor   uint32 // FUSE connection id (minor device number), 0 if unknown
+	exited  chan struct{}
+	waitErr error
+
+	stopOnce sync.Once
+	stopErr  error
+	stopping chan struct{}
+}
+
+// child is the server process.
+type child struct {
+	pid  int
+	wait func() error
+	kill func(sig syscall.Signal) error
+}
+
+// Start starts a faultfs server in a separate process (this binary
+// re-executed in role ServerRole; main or TestMain must call reexec.Init) and
+// waits until it has mounted. ctx bounds the start-up only; end the mount
+// with Stop.
+func Start(ctx context.Context, cfg Config) (*Mount, error) {
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 15 * time.Second
+	}
+	var err error
+	for _, d := range []*string{&cfg.Backing, &cfg.Mountpoint} {
+		if *d == "" {
+			return nil, errors.New("faultfs: Config.Backing and Config.Mountpoint are required")
+		}
+		if *d, err = filepath.Abs(*d); err != nil {
+			return nil, err
+		}
+		// Not yet mounted, so resolving symlinks cannot hang.
+		if *d, err = filepath.EvalSymlinks(*d); err != nil {
+			return nil, fmt.Errorf("faultfs: %w", err)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "faultfs-")
+	if err != nil {
+		return nil, err
+	}
+	cleanupTmp := true
+	defer func() {
+		if cleanupTmp {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if cfg.Control == "" {
+		cfg.Control = filepath.Join(tmp, "ctl.sock")
+	}
+	args := []string{"--backing", cfg.Backing, "--mountpoint", cfg.Mountpoint,
+		"--seed", strconv.FormatInt(cfg.Seed, 10), "--control", cfg.Control}
+	if cfg.Plan != "" {
+		pf := filepath.Join(tmp, "plan.txt")
+		if err := os.WriteFile(pf, []byte(cfg.Plan), 0o644); err != nil {
+			return nil, err
+		}
+		args = append(args, "--plan", pf)
+	}
+	if cfg.Trace != "" {
+		args = append(args, "--trace", cfg.Trace)
+	}
+	if cfg.TraceFaultsOnly {
+		args = append(args, "--trace-faults-only")
+	}
+	cmd, err := reexec.Command(ServerRole, args...)
+	if err != nil {
+		return nil, err
+	}
+	tail := &tailBuffer{max: 4096}
+	cmd.Stderr = io.MultiWriter(cfg.Stderr, tail)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	// If this process dies without Stop, the server unmounts on SIGTERM.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("faultfs: start server: %w", err)
+	}
+	m := &Mount{
+		cfg: cfg, dir: cfg.Mountpoint, tmp: tmp,
+		exited:   make(chan struct{}),
+		stopping: make(chan struct{}),
+	}
+	m.cmd = &child{
+		pid:  cmd.Process.Pid,
+		kill: func(sig syscall.Signal) error { return cmd.Process.Signal(sig) },
+	}
+	ready := make(chan error, 1)
+	go func() {
+		br := bufio.NewReader(stdout)
+		line, err := br.ReadString('\n')
+		want := "mounted " + cfg.Mountpoint
+		switch {
+		case err != nil:
+			ready <- fmt.Errorf("server exited before mounting: %v", err)
+		case strings.TrimSpace(line) != want:
+			ready <- fmt.Errorf("server said %q, want %q", strings.TrimSpace(line), want)
+		default:
+			ready <- nil
+		}
+		io.Copy(io.Discard, br)
+	}()
+	go func() {
+		m.waitErr = cmd.Wait()
+		close(m.exited)
+	}()
+
+	timer := time.NewTimer(cfg.StartTimeout)
+	defer timer.Stop()
+	var startErr error
+	select {
+	case startErr = <-ready:
+	case <-timer.C:
+		startErr = fmt.Errorf("no %q line within %v", "mounted", cfg.StartTimeout)
+	case <-ctx.Done():
+		startErr = ctx.Err()
+	}
+	if startErr == nil {
+		m.minor = mountMinor(cfg.Mountpoint)
+		m.client, startErr = Dial(cfg.Control)
+	}
+	if startErr != nil {
+		cleanupTmp = false // Stop removes it
+		m.Stop()
+		<-m.exited
+		msg := strings.TrimSpace(tail.String())
+		if msg != "" {
+			msg = "; server stderr: " + msg
+		}
+		return nil, fmt.Errorf("faultfs: mount %s: %v%s", cfg.Mountpoint, startErr, msg)
+	}
+	cleanupTmp = false
+	return m, nil
+}
+
+// Pid is the server process's pid.
+func (m *Mount) Pid() int { return m.cmd.pid }
+
+// Client is the control client connected at start.
+func (m *Mount) Client() *Client { return m.client }
+
+// Dir is the mount point (absolute, symlinks resolved).
+func (m *Mount) Dir() string { return m.dir }
+
+// Backing is the backing directory (absolute, symlinks resolved).
+func (m *Mount) Backing() string { return m.cfg.Backing }
+
+// TracePath is the trace file, "" if none.
+func (m *Mount) TracePath() string { return m.cfg.Trace }
+
+// ControlPath is the control socket.
+func (m *Mount) ControlPath() string { return m.cfg.Control }
+
+// Exited is closed when the server process has exited and been reaped.
+func (m *Mount) Exited() <-chan struct{} { return m.exited }
+
+// Stop unmounts and ends the server. It is idempotent and safe to call after
+// the server died. The ladder: control "stop" (SIGTERM if the socket does not
+// answer), wait; then lazy unmount (MNT_DETACH); then fusectl abort of the
+// connection; then SIGKILL; always reaping the child. It never stats the
+// mount point, which would hang on a dead server. It returns an error if the
+// mount is still listed afterwards, or if the server had already exited with
+// an error before Stop was called.
+func (m *Mount) Stop() error {
+	m.stopOnce.Do(func() { m.stopErr = m.stop() })
+	return m.stopErr
+}
+
+func (m *Mount) stop() error {
+	close(m.stopping)
+	var errs []error
+	select {
+	case <-m.exited:
+		if m.waitErr != nil {
+			errs = append(errs, fmt.Errorf("faultfs: server exited before Stop: %v", m.waitErr))
+		}
+	default:
+		asked := false
+		if m.client != nil {
+			m.client.Timeout = 2 * time.Second
+			asked = m.client.Stop() == nil
+		}
+		if !asked {
+			m.cmd.kill(syscall.SIGTERM)
+		}
+		if !waitClosed(m.exited, 5*time.Second) {
+			unix.Unmount(m.dir, unix.MNT_DETACH)
+			if m.minor != 0 {
+				abortConn(m.minor)
+			}
+			if !waitClosed(m.exited, 2*time.Second) {
+				m.cmd.kill(syscall.SIGKILL)
+				<-m.exited
+			}
+		}
+	}
+	if m.client != nil {
+		m.client.Close()
+	}
+	if mountedAt(m.dir) {
+		unix.Unmount(m.dir, unix.MNT_DETACH)
+		if m.minor != 0 {
+			abortConn(m.minor)
+		}
+		if mountedAt(m.dir) {
+			errs = append(errs, fmt.Errorf("faultfs: %s still mounted after stop", m.dir))
+		}
+	}
+	os.RemoveAll(m.tmp)
+	return errors.Join(errs...)
+}
+
+func waitClosed(c <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// ErrNotMounted is returned by Unmount for a directory with no FUSE mount.
+var ErrNotMounted = errors.New("not a FUSE mount")
+
+// Unmount clears the FUSE mount at dir even when its server is dead or hung:
+// lazy unmount, then abort of the FUSE connection through fusectl, so that
+// processes blocked on it fail instead of hanging. It does not touch dir.
+func Unmount(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	ms, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	var found []mountEntry
+	for _, m := range ms {
+		if m.Mountpoint == abs && strings.HasPrefix(m.FsType, "fuse") {
+			found = append(found, m)
+		}
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("%s: %w", abs, ErrNotMounted)
+	}
+	var errs []error
+	for range found {
+		if err := unix.Unmount(abs, unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+			errs = append(errs, fmt.Errorf("lazy unmount %s: %w", abs, err))
+		}
+	}
+	for _, m := range found {
+		if err := abortConn(m.Minor); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CleanStale lazily unmounts every faultfs (fuse.chaosfs) mount at or under
+// root, as found in /proc/self/mountinfo, and returns their mount points.
+// Harnesses call it at start-up to clear what a crashed run left behind.
+func CleanStale(root string) ([]string, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := readMountinfo()
+	if err != nil {
+		return nil, err
+	}
+	var done []string
+	var errs []error
+	for i := len(ms) - 1; i >= 0; i-- { // deepest (latest) first
+		m := ms[i]
+		if m.FsType != "fuse."+FsName {
+			continue
+		}
+		if m.Mountpoint != abs && !strings.HasPrefix(m.Mountpoint, strings.TrimSuffix(abs, "/")+"/") {
+			continue
+		}
+		if err := Unmount(m.Mountpoint); err != nil && !errors.Is(err, ErrNotMounted) {
+			errs = append(errs, err)
+			continue
+		}
+		done = append(done, m.Mountpoint)
+	}
+	return done, errors.Join(errs...)
+}
+
+// mountEntry is one line of /proc/self/mountinfo.
+type mountEntry struct {
+	Minor      uint32
+	Major      uint32
+	Mountpoint string
+	FsType     string
+	Source     string
+}
+
+func readMountinfo() ([]mountEntry, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	return parseMountinfo(b), nil
+}
+
+// parseMountinfo parses mountinfo(5) lines:
+// id parent major:minor root mountpoint opts [optional...] - fstype source superopts
+func parseMountinfo(b []byte) []mountEntry {
+	var out []mountEntry
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		f := strings.Fields(string(line))
+		if len(f) < 10 {
+			continue
+		}
+		sep := -1
+		for i := 6; i < len(f); i++ {
+			if f[i] == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+2 >= len(f) {
+			continue
+		}
+		var e mountEntry
+		majmin := strings.SplitN(f[2], ":", 2)
+		if len(majmin) == 2 {
+			maj, _ := strconv.ParseUint(majmin[0], 10, 32)
+			min, _ := strconv.ParseUint(majmin[1], 10, 32)
+			e.Major, e.Minor = uint32(maj), uint32(min)
+		}
+		e.Mountpoint = unescapeMountinfo(f[4])
+		e.FsType = f[sep+1]
+		e.Source = unescapeMountinfo(f[sep+2])
+		out = append(out, e)
+	}
+	return out
+}
+
+// unescapeMountinfo undoes the kernel's octal escapes (\040 for space...).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// mountMinor returns the FUSE connection id of the faultfs mount at dir.
+func mountMinor(dir string) uint32 {
+	ms, err := readMountinfo()
+	if err != nil {
+		return 0
+	}
+	var minor uint32
+	for _, m := range ms {
+		if m.Mountpoint == dir && m.FsType == "fuse."+FsName {
+			minor = m.Minor // the last (topmost) one wins
+		}
+	}
+	return minor
+}
+
+func mountedAt(dir string) bool {
+	ms, err := readMountinfo()
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if m.Mountpoint == dir && m.FsType == "fuse."+FsName {
+			return true
+		}
+	}
+	return false
+}
+
+// fusectlDir is where the fusectl filesystem is (or gets) mounted.
+const fusectlDir = "/sys/fs/fuse/connections"
+
+// abortConn aborts FUSE connection minor through fusectl, mounting fusectl
+// first if needed. A connection that no longer exists is not an error.
+func abortConn(minor uint32) error {
+	if minor == 0 {
+		return nil
+	}
+	if err := ensureFusectl(); err != nil {
+		return err
+	}
+	p := filepath.Join(fusectlDir, strconv.FormatUint(uint64(minor), 10), "abort")
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fusectl abort %d: %w", minor, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("1"); err != nil {
+		return fmt.Errorf("fusectl abort %d: %w", minor, err)
+	}
+	return nil
+}
+
+func ensureFusectl() error {
+	ms, err := readMountinfo()
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.FsType == "fusectl" && m.Mountpoint == fusectlDir {
+			return nil
+		}
+	}
+	if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil && err != unix.EBUSY {
+		return fmt.Errorf("mount fusectl on %s: %w", fusectlDir, err)
+	}
+	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
