@@ -52,7 +52,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if met < len(r.Rows) {
 			verdict = "NOT MET"
 		}
-		fmt.Fprintf(w, "goal: %s = %s >= %.2f: %s in %d of %d rows (lowest %.2f: %s)\n",
+		fmt.Fprintf(w, "goal: %s (%s >= %.2f): %s, met in %d of %d rows (lowest %.2f: %s)\n",
 			q.GoalText, q.Name, q.Goal, verdict, met, len(r.Rows), worst, worstRow)
 	}
 	if r.Plan20 != "" {
