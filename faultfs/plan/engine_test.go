@@ -1,0 +1,422 @@
+package plan
+
+import (
+	"fmt"
+	"math/rand"
+	"reflect"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func mustParse(t testing.TB, src string) *Plan {
+	t.Helper()
+	p, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fires feeds n identical events to a fresh engine and returns the 1-based
+// event numbers at which a rule fired.
+func fires(t *testing.T, src string, ev Event, n int) []int {
+	t.Helper()
+	e := NewEngine(mustParse(t, src), 1)
+	var out []int
+	for i := 1; i <= n; i++ {
+		if _, ok := e.Decide(ev); ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+var wal = Event{Op: OpWrite, Path: "dir/test.db-wal", Off: 0, Len: 4120, Pid: 100}
+
+func TestEngineFiringSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want []int
+	}{
+		{"eio", []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+		{"eio count=1", []int{1}},
+		{"eio nth=1 count=1", []int{1}},
+		{"eio nth=3", []int{3, 4, 5, 6, 7, 8, 9, 10}},
+		{"eio nth=3 count=2", []int{3, 4}},
+		{"eio after=2", []int{3, 4, 5, 6, 7, 8, 9, 10}},
+		{"eio after=2 every=3", []int{3, 6, 9}},
+		{"eio nth=3 every=2", []int{3, 5, 7, 9}},
+		{"eio nth=2 after=4", []int{5, 6, 7, 8, 9, 10}},
+		{"eio every=4", []int{1, 5, 9}},
+		{"eio every=2 count=2", []int{1, 3}},
+		{"eio state=off", nil},
+	} {
+		got := fires(t, tc.src, wal, 10)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: fired at %v, want %v", tc.src, got, tc.want)
+		}
+	}
+}
+
+func TestEngineMatching(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		ev   Event
+		want bool
+	}{
+		{"eio op=write", wal, true},
+		{"eio op=read", wal, false},
+		{"eio op=read|write", wal, true},
+		{"eio op=any", Event{Op: OpFsync, Path: "x"}, true},
+		{"eio op=write", Event{Op: "nosuchop", Path: "x"}, false},
+		{"eio path=*-wal", wal, true},
+		{"eio path=*.db", wal, false},
+		{"eio path=test.db-wal", wal, true},
+		{"eio path=test*", wal, true},
+		{"eio path=dir", wal, false},
+		{"eio path=t?st.db-[vw]al", wal, true},
+		{"eio path=*.db", Event{Op: OpRead, Path: "test.db"}, true},
+		{"eio off=0..100", Event{Op: OpRead, Path: "a", Off: 100, Len: 10}, true},
+		{"eio off=0..100", Event{Op: OpRead, Path: "a", Off: 101, Len: 10}, false},
+		{"eio off=100..200", Event{Op: OpRead, Path: "a", Off: 91, Len: 10}, true},
+		{"eio off=100..200", Event{Op: OpRead, Path: "a", Off: 90, Len: 10}, false},
+		{"eio off=24", Event{Op: OpWrite, Path: "a", Off: 0, Len: 4096}, true},
+		{"eio off=0..100", Event{Op: OpOpen, Path: "a"}, true},                       // no range: the point 0
+		{"eio off=1..100", Event{Op: OpOpen, Path: "a"}, false},                      // ...which is outside 1..100
+		{"eio op=truncate off=0..0", Event{Op: OpTruncate, Path: "a", Off: 0}, true}, // truncate to 0
+		{"eio minlen=4096", wal, true},
+		{"eio minlen=4121", wal, false},
+		{"eio pid=100", wal, true},
+		{"eio pid=101", wal, false},
+		{"flip", Event{Op: OpRead, Path: "a", Len: 0}, false},
+		{"flip bit=7", Event{Op: OpRead, Path: "a", Len: 1}, true},
+		{"flip bit=8", Event{Op: OpRead, Path: "a", Len: 1}, false},
+	} {
+		e := NewEngine(mustParse(t, tc.src), 1)
+		if _, got := e.Decide(tc.ev); got != tc.want {
+			t.Errorf("%s on %+v: fired=%v, want %v", tc.src, tc.ev, got, tc.want)
+		}
+		if m := e.Counters()[0].Matched; (m == 1) != tc.want {
+			t.Errorf("%s on %+v: matched=%d", tc.src, tc.ev, m)
+		}
+	}
+}
+
+func TestEngineDecisions(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		ev   Event
+		want Decision
+	}{
+		{"eio", wal, Decision{Rule: 1, Kind: KindEIO, Errno: syscall.EIO, FlipBit: -1, Desc: "eio"}},
+		{"errno errno=ENOSPC", wal, Decision{Rule: 1, Kind: KindErrno, Errno: syscall.ENOSPC, FlipBit: -1, Desc: "errno ENOSPC"}},
+		{"torn keep=512", wal, Decision{Rule: 1, Kind: KindTorn, Keep: 512, ThenOK: true, FlipBit: -1, Desc: "torn keep=512 then=ok"}},
+		{"torn keep=512 then=EIO", wal, Decision{Rule: 1, Kind: KindTorn, Keep: 512, Errno: syscall.EIO, FlipBit: -1, Desc: "torn keep=512 then=EIO"}},
+		{"lost", wal, Decision{Rule: 1, Kind: KindLost, FlipBit: -1, Desc: "lost"}},
+		{"short keep=100", Event{Op: OpRead, Path: "a", Len: 4096}, Decision{Rule: 1, Kind: KindShort, Keep: 100, FlipBit: -1, Desc: "short keep=100"}},
+		{"flip bit=9", wal, Decision{Rule: 1, Kind: KindFlip, FlipBit: 9, Desc: "flip bit=9"}},
+		{"delay delay=10ms", wal, Decision{Rule: 1, Kind: KindDelay, Delay: 10 * time.Millisecond, FlipBit: -1, Desc: "delay 10ms"}},
+	} {
+		e := NewEngine(mustParse(t, tc.src), 1)
+		d, ok := e.Decide(tc.ev)
+		if !ok || d != tc.want {
+			t.Errorf("%s: got %+v %v, want %+v", tc.src, d, ok, tc.want)
+		}
+	}
+}
+
+func TestEngineSeededDraws(t *testing.T) {
+	const seed = 42
+	e := NewEngine(mustParse(t, "flip op=write\ndelay op=fsync delay=10ms jitter=5ms"), seed)
+	bits := map[int64]bool{}
+	delays := map[time.Duration]bool{}
+	for i := 0; i < 200; i++ {
+		d, ok := e.Decide(Event{Op: OpWrite, Path: "a.db", Len: 16})
+		if !ok || d.FlipBit < 0 || d.FlipBit >= 128 {
+			t.Fatalf("seed %d: flip decision %+v %v", seed, d, ok)
+		}
+		bits[d.FlipBit] = true
+		d, ok = e.Decide(Event{Op: OpFsync, Path: "a.db"})
+		if !ok || d.Delay < 10*time.Millisecond || d.Delay > 15*time.Millisecond || d.Desc != "delay "+d.Delay.String() {
+			t.Fatalf("seed %d: delay decision %+v %v", seed, d, ok)
+		}
+		delays[d.Delay] = true
+	}
+	if len(bits) < 60 || len(delays) < 150 {
+		t.Fatalf("seed %d: draws are not spread: %d distinct bits of 128, %d distinct delays of 200", seed, len(bits), len(delays))
+	}
+}
+
+func TestEngineProbability(t *testing.T) {
+	for _, p := range []float64{0.1, 0.5, 0.9} {
+		e := NewEngine(mustParse(t, fmt.Sprintf("eio p=%g", p)), 7)
+		const n = 20000
+		fired := 0
+		for i := 0; i < n; i++ {
+			if _, ok := e.Decide(Event{Op: OpWrite, Path: fmt.Sprintf("f%d", i%7)}); ok {
+				fired++
+			}
+		}
+		if got := float64(fired) / n; got < p-0.02 || got > p+0.02 {
+			t.Errorf("seed 7: p=%g fired %.3f of ops", p, got)
+		}
+	}
+}
+
+// TestEngineFirstRuleWins checks that the first rule that may fire wins,
+// and that later rules still count the match without using up count.
+func TestEngineFirstRuleWins(t *testing.T) {
+	e := NewEngine(mustParse(t, "eio nth=2 count=1\nerrno errno=ENOSPC count=2\nlost"), 1)
+	var got []string
+	for i := 0; i < 5; i++ {
+		d, ok := e.Decide(wal)
+		if !ok {
+			got = append(got, "-")
+			continue
+		}
+		got = append(got, fmt.Sprintf("%d:%s", d.Rule, d.Desc))
+	}
+	want := []string{"2:errno ENOSPC", "1:eio", "2:errno ENOSPC", "3:lost", "3:lost"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	c := e.Counters()
+	for i, w := range []RuleCounter{
+		{Rule: 1, Text: "eio nth=2 count=1", Matched: 5, Fired: 1, Exhausted: true},
+		{Rule: 2, Text: "errno errno=ENOSPC count=2", Matched: 5, Fired: 2, Exhausted: true},
+		{Rule: 3, Text: "lost op=write", Matched: 5, Fired: 2},
+	} {
+		if c[i] != w {
+			t.Errorf("counter %d = %+v, want %+v", i+1, c[i], w)
+		}
+	}
+}
+
+func TestEngineRuntimeControl(t *testing.T) {
+	e := NewEngine(mustParse(t, "eio path=*-wal\nlost path=*.db state=off"), 3)
+	db := Event{Op: OpWrite, Path: "test.db", Len: 10}
+	if _, ok := e.Decide(db); ok {
+		t.Fatal("rule 2 is off but fired")
+	}
+	if err := e.SetRule(2, true); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := e.Decide(db); !ok || d.Rule != 2 {
+		t.Fatalf("rule 2 switched on: got %+v %v", d, ok)
+	}
+	if err := e.SetRule(1, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.Decide(wal); ok {
+		t.Fatal("rule 1 switched off but fired")
+	}
+	if got := e.Plan().String(); got != "eio path=*-wal state=off\nlost op=write path=*.db\n" {
+		t.Fatalf("Plan() = %q", got)
+	}
+	if err := e.SetRule(3, true); err == nil {
+		t.Fatal("SetRule(3) on a 2-rule plan succeeded")
+	}
+	if err := e.SetRule(0, true); err == nil {
+		t.Fatal("SetRule(0) succeeded")
+	}
+	e.SetEnabled(false)
+	if _, ok := e.Decide(db); ok {
+		t.Fatal("engine disabled but a rule fired")
+	}
+	e.SetEnabled(true)
+	if _, ok := e.Decide(db); !ok {
+		t.Fatal("engine re-enabled but rule 2 did not fire")
+	}
+	c := e.Counters()
+	if c[0].Matched != 0 || !c[0].Off || c[1].Matched != 2 || c[1].Fired != 2 || c[1].Off {
+		t.Fatalf("counters %+v", c)
+	}
+
+	// Load replaces the plan and resets counters.
+	e.Load(mustParse(t, "eio count=1"))
+	if c := e.Counters(); len(c) != 1 || c[0].Matched != 0 || c[0].Fired != 0 {
+		t.Fatalf("after Load: %+v", c)
+	}
+	if _, ok := e.Decide(db); !ok {
+		t.Fatal("fresh count=1 rule did not fire")
+	}
+	if _, ok := e.Decide(db); ok {
+		t.Fatal("count=1 rule fired twice")
+	}
+	if e.Seed() != 3 {
+		t.Fatalf("Seed() = %d", e.Seed())
+	}
+}
+
+func TestEnginePlanIsACopy(t *testing.T) {
+	p := mustParse(t, "eio op=write|read")
+	e := NewEngine(p, 1)
+	p.Rules[0].Ops[0] = OpOpen
+	p.Rules = nil
+	if got := e.Plan().String(); got != "eio op=read|write\n" {
+		t.Fatalf("engine plan changed with the caller's: %q", got)
+	}
+	q := e.Plan()
+	q.Rules[0].Kind = KindLost
+	if got := e.Plan().String(); got != "eio op=read|write\n" {
+		t.Fatalf("Plan() result aliases the engine's: %q", got)
+	}
+}
+
+// detPlan draws on every rule: p for the errors, a seeded bit and jitter.
+const detPlan = `eio op=write path=*.db p=0.5
+errno op=write|read path=*-wal p=0.5 errno=ENOSPC
+flip op=read p=0.3
+delay op=fsync delay=1ms jitter=1ms p=0.5
+`
+
+type step struct {
+	ev Event
+	d  Decision
+	ok bool
+}
+
+// runPerPath feeds per-path sequences to an engine in the order given by
+// rng and returns each path's decisions.
+func runPerPath(e *Engine, seqs map[string][]Event, rng *rand.Rand) map[string][]step {
+	out := map[string][]step{}
+	next := map[string]int{}
+	var paths []string
+	for p := range seqs {
+		paths = append(paths, p)
+	}
+	for len(paths) > 0 {
+		i := rng.Intn(len(paths))
+		p := paths[i]
+		ev := seqs[p][next[p]]
+		d, ok := e.Decide(ev)
+		out[p] = append(out[p], step{ev, d, ok})
+		if next[p]++; next[p] == len(seqs[p]) {
+			paths = append(paths[:i], paths[i+1:]...)
+		}
+	}
+	return out
+}
+
+func perPathWorkload() map[string][]Event {
+	seqs := map[string][]Event{}
+	ops := []Op{OpWrite, OpRead, OpFsync, OpGetattr}
+	for _, p := range []string{"test.db", "test.db-wal", "test.db-shm", "other.db"} {
+		for i := 0; i < 300; i++ {
+			op := ops[(i*7+len(p))%len(ops)]
+			seqs[p] = append(seqs[p], Event{Op: op, Path: p, Off: int64(i) * 4096, Len: 4096})
+		}
+	}
+	return seqs
+}
+
+func TestEngineDeterminismAcrossInterleavings(t *testing.T) {
+	const seed = 1234
+	seqs := perPathWorkload()
+	a := runPerPath(NewEngine(mustParse(t, detPlan), seed), seqs, rand.New(rand.NewSource(1)))
+	b := runPerPath(NewEngine(mustParse(t, detPlan), seed), seqs, rand.New(rand.NewSource(2)))
+	fired := 0
+	for p := range seqs {
+		if !reflect.DeepEqual(a[p], b[p]) {
+			for i := range a[p] {
+				if a[p][i] != b[p][i] {
+					t.Fatalf("seed %d: path %s op %d differs across interleavings:\n%+v\n%+v", seed, p, i, a[p][i], b[p][i])
+				}
+			}
+		}
+		for _, s := range a[p] {
+			if s.ok {
+				fired++
+			}
+		}
+	}
+	if fired < 200 {
+		t.Fatalf("seed %d: only %d faults fired; the test would prove little", seed, fired)
+	}
+
+	// A different seed gives different decisions.
+	c := runPerPath(NewEngine(mustParse(t, detPlan), seed+1), seqs, rand.New(rand.NewSource(1)))
+	diff := 0
+	for p := range seqs {
+		for i := range a[p] {
+			if a[p][i] != c[p][i] {
+				diff++
+			}
+		}
+	}
+	if diff < 100 {
+		t.Fatalf("seeds %d and %d differ in only %d of 1200 decisions", seed, seed+1, diff)
+	}
+}
+
+// TestEngineConcurrent runs Decide from many goroutines (go test -race
+// checks the locking) and checks that count= holds under contention.
+func TestEngineConcurrent(t *testing.T) {
+	e := NewEngine(mustParse(t, "eio path=*.db count=50\nflip p=0.5"), 9)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	eio := 0
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				d, ok := e.Decide(Event{Op: OpWrite, Path: fmt.Sprintf("f%d.db", g), Len: 8})
+				if ok && d.Kind == KindEIO {
+					mu.Lock()
+					eio++
+					mu.Unlock()
+				}
+				_ = e.Counters()
+			}
+		}(g)
+	}
+	wg.Wait()
+	if eio != 50 {
+		t.Fatalf("count=50 rule fired %d times", eio)
+	}
+	if c := e.Counters(); c[0].Matched != 4000 || c[0].Fired != 50 || !c[0].Exhausted || c[1].Matched != 4000 {
+		t.Fatalf("counters %+v", c)
+	}
+}
+
+// plan20 is 20 rules of the kind a soak loads, none of which match the
+// benchmark's event (a read of a file named main.db-journal... at offset 1M).
+const plan20 = `eio op=write path=*-wal nth=1 count=1
+torn op=write path=*.db minlen=4096 keep=512 then=ok count=3
+short op=read path=*.db off=0..100 keep=0 count=1
+errno op=open path=*.db errno=EIO count=1
+errno op=write path=*-wal errno=ENOSPC after=100
+lost op=write path=*-journal p=0.1
+flip op=read path=*.db minlen=4096 p=0.01
+delay op=fsync delay=1ms jitter=1ms
+eio op=fsync path=*.db p=0.5
+errno op=unlink path=*-wal errno=EBUSY
+errno op=rename path=*-journal errno=EIO
+eio op=truncate path=*-wal
+short op=read path=*-wal keep=24
+torn op=write path=*-journal keep=100
+errno op=create path=*.db errno=EACCES
+eio pid=1
+eio op=read path=[a-c]*.tmp
+eio op=getattr path=*-shm p=0.5
+errno op=fallocate errno=ENOSPC
+eio op=write path=*.db off=0..99
+`
+
+func BenchmarkDecideNoMatch(b *testing.B) {
+	p := mustParse(b, plan20)
+	if len(p.Rules) != 20 {
+		b.Fatalf("plan has %d rules", len(p.Rules))
+	}
+	e := NewEngine(p, 1)
+	ev := Event{Op: OpRead, Path: "sub/main.db-journal", Off: 1 << 20, Len: 4096, Pid: 77}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := e.Decide(ev); ok {
+			b.Fatal("a rule fired")
+		}
+	}
+}
