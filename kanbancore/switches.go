@@ -1,9 +1,16 @@
 package kanbancore
 
-import "time"
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Switches holds every hardening fix of the seed as a named switch, so the
 // pre-fix and post-fix behaviours both exist. The package doc describes each.
+// Durations are board time (see Clock), so a harness can scale them.
 type Switches struct {
 	// WALPolicy: "legacy" | "pr" (post-#33482) | "newest".
 	WALPolicy string
@@ -17,7 +24,9 @@ type Switches struct {
 	WALAutocheckpoint int
 	// BusyTimeout for the connection.
 	BusyTimeout time.Duration
-	// WriteTxn: "legacy" (unguarded ROLLBACK) | "hardened" (guarded, busy retry).
+	// WriteTxn: "legacy" (unguarded ROLLBACK) | "guarded" (guarded ROLLBACK
+	// only, as PR #32857 commit 3) | "hardened" (guarded, BEGIN/COMMIT busy
+	// retry, rollback after a failed COMMIT).
 	WriteTxn string
 	// PageCountCheck after COMMIT: "off" | "raw-read" | "pragma-stat" | "skip-in-wal".
 	PageCountCheck string
@@ -44,4 +53,229 @@ type Switches struct {
 	// ReaperHoisted reaps zombies at the top of every gateway tick, before
 	// any board connect (fix 7); false reaps only inside dispatch_once.
 	ReaperHoisted bool
+	// FastPath (#50353): connects after the first one in this process skip
+	// the header check, the integrity guard and the init flock, and only set
+	// the pragmas. false runs the whole sequence on every connect, as the
+	// code before #50353 did.
+	FastPath bool
+	// GuardBackup names the integrity guard's backup: "timestamp"
+	// (<name>.corrupt.<YYYYmmdd_HHMMSS>[.<n>].bak, a new copy per refusal) |
+	// "content" (<name>.corrupt.<sha256[:16]>.bak, same bytes → one copy, #33804).
+	GuardBackup string
+}
+
+// switchDef describes one switch: its snake_case name, a one-line doc, the
+// values it accepts (nil for free-form), and accessors.
+type switchDef struct {
+	name   string
+	doc    string
+	values []string // enumerated values; nil for bool/int/duration
+	kind   string   // "enum" | "bool" | "int" | "duration"
+	get    func(s *Switches) string
+	set    func(s *Switches, v string) error
+}
+
+func enumSwitch(name, doc string, p func(*Switches) *string, values ...string) switchDef {
+	return switchDef{name: name, doc: doc, values: values, kind: "enum",
+		get: func(s *Switches) string { return *p(s) },
+		set: func(s *Switches, v string) error {
+			for _, ok := range values {
+				if strings.EqualFold(v, ok) {
+					*p(s) = ok
+					return nil
+				}
+			}
+			return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: %s)", name, v, strings.Join(values, " | "))
+		}}
+}
+
+func boolSwitch(name, doc string, p func(*Switches) *bool) switchDef {
+	return switchDef{name: name, doc: doc, kind: "bool",
+		get: func(s *Switches) string { return strconv.FormatBool(*p(s)) },
+		set: func(s *Switches, v string) error {
+			switch strings.ToLower(v) {
+			case "true", "on", "1", "yes":
+				*p(s) = true
+			case "false", "off", "0", "no":
+				*p(s) = false
+			default:
+				return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: true | false, also on/off)", name, v)
+			}
+			return nil
+		}}
+}
+
+func intSwitch(name, doc string, p func(*Switches) *int) switchDef {
+	return switchDef{name: name, doc: doc, kind: "int",
+		get: func(s *Switches) string { return strconv.Itoa(*p(s)) },
+		set: func(s *Switches, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: a non-negative integer)", name, v)
+			}
+			*p(s) = n
+			return nil
+		}}
+}
+
+func durSwitch(name, doc string, p func(*Switches) *time.Duration) switchDef {
+	return switchDef{name: name, doc: doc, kind: "duration",
+		get: func(s *Switches) string { return p(s).String() },
+		set: func(s *Switches, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: a non-negative Go duration such as 300ms, 30s, 15m)", name, v)
+			}
+			*p(s) = d
+			return nil
+		}}
+}
+
+// switchDefs lists every switch in display order.
+var switchDefs = []switchDef{
+	enumSwitch("wal_policy", "apply_wal_with_fallback generation: legacy always sets WAL and downgrades on EIO; pr probes first and re-raises EIO; newest retries, never touches an unknown mode",
+		func(s *Switches) *string { return &s.WALPolicy }, "legacy", "pr", "newest"),
+	enumSwitch("synchronous", "PRAGMA synchronous on every connect (fix 1: NORMAL → FULL)",
+		func(s *Switches) *string { return &s.Synchronous }, "NORMAL", "FULL"),
+	boolSwitch("secure_delete", "PRAGMA secure_delete=ON on every connect (fix 1): freed pages are zeroed",
+		func(s *Switches) *bool { return &s.SecureDelete }),
+	boolSwitch("cell_size_check", "PRAGMA cell_size_check=ON on every connect (fix 1): corrupt cells become read errors",
+		func(s *Switches) *bool { return &s.CellSizeCheck }),
+	intSwitch("wal_autocheckpoint", "PRAGMA wal_autocheckpoint in pages (fix 6: 100); 0 keeps SQLite's default 1000",
+		func(s *Switches) *int { return &s.WALAutocheckpoint }),
+	durSwitch("busy_timeout", "PRAGMA busy_timeout (legacy connect(timeout=30); #32759: 120 s)",
+		func(s *Switches) *time.Duration { return &s.BusyTimeout }),
+	enumSwitch("write_txn", "write_txn: legacy unguarded ROLLBACK replaces the cause; guarded swallows rollback errors (fix 3); hardened adds BEGIN/COMMIT busy retry",
+		func(s *Switches) *string { return &s.WriteTxn }, "legacy", "guarded", "hardened"),
+	enumSwitch("page_count_check", "post-commit page-count check (fix 6): raw-read opens+closes the db file (cancels POSIX locks); pragma-stat and skip-in-wal do not",
+		func(s *Switches) *string { return &s.PageCountCheck }, "off", "raw-read", "pragma-stat", "skip-in-wal"),
+	enumSwitch("init_flock", "flock on <db>.init.lock around connect init: unbounded (#32759) blocks forever, bounded proceeds after init_flock_timeout (#36644)",
+		func(s *Switches) *string { return &s.InitFlock }, "none", "unbounded", "bounded"),
+	durSwitch("init_flock_timeout", "bound of the bounded init flock (10 s)",
+		func(s *Switches) *time.Duration { return &s.InitFlockTimeout }),
+	boolSwitch("fast_path", "connects after the first in this process skip header check, integrity guard and init flock (#50353)",
+		func(s *Switches) *bool { return &s.FastPath }),
+	boolSwitch("header_check", "validate the 16-byte SQLite header magic before any connection opens",
+		func(s *Switches) *bool { return &s.HeaderCheck }),
+	boolSwitch("integrity_guard", "integrity_check before init; on corruption back up and refuse (KanbanDbCorruptError)",
+		func(s *Switches) *bool { return &s.IntegrityGuard }),
+	enumSwitch("guard_backup", "integrity-guard backup name: timestamp (a copy per refusal) or content (sha256, one copy per distinct bytes, #33804)",
+		func(s *Switches) *string { return &s.GuardBackup }, "timestamp", "content"),
+	durSwitch("crash_grace", "detect_crashed_workers skips tasks started less than this ago (fix 4: 30 s; 0 = none)",
+		func(s *Switches) *time.Duration { return &s.CrashGrace }),
+	durSwitch("claim_ttl", "default claim lifetime (900 s)",
+		func(s *Switches) *time.Duration { return &s.ClaimTTL }),
+	enumSwitch("corrupt_latch", "gateway corrupt-board latch: permanent (pre-fix), quarantine (flat, as merged), backoff (commit 5: exponential + quick_check + header recheck)",
+		func(s *Switches) *string { return &s.CorruptLatch }, "permanent", "quarantine", "backoff"),
+	durSwitch("quarantine", "flat quarantine of the quarantine latch (300 s)",
+		func(s *Switches) *time.Duration { return &s.Quarantine }),
+	durSwitch("backoff_initial", "first backoff of the backoff latch (30 s)",
+		func(s *Switches) *time.Duration { return &s.BackoffInitial }),
+	durSwitch("backoff_max", "cap of the backoff latch (900 s)",
+		func(s *Switches) *time.Duration { return &s.BackoffMax }),
+	boolSwitch("reaper_hoisted", "reap zombie workers at the top of every gateway tick, before any board connect (fix 7)",
+		func(s *Switches) *bool { return &s.ReaperHoisted }),
+}
+
+func lookupSwitch(name string) (switchDef, bool) {
+	n := strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), "-", "_")
+	for _, d := range switchDefs {
+		if d.name == n {
+			return d, true
+		}
+	}
+	return switchDef{}, false
+}
+
+// SwitchNames returns every switch's snake_case name in display order.
+func SwitchNames() []string {
+	out := make([]string, len(switchDefs))
+	for i, d := range switchDefs {
+		out[i] = d.name
+	}
+	return out
+}
+
+// Set sets one switch by its snake_case name, validating the value. It takes
+// either one "name=value" assignment (as --set passes it) or the name and the
+// value as two arguments:
+//
+//	s.Set("page_count_check=raw-read")
+//	s.Set("page_count_check", "raw-read")
+//
+// An unknown name or an invalid value is an error naming the valid ones.
+func (s *Switches) Set(assignment string, value ...string) error {
+	name, v := assignment, ""
+	switch len(value) {
+	case 0:
+		var ok bool
+		name, v, ok = strings.Cut(assignment, "=")
+		if !ok {
+			return fmt.Errorf("kanbancore: switch assignment %q: want name=value", assignment)
+		}
+	case 1:
+		v = value[0]
+	default:
+		return fmt.Errorf("kanbancore: Set(%q, …): at most one value", assignment)
+	}
+	d, ok := lookupSwitch(name)
+	if !ok {
+		names := SwitchNames()
+		sort.Strings(names)
+		return fmt.Errorf("kanbancore: unknown switch %q (valid: %s)", name, strings.Join(names, ", "))
+	}
+	return d.set(s, strings.TrimSpace(v))
+}
+
+// Get returns a switch's value as Set accepts it.
+func (s Switches) Get(name string) (string, error) {
+	d, ok := lookupSwitch(name)
+	if !ok {
+		return "", fmt.Errorf("kanbancore: unknown switch %q", name)
+	}
+	return d.get(&s), nil
+}
+
+// SwitchInfo is one row of List.
+type SwitchInfo struct {
+	Name   string   `json:"name"`
+	Value  string   `json:"value"`
+	Doc    string   `json:"doc"`
+	Values []string `json:"values,omitempty"` // valid values of an enumerated switch
+	Kind   string   `json:"kind"`             // enum | bool | int | duration
+}
+
+// List returns every switch with its current value and a one-line doc, in
+// display order.
+func (s Switches) List() []SwitchInfo {
+	out := make([]SwitchInfo, len(switchDefs))
+	for i, d := range switchDefs {
+		out[i] = SwitchInfo{Name: d.name, Value: d.get(&s), Doc: d.doc, Values: d.values, Kind: d.kind}
+	}
+	return out
+}
+
+// Validate checks that every enumerated switch holds a valid value.
+func (s Switches) Validate() error {
+	for _, d := range switchDefs {
+		if d.kind != "enum" {
+			continue
+		}
+		t := s
+		if err := d.set(&t, d.get(&s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ApplySets applies a list of "name=value" assignments in order (the CLI's
+// repeated --set flags).
+func (s *Switches) ApplySets(assignments []string) error {
+	for _, a := range assignments {
+		if err := s.Set(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
