@@ -60,12 +60,12 @@ func Legacy() Switches {
 func PR32857() Switches {
 	s := Legacy()
 	s.Synchronous, s.SecureDelete, s.CellSizeCheck = "FULL", true, true // commit 1
-	s.WALPolicy = "pr"                                                 // commits 2 and 8
-	s.WriteTxn = "guarded"                                             // commit 3
-	s.CrashGrace = 30 * time.Second                                    // commit 4
-	s.CorruptLatch = "backoff"                                         // commit 5
-	s.PageCountCheck, s.WALAutocheckpoint = "raw-read", 100            // commit 6
-	s.ReaperHoisted = true                                             // commit 7
+	s.WALPolicy = "pr"                                                  // commits 2 and 8
+	s.WriteTxn = "guarded"                                              // commit 3
+	s.CrashGrace = 30 * time.Second                                     // commit 4
+	s.CorruptLatch = "backoff"                                          // commit 5
+	s.PageCountCheck, s.WALAutocheckpoint = "raw-read", 100             // commit 6
+	s.ReaperHoisted = true                                              // commit 7
 	return s
 }
 
