@@ -156,7 +156,13 @@ func ParseFile(name string) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := Parse(string(src))
+	return ParseNamed(name, string(src))
+}
+
+// ParseNamed is Parse for a plan read from the file called name: its errors
+// print as "NAME:LINE:COL: MSG".
+func ParseNamed(name, src string) (*Plan, error) {
+	p, err := Parse(src)
 	var list ErrorList
 	var pe *ParseError
 	switch {
