@@ -1,0 +1,976 @@
+package kanbancore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Task statuses (the original's VALID_STATUSES).
+const (
+	StatusTriage    = "triage"
+	StatusTodo      = "todo"
+	StatusScheduled = "scheduled"
+	StatusReady     = "ready"
+	StatusRunning   = "running"
+	StatusBlocked   = "blocked"
+	StatusReview    = "review"
+	StatusDone      = "done"
+	StatusArchived  = "archived"
+)
+
+// ValidStatuses lists every task status.
+var ValidStatuses = []string{StatusTriage, StatusTodo, StatusScheduled, StatusReady, StatusRunning,
+	StatusBlocked, StatusReview, StatusDone, StatusArchived}
+
+// Constants of the original (board-time durations live in Switches).
+const (
+	DefaultClaimTTL               = 900 * time.Second
+	DefaultFailureLimit           = 2
+	BlockRecurrenceLimit          = 2
+	ClaimHeartbeatMaxStaleSeconds = 3600
+	ReclaimDeferGraceSeconds      = 120
+	RateLimitExitCode             = 75
+)
+
+// Errors returned by the board operations.
+var (
+	ErrUnknownTask      = errors.New("kanbancore: unknown task")
+	ErrUnknownParent    = errors.New("kanbancore: unknown parent")
+	ErrCycle            = errors.New("kanbancore: link would create a cycle")
+	ErrSelfLink         = errors.New("kanbancore: a task cannot depend on itself")
+	ErrInvalid          = errors.New("kanbancore: invalid argument")
+	ErrTaskRunning      = errors.New("kanbancore: task is running with a claim")
+	ErrHallucinatedCard = errors.New("kanbancore: completion names cards that do not exist")
+)
+
+// Task is one row of tasks. Integer fields use 0 for NULL.
+type Task struct {
+	ID                  string `json:"id"`
+	Title               string `json:"title"`
+	Body                string `json:"body,omitempty"`
+	Assignee            string `json:"assignee,omitempty"`
+	Status              string `json:"status"`
+	Priority            int64  `json:"priority"`
+	CreatedBy           string `json:"created_by,omitempty"`
+	CreatedAt           int64  `json:"created_at"`
+	StartedAt           int64  `json:"started_at,omitempty"`
+	CompletedAt         int64  `json:"completed_at,omitempty"`
+	WorkspaceKind       string `json:"workspace_kind"`
+	WorkspacePath       string `json:"workspace_path,omitempty"`
+	BranchName          string `json:"branch_name,omitempty"`
+	ProjectID           string `json:"project_id,omitempty"`
+	ClaimLock           string `json:"claim_lock,omitempty"`
+	ClaimExpires        int64  `json:"claim_expires,omitempty"`
+	Tenant              string `json:"tenant,omitempty"`
+	Result              string `json:"result,omitempty"`
+	IdempotencyKey      string `json:"idempotency_key,omitempty"`
+	ConsecutiveFailures int64  `json:"consecutive_failures"`
+	WorkerPID           int    `json:"worker_pid,omitempty"`
+	LastFailureError    string `json:"last_failure_error,omitempty"`
+	MaxRuntimeSeconds   int64  `json:"max_runtime_seconds,omitempty"`
+	LastHeartbeatAt     int64  `json:"last_heartbeat_at,omitempty"`
+	CurrentRunID        int64  `json:"current_run_id,omitempty"`
+	Skills              string `json:"skills,omitempty"`
+	MaxRetries          int64  `json:"max_retries,omitempty"` // 0 = NULL (use the dispatcher's limit)
+	SessionID           string `json:"session_id,omitempty"`
+	BlockKind           string `json:"block_kind,omitempty"`
+	BlockRecurrences    int64  `json:"block_recurrences"`
+}
+
+const taskCols = `id, title, body, assignee, status, priority, created_by, created_at, started_at, completed_at,
+	workspace_kind, workspace_path, branch_name, project_id, claim_lock, claim_expires, tenant, result,
+	idempotency_key, consecutive_failures, worker_pid, last_failure_error, max_runtime_seconds,
+	last_heartbeat_at, current_run_id, skills, max_retries, session_id, block_kind, block_recurrences`
+
+func scanTask(s interface{ Scan(...any) error }) (Task, error) {
+	var t Task
+	var body, assignee, createdBy, wsPath, branch, project, lock, tenant, result, idem, lastErr, skills, session, blockKind sql.NullString
+	var prio, started, completed, exp, pid, maxrt, hb, cur, maxRetries, failures, recur sql.NullInt64
+	err := s.Scan(&t.ID, &t.Title, &body, &assignee, &t.Status, &prio, &createdBy, &t.CreatedAt, &started, &completed,
+		&t.WorkspaceKind, &wsPath, &branch, &project, &lock, &exp, &tenant, &result,
+		&idem, &failures, &pid, &lastErr, &maxrt, &hb, &cur, &skills, &maxRetries, &session, &blockKind, &recur)
+	t.Body, t.Assignee, t.CreatedBy, t.WorkspacePath, t.BranchName, t.ProjectID = body.String, assignee.String, createdBy.String, wsPath.String, branch.String, project.String
+	t.ClaimLock, t.Tenant, t.Result, t.IdempotencyKey, t.LastFailureError = lock.String, tenant.String, result.String, idem.String, lastErr.String
+	t.Skills, t.SessionID, t.BlockKind = skills.String, session.String, blockKind.String
+	t.Priority, t.StartedAt, t.CompletedAt, t.ClaimExpires, t.WorkerPID = prio.Int64, started.Int64, completed.Int64, exp.Int64, int(pid.Int64)
+	t.MaxRuntimeSeconds, t.LastHeartbeatAt, t.CurrentRunID, t.MaxRetries = maxrt.Int64, hb.Int64, cur.Int64, maxRetries.Int64
+	t.ConsecutiveFailures, t.BlockRecurrences = failures.Int64, recur.Int64
+	return t, err
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// GetTask returns a task, or (nil, nil) when it does not exist.
+func GetTask(ctx context.Context, c *Conn, id string) (*Task, error) {
+	return getTask(ctx, c, id)
+}
+
+func getTask(ctx context.Context, q querier, id string) (*Task, error) {
+	t, err := scanTask(q.QueryRowContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id=?`, id))
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func taskExists(ctx context.Context, q querier, id string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM tasks WHERE id=?`, id).Scan(&n)
+	return n > 0, err
+}
+
+func taskStatus(ctx context.Context, q querier, id string) (string, error) {
+	var s string
+	err := q.QueryRowContext(ctx, `SELECT status FROM tasks WHERE id=?`, id).Scan(&s)
+	if err == sql.ErrNoRows {
+		return "", nil
+	}
+	return s, err
+}
+
+// ListOptions filter ListTasks.
+type ListOptions struct {
+	Assignee        string // case-insensitive
+	Status          string
+	Tenant          string
+	IncludeArchived bool
+	// OrderBy: "" / "priority" (priority DESC, created_at ASC), "created" (created_at ASC), "id".
+	OrderBy string
+}
+
+// ListTasks lists tasks; archived tasks are hidden unless asked for.
+func ListTasks(ctx context.Context, c *Conn, o ListOptions) ([]Task, error) {
+	q := `SELECT ` + taskCols + ` FROM tasks WHERE 1=1`
+	var args []any
+	if o.Assignee != "" {
+		q += ` AND assignee=?`
+		args = append(args, normAssignee(o.Assignee))
+	}
+	if o.Status != "" {
+		q += ` AND status=?`
+		args = append(args, o.Status)
+	} else if !o.IncludeArchived {
+		q += ` AND status!='archived'`
+	}
+	if o.Tenant != "" {
+		q += ` AND tenant=?`
+		args = append(args, o.Tenant)
+	}
+	switch o.OrderBy {
+	case "", "priority":
+		q += ` ORDER BY priority DESC, created_at ASC, id ASC`
+	case "created":
+		q += ` ORDER BY created_at ASC, id ASC`
+	case "id":
+		q += ` ORDER BY id`
+	default:
+		return nil, fmt.Errorf("%w: order_by %q", ErrInvalid, o.OrderBy)
+	}
+	rows, err := c.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func normAssignee(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
+
+// NewTaskID returns "t_" + 8 hex digits.
+func NewTaskID() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return "t_" + hex.EncodeToString(b[:])
+}
+
+var (
+	hostOnce sync.Once
+	hostName string
+)
+
+// Hostname is the host part of claim locks ("host-local" means a lock that
+// starts with Hostname()+":").
+func Hostname() string {
+	hostOnce.Do(func() {
+		hostName, _ = os.Hostname()
+		if hostName == "" {
+			hostName = "localhost"
+		}
+	})
+	return hostName
+}
+
+// ClaimerID is this process's claim lock, "<hostname>:<pid>".
+func ClaimerID() string { return fmt.Sprintf("%s:%d", Hostname(), os.Getpid()) }
+
+func isHostLocal(lock string) bool { return strings.HasPrefix(lock, Hostname()+":") }
+
+// CreateOptions are create_task's arguments.
+type CreateOptions struct {
+	ID             string // optional explicit id (default: NewTaskID)
+	Title          string
+	Body           string
+	Assignee       string
+	CreatedBy      string
+	WorkspaceKind  string // scratch (default) | worktree | dir
+	WorkspacePath  string
+	BranchName     string // only with worktree
+	Tenant         string
+	Priority       int64
+	Parents        []string
+	Triage         bool
+	IdempotencyKey string
+	MaxRuntime     time.Duration // 0 = none
+	Skills         []string
+	MaxRetries     int64  // 0 = dispatcher's limit
+	InitialStatus  string // "" or "blocked"
+	SessionID      string
+	ProjectID      string
+}
+
+var workspaceKinds = map[string]bool{"scratch": true, "worktree": true, "dir": true}
+
+// CreateTask inserts a task and its parent links in one write transaction
+// and returns its id. Status: triage when asked; blocked with
+// InitialStatus "blocked"; todo when a parent is not done; else ready. An
+// idempotency key that matches a non-archived task returns that task's id
+// without writing (looked up before the transaction, as the original does:
+// two racing creators can both insert).
+func CreateTask(ctx context.Context, c *Conn, o CreateOptions) (string, error) {
+	title := strings.TrimSpace(o.Title)
+	if title == "" {
+		return "", fmt.Errorf("%w: title is required", ErrInvalid)
+	}
+	kind := o.WorkspaceKind
+	if kind == "" {
+		kind = "scratch"
+	}
+	if !workspaceKinds[kind] {
+		return "", fmt.Errorf("%w: workspace_kind %q (want scratch, worktree or dir)", ErrInvalid, kind)
+	}
+	if o.BranchName != "" && kind != "worktree" {
+		return "", fmt.Errorf("%w: branch_name requires workspace_kind=worktree", ErrInvalid)
+	}
+	if o.InitialStatus != "" && o.InitialStatus != StatusBlocked && o.InitialStatus != StatusRunning {
+		return "", fmt.Errorf("%w: initial_status %q", ErrInvalid, o.InitialStatus)
+	}
+	if o.IdempotencyKey != "" {
+		var id string
+		err := c.QueryRowContext(ctx, `SELECT id FROM tasks WHERE idempotency_key=? AND status!='archived'
+			ORDER BY created_at DESC LIMIT 1`, o.IdempotencyKey).Scan(&id)
+		if err == nil {
+			return id, nil
+		}
+		if err != sql.ErrNoRows {
+			return "", err
+		}
+	}
+	id := o.ID
+	if id == "" {
+		id = NewTaskID()
+	}
+	assignee := normAssignee(o.Assignee)
+	var skills any
+	if len(o.Skills) > 0 {
+		b, _ := json.Marshal(o.Skills)
+		skills = string(b)
+	}
+	var maxrt any
+	if o.MaxRuntime > 0 {
+		maxrt = int64(o.MaxRuntime / time.Second)
+	}
+	parents := dedupe(o.Parents)
+	err := c.WriteTxn(ctx, "create_task", func(tx *Tx) error {
+		status := StatusReady
+		for _, p := range parents {
+			ps, err := taskStatus(ctx, tx.Conn, p)
+			if err != nil {
+				return err
+			}
+			if ps == "" {
+				return fmt.Errorf("%w: %s", ErrUnknownParent, p)
+			}
+			// PR-era check: only done satisfies a parent at create time.
+			if ps != StatusDone {
+				status = StatusTodo
+			}
+		}
+		switch {
+		case o.Triage:
+			status = StatusTriage
+		case o.InitialStatus == StatusBlocked:
+			status = StatusBlocked
+		}
+		now := tx.Now().Unix()
+		_, err := tx.ExecContext(ctx, `INSERT INTO tasks(id, title, body, assignee, status, priority, created_by, created_at,
+			workspace_kind, workspace_path, branch_name, project_id, tenant, idempotency_key, max_runtime_seconds,
+			skills, max_retries, session_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			id, title, nullStr(o.Body), nullStr(assignee), status, o.Priority, nullStr(o.CreatedBy), now,
+			kind, nullStr(o.WorkspacePath), nullStr(o.BranchName), nullStr(o.ProjectID), nullStr(o.Tenant),
+			nullStr(o.IdempotencyKey), maxrt, skills, nullInt(o.MaxRetries), nullStr(o.SessionID))
+		if err != nil {
+			return err
+		}
+		tx.Inserted("tasks", id)
+		tx.Transition(id, "", status)
+		for _, p := range parents {
+			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO task_links(parent_id, child_id) VALUES(?,?)`, p, id)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				tx.Inserted("task_links", p+">"+id)
+			}
+		}
+		payload := map[string]any{"assignee": nullStr(assignee), "status": status, "parents": parents,
+			"tenant": nullStr(o.Tenant), "branch_name": nullStr(o.BranchName), "skills": o.Skills}
+		if err := addEvent(ctx, tx, id, 0, "created", payload); err != nil {
+			return err
+		}
+		if status == StatusBlocked {
+			return addEvent(ctx, tx, id, 0, "blocked", map[string]any{"reason": "initial_status", "kind": nil})
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		s = strings.TrimSpace(s)
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ClaimOptions are claim_task's arguments.
+type ClaimOptions struct {
+	TTL     time.Duration // 0 = Switches.ClaimTTL (900 s by default); at least 1 s
+	Claimer string        // default ClaimerID()
+}
+
+func (c *Conn) claimTTL(ttl time.Duration) int64 {
+	if ttl <= 0 {
+		ttl = c.opts.Switches.ClaimTTL
+	}
+	if ttl <= 0 {
+		ttl = DefaultClaimTTL
+	}
+	s := int64(ttl / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
+
+// ClaimTask moves a ready task to running in one write transaction: it takes
+// the claim lock, sets claim_expires = now+TTL and started_at =
+// COALESCE(started_at, now) (the FIRST claim), opens a run and emits
+// `claimed`. A task with an unfinished parent is demoted to todo with a
+// `claim_rejected` event, and that demotion commits. It returns nil when the
+// task was not claimable or the compare-and-swap lost the race.
+func ClaimTask(ctx context.Context, c *Conn, id string, o ClaimOptions) (*Task, error) {
+	claimer := o.Claimer
+	if claimer == "" {
+		claimer = ClaimerID()
+	}
+	ttl := c.claimTTL(o.TTL)
+	var won bool
+	err := c.WriteTxn(ctx, "claim_task", func(tx *Tx) error {
+		t, err := getTask(ctx, tx.Conn, id)
+		if err != nil || t == nil {
+			return err
+		}
+		undone, err := unfinishedParents(ctx, tx.Conn, id)
+		if err != nil {
+			return err
+		}
+		if len(undone) > 0 {
+			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='todo' WHERE id=? AND status='ready'`, id)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				tx.Transition(id, StatusReady, StatusTodo)
+				return addEvent(ctx, tx, id, 0, "claim_rejected", map[string]any{"reason": "parents_not_done", "parents": undone})
+			}
+			return nil
+		}
+		if t.Status != StatusReady {
+			return nil
+		}
+		if err := reclaimDanglingRun(ctx, tx, id); err != nil {
+			return err
+		}
+		now := tx.Now().Unix()
+		expires := now + ttl
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='running', claim_lock=?, claim_expires=?,
+			started_at=COALESCE(started_at, ?), worker_pid=NULL, last_heartbeat_at=NULL
+			WHERE id=? AND status='ready' AND claim_lock IS NULL`, claimer, expires, now, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		tx.Transition(id, StatusReady, StatusRunning)
+		rid, err := openRun(ctx, tx, id, t.Assignee, claimer, expires, nullInt(t.MaxRuntimeSeconds), now)
+		if err != nil {
+			return err
+		}
+		won = true
+		return addEvent(ctx, tx, id, rid, "claimed", map[string]any{"lock": claimer, "expires": expires, "run_id": rid})
+	})
+	if err != nil || !won {
+		return nil, err
+	}
+	return GetTask(ctx, c, id)
+}
+
+// HeartbeatOptions are heartbeat_claim's arguments.
+type HeartbeatOptions struct {
+	TTL     time.Duration
+	Claimer string
+}
+
+// HeartbeatClaim extends a running task's claim (CAS on the claim lock) and
+// mirrors the new expiry onto the run. False when the claim is not ours.
+func HeartbeatClaim(ctx context.Context, c *Conn, id string, o HeartbeatOptions) (bool, error) {
+	claimer := o.Claimer
+	if claimer == "" {
+		claimer = ClaimerID()
+	}
+	ttl := c.claimTTL(o.TTL)
+	var ok bool
+	err := c.WriteTxn(ctx, "heartbeat_claim", func(tx *Tx) error {
+		expires := tx.Now().Unix() + ttl
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=?`, expires, id, claimer)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Updated("tasks", id)
+		_, err = tx.ExecContext(ctx, `UPDATE task_runs SET claim_expires=? WHERE id=(SELECT current_run_id FROM tasks WHERE id=?) AND ended_at IS NULL`, expires, id)
+		return err
+	})
+	return ok, err
+}
+
+// HeartbeatWorker records a worker heartbeat on the task and its run and
+// emits `heartbeat`. It needs status running, and a matching current run
+// when expectedRunID is not 0.
+func HeartbeatWorker(ctx context.Context, c *Conn, id, note string, expectedRunID int64) (bool, error) {
+	var ok bool
+	err := c.WriteTxn(ctx, "heartbeat_worker", func(tx *Tx) error {
+		now := tx.Now().Unix()
+		q := `UPDATE tasks SET last_heartbeat_at=? WHERE id=? AND status='running'`
+		args := []any{now, id}
+		if expectedRunID != 0 {
+			q += ` AND current_run_id=?`
+			args = append(args, expectedRunID)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Updated("tasks", id)
+		var rid sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT current_run_id FROM tasks WHERE id=?`, id).Scan(&rid); err != nil {
+			return err
+		}
+		if rid.Valid {
+			if _, err := tx.ExecContext(ctx, `UPDATE task_runs SET last_heartbeat_at=? WHERE id=?`, now, rid.Int64); err != nil {
+				return err
+			}
+		}
+		var p map[string]any
+		if note != "" {
+			p = map[string]any{"note": note}
+		}
+		return addEvent(ctx, tx, id, rid.Int64, "heartbeat", p)
+	})
+	return ok, err
+}
+
+// CompleteOptions are complete_task's arguments.
+type CompleteOptions struct {
+	Result        string
+	Summary       string
+	Metadata      map[string]any
+	CreatedCards  []string // verified to exist before completing
+	ExpectedRunID int64
+	FailureLimit  int // for the recompute_ready that follows
+}
+
+// CompleteTask marks a running, ready or blocked task done. Like the
+// original it is several transactions: the completion itself (end the run
+// as `completed`, or synthesise a zero-length run; emit `completed`), then
+// clearing the failure counter, then recompute_ready. A crash between them
+// leaves children in todo until the next recompute.
+func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (bool, error) {
+	if len(o.CreatedCards) > 0 {
+		var phantom []string
+		for _, card := range dedupe(o.CreatedCards) {
+			ok, err := taskExists(ctx, c, card)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				phantom = append(phantom, card)
+			}
+		}
+		if len(phantom) > 0 {
+			err := c.WriteTxn(ctx, "complete_task_hallucination", func(tx *Tx) error {
+				if ok, err := taskExists(ctx, tx.Conn, id); err != nil || !ok {
+					return err
+				}
+				return addEvent(ctx, tx, id, 0, "completion_blocked_hallucination", map[string]any{"phantom_cards": phantom})
+			})
+			if err != nil {
+				return false, err
+			}
+			return false, fmt.Errorf("%w: %s", ErrHallucinatedCard, strings.Join(phantom, ", "))
+		}
+	}
+	var ok bool
+	err := c.WriteTxn(ctx, "complete_task", func(tx *Tx) error {
+		from, err := taskStatus(ctx, tx.Conn, id)
+		if err != nil || from == "" {
+			return err
+		}
+		now := tx.Now().Unix()
+		q := `UPDATE tasks SET status='done', result=?, completed_at=?, claim_lock=NULL, claim_expires=NULL,
+			worker_pid=NULL, block_kind=NULL, block_recurrences=0
+			WHERE id=? AND status IN ('running','ready','blocked')`
+		args := []any{nullStr(o.Result), now, id}
+		if o.ExpectedRunID != 0 {
+			q += ` AND current_run_id=?`
+			args = append(args, o.ExpectedRunID)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Transition(id, from, StatusDone)
+		summary := firstLine(o.Summary, 400)
+		rid, err := endRun(ctx, tx, id, runEnd{outcome: "completed", status: "done", summary: summary, metadata: o.Metadata})
+		if err != nil {
+			return err
+		}
+		if rid == 0 {
+			// No open run: synthesise a zero-length one so every completion has a run.
+			res, err := tx.ExecContext(ctx, `INSERT INTO task_runs(task_id, profile, status, started_at, ended_at, outcome, summary)
+				SELECT id, assignee, 'done', ?, ?, 'completed', ? FROM tasks WHERE id=?`, now, now, nullStr(summary), id)
+			if err != nil {
+				return err
+			}
+			rid, _ = res.LastInsertId()
+			tx.Inserted("task_runs", fmt.Sprint(rid))
+		}
+		return addEvent(ctx, tx, id, rid, "completed", map[string]any{"result_len": len(o.Result), "summary": nullStr(summary)})
+	})
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := clearFailureCounter(ctx, c, id); err != nil {
+		return true, err
+	}
+	if _, err := RecomputeReady(ctx, c, o.FailureLimit); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+func firstLine(s string, max int) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > max {
+		s = s[:max]
+	}
+	return s
+}
+
+func clearFailureCounter(ctx context.Context, c *Conn, id string) error {
+	return c.WriteTxn(ctx, "clear_failure_counter", func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET consecutive_failures=0, last_failure_error=NULL
+			WHERE id=? AND (consecutive_failures!=0 OR last_failure_error IS NOT NULL)`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			tx.Updated("tasks", id)
+		}
+		return nil
+	})
+}
+
+// BlockOptions are block_task's arguments.
+type BlockOptions struct {
+	Reason        string
+	Kind          string // "dependency" routes to todo; the same kind twice routes to triage
+	ExpectedRunID int64
+}
+
+// BlockTask moves a running or ready task to blocked (or todo for kind
+// "dependency", or triage when the same kind recurs BlockRecurrenceLimit
+// times), clearing the claim and ending the run as `blocked`.
+func BlockTask(ctx context.Context, c *Conn, id string, o BlockOptions) (bool, error) {
+	var ok bool
+	err := c.WriteTxn(ctx, "block_task", func(tx *Tx) error {
+		t, err := getTask(ctx, tx.Conn, id)
+		if err != nil || t == nil {
+			return err
+		}
+		if t.Status != StatusRunning && t.Status != StatusReady {
+			return nil
+		}
+		target := StatusBlocked
+		recur := int64(0)
+		if o.Kind != "" {
+			recur = 1
+			if t.BlockKind == o.Kind {
+				recur = t.BlockRecurrences + 1
+			}
+		}
+		switch {
+		case o.Kind == "dependency":
+			target = StatusTodo
+		case o.Kind != "" && recur >= BlockRecurrenceLimit:
+			target = StatusTriage
+		}
+		q := `UPDATE tasks SET status=?, claim_lock=NULL, claim_expires=NULL, worker_pid=NULL, block_kind=?, block_recurrences=?
+			WHERE id=? AND status=?`
+		args := []any{target, nullStr(o.Kind), recur, id, t.Status}
+		if o.ExpectedRunID != 0 {
+			q += ` AND current_run_id=?`
+			args = append(args, o.ExpectedRunID)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Transition(id, t.Status, target)
+		rid, err := endRun(ctx, tx, id, runEnd{outcome: "blocked", summary: firstLine(o.Reason, 400)})
+		if err != nil {
+			return err
+		}
+		return addEvent(ctx, tx, id, rid, "blocked", map[string]any{"reason": nullStr(o.Reason), "kind": nullStr(o.Kind),
+			"recurrences": recur, "source_status": t.Status, "status": target})
+	})
+	return ok, err
+}
+
+// UnblockTask moves a blocked or scheduled task to ready (todo when a parent
+// is unfinished), resets the failure counter, closes any dangling run and
+// emits `unblocked`.
+func UnblockTask(ctx context.Context, c *Conn, id string) (bool, error) {
+	var ok bool
+	err := c.WriteTxn(ctx, "unblock_task", func(tx *Tx) error {
+		from, err := taskStatus(ctx, tx.Conn, id)
+		if err != nil || (from != StatusBlocked && from != StatusScheduled) {
+			return err
+		}
+		undone, err := unfinishedParents(ctx, tx.Conn, id)
+		if err != nil {
+			return err
+		}
+		target := StatusReady
+		if len(undone) > 0 {
+			target = StatusTodo
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status=?, consecutive_failures=0, last_failure_error=NULL,
+			claim_lock=NULL, claim_expires=NULL, worker_pid=NULL WHERE id=? AND status=?`, target, id, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Transition(id, from, target)
+		if err := reclaimDanglingRun(ctx, tx, id); err != nil {
+			return err
+		}
+		return addEvent(ctx, tx, id, 0, "unblocked", map[string]any{"status": target, "source_status": from})
+	})
+	return ok, err
+}
+
+// ScheduleTask parks a todo/ready/running/blocked task in scheduled (a time
+// delay the dispatcher never picks up); UnblockTask releases it.
+func ScheduleTask(ctx context.Context, c *Conn, id string, until time.Time, reason string) (bool, error) {
+	var ok bool
+	err := c.WriteTxn(ctx, "schedule_task", func(tx *Tx) error {
+		from, err := taskStatus(ctx, tx.Conn, id)
+		if err != nil {
+			return err
+		}
+		switch from {
+		case StatusTodo, StatusReady, StatusRunning, StatusBlocked:
+		default:
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='scheduled', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+			WHERE id=? AND status=?`, id, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Transition(id, from, StatusScheduled)
+		rid, err := endRun(ctx, tx, id, runEnd{outcome: "scheduled"})
+		if err != nil {
+			return err
+		}
+		var u any
+		if !until.IsZero() {
+			u = until.Unix()
+		}
+		return addEvent(ctx, tx, id, rid, "scheduled", map[string]any{"until": u, "reason": nullStr(reason), "source_status": from})
+	})
+	return ok, err
+}
+
+// AssignTask sets a task's assignee (lower-cased). It refuses while the task
+// is running with a claim; a new assignee resets the failure counter.
+func AssignTask(ctx context.Context, c *Conn, id, assignee string) (bool, error) {
+	assignee = normAssignee(assignee)
+	var ok bool
+	err := c.WriteTxn(ctx, "assign_task", func(tx *Tx) error {
+		t, err := getTask(ctx, tx.Conn, id)
+		if err != nil || t == nil {
+			return err
+		}
+		if t.Status == StatusRunning && t.ClaimLock != "" {
+			return fmt.Errorf("%w: %s (claimed by %s)", ErrTaskRunning, id, t.ClaimLock)
+		}
+		q := `UPDATE tasks SET assignee=? WHERE id=? AND status=?`
+		if t.Assignee != assignee {
+			q = `UPDATE tasks SET assignee=?, consecutive_failures=0, last_failure_error=NULL WHERE id=? AND status=?`
+		}
+		res, err := tx.ExecContext(ctx, q, nullStr(assignee), id, t.Status)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Updated("tasks", id)
+		return addEvent(ctx, tx, id, 0, "assigned", map[string]any{"assignee": nullStr(assignee), "previous": nullStr(t.Assignee)})
+	})
+	return ok, err
+}
+
+// ArchiveTask archives a task from any other status (ending its run), then
+// recomputes readiness: an archived parent counts as satisfied.
+func ArchiveTask(ctx context.Context, c *Conn, id string) (bool, error) {
+	var ok bool
+	err := c.WriteTxn(ctx, "archive_task", func(tx *Tx) error {
+		from, err := taskStatus(ctx, tx.Conn, id)
+		if err != nil || from == "" || from == StatusArchived {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='archived', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+			WHERE id=? AND status=?`, id, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Transition(id, from, StatusArchived)
+		rid, err := endRun(ctx, tx, id, runEnd{outcome: "archived"})
+		if err != nil {
+			return err
+		}
+		return addEvent(ctx, tx, id, rid, "archived", map[string]any{"source_status": from})
+	})
+	if err != nil || !ok {
+		return ok, err
+	}
+	_, err = RecomputeReady(ctx, c, 0)
+	return true, err
+}
+
+// DeleteTask hard-deletes a task from any status together with its links,
+// comments, events, runs, attachments and subscriptions, then recomputes
+// readiness. False when the task does not exist.
+func DeleteTask(ctx context.Context, c *Conn, id string) (bool, error) {
+	ok, err := deleteTask(ctx, c, id, false)
+	if err != nil || !ok {
+		return ok, err
+	}
+	_, err = RecomputeReady(ctx, c, 0)
+	return true, err
+}
+
+// DeleteArchivedTask deletes an archived task and its related rows; it
+// returns false for a task that is not archived.
+func DeleteArchivedTask(ctx context.Context, c *Conn, id string) (bool, error) {
+	return deleteTask(ctx, c, id, true)
+}
+
+func deleteTask(ctx context.Context, c *Conn, id string, archivedOnly bool) (bool, error) {
+	op := "delete_task"
+	if archivedOnly {
+		op = "delete_archived_task"
+	}
+	var ok bool
+	err := c.WriteTxn(ctx, op, func(tx *Tx) error {
+		from, err := taskStatus(ctx, tx.Conn, id)
+		if err != nil || from == "" || (archivedOnly && from != StatusArchived) {
+			return err
+		}
+		if err := deleteRelations(ctx, tx, id); err != nil {
+			return err
+		}
+		q := `DELETE FROM tasks WHERE id=?`
+		args := []any{id}
+		if archivedOnly {
+			q += ` AND status='archived'`
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("kanbancore: %s %s: task vanished inside the transaction", op, id)
+		}
+		ok = true
+		tx.Deleted("tasks", id)
+		tx.Transition(id, from, "")
+		return nil
+	})
+	return ok, err
+}
+
+// deleteRelations is the hand-made cascade (the schema has no foreign keys).
+func deleteRelations(ctx context.Context, tx *Tx, id string) error {
+	links, err := tx.QueryContext(ctx, `SELECT parent_id, child_id FROM task_links WHERE parent_id=? OR child_id=?`, id, id)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for links.Next() {
+		var p, ch string
+		if err := links.Scan(&p, &ch); err != nil {
+			links.Close()
+			return err
+		}
+		keys = append(keys, p+">"+ch)
+	}
+	links.Close()
+	for _, k := range keys {
+		tx.Deleted("task_links", k)
+	}
+	for _, tbl := range []struct{ table, q string }{
+		{"task_links", `DELETE FROM task_links WHERE parent_id=? OR child_id=?`},
+		{"task_comments", `DELETE FROM task_comments WHERE task_id=?`},
+		{"task_events", `DELETE FROM task_events WHERE task_id=?`},
+		{"task_runs", `DELETE FROM task_runs WHERE task_id=?`},
+		{"task_attachments", `DELETE FROM task_attachments WHERE task_id=?`},
+		{"kanban_notify_subs", `DELETE FROM kanban_notify_subs WHERE task_id=?`},
+	} {
+		args := []any{id}
+		if strings.Count(tbl.q, "?") == 2 {
+			args = append(args, id)
+		}
+		res, err := tx.ExecContext(ctx, tbl.q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 && tbl.table != "task_links" {
+			tx.Deleted(tbl.table, "task:"+id)
+		}
+	}
+	return nil
+}
+
+// ReclaimTask is the operator's reclaim: a running task's host-local worker
+// is terminated, the claim released (running → ready), the run closed as
+// `reclaimed` and the failure counter reset.
+func ReclaimTask(ctx context.Context, c *Conn, id, reason string, p ProcessOps) (bool, error) {
+	t, err := GetTask(ctx, c, id)
+	if err != nil || t == nil || t.Status != StatusRunning {
+		return false, err
+	}
+	var term terminateResult
+	if t.WorkerPID > 0 && isHostLocal(t.ClaimLock) {
+		term = p.terminate(t.WorkerPID)
+	}
+	var ok bool
+	err = c.WriteTxn(ctx, "reclaim_task", func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL,
+			consecutive_failures=0, last_failure_error=NULL WHERE id=? AND status='running' AND claim_lock IS ?`, id, nullStr(t.ClaimLock))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		ok = true
+		tx.Transition(id, StatusRunning, StatusReady)
+		rid, err := endRun(ctx, tx, id, runEnd{outcome: "reclaimed", errText: "manual reclaim: " + reason,
+			metadata: term.metadata()})
+		if err != nil {
+			return err
+		}
+		return addEvent(ctx, tx, id, rid, "reclaimed", map[string]any{"manual": true, "reason": nullStr(reason),
+			"stale_lock": nullStr(t.ClaimLock), "worker_pid": nullInt(int64(t.WorkerPID))})
+	})
+	return ok, err
+}
