@@ -79,7 +79,8 @@ func detRun(t *testing.T, driver string, seed int64) ([]firedKey, []int) {
 // TestDeterminism: two runs with the same seed, plan and single-process
 // workload fire the same faults at the same ops (rule, op, path, offset,
 // length, outcome) and the workload sees the same result codes; a
-// different seed fires a different set. SQLCHAOS_SEED overrides the seed.
+// different seed fires a different set. SQLCHAOS_SEED overrides the seed;
+// without -short two more seeds run.
 func TestDeterminism(t *testing.T) {
 	seed := int64(20260401)
 	if s := os.Getenv("SQLCHAOS_SEED"); s != "" {
@@ -89,32 +90,42 @@ func TestDeterminism(t *testing.T) {
 		}
 		seed = v
 	}
+	seeds := []int64{seed}
+	if !testing.Short() {
+		seeds = append(seeds, seed+1000, seed+2000)
+	}
 	forEachDriver(t, func(t *testing.T, driver string) {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			a, codesA := detRun(t, driver, seed)
-			b, codesB := detRun(t, driver, seed)
-			c, _ := detRun(t, driver, seed+1)
-			failed := 0
-			for _, k := range a {
-				if strings.HasPrefix(k.Result, "E") {
-					failed++
-				}
+		for _, seed := range seeds {
+			detSeed(t, driver, seed)
+		}
+	})
+}
+
+func detSeed(t *testing.T, driver string, seed int64) {
+	t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+		a, codesA := detRun(t, driver, seed)
+		b, codesB := detRun(t, driver, seed)
+		c, _ := detRun(t, driver, seed+1)
+		failed := 0
+		for _, k := range a {
+			if strings.HasPrefix(k.Result, "E") {
+				failed++
 			}
-			t.Logf("seed %d: %d faults fired (%d failing an op), seed %d: %d", seed, len(a), failed, seed+1, len(c))
-			if len(a) < 20 || failed == 0 {
-				t.Fatalf("seed %d: only %d faults fired (%d errors); the plan does not exercise the engine", seed, len(a), failed)
-			}
-			if i := firstDiff(a, b); i >= 0 {
-				t.Fatalf("seed %d: runs differ at fired record %d of %d/%d:\n run 1: %s\n run 2: %s",
-					seed, i, len(a), len(b), at(a, i), at(b, i))
-			}
-			if fmt.Sprint(codesA) != fmt.Sprint(codesB) {
-				t.Fatalf("seed %d: the workload's result codes differ:\n run 1: %v\n run 2: %v", seed, codesA, codesB)
-			}
-			if firstDiff(a, c) < 0 {
-				t.Fatalf("seeds %d and %d fired identical faults (%d records)", seed, seed+1, len(a))
-			}
-		})
+		}
+		t.Logf("seed %d: %d faults fired (%d failing an op), seed %d: %d", seed, len(a), failed, seed+1, len(c))
+		if len(a) < 20 || failed == 0 {
+			t.Fatalf("seed %d: only %d faults fired (%d errors); the plan does not exercise the engine", seed, len(a), failed)
+		}
+		if i := firstDiff(a, b); i >= 0 {
+			t.Fatalf("seed %d: runs differ at fired record %d of %d/%d:\n run 1: %s\n run 2: %s",
+				seed, i, len(a), len(b), at(a, i), at(b, i))
+		}
+		if fmt.Sprint(codesA) != fmt.Sprint(codesB) {
+			t.Fatalf("seed %d: the workload's result codes differ:\n run 1: %v\n run 2: %v", seed, codesA, codesB)
+		}
+		if firstDiff(a, c) < 0 {
+			t.Fatalf("seeds %d and %d fired identical faults (%d records)", seed, seed+1, len(a))
+		}
 	})
 }
 
