@@ -191,11 +191,13 @@ func errText(e history.Event) string {
 	return s + e.Err
 }
 
-func isDB(p string) bool       { return strings.HasSuffix(path.Base(p), ".db") }
-func isSidecar(p string) bool  { return strings.HasSuffix(p, "-wal") || strings.HasSuffix(p, "-shm") }
+func isDB(p string) bool      { return strings.HasSuffix(path.Base(p), ".db") }
+func isSidecar(p string) bool { return strings.HasSuffix(p, "-wal") || strings.HasSuffix(p, "-shm") }
 func plural(n int, s string) string {
 	if n == 1 {
 		return fmt.Sprintf("1 %s", s)
 	}
 	return fmt.Sprintf("%d %ss", n, s)
 }
+
+func fmtDur(ns int64) string { return time.Duration(ns).Round(time.Millisecond).String() }

@@ -1,0 +1,152 @@
+package oracle
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/history"
+)
+
+func init() {
+	register(Checker{
+		Name: "workers",
+		Doc: "At most one live worker per task at any time, and no respawn storm. A worker lives from its " +
+			"TypeSpawn (Data[\"pid\"]) to its own TypeExit, a TypeReap naming its pid, or else its last " +
+			"history event (to the end of the run when it wrote none).",
+		Check: checkWorkers,
+	})
+}
+
+type worker struct {
+	pid        int
+	task       string
+	start, end int64
+	spawn      history.Event
+	endHow     string
+}
+
+func dataInt(d map[string]any, k string) (int, bool) {
+	switch v := d[k].(type) {
+	case float64:
+		return int(v), true
+	case int:
+		return v, true
+	case int64:
+		return int(v), true
+	}
+	return 0, false
+}
+
+func dataInts(d map[string]any, k string) []int {
+	arr, _ := d[k].([]any)
+	var out []int
+	for _, x := range arr {
+		if v, ok := x.(float64); ok {
+			out = append(out, int(v))
+		}
+	}
+	return out
+}
+
+func workerLives(in *Input) []*worker {
+	f := in.facts()
+	var ws []*worker
+	byPid := map[int]*worker{}
+	for _, e := range in.Events {
+		if e.Type != history.TypeSpawn {
+			continue
+		}
+		pid, _ := dataInt(e.Data, history.DataPid)
+		w := &worker{pid: pid, task: e.Task, start: e.T, spawn: e}
+		ws = append(ws, w)
+		if pid != 0 {
+			byPid[pid] = w
+		}
+	}
+	lastSeen := map[int]int64{}
+	for _, e := range in.Events {
+		w := byPid[e.Pid]
+		if w != nil && e.T >= w.start {
+			lastSeen[e.Pid] = e.T
+			if e.Type == history.TypeExit && w.end == 0 {
+				w.end, w.endHow = e.T, "exit"
+			}
+		}
+		if e.Type == history.TypeReap {
+			pids := dataInts(e.Data, history.DataPids)
+			if p, ok := dataInt(e.Data, history.DataPid); ok {
+				pids = append(pids, p)
+			}
+			for _, p := range pids {
+				if w := byPid[p]; w != nil && w.end == 0 && e.T >= w.start {
+					w.end, w.endHow = e.T, "reaped by "+e.Proc
+				}
+			}
+		}
+	}
+	for _, w := range ws {
+		if w.end != 0 {
+			continue
+		}
+		if t, ok := lastSeen[w.pid]; ok {
+			w.end, w.endHow = t, "last history event"
+		} else {
+			w.end, w.endHow = f.tEnd, "no exit recorded: alive to the end"
+		}
+	}
+	return ws
+}
+
+func checkWorkers(in *Input) Result {
+	f := in.facts()
+	ws := workerLives(in)
+	if len(ws) == 0 {
+		return Result{Verdict: Inconclusive, Summary: "no worker was spawned"}
+	}
+	byTask := map[string][]*worker{}
+	for _, w := range ws {
+		byTask[w.task] = append(byTask[w.task], w)
+	}
+	tasks := make([]string, 0, len(byTask))
+	for t := range byTask {
+		tasks = append(tasks, t)
+	}
+	sort.Strings(tasks)
+	res := Result{}
+	overlaps, storms := 0, 0
+	win := int64(time.Duration(f.bounds.StormWindow))
+	for _, t := range tasks {
+		list := byTask[t]
+		sort.Slice(list, func(i, j int) bool { return list[i].start < list[j].start })
+		for i, a := range list {
+			for _, b := range list[i+1:] {
+				if b.start < a.end {
+					overlaps++
+					e := histEv(b.spawn, fmt.Sprintf("task %s: worker pid %d spawned at %s while pid %d (spawned %s by %s) was live until %s (%s)",
+						t, b.pid, f.rel(b.start), a.pid, f.rel(a.start), a.spawn.Proc, f.rel(a.end), a.endHow))
+					res.Evidence = append(res.Evidence, e)
+				}
+			}
+		}
+		for i := range list {
+			n := 0
+			for j := i; j < len(list) && list[j].start-list[i].start <= win; j++ {
+				n++
+			}
+			if n > f.bounds.StormSpawns {
+				storms++
+				res.Evidence = append(res.Evidence, histEv(list[i].spawn, fmt.Sprintf("task %s: %d spawns within %v from %s (bound %d)", t, n, time.Duration(win), f.rel(list[i].start), f.bounds.StormSpawns)))
+				break
+			}
+		}
+	}
+	if overlaps > 0 || storms > 0 {
+		res.Verdict = Fail
+		res.Summary = fmt.Sprintf("%s of two live workers on one task, %s", plural(overlaps, "overlap"), plural(storms, "respawn storm"))
+		return res
+	}
+	res.Verdict = Pass
+	res.Summary = fmt.Sprintf("%s for %s, never two at once, no storm", plural(len(ws), "worker"), plural(len(tasks), "task"))
+	return res
+}

@@ -1,0 +1,198 @@
+# Generates the oracle fixtures in this directory; the output is committed.
+# Usage: python3 gen_fixtures.py testdata/oracle   (from the repository root)
+import json, os, sys
+ROOT = sys.argv[1]
+S = 1_000_000_000
+def t(sec): return int(sec * S)
+
+def fixture(checker, kind, hist, trace=None, sql=None, patch=None, expect=None, meta=None):
+    d = os.path.join(ROOT, checker, kind)
+    os.makedirs(os.path.join(d, "histories"), exist_ok=True)
+    m = {"scenario": "fixture-" + checker, "profile": "legacy", "driver": "modernc", "seed": 1}
+    m.update(meta or {})
+    open(os.path.join(d, "meta.json"), "w").write(json.dumps(m, indent=2) + "\n")
+    for proc, evs in hist.items():
+        with open(os.path.join(d, "histories", proc + ".jsonl"), "w") as f:
+            for e in evs:
+                f.write(json.dumps(e, ensure_ascii=False) + "\n")
+    if trace is not None:
+        with open(os.path.join(d, "trace.jsonl"), "w") as f:
+            for i, r in enumerate(trace):
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    if sql is not None:
+        open(os.path.join(d, "db.sql"), "w").write(sql.strip() + "\n")
+    if patch is not None:
+        open(os.path.join(d, "db.patch"), "w").write(patch.strip() + "\n")
+    if expect is not None:
+        open(os.path.join(d, "expect.json"), "w").write(json.dumps(expect, indent=2, ensure_ascii=False) + "\n")
+
+def ev(proc, pid, typ, sec, **kw):
+    e = {"t": t(sec), "proc": proc, "pid": pid, "type": typ}
+    if "klass" in kw: kw["class"] = kw.pop("klass")
+    e.update(kw)
+    return e
+def commit(proc, pid, sec, seq, op, **data):
+    e = ev(proc, pid, "commit", sec, seq=seq, op=op)
+    if data: e["data"] = data
+    return e
+def tr(seq, sec, kind, **kw):
+    r = {"seq": seq, "t": t(sec), "kind": kind}
+    r.update(kw)
+    return r
+def ledger(*seqs, procs=None):
+    return "\n".join("INSERT INTO chaos_ledger VALUES(%d,'%s','op',%d);" % (s, "p", t(s)) for s in seqs) + \
+        "\nUPDATE chaos_counter SET n = %d;" % (max(seqs) if seqs else 0)
+WAL = "PRAGMA journal_mode=WAL;"
+mount = tr(1, 0.9, "mount", seed=1)
+towal = tr(2, 1.0, "header", pid=100, path="kanban.db", old_mode="1/1", new_mode="2/2")
+
+# 1 journal-mode
+fixture("journal-mode", "good",
+    {"setup": [ev("setup", 100, "mode", 1.01, mode="wal")],
+     "cli-5": [ev("cli-5", 205, "mode", 3.0, mode="wal"), ev("cli-5", 205, "return", 3.1, id=1, op="create_task")]},
+    trace=[mount, towal], sql=WAL)
+fixture("journal-mode", "bad",
+    {"setup": [ev("setup", 100, "mode", 1.01, mode="wal")],
+     "cli-5": [ev("cli-5", 205, "error", 2.99, op="connect", err="disk I/O error", klass="IOERR") ,
+               ev("cli-5", 205, "mode", 3.0001, mode="delete"),
+               ev("cli-5", 205, "return", 3.1, id=1, op="create_task")]},
+    trace=[mount, towal, tr(7, 3.0, "header", pid=205, path="kanban.db", old_mode="2/2", new_mode="1/1")],
+    sql=WAL, patch="# bytes 18-19: file format write/read version 1/1 = rollback journal\n18 0101",
+    expect={"verdict": "fail", "summary": "silent WAL downgrade", "evidence": [
+        {"seq": 7, "pid": 205, "text": "flipped 2/2→1/1"},
+        {"proc": "cli-5", "text": "journal_mode=delete"},
+        {"text": "final header bytes 18-19 = 1/1"}]})
+
+# 2 durability
+fixture("durability", "good",
+    {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")],
+     "cli-2": [commit("cli-2", 202, 2.0, 2, "create_task")],
+     "cli-3": [commit("cli-3", 203, 3.0, 3, "create_task")]},
+    sql=ledger(1, 2, 3, 4) + "\n" + WAL)
+fixture("durability", "bad",
+    {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task"), commit("cli-1", 201, 4.0, 4, "create_task")],
+     "cli-2": [commit("cli-2", 202, 2.0, 2, "create_task")],
+     "cli-3": [commit("cli-3", 203, 3.0, 3, "complete_task")]},
+    sql=ledger(1, 2, 4) + "\n" + WAL,
+    expect={"verdict": "fail", "summary": "1 of 4 acknowledged commits lost", "evidence": [
+        {"seq": 3, "proc": "cli-3", "text": "complete_task"}]})
+
+# 3 resurrection
+res_hist = {
+    "cli-1": [commit("cli-1", 201, 1.0, 1, "create_task", inserted=[{"table": "tasks", "key": "t1"}], transitions=[{"task": "t1", "from": "", "to": "ready"}])],
+    "cli-2": [commit("cli-2", 202, 1.5, 2, "create_task", inserted=[{"table": "tasks", "key": "t2"}], transitions=[{"task": "t2", "from": "", "to": "ready"}])],
+    "dispatcher-1": [commit("dispatcher-1", 100, 2.0, 3, "claim_task", transitions=[{"task": "t1", "from": "ready", "to": "running"}])],
+    "cli-4": [commit("cli-4", 204, 3.0, 4, "delete_task", deleted=[{"table": "tasks", "key": "t2"}])],
+}
+fixture("resurrection", "good", res_hist,
+    sql="INSERT INTO tasks VALUES('t1','one','running');\n" + ledger(1, 2, 3, 4) + "\n" + WAL)
+fixture("resurrection", "bad", res_hist,
+    sql="INSERT INTO tasks VALUES('t1','one','ready');\nINSERT INTO tasks VALUES('t2','two','ready');\nINSERT INTO tasks VALUES('t9','ghost','done');\n" + ledger(1, 2, 3, 4) + "\n" + WAL,
+    expect={"verdict": "fail", "evidence": [
+        {"seq": 4, "proc": "cli-4", "text": "deleted by acknowledged commit seq 4"},
+        {"seq": 3, "proc": "dispatcher-1", "text": "last acknowledged transition"},
+        {"text": "tasks row t9 exists but no acknowledged commit inserted it"}]})
+
+# 4 structure
+many = "BEGIN;\n" + "\n".join("INSERT INTO tasks VALUES('task-%04d','title %d','ready');" % (i, i) for i in range(300)) + "\nCOMMIT;"
+fixture("structure", "good", {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")]},
+    trace=[mount, towal], sql=many + "\n" + WAL)
+fixture("structure", "bad",
+    {"cli-3": [ev("cli-3", 300, "return", 2.5, id=1, op="create_task")]},
+    trace=[mount, towal, tr(12, 2.0, "op", pid=300, op="write", path="kanban.db", off=8192, len=4096, n=512, result="ok", rule=1, fault="torn keep=512 then=ok")],
+    sql=many + "\n" + WAL,
+    patch="# page 9 is a leaf of tasks' primary-key index (171 cells): claim 100,\n# so 71 index entries vanish (\"row N missing from index\")\n32771 0064",
+    expect={"verdict": "fail", "summary": "SILENT corruption", "evidence": [{"source": "db", "text": "integrity_check:"}]})
+
+# 5 page-count
+pc_trace = [mount,
+    tr(2, 1.0, "op", pid=100, op="create", path="kanban.db", result="ok"),
+    tr(3, 1.1, "op", pid=100, op="write", path="kanban.db", off=0, len=4096, n=4096, result="ok"),
+    tr(4, 1.2, "op", pid=100, op="write", path="kanban.db", off=4096, len=4096, n=4096, result="ok"),
+    tr(5, 2.0, "op", pid=300, op="write", path="kanban.db", off=8192, len=4096, n=512, result="ok", rule=1, fault="torn keep=512 then=ok"),
+    tr(6, 2.1, "op", pid=300, op="write", path="kanban.db", off=0, len=4096, n=4096, result="ok")]
+fixture("page-count", "good",
+    {"cli-3": [ev("cli-3", 300, "error", 2.01, op="create_task", klass="TORN_EXTEND", err="database file is 8704 bytes, header says 3 pages")]},
+    trace=pc_trace, sql="", meta={"switches": {"PageCountCheck": "raw-read"}})
+fixture("page-count", "bad",
+    {"cli-3": [ev("cli-3", 300, "return", 2.01, id=1, op="create_task")],
+     "cli-4": [ev("cli-4", 301, "error", 1.5, op="create_task", klass="TORN_EXTEND", err="page count mismatch")]},
+    trace=pc_trace, sql="", meta={"switches": {"PageCountCheck": "raw-read"}},
+    patch="# in-header page count (bytes 28-31) = 64\n28 00000040",
+    expect={"verdict": "fail", "evidence": [
+        {"seq": 5, "pid": 300, "text": "torn extend"},
+        {"proc": "cli-4", "text": "false alarm"},
+        {"text": "header counts 64 pages"}]})
+
+# 6 sidecars
+fixture("sidecars", "good", {"gateway-1": [ev("gateway-1", 100, "start", 1.0)]},
+    trace=[mount,
+        tr(10, 2.0, "op", pid=100, op="truncate", path="kanban.db-wal", len=0, result="ok", holders=[101]),
+        tr(11, 3.0, "op", pid=100, op="unlink", path="kanban.db-shm", result="ok"),
+        tr(12, 3.1, "op", pid=100, op="unlink", path="kanban.db-wal", result="ok")])
+fixture("sidecars", "bad", {"gateway-1": [ev("gateway-1", 100, "start", 1.0)]},
+    trace=[mount,
+        tr(41, 2.9, "op", pid=100, op="unlink", path="kanban.db-shm", result="ok", holders=[101]),
+        tr(42, 3.0, "op", pid=100, op="unlink", path="kanban.db-wal", result="ok", holders=[101, 102])],
+    expect={"verdict": "fail", "evidence": [{"seq": 42, "pid": 100, "text": "held it open"}, {"seq": 41}]})
+
+# 7 error-fidelity
+eio = tr(5, 2.0, "op", pid=200, op="write", path="kanban.db-wal", off=0, len=4120, result="EIO", rule=1, fault="eio")
+fixture("error-fidelity", "good",
+    {"cli-2": [ev("cli-2", 200, "return", 2.001, id=1, op="create_task", err="disk I/O error (778)", klass="IOERR", code=778)]},
+    trace=[mount, eio])
+fixture("error-fidelity", "bad",
+    {"cli-2": [ev("cli-2", 200, "return", 2.001, id=1, op="create_task", err="cannot rollback - no transaction is active", klass="OTHER", code=1)]},
+    trace=[mount, eio],
+    expect={"verdict": "fail", "evidence": [{"proc": "cli-2", "text": "shadowing fault trace seq 5"}]})
+
+# 8 workers
+def spawn(proc, pid, sec, task, wpid): return ev(proc, pid, "spawn", sec, task=task, data={"pid": wpid})
+fixture("workers", "good",
+    {"dispatcher-1": [spawn("dispatcher-1", 100, 1.0, "t1", 501), spawn("dispatcher-1", 100, 3.0, "t1", 502)],
+     "worker-501": [ev("worker-501", 501, "start", 1.01), ev("worker-501", 501, "exit", 2.0)],
+     "worker-502": [ev("worker-502", 502, "start", 3.01), ev("worker-502", 502, "exit", 4.0)]})
+storm = [spawn("dispatcher-1", 100, 5.0 + 0.1 * i, "t2", 601 + i) for i in range(7)] + \
+        [ev("dispatcher-1", 100, "reap", 5.05 + 0.1 * i, data={"pid": 601 + i, "defunct": 1}) for i in range(7)]
+fixture("workers", "bad",
+    {"dispatcher-1": sorted([spawn("dispatcher-1", 100, 1.0, "t1", 501)] + storm, key=lambda e: e["t"]),
+     "dispatcher-2": [spawn("dispatcher-2", 110, 1.5, "t1", 502)],
+     "worker-501": [ev("worker-501", 501, "start", 1.01), ev("worker-501", 501, "exit", 3.0)],
+     "worker-502": [ev("worker-502", 502, "start", 1.51), ev("worker-502", 502, "exit", 3.5)]},
+    expect={"verdict": "fail", "evidence": [
+        {"proc": "dispatcher-2", "text": "worker pid 502 spawned at +500ms while pid 501"},
+        {"proc": "dispatcher-1", "text": "task t2: 7 spawns within 2s"}]})
+
+# 9 zombies
+def reaps(counts): return [ev("gateway-1", 100, "reap", 1.0 + i, data={"defunct": n}) for i, n in enumerate(counts)]
+fixture("zombies", "good", {"gateway-1": reaps([0, 1, 0, 2, 1, 0])})
+fixture("zombies", "bad", {"gateway-1": reaps([0, 2, 4, 6, 8, 10])},
+    expect={"verdict": "fail", "summary": "peak 10", "evidence": [{"proc": "gateway-1", "text": "10 defunct children"}]})
+
+# 10 liveness
+lv_trace = [mount, tr(3, 2.0, "op", pid=100, op="read", path="kanban.db", off=0, len=4096, result="EIO", rule=1, fault="eio"),
+    tr(9, 5.0, "mark", mark="faults-cleared")]
+latched = lambda secs: [ev("gateway-1", 100, "return", s, id=i + 1, op="dispatch_once", err="board is marked corrupt", klass="CORRUPT") for i, s in enumerate(secs)]
+fixture("liveness", "good",
+    {"gateway-1": latched([2.001, 3.0]) + [ev("gateway-1", 100, "return", 5.5, id=9, op="dispatch_once"), spawn("gateway-1", 100, 5.6, "t1", 501)]},
+    trace=lv_trace, meta={"bounds": {"liveness": "2s"}})
+fixture("liveness", "bad",
+    {"gateway-1": latched([2.001, 3.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0])},
+    trace=lv_trace, meta={"bounds": {"liveness": "2s"}},
+    expect={"verdict": "fail", "summary": "latched", "evidence": [{"seq": 9, "text": "mark faults-cleared"}, {"proc": "gateway-1", "text": "after clear: dispatch_once: CORRUPT"}]})
+
+# 11 silent
+sil_hist = {
+    "cli-1": [commit("cli-1", 201, 1.2, 1, "create_task", inserted=[{"table": "tasks", "key": "t1"}], transitions=[{"task": "t1", "from": "", "to": "ready"}])],
+    "cli-2": [ev("cli-2", 200, "return", 2.001, id=1, op="comment", err="disk I/O error (778)", klass="IOERR", code=778),
+              commit("cli-2", 200, 2.2, 2, "comment")],
+}
+fixture("silent", "good", sil_hist,
+    trace=[mount, towal, eio, tr(9, 3.0, "op", pid=0, op="write", path="kanban.db", off=4096, len=4096, n=100, result="ok", rule=2, fault="torn keep=100 then=ok")],
+    sql="INSERT INTO tasks VALUES('t1','one','ready');\n" + ledger(1, 2) + "\n" + WAL)
+sil_bad = dict(sil_hist)
+sil_bad["cli-3"] = [ev("cli-3", 300, "call", 2.39, id=1, op="create_task"), commit("cli-3", 300, 2.5, 3, "complete_task"), ev("cli-3", 300, "return", 2.51, id=1, op="complete_task")]
+fixture("silent", "bad", sil_bad,
+    trace=[mount, towal, eio, tr(9, 2.4, "op", pid=300, op="write", path="kanban.db-wal", off=4152, len=4096, n=1000, result="ok", rule=2, fault="torn keep=1000 then=ok")],
+    sql="INSERT INTO tasks VALUES('t1','one','ready');\n" + ledger(1, 2) + "\n" + WAL,
+    expect={"verdict": "fail", "summary": "SILENT", "evidence": [{"seq": 9, "pid": 300, "text": "no error surfaced"}]})

@@ -1,0 +1,7 @@
+INSERT INTO tasks VALUES('t1','one','running');
+INSERT INTO chaos_ledger VALUES(1,'p','op',1000000000);
+INSERT INTO chaos_ledger VALUES(2,'p','op',2000000000);
+INSERT INTO chaos_ledger VALUES(3,'p','op',3000000000);
+INSERT INTO chaos_ledger VALUES(4,'p','op',4000000000);
+UPDATE chaos_counter SET n = 4;
+PRAGMA journal_mode=WAL;
