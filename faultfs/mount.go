@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +35,9 @@ type Config struct {
 	TraceFaultsOnly bool
 	// StartTimeout bounds the wait for the "mounted" line (default 15s).
 	StartTimeout time.Duration
+	// StopTimeout bounds Stop's wait for a graceful exit before it detaches,
+	// aborts and kills (default 5s).
+	StopTimeout time.Duration
 }
 
 // Mount is a running faultfs server process.
@@ -47,9 +51,10 @@ type Mount struct {
 	exited  chan struct{}
 	waitErr error
 
-	stopOnce sync.Once
-	stopErr  error
-	stopping chan struct{}
+	stopOnce      sync.Once
+	stopErr       error
+	stopRequested atomic.Bool
+	killed        atomic.Bool
 }
 
 // child is the server process.
@@ -69,6 +74,9 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 	}
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 15 * time.Second
+	}
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = 5 * time.Second
 	}
 	var err error
 	for _, d := range []*string{&cfg.Backing, &cfg.Mountpoint} {
@@ -128,8 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 	}
 	m := &Mount{
 		cfg: cfg, dir: cfg.Mountpoint, tmp: tmp,
-		exited:   make(chan struct{}),
-		stopping: make(chan struct{}),
+		exited: make(chan struct{}),
 	}
 	m.cmd = &child{
 		pid:  cmd.Process.Pid,
@@ -204,41 +211,65 @@ func (m *Mount) ControlPath() string { return m.cfg.Control }
 // Exited is closed when the server process has exited and been reaped.
 func (m *Mount) Exited() <-chan struct{} { return m.exited }
 
+// Kill SIGKILLs the server, as a crash would, and waits until it is reaped.
+// The mount stays behind (stale); Stop or Unmount clears it. A death caused
+// by Kill is not reported by Died.
+func (m *Mount) Kill() error {
+	m.killed.Store(true)
+	err := m.cmd.kill(syscall.SIGKILL)
+	<-m.exited
+	if errors.Is(err, os.ErrProcessDone) {
+		err = nil
+	}
+	return err
+}
+
+// Died reports a server that ended on its own before Stop was called, with a
+// non-zero status or a signal (a crash, or a kill by someone else than Kill);
+// nil while it runs, after a clean exit, or when Stop or Kill ended it.
+func (m *Mount) Died() error {
+	select {
+	case <-m.exited:
+	default:
+		return nil
+	}
+	if m.waitErr == nil || m.killed.Load() || m.stopRequested.Load() {
+		return nil
+	}
+	return fmt.Errorf("faultfs: server %d died: %v", m.cmd.pid, m.waitErr)
+}
+
 // Stop unmounts and ends the server. It is idempotent and safe to call after
 // the server died. The ladder: control "stop" (SIGTERM if the socket does not
-// answer), wait; then lazy unmount (MNT_DETACH); then fusectl abort of the
-// connection; then SIGKILL; always reaping the child. It never stats the
-// mount point, which would hang on a dead server. It returns an error if the
-// mount is still listed afterwards, or if the server had already exited with
-// an error before Stop was called.
+// answer), wait up to Config.StopTimeout; then lazy unmount (MNT_DETACH) and
+// fusectl abort of the connection, so blocked clients fail instead of
+// hanging; then SIGKILL; always reaping the child. It never stats the mount
+// point, which would hang on a dead server. It returns an error only if the
+// mount is still listed afterwards; see Died for how the server ended.
 func (m *Mount) Stop() error {
 	m.stopOnce.Do(func() { m.stopErr = m.stop() })
 	return m.stopErr
 }
 
 func (m *Mount) stop() error {
-	close(m.stopping)
-	var errs []error
 	select {
 	case <-m.exited:
-		if m.waitErr != nil {
-			errs = append(errs, fmt.Errorf("faultfs: server exited before Stop: %v", m.waitErr))
-		}
 	default:
+		m.stopRequested.Store(true)
 		asked := false
 		if m.client != nil {
-			m.client.Timeout = 2 * time.Second
+			m.client.Timeout = min(2*time.Second, m.cfg.StopTimeout)
 			asked = m.client.Stop() == nil
 		}
 		if !asked {
 			m.cmd.kill(syscall.SIGTERM)
 		}
-		if !waitClosed(m.exited, 5*time.Second) {
+		if !waitClosed(m.exited, m.cfg.StopTimeout) {
 			unix.Unmount(m.dir, unix.MNT_DETACH)
 			if m.minor != 0 {
 				abortConn(m.minor)
 			}
-			if !waitClosed(m.exited, 2*time.Second) {
+			if !waitClosed(m.exited, min(2*time.Second, m.cfg.StopTimeout)) {
 				m.cmd.kill(syscall.SIGKILL)
 				<-m.exited
 			}
@@ -247,17 +278,18 @@ func (m *Mount) stop() error {
 	if m.client != nil {
 		m.client.Close()
 	}
+	var err error
 	if mountedAt(m.dir) {
 		unix.Unmount(m.dir, unix.MNT_DETACH)
 		if m.minor != 0 {
 			abortConn(m.minor)
 		}
 		if mountedAt(m.dir) {
-			errs = append(errs, fmt.Errorf("faultfs: %s still mounted after stop", m.dir))
+			err = fmt.Errorf("faultfs: %s still mounted after stop", m.dir)
 		}
 	}
 	os.RemoveAll(m.tmp)
-	return errors.Join(errs...)
+	return err
 }
 
 func waitClosed(c <-chan struct{}, d time.Duration) bool {

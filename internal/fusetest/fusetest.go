@@ -41,7 +41,8 @@ func Require(t testing.TB) {
 
 // Mount calls Require, makes temporary backing and mount directories for the
 // ones cfg leaves empty, starts faultfs and registers a cleanup that stops it
-// (unmounting and reaping the server) and reports a failed stop. The test
+// (unmounting and reaping the server) and reports a failed stop or a server
+// that died on its own (use Mount.Kill to crash it on purpose). The test
 // binary's TestMain must call reexec.Init.
 func Mount(t *testing.T, cfg faultfs.Config) *faultfs.Mount {
 	t.Helper()
@@ -68,6 +69,9 @@ func Mount(t *testing.T, cfg faultfs.Config) *faultfs.Mount {
 	t.Cleanup(func() {
 		if err := m.Stop(); err != nil {
 			t.Errorf("faultfs stop: %v", err)
+		}
+		if err := m.Died(); err != nil {
+			t.Errorf("%v", err)
 		}
 	})
 	return m
