@@ -86,8 +86,9 @@ func (r terminateResult) metadata() map[string]any {
 		"terminated": r.terminated, "survived": r.survived}}
 }
 
-// terminate sends SIGTERM, polls liveness, then SIGKILL. A process that is
-// already gone counts as terminated.
+// terminate is _terminate_reclaimed_worker: SIGTERM, then TermPolls
+// liveness polls, then SIGKILL. ESRCH (the process is gone) counts as
+// terminated.
 func (p ProcessOps) terminate(pid int) terminateResult {
 	r := terminateResult{pid: pid}
 	polls := p.TermPolls
@@ -98,10 +99,6 @@ func (p ProcessOps) terminate(pid int) terminateResult {
 	if interval <= 0 {
 		interval = 500 * time.Millisecond
 	}
-	if !p.alive(pid) {
-		r.terminated = true
-		return r
-	}
 	r.signals = append(r.signals, "SIGTERM")
 	if err := p.signal(pid, syscall.SIGTERM); errors.Is(err, syscall.ESRCH) {
 		r.terminated = true
@@ -109,7 +106,6 @@ func (p ProcessOps) terminate(pid int) terminateResult {
 	}
 	for i := 0; i < polls; i++ {
 		p.sleep(interval)
-		ReapWorkerZombies()
 		if !p.alive(pid) {
 			r.terminated = true
 			return r
@@ -121,7 +117,6 @@ func (p ProcessOps) terminate(pid int) terminateResult {
 		return r
 	}
 	p.sleep(interval)
-	ReapWorkerZombies()
 	r.terminated = !p.alive(pid)
 	r.survived = !r.terminated
 	return r
