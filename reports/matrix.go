@@ -1,0 +1,288 @@
+package reports
+
+import (
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/oracle"
+)
+
+// Matrix file names.
+const (
+	MatrixFile = "matrix.md"
+	HTMLFile   = "index.html"
+	JUnitFile  = "junit.xml"
+)
+
+// WriteMatrix writes matrix.md, index.html and junit.xml for runs into dir.
+func WriteMatrix(dir string, runs []*Run) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	runs = sortedRuns(runs)
+	files := map[string]func([]*Run) ([]byte, error){
+		MatrixFile: func(r []*Run) ([]byte, error) { return []byte(MatrixMarkdown(r)), nil },
+		HTMLFile:   HTML,
+		JUnitFile:  JUnit,
+	}
+	for name, render := range files {
+		b, err := render(runs)
+		if err != nil {
+			return fmt.Errorf("reports: %s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return fmt.Errorf("reports: %w", err)
+		}
+	}
+	return nil
+}
+
+func sortedRuns(runs []*Run) []*Run {
+	out := append([]*Run(nil), runs...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Scenario != b.Scenario {
+			return a.Scenario < b.Scenario
+		}
+		if a.Profile != b.Profile {
+			return a.Profile < b.Profile
+		}
+		return a.Driver < b.Driver
+	})
+	return out
+}
+
+// columns returns the profile/driver pairs in order, and the scenarios.
+func axes(runs []*Run) (cols []string, scenarios []string) {
+	seenC, seenS := map[string]bool{}, map[string]bool{}
+	for _, r := range runs {
+		c := r.Profile + "/" + r.Driver
+		if !seenC[c] {
+			seenC[c] = true
+			cols = append(cols, c)
+		}
+		if !seenS[r.Scenario] {
+			seenS[r.Scenario] = true
+			scenarios = append(scenarios, r.Scenario)
+		}
+	}
+	sort.Strings(cols)
+	return cols, scenarios
+}
+
+func cellRuns(runs []*Run) map[string][]*Run {
+	m := map[string][]*Run{}
+	for _, r := range runs {
+		k := r.Scenario + "|" + r.Profile + "/" + r.Driver
+		m[k] = append(m[k], r)
+	}
+	return m
+}
+
+// failing lists the checkers that failed in r.
+func failing(r *Run) []string {
+	var out []string
+	for _, res := range r.Results {
+		if res.Verdict == oracle.Fail {
+			out = append(out, res.Checker)
+		}
+	}
+	return out
+}
+
+// MatrixMarkdown renders scenario × profile/driver → outcome.
+func MatrixMarkdown(runs []*Run) string {
+	runs = sortedRuns(runs)
+	cols, scen := axes(runs)
+	cells := cellRuns(runs)
+	var b strings.Builder
+	b.WriteString("| scenario | " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
+	for _, s := range scen {
+		b.WriteString("| " + s + " |")
+		for _, c := range cols {
+			var parts []string
+			for _, r := range cells[s+"|"+c] {
+				p := r.Outcome
+				if r.Outcome == Unexpected {
+					p = "**UNEXPECTED**"
+				}
+				if f := failing(r); len(f) > 0 {
+					p += " (" + strings.Join(f, ", ") + ")"
+				}
+				parts = append(parts, p)
+			}
+			if len(parts) == 0 {
+				parts = []string{"—"}
+			}
+			b.WriteString(" " + mdCell(strings.Join(parts, "; ")) + " |")
+		}
+		b.WriteString("\n")
+	}
+	n := map[string]int{}
+	for _, r := range runs {
+		n[r.Outcome]++
+	}
+	fmt.Fprintf(&b, "\n%d runs: %d reproduced, %d held, %d unexpected.\n", len(runs), n[Reproduced], n[Held], n[Unexpected])
+	for _, r := range runs {
+		if r.Outcome == Unexpected {
+			fmt.Fprintf(&b, "\n- **%s** seed %d: %s\n  replay: `%s`\n", r.Cell(), r.Seed, mdCell(r.Why), r.Replay)
+		}
+	}
+	return b.String()
+}
+
+const css = `body{font-family:sans-serif;margin:24px;color:#202124}
+table{border-collapse:collapse;margin:8px 0 16px}
+td,th{border:1px solid #dadce0;padding:4px 8px;font-size:13px;vertical-align:top}
+th{background:#f1f3f4}
+.reproduced{background:#fce8e6}
+.held{background:#e6f4ea}
+.unexpected{background:#fef7e0;font-weight:bold}
+.pass{color:#1e8e3e}
+.fail{color:#d93025;font-weight:bold}
+.inconclusive{color:#b06000}
+code{font-size:12px}
+.legend span{margin-right:14px;font-size:12px}
+section{border-top:2px solid #dadce0;margin-top:24px}`
+
+// HTML renders the matrix and each run's verdicts and timeline as one
+// self-contained page (no scripts; SVG inline; well-formed XML).
+func HTML(runs []*Run) ([]byte, error) {
+	runs = sortedRuns(runs)
+	cols, scen := axes(runs)
+	cells := cellRuns(runs)
+	var b strings.Builder
+	b.WriteString("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>sqlchaos matrix</title>\n<style>\n" + css + "\n</style>\n</head>\n<body>\n")
+	fmt.Fprintf(&b, "<h1>sqlchaos matrix</h1>\n<p>%d runs, generated %s. A cell is <b>reproduced</b> when the profile breaks as the scenario expects, <b>held</b> when it passes as expected, <b>unexpected</b> otherwise.</p>\n", len(runs), esc(time.Now().UTC().Format(time.RFC3339)))
+	b.WriteString("<table class=\"matrix\">\n<tr><th>scenario</th>")
+	for _, c := range cols {
+		b.WriteString("<th>" + esc(c) + "</th>")
+	}
+	b.WriteString("</tr>\n")
+	for _, s := range scen {
+		b.WriteString("<tr><th>" + esc(s) + "</th>")
+		for _, c := range cols {
+			rs := cells[s+"|"+c]
+			if len(rs) == 0 {
+				b.WriteString("<td>—</td>")
+				continue
+			}
+			fmt.Fprintf(&b, "<td class=\"%s\">", esc(rs[0].Outcome))
+			for i, r := range rs {
+				if i > 0 {
+					b.WriteString("<br/>")
+				}
+				fmt.Fprintf(&b, "<a href=\"#%s\">%s</a>", anchor(r, i), esc(r.Outcome))
+				if f := failing(r); len(f) > 0 {
+					b.WriteString(" <small>" + esc(strings.Join(f, ", ")) + "</small>")
+				}
+			}
+			b.WriteString("</td>")
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</table>\n")
+	b.WriteString("<p class=\"legend\">")
+	for _, k := range []string{MarkOp, MarkCommit, MarkSpawn, MarkFault, MarkError, MarkClear, MarkEvidence} {
+		fmt.Fprintf(&b, "<span style=\"color:%s\">■ %s</span>", markColor[k], esc(legend[k]))
+	}
+	b.WriteString("</p>\n")
+	seen := map[string]int{}
+	for _, r := range runs {
+		i := seen[r.Cell()]
+		seen[r.Cell()]++
+		fmt.Fprintf(&b, "<section id=\"%s\">\n<h2>%s — <span class=\"%s\">%s</span></h2>\n", anchor(r, i), esc(r.Cell()), esc(r.Outcome), esc(r.Outcome))
+		fmt.Fprintf(&b, "<p>%s</p>\n<p>seed <code>%d</code> · faults fired %d · first detection %s · took %s · replay <code>%s</code></p>\n",
+			esc(r.Why), r.Seed, r.FaultsFired, esc(fmtOpt(r.FirstDetection, r.FaultsFired > 0)), esc(r.Elapsed.Round(time.Millisecond).String()), esc(r.Replay))
+		b.WriteString("<table><tr><th>checker</th><th>expected</th><th>verdict</th><th>summary</th></tr>\n")
+		for _, res := range r.Results {
+			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
+				esc(res.Checker), esc(orDash(string(r.Expect[res.Checker]))), esc(string(res.Verdict)), esc(string(res.Verdict)), esc(res.Summary))
+		}
+		b.WriteString("</table>\n")
+		if r.Timeline != nil {
+			if r.Timeline.Dropped > 0 {
+				fmt.Fprintf(&b, "<p><small>%d successful operations thinned out of the drawing.</small></p>\n", r.Timeline.Dropped)
+			}
+			if err := r.Timeline.SVG(&b); err != nil {
+				return nil, err
+			}
+		}
+		b.WriteString("</section>\n")
+	}
+	b.WriteString("</body>\n</html>\n")
+	return []byte(b.String()), nil
+}
+
+var legend = map[string]string{
+	MarkOp: "operation", MarkCommit: "commit", MarkSpawn: "spawn", MarkFault: "fault injected",
+	MarkError: "error surfaced", MarkClear: "faults cleared", MarkEvidence: "failing evidence",
+}
+
+func anchor(r *Run, i int) string {
+	s := strings.NewReplacer("/", "-", " ", "-").Replace(r.Cell())
+	if i > 0 {
+		s += fmt.Sprintf("-%d", i+1)
+	}
+	return esc(s)
+}
+
+// JUnit XML types.
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// JUnit renders one testcase per cell; an unexpected cell is a failure
+// carrying the seed and the replay command.
+func JUnit(runs []*Run) ([]byte, error) {
+	runs = sortedRuns(runs)
+	s := junitSuite{Name: "sqlchaos.matrix"}
+	var total time.Duration
+	for _, r := range runs {
+		total += r.Elapsed
+		c := junitCase{Name: r.Cell(), Classname: "sqlchaos." + r.Scenario, Time: secs(r.Elapsed),
+			SystemOut: fmt.Sprintf("outcome %s: %s\nseed %d\nreplay: %s\n", r.Outcome, r.Why, r.Seed, r.Replay)}
+		if r.Outcome == Unexpected {
+			s.Failures++
+			c.Failure = &junitFailure{Message: r.Why, Type: "unexpected",
+				Text: fmt.Sprintf("seed %d\nreplay: %s\nrun again: %s\n", r.Seed, r.Replay, r.RunCommand())}
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	s.Tests, s.Time = len(s.Cases), secs(total)
+	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }

@@ -1,0 +1,311 @@
+// Package reports turns judged runs into files people and CI read: a run's
+// report.json and summary.md, and a matrix's matrix.md, index.html (the
+// matrix plus a timeline per run as inline SVG) and junit.xml.
+package reports
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // sqlite_version() for Versions
+
+	"github.com/sqlchaos/sqlchaos/oracle"
+)
+
+// Outcomes of a run against its expectation.
+const (
+	Reproduced = "reproduced" // every expectation met, and some checker was expected to fail
+	Held       = "held"       // every expectation met, all expected passes
+	Unexpected = "unexpected" // reality differs from the expectation
+)
+
+// File names in a run directory.
+const (
+	ReportFile  = "report.json"
+	SummaryFile = "summary.md"
+)
+
+// Run is one judged (scenario, profile, driver) cell.
+type Run struct {
+	Scenario string            `json:"scenario"`
+	Profile  string            `json:"profile"`
+	Driver   string            `json:"driver"`
+	Seed     int64             `json:"seed"`
+	Plan     string            `json:"plan,omitempty"`
+	Switches map[string]string `json:"switches,omitempty"`
+	Versions map[string]string `json:"versions,omitempty"` // go, sqlite, drivers
+	VCS      string            `json:"vcs,omitempty"`
+	Started  time.Time         `json:"started"`
+	Elapsed  time.Duration     `json:"elapsed"`
+	Results  []oracle.Result   `json:"results"`
+	// Expect maps a checker to the verdict this profile should get.
+	// Checkers not listed may pass or be inconclusive, but not fail.
+	Expect         map[string]oracle.Verdict `json:"expect,omitempty"`
+	Outcome        string                    `json:"outcome"`
+	Why            string                    `json:"why"`
+	FirstDetection time.Duration             `json:"first_detection,omitempty"` // first fault → first surfaced error
+	FaultsFired    int                       `json:"faults_fired"`
+	Replay         string                    `json:"replay,omitempty"`
+	// Dir is where the run was saved (not serialised).
+	Dir string `json:"-"`
+	// Timeline is what index.html draws.
+	Timeline *Timeline `json:"timeline,omitempty"`
+}
+
+// NewRun starts a Run from a loaded run directory and its results: the
+// Meta fields, faults fired, time to first detection, versions, VCS
+// revision, timeline and a replay command. The caller sets Expect, Started
+// and Elapsed, then calls Classify.
+func NewRun(in *oracle.Input, results []oracle.Result) *Run {
+	m := in.Meta
+	r := &Run{
+		Scenario: m.Scenario, Profile: m.Profile, Driver: m.Driver, Seed: m.Seed,
+		Plan: m.Plan, Switches: m.Switches, Results: results, Dir: in.Dir,
+		Versions: Versions(), VCS: VCS(),
+		Replay:   "chaosrun replay " + in.Dir,
+		Timeline: BuildTimeline(in, results),
+	}
+	var firstFault int64
+	for _, t := range in.Trace {
+		if t.Kind == "op" && t.Rule > 0 && !strings.HasPrefix(t.Fault, "delay") {
+			if r.FaultsFired == 0 {
+				firstFault = t.T
+			}
+			r.FaultsFired++
+		}
+	}
+	if r.FaultsFired > 0 {
+		for _, e := range in.Events {
+			if e.Err != "" && e.T >= firstFault {
+				r.FirstDetection = time.Duration(e.T - firstFault)
+				break
+			}
+		}
+	}
+	return r
+}
+
+// RunCommand is the command that runs the same cell again from its seed.
+func (r *Run) RunCommand() string {
+	return fmt.Sprintf("chaosrun run %s --profile %s --driver %s --seed %d", r.Scenario, r.Profile, r.Driver, r.Seed)
+}
+
+// Cell names the run's matrix cell.
+func (r *Run) Cell() string { return r.Scenario + "/" + r.Profile + "/" + r.Driver }
+
+// Classify compares the results with the expectation. Every listed
+// checker must have exactly its expected verdict (inconclusive matches
+// neither pass nor fail) and no unlisted checker may fail. Then the run
+// is reproduced when some checker was expected to fail, held otherwise.
+func Classify(run *Run) (outcome, why string) {
+	got := map[string]oracle.Result{}
+	for _, res := range run.Results {
+		got[res.Checker] = res
+	}
+	names := make([]string, 0, len(run.Expect))
+	for n := range run.Expect {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var miss []string
+	expectFail := false
+	for _, n := range names {
+		want := run.Expect[n]
+		if want == oracle.Fail {
+			expectFail = true
+		}
+		res, ok := got[n]
+		switch {
+		case !ok:
+			miss = append(miss, fmt.Sprintf("%s: expected %s, not run", n, want))
+		case res.Verdict != want:
+			miss = append(miss, fmt.Sprintf("%s: expected %s, got %s (%s)", n, want, res.Verdict, res.Summary))
+		}
+	}
+	for _, res := range run.Results {
+		if _, listed := run.Expect[res.Checker]; !listed && res.Verdict == oracle.Fail {
+			miss = append(miss, fmt.Sprintf("%s: failed, not expected to (%s)", res.Checker, res.Summary))
+		}
+	}
+	switch {
+	case len(run.Expect) == 0:
+		return Unexpected, "no expectation for this cell"
+	case len(miss) > 0:
+		return Unexpected, strings.Join(miss, "; ")
+	case expectFail:
+		var fails []string
+		for _, n := range names {
+			if run.Expect[n] == oracle.Fail {
+				fails = append(fails, n)
+			}
+		}
+		return Reproduced, "failed as expected: " + strings.Join(fails, ", ")
+	default:
+		return Held, fmt.Sprintf("all %d expected verdicts met", len(names))
+	}
+}
+
+// WriteRun writes report.json and summary.md into dir.
+func WriteRun(dir string, r *Run) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ReportFile), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SummaryFile), []byte(Summary(r)), 0o644); err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	return nil
+}
+
+// ReadRun reads dir/report.json.
+func ReadRun(dir string) (*Run, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	}
+	var r Run
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("reports: %s: %w", ReportFile, err)
+	}
+	r.Dir = dir
+	return &r, nil
+}
+
+// Summary renders the run as Markdown.
+func Summary(r *Run) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s — %s\n\n", r.Cell(), strings.ToUpper(r.Outcome))
+	fmt.Fprintf(&b, "%s\n\n", r.Why)
+	fmt.Fprintf(&b, "- seed: %d\n- replay: `%s`\n- run again from the seed: `%s`\n", r.Seed, r.Replay, r.RunCommand())
+	fmt.Fprintf(&b, "- faults fired: %d; first detection: %s after the first fault\n", r.FaultsFired, fmtOpt(r.FirstDetection, r.FaultsFired > 0))
+	fmt.Fprintf(&b, "- started %s, took %s; vcs %s\n", r.Started.Format(time.RFC3339), r.Elapsed.Round(time.Millisecond), orDash(r.VCS))
+	if len(r.Versions) > 0 {
+		var vs []string
+		for k, v := range r.Versions {
+			vs = append(vs, k+" "+v)
+		}
+		sort.Strings(vs)
+		fmt.Fprintf(&b, "- versions: %s\n", strings.Join(vs, ", "))
+	}
+	b.WriteString("\n| checker | expected | verdict | summary |\n|---|---|---|---|\n")
+	for _, res := range r.Results {
+		exp := string(r.Expect[res.Checker])
+		mark := ""
+		if exp != "" && oracle.Verdict(exp) != res.Verdict || exp == "" && res.Verdict == oracle.Fail {
+			mark = " **≠**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s%s | %s |\n", res.Checker, orDash(exp), res.Verdict, mark, mdCell(res.Summary))
+	}
+	for _, res := range r.Results {
+		if len(res.Evidence) == 0 || res.Verdict == oracle.Pass {
+			continue
+		}
+		fmt.Fprintf(&b, "\n## %s: %s\n\n", res.Checker, res.Verdict)
+		for _, e := range res.Evidence {
+			fmt.Fprintf(&b, "- %s\n", evidenceLine(e))
+		}
+	}
+	if r.Plan != "" {
+		fmt.Fprintf(&b, "\n## plan\n\n```\n%s```\n", strings.TrimRight(r.Plan, "\n")+"\n")
+	}
+	if len(r.Switches) > 0 {
+		b.WriteString("\n## switches\n\n")
+		keys := make([]string, 0, len(r.Switches))
+		for k := range r.Switches {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "- %s = %s\n", k, r.Switches[k])
+		}
+	}
+	return b.String()
+}
+
+func evidenceLine(e oracle.Evidence) string {
+	var at []string
+	at = append(at, e.Source)
+	if e.Seq != 0 {
+		at = append(at, fmt.Sprintf("seq %d", e.Seq))
+	}
+	if e.Proc != "" {
+		at = append(at, e.Proc)
+	}
+	if e.Pid != 0 {
+		at = append(at, fmt.Sprintf("pid %d", e.Pid))
+	}
+	return "[" + strings.Join(at, " ") + "] " + e.Text
+}
+
+func fmtOpt(d time.Duration, ok bool) string {
+	if !ok || d == 0 {
+		return "—"
+	}
+	return d.Round(time.Microsecond).String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+// Versions reports the Go toolchain, the SQLite library and the driver
+// module versions this binary was built with.
+func Versions() map[string]string {
+	v := map[string]string{"go": runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			switch d.Path {
+			case "modernc.org/sqlite", "github.com/mattn/go-sqlite3", "github.com/hanwen/go-fuse/v2":
+				v[d.Path] = d.Version
+			}
+		}
+	}
+	if db, err := sql.Open("sqlite", ":memory:"); err == nil {
+		var s string
+		if db.QueryRow("SELECT sqlite_version()").Scan(&s) == nil {
+			v["sqlite"] = s
+		}
+		db.Close()
+	}
+	return v
+}
+
+// VCS returns the VCS revision the binary was built from ("+dirty" when
+// modified), or "" when the build did not record it (go test, go run).
+func VCS() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev != "" && dirty {
+		rev += "+dirty"
+	}
+	return rev
+}
