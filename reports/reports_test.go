@@ -28,18 +28,26 @@ func TestClassify(t *testing.T) {
 		{"legacy breaks", []oracle.Result{res("durability", F), res("silent", F), res("zombies", I)},
 			map[string]oracle.Verdict{"durability": F, "silent": F}, Reproduced, "durability, silent"},
 		{"hardened holds", []oracle.Result{res("durability", P), res("silent", P), res("zombies", I)},
-			map[string]oracle.Verdict{"durability": P, "silent": P}, Held, "2 expected"},
+			map[string]oracle.Verdict{"durability": P, "silent": P}, Held, "2 expected passes met"},
 		{"legacy does not break", []oracle.Result{res("durability", P)},
 			map[string]oracle.Verdict{"durability": F}, Unexpected, "durability: expected fail, got pass"},
 		{"inconclusive is not pass", []oracle.Result{res("durability", I)},
 			map[string]oracle.Verdict{"durability": P}, Unexpected, "expected pass, got inconclusive"},
 		{"inconclusive is not fail", []oracle.Result{res("durability", I)},
 			map[string]oracle.Verdict{"durability": F}, Unexpected, "expected fail, got inconclusive"},
-		{"unlisted failure", []oracle.Result{res("durability", P), res("sidecars", F)},
-			map[string]oracle.Verdict{"durability": P}, Unexpected, "sidecars: failed, not expected"},
+		{"failure while holding", []oracle.Result{res("durability", P), res("sidecars", F)},
+			map[string]oracle.Verdict{"durability": P}, Unexpected, "sidecars: failed, expected to hold"},
+		{"hold with nothing listed", []oracle.Result{res("durability", P), res("sidecars", F)},
+			map[string]oracle.Verdict{}, Unexpected, "sidecars: failed, expected to hold"},
+		{"hold with nothing listed, nothing failed", []oracle.Result{res("durability", P), res("zombies", I)},
+			map[string]oracle.Verdict{}, Held, "no checker failed"},
+		{"collateral failure while reproducing", []oracle.Result{res("durability", F), res("silent", F)},
+			map[string]oracle.Verdict{"durability": F}, Reproduced, "also failed: silent"},
+		{"expected pass fails while reproducing", []oracle.Result{res("durability", F), res("structure", F)},
+			map[string]oracle.Verdict{"durability": F, "structure": P}, Unexpected, "structure: expected pass, got fail"},
 		{"missing checker", []oracle.Result{res("durability", P)},
 			map[string]oracle.Verdict{"durability": P, "workers": P}, Unexpected, "workers: expected pass, not run"},
-		{"no expectation", []oracle.Result{res("durability", P)}, nil, Unexpected, "no expectation"},
+		{"no expectation", []oracle.Result{res("durability", F)}, nil, Observed, "no expectation for this profile; failed: durability"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -193,5 +201,28 @@ func TestTimelineThinsOps(t *testing.T) {
 	var sb strings.Builder
 	if err := tl.SVG(&sb); err != nil || strings.Count(sb.String(), `class="op"`) != len(tl.Marks) {
 		t.Fatalf("svg: %v", err)
+	}
+}
+
+func TestReadRunAcceptsRunnerReport(t *testing.T) {
+	dir := t.TempDir()
+	body := `{"scenario":"eio-wal-downgrade","profile":"legacy","driver":"mattn","seed":7,
+ "outcome":{"verdict":"reproduced","expected":"fail: journal-mode, silent","why":"also failed: durability"},
+ "fired":3,"results":[{"checker":"journal-mode","verdict":"fail","summary":"x"}],"replay":"chaosrun replay X"}`
+	if err := os.WriteFile(filepath.Join(dir, ReportFile), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Outcome != Reproduced || r.Seed != 7 || r.Expect["journal-mode"] != oracle.Fail || r.Expect["silent"] != oracle.Fail || len(r.Expect) != 2 || r.Replay != "chaosrun replay X" {
+		t.Fatalf("got %+v", r)
+	}
+	for in, want := range map[string]int{"hold (pass: durability, structure)": 2, "hold": 0, "none": -1} {
+		m := ParseExpected(in)
+		if (want < 0) != (m == nil) || want >= 0 && len(m) != want {
+			t.Errorf("ParseExpected(%q) = %v", in, m)
+		}
 	}
 }

@@ -25,6 +25,7 @@ const (
 	Reproduced = "reproduced" // every expectation met, and some checker was expected to fail
 	Held       = "held"       // every expectation met, all expected passes
 	Unexpected = "unexpected" // reality differs from the expectation
+	Observed   = "observed"   // no expectation stated for this profile
 )
 
 // File names in a run directory.
@@ -46,9 +47,9 @@ type Run struct {
 	Started  time.Time         `json:"started"`
 	Elapsed  time.Duration     `json:"elapsed"`
 	Results  []oracle.Result   `json:"results"`
-	// Expect maps a checker to the verdict this profile should get.
-	// Checkers not listed may pass or be inconclusive, but not fail.
-	Expect         map[string]oracle.Verdict `json:"expect,omitempty"`
+	// Expect maps a checker to the verdict this profile should get (see
+	// Classify); nil when the scenario states none, empty for "must hold".
+	Expect         map[string]oracle.Verdict `json:"expect"`
 	Outcome        string                    `json:"outcome"`
 	Why            string                    `json:"why"`
 	FirstDetection time.Duration             `json:"first_detection,omitempty"` // first fault → first surfaced error
@@ -101,27 +102,40 @@ func (r *Run) RunCommand() string {
 // Cell names the run's matrix cell.
 func (r *Run) Cell() string { return r.Scenario + "/" + r.Profile + "/" + r.Driver }
 
-// Classify compares the results with the expectation. Every listed
-// checker must have exactly its expected verdict (inconclusive matches
-// neither pass nor fail) and no unlisted checker may fail. Then the run
-// is reproduced when some checker was expected to fail, held otherwise.
+// Classify compares the results with the expectation, with the catalog's
+// rules (scenarios.Expect): when some checker is expected to fail, the run
+// is reproduced if every such checker failed (other failures are noted in
+// why, not held against it); otherwise the run must hold: no checker may
+// fail. Either way a checker expected to pass must pass outright
+// (inconclusive is not a pass). A nil Expect means the scenario states no
+// expectation for this profile: Observed. An empty, non-nil Expect means
+// "hold".
 func Classify(run *Run) (outcome, why string) {
+	if run.Expect == nil {
+		f := failing(run)
+		why := "no expectation for this profile"
+		if len(f) > 0 {
+			why += "; failed: " + strings.Join(f, ", ")
+		}
+		return Observed, why
+	}
 	got := map[string]oracle.Result{}
 	for _, res := range run.Results {
 		got[res.Checker] = res
 	}
 	names := make([]string, 0, len(run.Expect))
-	for n := range run.Expect {
+	var wantFail []string
+	for n, v := range run.Expect {
 		names = append(names, n)
+		if v == oracle.Fail {
+			wantFail = append(wantFail, n)
+		}
 	}
 	sort.Strings(names)
+	sort.Strings(wantFail)
 	var miss []string
-	expectFail := false
 	for _, n := range names {
 		want := run.Expect[n]
-		if want == oracle.Fail {
-			expectFail = true
-		}
 		res, ok := got[n]
 		switch {
 		case !ok:
@@ -130,26 +144,27 @@ func Classify(run *Run) (outcome, why string) {
 			miss = append(miss, fmt.Sprintf("%s: expected %s, got %s (%s)", n, want, res.Verdict, res.Summary))
 		}
 	}
+	var extra []string
 	for _, res := range run.Results {
 		if _, listed := run.Expect[res.Checker]; !listed && res.Verdict == oracle.Fail {
-			miss = append(miss, fmt.Sprintf("%s: failed, not expected to (%s)", res.Checker, res.Summary))
+			if len(wantFail) == 0 {
+				miss = append(miss, fmt.Sprintf("%s: failed, expected to hold (%s)", res.Checker, res.Summary))
+			} else {
+				extra = append(extra, res.Checker)
+			}
 		}
 	}
 	switch {
-	case len(run.Expect) == 0:
-		return Unexpected, "no expectation for this cell"
 	case len(miss) > 0:
 		return Unexpected, strings.Join(miss, "; ")
-	case expectFail:
-		var fails []string
-		for _, n := range names {
-			if run.Expect[n] == oracle.Fail {
-				fails = append(fails, n)
-			}
+	case len(wantFail) > 0:
+		why := "failed as expected: " + strings.Join(wantFail, ", ")
+		if len(extra) > 0 {
+			why += "; also failed: " + strings.Join(extra, ", ")
 		}
-		return Reproduced, "failed as expected: " + strings.Join(fails, ", ")
+		return Reproduced, why
 	default:
-		return Held, fmt.Sprintf("all %d expected verdicts met", len(names))
+		return Held, fmt.Sprintf("held: no checker failed, %d expected passes met", len(names))
 	}
 }
 
@@ -168,18 +183,65 @@ func WriteRun(dir string, r *Run) error {
 	return nil
 }
 
-// ReadRun reads dir/report.json.
+// ReadRun reads dir/report.json. It also accepts the scenario runner's
+// own report shape, whose "outcome" is an object {verdict, expected, why}
+// with the expectation as text ("fail: a, b", "hold (pass: a, b)",
+// "hold", "none"), and turns that expectation into Expect.
 func ReadRun(dir string) (*Run, error) {
 	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
+	type alias Run
+	var raw struct {
+		*alias
+		Outcome json.RawMessage `json:"outcome"`
+	}
 	var r Run
-	if err := json.Unmarshal(b, &r); err != nil {
+	raw.alias = (*alias)(&r)
+	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("reports: %s: %w", ReportFile, err)
+	}
+	if len(raw.Outcome) > 0 && raw.Outcome[0] == '{' {
+		var o struct{ Verdict, Expected, Why string }
+		if err := json.Unmarshal(raw.Outcome, &o); err != nil {
+			return nil, fmt.Errorf("reports: %s: outcome: %w", ReportFile, err)
+		}
+		r.Outcome, r.Why = o.Verdict, o.Why
+		if r.Expect == nil {
+			r.Expect = ParseExpected(o.Expected)
+		}
+	} else if len(raw.Outcome) > 0 {
+		if err := json.Unmarshal(raw.Outcome, &r.Outcome); err != nil {
+			return nil, fmt.Errorf("reports: %s: outcome: %w", ReportFile, err)
+		}
 	}
 	r.Dir = dir
 	return &r, nil
+}
+
+// ParseExpected reads the catalog's expectation text ("fail: a, b",
+// "hold (pass: a, b)", "hold"; anything else, e.g. "none", is nil).
+func ParseExpected(s string) map[string]oracle.Verdict {
+	s = strings.TrimSpace(s)
+	list := func(body string, v oracle.Verdict) map[string]oracle.Verdict {
+		m := map[string]oracle.Verdict{}
+		for _, n := range strings.Split(body, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				m[n] = v
+			}
+		}
+		return m
+	}
+	switch {
+	case strings.HasPrefix(s, "fail:"):
+		return list(strings.TrimPrefix(s, "fail:"), oracle.Fail)
+	case strings.HasPrefix(s, "hold (pass:") && strings.HasSuffix(s, ")"):
+		return list(strings.TrimSuffix(strings.TrimPrefix(s, "hold (pass:"), ")"), oracle.Pass)
+	case s == "hold":
+		return map[string]oracle.Verdict{}
+	}
+	return nil
 }
 
 // Summary renders the run as Markdown.
