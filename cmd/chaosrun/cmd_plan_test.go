@@ -18,7 +18,7 @@ func runPlanT(t *testing.T, stdin string, args ...string) (code int, stdout, std
 func TestPlanCheck(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.plan")
-	writeFile(t, good, ("# header\ntorn  op=write path=*.db minlen=4K keep=512 count=3 # pages\n\neio op=write path=*-wal nth=1 count=1\n"))
+	writePlanFile(t, good, "# header\ntorn  op=write path=*.db minlen=4K keep=512 count=3 # pages\n\neio op=write path=*-wal nth=1 count=1\n")
 	code, out, errOut := runPlanT(t, "", "check", good)
 	want := "torn op=write path=*.db minlen=4096 keep=512 then=ok count=3\neio op=write path=*-wal nth=1 count=1\nok: 2 rules\n"
 	if code != 0 || out != want || errOut != "" {
@@ -30,7 +30,7 @@ func TestPlanCheck(t *testing.T) {
 	}
 
 	bad := filepath.Join(dir, "bad.plan")
-	writeFile(t, bad, ("eio\neio op=write nht=1\ntron\n"))
+	writePlanFile(t, bad, "eio\neio op=write nht=1\ntron\n")
 	code, out, errOut = runPlanT(t, "", "check", bad)
 	wantErr := bad + `:2:14: unknown key "nht" (expected one of: op, path, off, minlen, pid, nth, after, every, p, errno, keep, then, bit, delay, jitter, count, state)` + "\n" +
 		bad + `:3:1: unknown fault kind "tron" (expected one of: errno, eio, torn, lost, short, flip, delay)` + "\n"
@@ -72,7 +72,7 @@ func TestPlanUsage(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, name, content string) {
+func writePlanFile(t *testing.T, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)

@@ -91,9 +91,9 @@
 // ops a kind implies are spelled out), keep is always printed for torn and
 // short and then for torn, sizes are plain integers, errno names upper case,
 // multiple ops are listed in the order above. Parse(p.String()) is deep-equal
-// to p for every parsed plan, and printing is idempotent. The four example
-// lines at the top of the Kinds section are their own canonical form (up to
-// spacing).
+// to p for every parsed plan, and printing is idempotent. The first four
+// example lines of the Grammar section are their own canonical form (up to
+// spacing and comments).
 //
 // # Errors
 //

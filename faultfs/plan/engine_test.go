@@ -420,3 +420,44 @@ func BenchmarkDecideNoMatch(b *testing.B) {
 		}
 	}
 }
+
+// plan20NoDraws is plan20 without p=, jitter= or seeded flips, so the
+// engine keeps no per-path op index.
+const plan20NoDraws = `eio op=write path=*-wal nth=1 count=1
+torn op=write path=*.db minlen=4096 keep=512 then=ok count=3
+short op=read path=*.db off=0..100 keep=0 count=1
+errno op=open path=*.db errno=EIO count=1
+errno op=write path=*-wal errno=ENOSPC after=100
+lost op=write path=*-journal every=10
+flip op=read path=*.db minlen=4096 bit=100 nth=1000
+delay op=fsync delay=1ms
+eio op=fsync path=*.db every=2
+errno op=unlink path=*-wal errno=EBUSY
+errno op=rename path=*-journal errno=EIO
+eio op=truncate path=*-wal
+short op=read path=*-wal keep=24
+torn op=write path=*-journal keep=100
+errno op=create path=*.db errno=EACCES
+eio pid=1
+eio op=read path=[a-c]*.tmp
+eio op=getattr path=*-shm after=5
+errno op=fallocate errno=ENOSPC
+eio op=write path=*.db off=0..99
+`
+
+// BenchmarkDecideNoMatchNoDraws is BenchmarkDecideNoMatch for a plan that
+// never draws.
+func BenchmarkDecideNoMatchNoDraws(b *testing.B) {
+	p := mustParse(b, plan20NoDraws)
+	e := NewEngine(p, 1)
+	if len(p.Rules) != 20 || e.mu.needIdx {
+		b.Fatalf("plan has %d rules, needIdx=%v", len(p.Rules), e.mu.needIdx)
+	}
+	ev := Event{Op: OpRead, Path: "sub/main.db-journal", Off: 1 << 20, Len: 4096, Pid: 77}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := e.Decide(ev); ok {
+			b.Fatal("a rule fired")
+		}
+	}
+}
