@@ -1,0 +1,114 @@
+package scenarios
+
+import (
+	"sort"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
+)
+
+// Scenario is one entry of the catalog: one corruption class of the seed,
+// the workload and faults that provoke it, and what each profile is
+// expected to do.
+type Scenario struct {
+	Name string
+	// Fix names the seed fix (or PR-era defect) the class belongs to.
+	Fix string
+	// Doc explains the class, the mechanism the scenario uses, and what
+	// was measured where it contradicts the story.
+	Doc string
+	// Roles summarises the processes the scenario runs.
+	Roles string
+	// Plan is the main fault plan (a template: {pid:PROC}, {dbsize} and
+	// {dbpages} are filled in when it is loaded). --plan replaces it.
+	Plan string
+	// Profiles are the profiles the default matrix runs it under (default
+	// legacy and hardened).
+	Profiles []string
+	// Expect states, per profile, which checkers must fail or that all
+	// must hold.
+	Expect map[string]Expect
+	// Bounds tune the oracle's time-based checkers.
+	Bounds oracle.Bounds
+	// Setup seeds the board fault-free before the mount (may be nil).
+	Setup func(r *role, c *kanbancore.Conn) error
+	// Script drives the run: roles, phases, plans.
+	Script func(r *Run) error
+	// Limit bounds the script's wall time (default 90 s + --duration).
+	Limit time.Duration
+}
+
+func (sc *Scenario) wallLimit(cfg Config) time.Duration {
+	l := sc.Limit
+	if l == 0 {
+		l = 90 * time.Second
+	}
+	return l + 2*cfg.Duration
+}
+
+// DefaultProfiles are the profiles of the default matrix.
+var DefaultProfiles = []string{kanbancore.ProfileLegacy, kanbancore.ProfileHardened}
+
+// MatrixProfiles returns the profiles the default matrix runs sc under.
+func (sc *Scenario) MatrixProfiles() []string {
+	if len(sc.Profiles) > 0 {
+		return sc.Profiles
+	}
+	return DefaultProfiles
+}
+
+var catalog = map[string]*Scenario{}
+
+func add(sc *Scenario) {
+	if _, dup := catalog[sc.Name]; dup {
+		panic("scenarios: duplicate " + sc.Name)
+	}
+	catalog[sc.Name] = sc
+}
+
+// Lookup returns the scenario named name.
+func Lookup(name string) (*Scenario, bool) {
+	sc, ok := catalog[name]
+	return sc, ok
+}
+
+// order is the catalog order of issue 4.
+var order = []string{"eio-wal-downgrade", "torn-write-resurrection", "torn-extend", "rollback-shadow",
+	"dispatcher-restart-race", "transient-header-latch", "connect-eio-zombies", "redundant-wal-pragma",
+	"header-peek-lock-drop", "page-count-wal-false-alarm", "first-connect-wal-init", "soak"}
+
+// All returns the catalog in issue order.
+func All() []*Scenario {
+	var out []*Scenario
+	seen := map[string]bool{}
+	for _, n := range order {
+		if sc, ok := catalog[n]; ok {
+			out = append(out, sc)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for n := range catalog {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	for _, n := range rest {
+		out = append(out, catalog[n])
+	}
+	return out
+}
+
+// seedTasks is a Setup that creates n ready tasks.
+func seedTasks(n int) func(r *role, c *kanbancore.Conn) error {
+	return func(r *role, c *kanbancore.Conn) error {
+		for i := 0; i < n; i++ {
+			if err := r.boardOp(c, "create"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}

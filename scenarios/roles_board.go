@@ -1,0 +1,241 @@
+package scenarios
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/kanbancore"
+)
+
+// runWatcher is a long-lived poller with one connection for its whole life,
+// like the gateway's notifier (every 5 s, reading new events) and dashboard
+// (every 10 s, reading the board) watchers.
+func runWatcher(r *role) error {
+	interval := r.spec.Interval
+	if interval == 0 {
+		interval = 5 * time.Second
+		if r.spec.Op == "dashboard" {
+			interval = 10 * time.Second
+		}
+	}
+	c, err := r.open()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var lastEvent int64
+	for n := 0; r.spec.Count == 0 || n < r.spec.Count; n++ {
+		if err := r.sleep(interval); err != nil {
+			return err
+		}
+		switch r.spec.Op {
+		case "dashboard":
+			r.call("dashboard", "", func() error {
+				ts, err := kanbancore.ListTasks(r.ctx, c, kanbancore.ListOptions{})
+				if err != nil {
+					return err
+				}
+				_ = ts
+				rows, err := c.QueryContext(r.ctx, `SELECT status, count(*) FROM tasks GROUP BY status`)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+				}
+				return rows.Err()
+			})
+		default:
+			r.call("notify_poll", "", func() error {
+				rows, err := c.QueryContext(r.ctx, `SELECT id, task_id, kind FROM task_events WHERE id > ? ORDER BY id LIMIT 500`, lastEvent)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var id int64
+					var task, kind string
+					if err := rows.Scan(&id, &task, &kind); err != nil {
+						return err
+					}
+					lastEvent = id
+				}
+				return rows.Err()
+			})
+		}
+	}
+	return nil
+}
+
+// argInt returns spec.Args[k] as an int, or def.
+func (r *role) argInt(k string, def int) int {
+	if v, ok := r.spec.Args[k]; ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func (r *role) arg(k, def string) string {
+	if v, ok := r.spec.Args[k]; ok {
+		return v
+	}
+	return def
+}
+
+// body returns n bytes of seeded text that names the process, so a
+// deleted row's bytes are recognisable if they come back.
+func (r *role) body(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var b strings.Builder
+	b.WriteString("[" + r.spec.Proc + "]")
+	for b.Len() < n {
+		b.WriteByte(alphabet[r.rng.IntN(len(alphabet))])
+	}
+	return b.String()
+}
+
+// pick chooses a task among those in the given statuses (seeded), or ""
+// when there is none.
+func (r *role) pick(c *kanbancore.Conn, statuses ...string) (string, error) {
+	if r.spec.Task != "" {
+		return r.spec.Task, nil
+	}
+	q := `SELECT id FROM tasks`
+	var args []any
+	if len(statuses) > 0 {
+		q += ` WHERE status IN (` + strings.TrimSuffix(strings.Repeat("?,", len(statuses)), ",") + `)`
+		for _, s := range statuses {
+			args = append(args, s)
+		}
+	}
+	q += ` ORDER BY id`
+	rows, err := c.QueryContext(r.ctx, q, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return ids[r.rng.IntN(len(ids))], nil
+}
+
+// boardOp runs one named board operation on c, recording call and return.
+// It is shared by the CLI (one op per process) and the writer (a loop on
+// one connection).
+func (r *role) boardOp(c *kanbancore.Conn, op string) error {
+	var task string
+	var err error
+	switch op {
+	case "create":
+		return r.call("create", "", func() error {
+			_, err := kanbancore.CreateTask(r.ctx, c, kanbancore.CreateOptions{
+				Title:     "task by " + r.spec.Proc,
+				Body:      r.body(r.argInt("body", 200)),
+				Assignee:  r.arg("assignee", "worker"),
+				CreatedBy: r.spec.Proc,
+				Priority:  int64(r.rng.IntN(3)),
+			})
+			return err
+		})
+	case "list":
+		return r.call("list", "", func() error {
+			_, err := kanbancore.ListTasks(r.ctx, c, kanbancore.ListOptions{})
+			return err
+		})
+	case "complete":
+		task, err = r.pick(c, kanbancore.StatusRunning, kanbancore.StatusReady, kanbancore.StatusBlocked)
+	case "block":
+		task, err = r.pick(c, kanbancore.StatusRunning, kanbancore.StatusReady)
+	case "archive":
+		task, err = r.pick(c, kanbancore.StatusDone, kanbancore.StatusReady, kanbancore.StatusBlocked)
+	case "delete":
+		task, err = r.pick(c, kanbancore.StatusDone, kanbancore.StatusArchived, kanbancore.StatusReady, kanbancore.StatusBlocked, kanbancore.StatusTodo)
+	case "heartbeat":
+		task, err = r.pick(c, kanbancore.StatusRunning)
+	case "recompute":
+		return r.call("recompute_ready", "", func() error {
+			_, err := kanbancore.RecomputeReady(r.ctx, c, 0)
+			return err
+		})
+	default:
+		return fmt.Errorf("scenarios: unknown board op %q", op)
+	}
+	if err != nil {
+		// The pick itself failed: record it as the op's failure.
+		r.h.Write(errEvent(history.TypeError, 0, op, "", err))
+		return err
+	}
+	if task == "" {
+		return nil // nothing to act on
+	}
+	return r.call(op, task, func() error {
+		var err error
+		switch op {
+		case "complete":
+			_, err = kanbancore.CompleteTask(r.ctx, c, task, kanbancore.CompleteOptions{Result: "completed by " + r.spec.Proc})
+		case "block":
+			_, err = kanbancore.BlockTask(r.ctx, c, task, kanbancore.BlockOptions{Reason: "blocked by " + r.spec.Proc})
+		case "archive":
+			_, err = kanbancore.ArchiveTask(r.ctx, c, task)
+		case "delete":
+			_, err = kanbancore.DeleteTask(r.ctx, c, task)
+		case "heartbeat":
+			_, err = kanbancore.HeartbeatWorker(r.ctx, c, task, "cli heartbeat", 0)
+		}
+		return err
+	})
+}
+
+// runCLI is one short-lived command-line invocation: a fresh process whose
+// first connection runs the whole first-connect path, one operation, close.
+func runCLI(r *role) error {
+	c, err := r.open()
+	if err != nil {
+		return err
+	}
+	err = r.boardOp(c, r.spec.Op)
+	if cerr := r.call("close", "", c.Close); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// runWriter holds one connection for its life and runs its op (Args "ops":
+// a comma-separated cycle, default "create") every Interval, Count times or
+// until stopped.
+func runWriter(r *role) error {
+	interval := r.spec.Interval
+	if interval == 0 {
+		interval = 2 * time.Second
+	}
+	ops := strings.Split(r.arg("ops", "create"), ",")
+	c, err := r.open()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for n := 0; r.spec.Count == 0 || n < r.spec.Count; n++ {
+		if err := r.sleep(interval); err != nil {
+			return err
+		}
+		r.boardOp(c, ops[n%len(ops)])
+	}
+	return nil
+}

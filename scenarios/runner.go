@@ -1,0 +1,714 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/faultfs"
+	"github.com/sqlchaos/sqlchaos/faultfs/plan"
+	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
+)
+
+// Config is one cell of the matrix: a scenario under one profile and
+// driver with one seed.
+type Config struct {
+	Scenario string
+	Profile  string
+	Driver   string
+	Seed     int64
+	// Duration scales the scenario's load phase (0 = the scenario's
+	// default). Only some scenarios (soak) use it for more than that.
+	Duration time.Duration
+	// Out is the run directory; "" makes a fresh temporary one (kept: it
+	// holds the report).
+	Out string
+	// PlanOverride replaces the scenario's main plan (the text of
+	// --plan FILE), e.g. to replay a plan found elsewhere.
+	PlanOverride string
+	// Sets are extra switch assignments on top of the profile.
+	Sets []string
+	// Scale is board seconds per wall second (0 = DefaultScale).
+	Scale float64
+	// Stderr receives the role processes' stderr and the runner's notes
+	// (default os.Stderr).
+	Stderr io.Writer
+	// Progress, if set, is called about four times a second while the
+	// scenario runs.
+	Progress func(Progress)
+}
+
+// Progress is a live view of a running cell.
+type Progress struct {
+	Cell    string
+	Elapsed time.Duration
+	Fired   uint64 // faults fired so far
+	Phase   string
+}
+
+// Cell names a (scenario, profile, driver) triple.
+func (c Config) Cell() string { return c.Scenario + "/" + c.Profile + "/" + c.Driver }
+
+// ErrSetup marks errors of setting a run up (bad scenario or profile, no
+// FUSE, a mount that failed): exit status 2, not a verdict.
+var ErrSetup = errors.New("setup")
+
+// Result is a finished run.
+type Result struct {
+	Config  Config
+	Dir     string
+	Results []oracle.Result
+	Outcome Outcome
+	Fired   uint64
+	Wall    time.Duration
+	// Notes are runner observations worth a line in the report (process
+	// exit statuses, a role that died early, an unload error).
+	Notes []string
+	// ScriptErr is the scenario script's error, if any (the run is still
+	// judged).
+	ScriptErr error
+}
+
+// runnerMeta extends oracle.Meta in meta.json with what replay needs.
+type runnerMeta struct {
+	oracle.Meta
+	Runner struct {
+		PlanTemplate string   `json:"plan_template,omitempty"` // the main plan as given (may hold {pid:...})
+		Plans        []string `json:"plans,omitempty"`         // every plan loaded, canonical, in order
+		Sets         []string `json:"sets,omitempty"`
+		Scale        float64  `json:"scale"`
+		Duration     string   `json:"duration,omitempty"`
+		Replay       string   `json:"replay"`
+	} `json:"runner"`
+}
+
+// Run is the live state of one scenario run that a Script drives.
+type Run struct {
+	ctx     context.Context
+	cfg     Config
+	sc      *Scenario
+	clock   Clock
+	dir     string // run directory (kept)
+	work    string // backing, mountpoint, socket (removed)
+	backing string
+	mnt     string
+	db      string // board path through the mount
+	mount   *faultfs.Mount
+	ctl     *faultfs.Client
+	procs   *procSet
+	stderr  io.Writer
+	start   time.Time
+
+	mu       sync.Mutex
+	fired    uint64 // fired by plans already unloaded
+	plans    []string
+	loaded   bool // a plan is loaded and not cleared
+	phase    string
+	cliN     int
+	bg       sync.WaitGroup
+	bgErrs   []error
+	notes    []string
+	mainPlan string
+	planUsed bool
+}
+
+// Execute runs one cell end to end: setup, mount, roles and phases,
+// teardown, judging and the report. Teardown (stop faults, stop roles by
+// pid, unmount) always runs, also when ctx is cancelled (SIGINT).
+func Execute(ctx context.Context, cfg Config) (*Result, error) {
+	sc, ok := Lookup(cfg.Scenario)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown scenario %q (see chaosrun list)", ErrSetup, cfg.Scenario)
+	}
+	sw, err := kanbancore.ProfileByName(cfg.Profile)
+	if err == nil {
+		err = sw.ApplySets(cfg.Sets)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	if cfg.Driver == "" {
+		cfg.Driver = "modernc"
+	}
+	if cfg.Driver != "modernc" && cfg.Driver != "mattn" {
+		return nil, fmt.Errorf("%w: unknown driver %q (want modernc or mattn)", ErrSetup, cfg.Driver)
+	}
+	if cfg.Scale == 0 {
+		cfg.Scale = DefaultScale
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	mainPlan := sc.Plan
+	if cfg.PlanOverride != "" {
+		mainPlan = cfg.PlanOverride
+	}
+	if err := checkTemplate(mainPlan); err != nil {
+		return nil, fmt.Errorf("%w: plan: %v", ErrSetup, err)
+	}
+
+	dir := cfg.Out
+	if dir == "" {
+		dir, err = os.MkdirTemp("", fmt.Sprintf("sqlchaos-%s-%s-%s-%d-", sc.Name, cfg.Profile, cfg.Driver, cfg.Seed))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, oracle.HistoriesDir), filepath.Join(dir, oracle.FilesDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+	}
+	// Short paths: the control socket must fit a sockaddr_un.
+	work, err := os.MkdirTemp("", "scn-")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	r := &Run{ctx: ctx, cfg: cfg, sc: sc, clock: NewClock(cfg.Scale), dir: dir, work: work,
+		backing: filepath.Join(work, "backing"), mnt: filepath.Join(work, "mnt"),
+		procs: newProcSet(cfg.Stderr), stderr: cfg.Stderr, start: time.Now(), mainPlan: mainPlan}
+	r.db = filepath.Join(r.mnt, oracle.DBName)
+	res := &Result{Config: cfg, Dir: dir}
+
+	unmounted := false
+	defer func() {
+		if !unmounted {
+			r.teardown()
+		}
+		os.RemoveAll(work)
+	}()
+
+	if err := r.setup(sw); err != nil {
+		return nil, fmt.Errorf("%w: board setup: %v", ErrSetup, err)
+	}
+	mount, err := faultfs.Start(ctx, faultfs.Config{
+		Backing: r.backing, Mountpoint: r.mnt, Seed: cfg.Seed,
+		Trace: filepath.Join(dir, oracle.TraceFile), Control: filepath.Join(work, "ctl"), Stderr: cfg.Stderr,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: faultfs: %v", ErrSetup, err)
+	}
+	r.mount, r.ctl = mount, mount.Client()
+
+	// The script, bounded so that a wedged role cannot hang the matrix.
+	limit := sc.wallLimit(cfg)
+	sctx, cancel := context.WithTimeout(ctx, limit)
+	r.ctx = sctx
+	stopProgress := r.progressLoop()
+	scriptErr := r.runScript()
+	cancel()
+	stopProgress()
+	r.ctx = ctx
+	if scriptErr != nil {
+		res.ScriptErr = scriptErr
+		r.note("script: %v", scriptErr)
+	}
+
+	// Teardown: faults off, roles stopped by pid, unmount; then the files.
+	r.teardown()
+	unmounted = true
+	res.Fired = r.firedTotal()
+	res.Wall = time.Since(r.start)
+	if err := r.copyFiles(); err != nil {
+		r.note("copy files: %v", err)
+	}
+	if err := r.writeMeta(sw); err != nil {
+		return nil, fmt.Errorf("%w: meta: %v", ErrSetup, err)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted: %w (run directory %s)", ctx.Err(), dir)
+	}
+	in, err := oracle.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("judge: %v", err)
+	}
+	res.Results = oracle.Judge(in)
+	in.Close()
+	res.Notes = append(res.Notes, r.notes...)
+	res.Outcome = sc.judge(cfg.Profile, res.Results)
+	if scriptErr != nil && !errors.Is(scriptErr, context.DeadlineExceeded) {
+		// A script that could not run its phases proves nothing.
+		res.Outcome = Outcome{Verdict: Unexpected, Why: "the scenario script failed: " + scriptErr.Error()}
+	}
+	if err := writeReport(res, r); err != nil {
+		r.note("report: %v", err)
+	}
+	return res, nil
+}
+
+// setup creates the board in the backing directory, fault-free and before
+// anything is mounted: the schema through kanbancore with the run's
+// profile, the commit counter and ledger, and the scenario's seed rows.
+// Its commits go to histories/setup.jsonl like any process's.
+func (r *Run) setup(sw kanbancore.Switches) error {
+	if err := os.MkdirAll(r.backing, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.mnt, 0o755); err != nil {
+		return err
+	}
+	h, err := history.Create(filepath.Join(r.dir, oracle.HistoriesDir, "setup.jsonl"), "setup")
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	h.Write(history.Event{Type: history.TypeStart, Data: map[string]any{"role": "setup", "profile": r.cfg.Profile, "driver": r.cfg.Driver, "seed": r.cfg.Seed}})
+	opts := kanbancore.Options{Driver: kanbancore.Driver(r.cfg.Driver), Switches: sw, Observer: &observer{h: h}, Clock: r.clock}
+	c, err := kanbancore.Open(r.ctx, filepath.Join(r.backing, oracle.DBName), opts)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range strings.Split(ledgerDDL, ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := c.ExecContext(r.ctx, stmt); err != nil {
+			c.Close()
+			return fmt.Errorf("ledger: %w", err)
+		}
+	}
+	if r.sc.Setup != nil {
+		rl := &role{ctx: r.ctx, spec: RoleSpec{Proc: "setup", Seed: r.cfg.Seed, Args: map[string]string{}}, clock: r.clock, h: h, obs: &observer{h: h}, sw: sw,
+			rng: newRand(r.cfg.Seed, "setup")}
+		if err := r.sc.Setup(rl, c); err != nil {
+			c.Close()
+			return err
+		}
+	}
+	if err := c.Close(); err != nil {
+		return err
+	}
+	h.Write(history.Event{Type: history.TypeExit})
+	return nil
+}
+
+// runScript runs the scenario's phases and waits for its background jobs.
+func (r *Run) runScript() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("script panic: %v", p)
+		}
+	}()
+	err = r.sc.Script(r)
+	r.bg.Wait()
+	if err == nil && len(r.bgErrs) > 0 {
+		err = errors.Join(r.bgErrs...)
+	}
+	if errors.Is(err, context.DeadlineExceeded) && r.ctx.Err() != nil {
+		r.note("scenario hit its wall limit %v; judged as it stood", r.sc.wallLimit(r.cfg))
+	}
+	return err
+}
+
+// teardown stops the faults, then every role (by pid, SIGTERM then SIGKILL,
+// group included), then unmounts. It is idempotent.
+func (r *Run) teardown() {
+	if r.ctl != nil {
+		r.mu.Lock()
+		loaded := r.loaded
+		r.mu.Unlock()
+		if loaded {
+			if err := r.Clear(); err != nil {
+				r.note("clear faults: %v", err)
+			}
+		}
+		r.accumulateFired()
+	}
+	r.procs.stopAll(time.Second)
+	for _, s := range r.procs.exitSummary() {
+		r.note("process %s", s)
+	}
+	if r.mount != nil {
+		if r.ctl != nil {
+			r.ctl.Mark("teardown")
+			r.ctl.Flush()
+		}
+		if err := r.mount.Stop(); err != nil {
+			r.note("unmount: %v", err)
+		}
+		r.mount, r.ctl = nil, nil
+	}
+}
+
+// copyFiles copies the board's files from the backing directory after
+// unmount and before anything opens them again.
+func (r *Run) copyFiles() error {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		src := filepath.Join(r.backing, oracle.DBName+suffix)
+		b, err := os.ReadFile(src)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(r.dir, oracle.FilesDir, oracle.DBName+suffix), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Run) writeMeta(sw kanbancore.Switches) error {
+	var m runnerMeta
+	m.Scenario, m.Profile, m.Driver, m.Seed = r.sc.Name, r.cfg.Profile, r.cfg.Driver, r.cfg.Seed
+	m.Ledger = oracle.DefaultLedger
+	m.Bounds = r.sc.Bounds
+	m.Switches = map[string]string{}
+	for _, s := range sw.List() {
+		m.Switches[s.Name] = s.Value
+	}
+	r.mu.Lock()
+	m.Plan = strings.Join(r.plans, "")
+	m.Runner.Plans = append([]string(nil), r.plans...)
+	r.mu.Unlock()
+	m.Runner.PlanTemplate = r.mainPlan
+	m.Runner.Sets = r.cfg.Sets
+	m.Runner.Scale = r.cfg.Scale
+	if r.cfg.Duration > 0 {
+		m.Runner.Duration = r.cfg.Duration.String()
+	}
+	m.Runner.Replay = ReplayCommand(r.dir)
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "plan.txt"), []byte(r.mainPlan), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(r.dir, oracle.MetaFile), append(b, '\n'), 0o644)
+}
+
+// ReplayCommand is the exact command that re-runs the run saved in dir.
+func ReplayCommand(dir string) string { return "chaosrun replay " + dir }
+
+// RunCommand is the exact command that re-runs a cell from its seed (and
+// the saved plan, when the run's plan differs from the scenario's).
+func RunCommand(cfg Config, planFile string) string {
+	s := fmt.Sprintf("chaosrun run %s --profile %s --driver %s --seed %d", cfg.Scenario, cfg.Profile, cfg.Driver, cfg.Seed)
+	if cfg.Duration > 0 {
+		s += " --duration " + cfg.Duration.String()
+	}
+	for _, set := range cfg.Sets {
+		s += " --set " + set
+	}
+	if planFile != "" {
+		s += " --plan " + planFile
+	}
+	return s
+}
+
+func (r *Run) note(format string, args ...any) {
+	r.mu.Lock()
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+func (r *Run) progressLoop() (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.mu.Lock()
+				ph := r.phase
+				r.mu.Unlock()
+				r.cfg.Progress(Progress{Cell: r.cfg.Cell(), Elapsed: time.Since(r.start), Fired: r.firedNow(), Phase: ph})
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// ---- the Script API ----
+
+// Ctx is the run's context (cancelled on SIGINT or at the wall limit).
+func (r *Run) Ctx() context.Context { return r.ctx }
+
+// Clock is the run's scaled board clock.
+func (r *Run) Clock() Clock { return r.clock }
+
+// Phase names the current phase for the progress line and marks it in the
+// trace.
+func (r *Run) Phase(name string) {
+	r.mu.Lock()
+	r.phase = name
+	r.mu.Unlock()
+	r.Mark("phase:" + name)
+}
+
+// Sleep waits a board-time duration.
+func (r *Run) Sleep(board time.Duration) error {
+	t := time.NewTimer(r.clock.Wall(board))
+	defer t.Stop()
+	select {
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// LoadDuration is the scenario's load duration in board time: the
+// configured --duration (wall) scaled, or def.
+func (r *Run) LoadDuration(def time.Duration) time.Duration {
+	if r.cfg.Duration > 0 {
+		return r.clock.Board(r.cfg.Duration)
+	}
+	return def
+}
+
+// Mark writes a mark into the faultfs trace.
+func (r *Run) Mark(s string) error {
+	if r.ctl == nil {
+		return nil
+	}
+	return r.ctl.Mark(s)
+}
+
+// MainPlan returns the run's main plan (the scenario's, or --plan's).
+func (r *Run) MainPlan() string {
+	r.mu.Lock()
+	r.planUsed = true
+	r.mu.Unlock()
+	return r.mainPlan
+}
+
+// LoadPlan expands the template ({pid:PROC}, {dbsize}, {dbpages}) and
+// loads it through the control socket, replacing the running plan.
+func (r *Run) LoadPlan(tmpl string) error {
+	text, err := r.expand(tmpl)
+	if err != nil {
+		return err
+	}
+	p, err := plan.Parse(text)
+	if err != nil {
+		return err
+	}
+	r.accumulateFired()
+	if err := r.ctl.LoadPlan(text); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.plans = append(r.plans, p.String())
+	r.loaded = len(p.Rules) > 0
+	r.mu.Unlock()
+	return nil
+}
+
+// Clear removes every fault and writes the "faults-cleared" mark the
+// liveness checker measures from.
+func (r *Run) Clear() error {
+	r.accumulateFired()
+	if err := r.ctl.Clear(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.loaded = false
+	r.mu.Unlock()
+	return r.ctl.Mark(oracle.MarkFaultsCleared)
+}
+
+// Fired is the number of faults fired so far in this run.
+func (r *Run) Fired() uint64 { return r.firedNow() }
+
+func (r *Run) firedNow() uint64 {
+	r.mu.Lock()
+	base := r.fired
+	ctl := r.ctl
+	r.mu.Unlock()
+	if ctl == nil {
+		return base
+	}
+	cs, err := ctl.Counters()
+	if err != nil {
+		return base
+	}
+	var n uint64
+	for _, c := range cs {
+		n += c.Fired
+	}
+	return base + n
+}
+
+// accumulateFired folds the running plan's counters into the total before
+// the plan is replaced (counters restart on load).
+func (r *Run) accumulateFired() {
+	if r.ctl == nil {
+		return
+	}
+	cs, err := r.ctl.Counters()
+	if err != nil {
+		return
+	}
+	var n uint64
+	for _, c := range cs {
+		n += c.Fired
+	}
+	r.mu.Lock()
+	r.fired += n
+	r.mu.Unlock()
+}
+
+func (r *Run) firedTotal() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fired
+}
+
+var placeholder = regexp.MustCompile(`\{(pid:[A-Za-z0-9_.-]+|dbsize|dbpages)\}`)
+
+func checkTemplate(t string) error {
+	_, err := plan.Parse(placeholder.ReplaceAllString(t, "1"))
+	return err
+}
+
+func (r *Run) expand(tmpl string) (string, error) {
+	var err error
+	out := placeholder.ReplaceAllStringFunc(tmpl, func(m string) string {
+		key := m[1 : len(m)-1]
+		switch {
+		case strings.HasPrefix(key, "pid:"):
+			p := r.procs.get(strings.TrimPrefix(key, "pid:"))
+			if p == nil {
+				err = fmt.Errorf("plan: no process %q for %s", key[4:], m)
+				return m
+			}
+			return strconv.Itoa(p.pid())
+		case key == "dbsize" || key == "dbpages":
+			// Reading the backing file's size never touches the mount.
+			fi, e := os.Stat(filepath.Join(r.backing, oracle.DBName))
+			if e != nil {
+				err = e
+				return m
+			}
+			if key == "dbpages" {
+				return strconv.FormatInt(fi.Size()/4096, 10)
+			}
+			return strconv.FormatInt(fi.Size(), 10)
+		}
+		return m
+	})
+	return out, err
+}
+
+// spec fills in a role spec's run-wide fields.
+func (r *Run) spec(s RoleSpec) RoleSpec {
+	s.DB = r.db
+	s.Profile = r.cfg.Profile
+	s.Driver = r.cfg.Driver
+	s.Switches = append(append([]string(nil), r.cfg.Sets...), s.Switches...)
+	s.Seed = r.cfg.Seed
+	s.Clock = r.clock.String()
+	s.HistDir = filepath.Join(r.dir, oracle.HistoriesDir)
+	s.WorkDir = filepath.Join(r.work, "ws")
+	if s.Role == "" {
+		s.Role = RoleWorker
+	}
+	return s
+}
+
+// Start starts a long-lived role process named s.Proc.
+func (r *Run) Start(s RoleSpec) error {
+	if s.Proc == "" {
+		return errors.New("scenarios: role spec without Proc")
+	}
+	_, err := r.procs.start(r.spec(s))
+	return err
+}
+
+// Stop stops one role process by pid (SIGTERM, SIGKILL after a second);
+// the workers it spawned keep running, as after a gateway restart.
+func (r *Run) Stop(name string) error { return r.procs.stopOne(name, time.Second) }
+
+// Pid returns a role's pid (0 if unknown).
+func (r *Run) Pid(name string) int {
+	if p := r.procs.get(name); p != nil {
+		return p.pid()
+	}
+	return 0
+}
+
+// WaitExit waits until the role process exits (or the run ends) and
+// returns its exit code.
+func (r *Run) WaitExit(name string) (int, error) {
+	p := r.procs.get(name)
+	if p == nil {
+		return -1, fmt.Errorf("scenarios: no process %q", name)
+	}
+	select {
+	case <-p.done:
+		return p.exitCode(), nil
+	case <-r.ctx.Done():
+		return -1, r.ctx.Err()
+	}
+}
+
+// CLI runs one short-lived CLI process (a fresh first connection, one
+// operation) and waits for it; it returns the process's exit code.
+func (r *Run) CLI(op string, args map[string]string) (int, error) {
+	r.mu.Lock()
+	r.cliN++
+	name := fmt.Sprintf("cli-%d", r.cliN)
+	r.mu.Unlock()
+	s := RoleSpec{Role: RoleCLI, Proc: name, Op: op, Args: args}
+	if t, ok := args["task"]; ok {
+		s.Task = t
+	}
+	if err := r.Start(s); err != nil {
+		return -1, err
+	}
+	return r.WaitExit(name)
+}
+
+// CLILoop runs CLI processes one after another, ops cycling, every
+// interval (board time) for the given board duration.
+func (r *Run) CLILoop(ops []string, interval, d time.Duration, args map[string]string) error {
+	end := time.Now().Add(r.clock.Wall(d))
+	for i := 0; time.Now().Before(end); i++ {
+		if _, err := r.CLI(ops[i%len(ops)], args); err != nil {
+			return err
+		}
+		if err := r.Sleep(interval); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Go runs f in the background; the run waits for it before teardown.
+func (r *Run) Go(f func() error) {
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		if err := f(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			r.mu.Lock()
+			r.bgErrs = append(r.bgErrs, err)
+			r.mu.Unlock()
+		}
+	}()
+}

@@ -1,0 +1,58 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/kanbancore"
+)
+
+func init() {
+	add(&Scenario{
+		Name: "eio-wal-downgrade",
+		Fix:  "fix 2 (#31294): never silently downgrade WAL to DELETE on a transient EIO",
+		Doc: `A CLI process's first connection meets one transient read EIO on the database's
+page 1 while the board is idle (no other process has it open). The legacy WAL policy
+always issues PRAGMA journal_mode=WAL, sees "disk I/O error", takes it for an
+unsupported filesystem and runs PRAGMA journal_mode=DELETE: with nobody else holding
+the file, SQLite flips header bytes 18-19 from 2/2 to 1/1 for good (measured in
+feasibility Q5e). The hardened policy probes the mode read-only, retries the EIO and
+never downgrades a file whose header says WAL.`,
+		Roles: "CLI processes only (the board idle between them)",
+		// The page-1 read of the first statement on the process's main
+		// connection: the legacy connect first runs the integrity guard's
+		// probe connection (page-1 read #1), then the main connection's WAL
+		// pragma (page-1 read #2).
+		Plan: "eio op=read path=kanban.db off=0 minlen=4096 nth=3 count=1\n",
+		Expect: map[string]Expect{
+			kanbancore.ProfileLegacy:   {Fail: []string{"journal-mode"}, Why: "the header flips WAL→DELETE"},
+			kanbancore.ProfileHardened: {Pass: []string{"journal-mode", "durability"}, Why: "EIO re-raised or retried; the file stays WAL"},
+		},
+		Setup: seedTasks(4),
+		Script: func(r *Run) error {
+			r.Phase("warm")
+			for _, op := range []string{"create", "list"} {
+				if _, err := r.CLI(op, nil); err != nil {
+					return err
+				}
+			}
+			r.Phase("fault")
+			if err := r.LoadPlan(r.MainPlan()); err != nil {
+				return err
+			}
+			if _, err := r.CLI("create", nil); err != nil {
+				return err
+			}
+			if err := r.Clear(); err != nil {
+				return err
+			}
+			// Keep using the board: writers in both processes, so a mode
+			// mix (one connection WAL, the file DELETE) has its chance.
+			r.Phase("after")
+			if err := r.Start(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 5 * time.Second,
+				Args: map[string]string{"ops": "create,heartbeat"}}); err != nil {
+				return err
+			}
+			return r.CLILoop([]string{"create", "complete", "list"}, 10*time.Second, r.LoadDuration(200*time.Second), nil)
+		},
+	})
+}
