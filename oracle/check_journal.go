@@ -25,12 +25,12 @@ func checkJournalMode(in *Input) Result {
 	var walE Evidence
 	for _, r := range in.Trace {
 		if r.Kind == trace.KindHeader && (r.NewMode == "2/2" || r.OldMode == "2/2") {
-			t := r.T
+			t, text := r.T, "database switched to WAL (header 1/1→2/2)"
 			if r.OldMode == "2/2" {
-				t = f.t0
+				t, text = f.t0, "database was WAL before this header write"
 			}
 			if walT < 0 || t < walT {
-				walT, walE = t, traceEv(r, fmt.Sprintf("header %s→%s", r.OldMode, r.NewMode))
+				walT, walE = t, traceEv(r, text)
 			}
 			break
 		}
@@ -61,9 +61,22 @@ func checkJournalMode(in *Input) Result {
 			downs = append(downs, downgrade{traceEv(r, fmt.Sprintf("header of %s flipped %s→%s", r.Path, r.OldMode, r.NewMode)), int(r.Pid), r.T})
 		}
 	}
+	flips := len(downs)
+	var also []Evidence
 	for _, e := range in.Events {
 		if e.Type == history.TypeMode && e.T >= walT && e.Mode != "" && !strings.EqualFold(e.Mode, "wal") {
-			downs = append(downs, downgrade{histEv(e, "connection reports journal_mode="+e.Mode+" after the database was WAL"), e.Pid, e.T})
+			ev := histEv(e, "connection reports journal_mode="+e.Mode+" after the database was WAL")
+			same := false // the report of a header flip this process just made
+			for _, d := range downs[:flips] {
+				if d.pid == e.Pid && e.T >= d.t && e.T-d.t <= int64(f.bounds.SurfaceWindow) {
+					same = true
+				}
+			}
+			if same {
+				also = append(also, ev)
+				continue
+			}
+			downs = append(downs, downgrade{ev, e.Pid, e.T})
 		}
 	}
 	res := Result{Evidence: []Evidence{walE}}
@@ -76,6 +89,7 @@ func checkJournalMode(in *Input) Result {
 			silent++
 		}
 	}
+	res.Evidence = append(res.Evidence, also...)
 	if finalMode != "" && finalMode != "2/2" {
 		res.Evidence = append(res.Evidence, Evidence{Source: "files", Text: "final header bytes 18-19 = " + finalMode + " (not WAL)"})
 		if len(downs) == 0 {
