@@ -314,6 +314,11 @@ func Unmount(dir string) error {
 	if err != nil {
 		return err
 	}
+	// Resolve symlinks in the parent only: the mount point itself may be a
+	// hung FUSE root that any stat would block on.
+	if parent, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(parent, filepath.Base(abs))
+	}
 	ms, err := readMountinfo()
 	if err != nil {
 		return err

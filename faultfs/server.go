@@ -170,6 +170,7 @@ func Serve(args []string) int {
 	faultsOnly := fl.Bool("trace-faults-only", false, "trace only operations a rule fired on (and holders)")
 	noDIO := fl.Bool("no-direct-io", false, "open db/wal/journal files page-cached (faults become unreliable; for benchmarks)")
 	debug := fl.Bool("debug", false, "log every FUSE request on stderr")
+	cacheTimeout := fl.Duration("cache-timeout", 0, "kernel entry/attr cache timeout (0: every lookup/stat reaches the server; keep 0 when anything touches the backing dir while mounted)")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), MountUsage)
 		fl.PrintDefaults()
@@ -254,7 +255,7 @@ func Serve(args []string) int {
 		defer ln.Close()
 	}
 
-	fsrv, err := s.mount(*debug)
+	fsrv, err := s.mount(*debug, *cacheTimeout)
 	if err != nil {
 		return fail(1, "mount %s: %v", *mnt, err)
 	}
@@ -290,7 +291,7 @@ func Serve(args []string) int {
 }
 
 // mount mounts the faulting loopback filesystem.
-func (s *server) mount(debug bool) (*fuse.Server, error) {
+func (s *server) mount(debug bool, cacheTimeout time.Duration) (*fuse.Server, error) {
 	rootOps, err := fs.NewLoopbackRoot(s.backing)
 	if err != nil {
 		return nil, err
@@ -298,13 +299,13 @@ func (s *server) mount(debug bool) (*fuse.Server, error) {
 	lr := rootOps.(*fs.LoopbackNode)
 	root := &node{LoopbackNode: lr, s: s}
 	lr.RootData.RootNode = root
-	// Zero timeouts: the harness reads and edits the backing directory while
-	// mounted; cached entries would then hand SQLite stale dentries.
-	var zero time.Duration
+	// Zero timeouts by default: the harness reads and edits the backing
+	// directory while mounted; cached entries would then hand SQLite stale
+	// dentries and sizes.
 	opts := &fs.Options{
-		EntryTimeout:    &zero,
-		AttrTimeout:     &zero,
-		NegativeTimeout: &zero,
+		EntryTimeout:    &cacheTimeout,
+		AttrTimeout:     &cacheTimeout,
+		NegativeTimeout: &cacheTimeout,
 		MountOptions: fuse.MountOptions{
 			DirectMount:       true,
 			DirectMountStrict: true,
