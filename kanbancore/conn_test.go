@@ -4,10 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 )
@@ -128,6 +126,3 @@ func TestOpenWriteTxnBasics(t *testing.T) {
 		}
 	})
 }
-
-var _ = strings.Contains
-var _ = time.Second
