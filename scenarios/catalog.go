@@ -112,3 +112,12 @@ func seedTasks(n int) func(r *role, c *kanbancore.Conn) error {
 		return nil
 	}
 }
+
+// startGateway starts the gateway (dispatcher) role with workers that
+// heartbeat a few times and complete.
+func startGateway(r *Run, name string, w *WorkerTemplate) error {
+	if w == nil {
+		w = &WorkerTemplate{Heartbeats: 2, Interval: 10 * time.Second}
+	}
+	return r.Start(RoleSpec{Role: RoleDispatcher, Proc: name, Interval: 60 * time.Second, Worker: w, MaxSpawn: 2})
+}

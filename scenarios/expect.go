@@ -1,8 +1,6 @@
 package scenarios
 
 import (
-	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/sqlchaos/sqlchaos/oracle"
@@ -57,82 +55,19 @@ func (e Expect) String() string {
 	return "hold"
 }
 
-// judge compares results with the scenario's expectation for profile.
-func (sc *Scenario) judge(profile string, rs []oracle.Result) Outcome {
-	byName := map[string]oracle.Result{}
-	var failed []string
-	for _, r := range rs {
-		byName[r.Checker] = r
-		if r.Verdict == oracle.Fail {
-			failed = append(failed, r.Checker)
-		}
-	}
-	sort.Strings(failed)
+// expectMap turns the expectation for profile into the reports package's
+// form: nil when the scenario states none, empty for "must hold".
+func (sc *Scenario) expectMap(profile string) map[string]oracle.Verdict {
 	e, ok := sc.Expect[profile]
 	if !ok {
-		why := "no expectation for this profile"
-		if len(failed) > 0 {
-			why += "; failed: " + strings.Join(failed, ", ")
-		}
-		return Outcome{Verdict: Observed, Expected: "none", Why: why}
+		return nil
 	}
-	out := Outcome{Expected: e.String()}
-	if len(e.Fail) > 0 {
-		var held []string
-		for _, name := range e.Fail {
-			r, ok := byName[name]
-			if !ok || r.Verdict != oracle.Fail {
-				v := "missing"
-				if ok {
-					v = string(r.Verdict) + ": " + r.Summary
-				}
-				held = append(held, fmt.Sprintf("%s did not fail (%s)", name, v))
-			}
-		}
-		if len(held) > 0 {
-			out.Verdict = Unexpected
-			out.Why = strings.Join(held, "; ")
-			return out
-		}
-		out.Verdict = Reproduced
-		if extra := minus(failed, e.Fail); len(extra) > 0 {
-			out.Why = "also failed: " + strings.Join(extra, ", ")
-		}
-		return out
+	m := map[string]oracle.Verdict{}
+	for _, n := range e.Pass {
+		m[n] = oracle.Pass
 	}
-	var bad []string
-	for _, name := range failed {
-		bad = append(bad, fmt.Sprintf("%s failed: %s", name, byName[name].Summary))
+	for _, n := range e.Fail {
+		m[n] = oracle.Fail
 	}
-	for _, name := range e.Pass {
-		r, ok := byName[name]
-		if !ok {
-			bad = append(bad, name+" missing")
-		} else if r.Verdict == oracle.Inconclusive {
-			bad = append(bad, fmt.Sprintf("%s inconclusive: %s", name, r.Summary))
-		}
-	}
-	if len(bad) > 0 {
-		out.Verdict = Unexpected
-		out.Why = strings.Join(bad, "; ")
-		return out
-	}
-	out.Verdict = Held
-	return out
-}
-
-func minus(a, b []string) []string {
-	var out []string
-	for _, x := range a {
-		found := false
-		for _, y := range b {
-			if x == y {
-				found = true
-			}
-		}
-		if !found {
-			out = append(out, x)
-		}
-	}
-	return out
+	return m
 }

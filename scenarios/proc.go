@@ -200,4 +200,3 @@ func (ps *procSet) exitSummary() []string {
 	sort.Strings(out)
 	return out
 }
-

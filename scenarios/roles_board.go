@@ -2,8 +2,10 @@ package scenarios
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
@@ -236,6 +238,35 @@ func runWriter(r *role) error {
 			return err
 		}
 		r.boardOp(c, ops[n%len(ops)])
+		// Record whether this process still holds its SQLite locks on the
+		// database file (a raw-read page-count check drops them).
+		id := r.h.NextID()
+		r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: "lock_probe"})
+		r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "lock_probe", Data: map[string]any{"db_locks": dbLocks(r.spec.DB)}})
 	}
 	return nil
+}
+
+// dbLocks counts the POSIX locks this process holds on the file at path,
+// from /proc/locks: evidence of a lock silently dropped by a raw open+close
+// of the database file in a process that holds a connection.
+func dbLocks(path string) int {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return -1
+	}
+	suffix := ":" + strconv.FormatUint(st.Ino, 10)
+	pid := strconv.Itoa(os.Getpid())
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[1] == "POSIX" && f[4] == pid && strings.HasSuffix(f[5], suffix) {
+			n++
+		}
+	}
+	return n
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/history"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/reports"
 )
 
 // Config is one cell of the matrix: a scenario under one profile and
@@ -75,6 +76,8 @@ type Result struct {
 	// Notes are runner observations worth a line in the report (process
 	// exit statuses, a role that died early, an unload error).
 	Notes []string
+	// Run is the judged run as the reports package has it.
+	Run *reports.Run
 	// ScriptErr is the scenario script's error, if any (the run is still
 	// judged).
 	ScriptErr error
@@ -237,15 +240,28 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("judge: %v", err)
 	}
 	res.Results = oracle.Judge(in)
+	run := reports.NewRun(in, res.Results)
 	in.Close()
 	res.Notes = append(res.Notes, r.notes...)
-	res.Outcome = sc.judge(cfg.Profile, res.Results)
+	e, hasExpect := sc.Expect[cfg.Profile]
+	run.Expect = sc.expectMap(cfg.Profile)
+	run.Started, run.Elapsed = r.start, res.Wall
+	run.Replay = ReplayCommand(dir)
+	run.Outcome, run.Why = reports.Classify(run)
 	if scriptErr != nil && !errors.Is(scriptErr, context.DeadlineExceeded) {
 		// A script that could not run its phases proves nothing.
-		res.Outcome = Outcome{Verdict: Unexpected, Why: "the scenario script failed: " + scriptErr.Error()}
+		run.Outcome, run.Why = reports.Unexpected, "the scenario script failed: "+scriptErr.Error()
 	}
-	if err := writeReport(res, r); err != nil {
+	res.Run = run
+	res.Outcome = Outcome{Verdict: Verdict(run.Outcome), Expected: "none", Why: run.Why}
+	if hasExpect {
+		res.Outcome.Expected = e.String()
+	}
+	if err := reports.WriteRun(dir, run); err != nil {
 		r.note("report: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "runner.log"), []byte(strings.Join(res.Notes, "\n")+"\n"), 0o644); err != nil {
+		r.note("runner.log: %v", err)
 	}
 	return res, nil
 }

@@ -16,8 +16,15 @@ always issues PRAGMA journal_mode=WAL, sees "disk I/O error", takes it for an
 unsupported filesystem and runs PRAGMA journal_mode=DELETE: with nobody else holding
 the file, SQLite flips header bytes 18-19 from 2/2 to 1/1 for good (measured in
 feasibility Q5e). The hardened policy probes the mode read-only, retries the EIO and
-never downgrades a file whose header says WAL.`,
-		Roles: "CLI processes only (the board idle between them)",
+never downgrades a file whose header says WAL.
+
+Measured with mattn: its connector runs PRAGMA synchronous=NORMAL and
+PRAGMA locking_mode=NORMAL when it opens, which already reads page 1 and opens the
+WAL; kanbancore's PRAGMA journal_mode=WAL that follows does no file I/O at all on an
+idle board, so the transient EIO cannot reach the pragma: it fails the connect instead
+(SQLITE_IOERR_CORRUPTFS 8458), which no WAL policy treats. With modernc the pragma is
+the connection's first statement and reads page 1 itself.`,
+		Roles: "CLI processes (the board idle during the fault), then a gateway and a writer",
 		// The page-1 read of the first statement on the process's main
 		// connection: the legacy connect first runs the integrity guard's
 		// probe connection (page-1 read #1), then the main connection's WAL
@@ -48,6 +55,9 @@ never downgrades a file whose header says WAL.`,
 			// Keep using the board: writers in both processes, so a mode
 			// mix (one connection WAL, the file DELETE) has its chance.
 			r.Phase("after")
+			if err := startGateway(r, "gateway-1", nil); err != nil {
+				return err
+			}
 			if err := r.Start(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 5 * time.Second,
 				Args: map[string]string{"ops": "create,heartbeat"}}); err != nil {
 				return err

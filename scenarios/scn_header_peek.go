@@ -18,8 +18,16 @@ absent to other processes: the next CLI process to close its last connection get
 EXCLUSIVE lock, checkpoints and unlinks -wal and -shm while the writer still has them
 open (lock_cancellation_experiment.md). The writer then commits into a deleted WAL and
 acknowledged commits are lost. Legacy has no such check; the hardened check reads the
-count through SQLite and is skipped in WAL mode.`,
-		Roles:    "1 long-lived writer, CLI processes",
+count through SQLite and is skipped in WAL mode.
+
+Measured here: the lock drop is real (the writer's lock_probe returns show 0 POSIX
+locks on the database file after its first commit under the raw-read check), but
+SQLite 3.51.0 added unixIsSharingShmNode: a closing connection that gets the
+EXCLUSIVE lock still refuses to act as the last one while another process holds the
+-shm dead-man-switch lock, which the writer keeps. Both Go drivers embed 3.54.1, so
+in WAL mode nothing is unlinked and no commit is lost; the experiment's outcome needs
+SQLite < 3.51 (python3's 3.40.1 there).`,
+		Roles:    "gateway, 1 long-lived writer (records its db-file locks after each op), CLI processes",
 		Plan:     "",
 		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
 		Expect: map[string]Expect{
@@ -31,6 +39,9 @@ count through SQLite and is skipped in WAL mode.`,
 		Setup: seedTasks(4),
 		Script: func(r *Run) error {
 			r.Phase("load")
+			if err := startGateway(r, "gateway-1", nil); err != nil {
+				return err
+			}
 			if err := r.Start(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 15 * time.Second,
 				Args: map[string]string{"ops": "create,heartbeat"}}); err != nil {
 				return err

@@ -18,7 +18,7 @@ is active" and that is what the caller sees. The guarded ROLLBACK of the fix let
 original "disk I/O error" through. (A read EIO would not do: SQLite reports it as
 SQLITE_CORRUPT, which does not auto-roll back. WAL writes happen only at COMMIT,
 outside the body.)`,
-		Roles: "2 long-lived writers, CLI processes",
+		Roles: "gateway (dispatcher + workers), 2 long-lived writers, CLI processes",
 		Plan:  "short op=read path=kanban.db-wal keep=0 p=0.5 count=12\n",
 		Expect: map[string]Expect{
 			kanbancore.ProfileLegacy:   {Fail: []string{"error-fidelity"}, Why: `callers see "cannot rollback" instead of the I/O error`},
@@ -27,6 +27,9 @@ outside the body.)`,
 		Setup: seedTasks(8),
 		Script: func(r *Run) error {
 			r.Phase("warm")
+			if err := startGateway(r, "gateway-1", nil); err != nil {
+				return err
+			}
 			for i := 1; i <= 2; i++ {
 				if err := r.Start(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 4 * time.Second,
 					Args: map[string]string{"ops": "create,heartbeat,complete"}}); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/reports"
 	"github.com/sqlchaos/sqlchaos/scenarios"
 )
 
@@ -476,19 +477,21 @@ func (p *progress) end() {
 	}
 }
 
-// writeMatrix prints the matrix table and writes matrix.md.
+// writeMatrix writes matrix.md, index.html and junit.xml into dir and
+// prints the matrix and where the HTML is.
 func writeMatrix(w io.Writer, dir string, results []*scenarios.Result) error {
-	var b strings.Builder
-	b.WriteString("| scenario | profile | driver | outcome | expected | fired | wall | note |\n|---|---|---|---|---|---|---|---|\n")
+	var runs []*reports.Run
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s | %s | **%s** | %s | %d | %.1fs | %s |\n", r.Config.Scenario, r.Config.Profile, r.Config.Driver,
-			r.Outcome.Verdict, r.Outcome.Expected, r.Fired, r.Wall.Seconds(), strings.ReplaceAll(r.Outcome.Why, "|", "/"))
+		if r.Run != nil {
+			runs = append(runs, r.Run)
+		}
 	}
-	fmt.Fprint(w, b.String())
-	p := filepath.Join(dir, "matrix.md")
-	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+	if err := reports.WriteMatrix(dir, runs); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nmatrix: %s\n", p)
+	fmt.Fprintln(w)
+	fmt.Fprint(w, reports.MatrixMarkdown(runs))
+	fmt.Fprintf(w, "\nmatrix: %s\nHTML:   %s\nJUnit:  %s\n", filepath.Join(dir, reports.MatrixFile),
+		filepath.Join(dir, reports.HTMLFile), filepath.Join(dir, reports.JUnitFile))
 	return nil
 }
