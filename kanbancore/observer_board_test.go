@@ -13,7 +13,9 @@ type recordingObserver struct {
 	commits []Commit
 }
 
-func (o *recordingObserver) InTxn(ctx context.Context, tx Execer, op string) (int64, error) { return 0, nil }
+func (o *recordingObserver) InTxn(ctx context.Context, tx Execer, op string) (int64, error) {
+	return 0, nil
+}
 func (o *recordingObserver) Committed(c Commit) {
 	o.mu.Lock()
 	o.commits = append(o.commits, c)
