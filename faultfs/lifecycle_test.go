@@ -27,6 +27,14 @@ func TestHolders(t *testing.T) {
 	os.WriteFile(shm, make([]byte, 32768), 0o644)
 	pid, release := startHolder(t, wal, "open")
 	pid2, release2 := startHolder(t, shm, "open")
+	target := filepath.Join(m.Dir(), "z.db-wal")
+	os.WriteFile(target, []byte("old"), 0o644)
+	pid3, release3 := startHolder(t, target, "open")
+	os.WriteFile(filepath.Join(m.Dir(), "tmp"), []byte("new"), 0o644)
+	if err := os.Rename(filepath.Join(m.Dir(), "tmp"), target); err != nil {
+		t.Fatal(err)
+	}
+	release3()
 	if err := os.Truncate(shm, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +43,15 @@ func TestHolders(t *testing.T) {
 	}
 	release()
 	release2()
-	// With nobody else holding it, the unlink of -shm names no holder.
-	if err := os.Remove(shm); err != nil {
+	// A file only this process holds names no holder (the caller is not
+	// its own holder).
+	own := filepath.Join(m.Dir(), "y.db-wal")
+	f, err := os.Create(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Remove(own); err != nil {
 		t.Fatal(err)
 	}
 	recs := readTrace(t, m)
@@ -48,8 +63,12 @@ func TestHolders(t *testing.T) {
 	if !slices.Equal(tr.Holders, []uint32{uint32(pid2)}) {
 		t.Errorf("truncate -shm record %+v; want holders [%d]", tr, pid2)
 	}
-	if u2 := one(t, find(recs, "unlink", "x.db-shm"), "unlink shm"); len(u2.Holders) != 0 {
-		t.Errorf("unlink -shm after holders exited: %+v", u2)
+	rn := one(t, find(recs, "rename", "tmp"), "rename over held wal")
+	if rn.To != "z.db-wal" || !slices.Equal(rn.Holders, []uint32{uint32(pid3)}) {
+		t.Errorf("rename record %+v; want to=z.db-wal holders [%d]", rn, pid3)
+	}
+	if u2 := one(t, find(recs, "unlink", "y.db-wal"), "unlink own wal"); len(u2.Holders) != 0 {
+		t.Errorf("unlink of a file only the caller holds: %+v", u2)
 	}
 }
 

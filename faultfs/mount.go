@@ -224,17 +224,22 @@ func (m *Mount) Kill() error {
 	return err
 }
 
-// Died reports a server that ended on its own before Stop was called, with a
-// non-zero status or a signal (a crash, or a kill by someone else than Kill);
-// nil while it runs, after a clean exit, or when Stop or Kill ended it.
+// Died reports a server that ended badly: a crash or a kill by someone else
+// than Kill, or a non-zero exit after Stop asked it to stop (status 1: the
+// mount was busy and had to be detached lazily; 66: the race detector fired).
+// It is nil while the server runs, after a clean exit, and when Kill or
+// Stop's own escalation (SIGKILL of a hung server) ended it.
 func (m *Mount) Died() error {
 	select {
 	case <-m.exited:
 	default:
 		return nil
 	}
-	if m.waitErr == nil || m.killed.Load() || m.stopRequested.Load() {
+	if m.waitErr == nil || m.killed.Load() {
 		return nil
+	}
+	if m.stopRequested.Load() {
+		return fmt.Errorf("faultfs: server %d did not stop cleanly: %v", m.cmd.pid, m.waitErr)
 	}
 	return fmt.Errorf("faultfs: server %d died: %v", m.cmd.pid, m.waitErr)
 }
@@ -270,6 +275,7 @@ func (m *Mount) stop() error {
 				abortConn(m.minor)
 			}
 			if !waitClosed(m.exited, min(2*time.Second, m.cfg.StopTimeout)) {
+				m.killed.Store(true) // our own escalation, not a crash
 				m.cmd.kill(syscall.SIGKILL)
 				<-m.exited
 			}
