@@ -34,7 +34,8 @@
 // or clear adds another. Each op is one "op" record (all ops by default, only
 // the faulted ones with Config.TraceFaultsOnly) carrying the caller's process
 // id (the request header's thread id mapped to its thread group), op, path
-// relative to the mount, offset, length, result ("ok" or an errno name), the
+// relative to the mount (op "readdir" is the opening of a directory, also
+// for fsync of it), offset, length, result ("ok" or an errno name), the
 // bytes really persisted or returned (N), and the rule and fault when one
 // fired. Lookups that fail with ENOENT are traced only when a rule fired.
 // Unlink, rename and truncate of a "-wal" or "-shm" file list in Holders the

@@ -33,6 +33,11 @@ type Config struct {
 	// TraceFaultsOnly traces only the operations a rule fired on (and
 	// unlinks/renames/truncates with holders); the default traces every op.
 	TraceFaultsOnly bool
+	// CacheTimeout is the kernel's entry/attr cache timeout. 0 (the default)
+	// sends every lookup and stat to the server, so edits of the backing dir
+	// are seen at once; 1s saves about 7 of 29 FUSE ops per DELETE-mode
+	// commit (none in WAL mode) but may serve stale sizes and dentries.
+	CacheTimeout time.Duration
 	// StartTimeout bounds the wait for the "mounted" line (default 15s).
 	StartTimeout time.Duration
 	// StopTimeout bounds Stop's wait for a graceful exit before it detaches,
@@ -118,6 +123,9 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 	}
 	if cfg.TraceFaultsOnly {
 		args = append(args, "--trace-faults-only")
+	}
+	if cfg.CacheTimeout > 0 {
+		args = append(args, "--cache-timeout", cfg.CacheTimeout.String())
 	}
 	cmd, err := reexec.Command(ServerRole, args...)
 	if err != nil {
