@@ -15,7 +15,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/sqlchaos/sqlchaos/internal/sqlitex"
 )
@@ -105,25 +104,6 @@ func (l *Loop) Verify(ctx context.Context) error {
 func (l *Loop) Close() error {
 	l.stmt.Close()
 	return l.db.Close()
-}
-
-// Measure opens a fresh database at path, times n commits and returns
-// commits per second. It verifies the row count before returning.
-func Measure(ctx context.Context, driver, path, mode, sync string, n int) (float64, error) {
-	l, err := OpenLoop(ctx, driver, path, mode, sync)
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	start := time.Now()
-	if err := l.Insert(ctx, n); err != nil {
-		return 0, err
-	}
-	elapsed := time.Since(start)
-	if err := l.Verify(ctx); err != nil {
-		return 0, err
-	}
-	return float64(n) / elapsed.Seconds(), nil
 }
 
 func contains(list []string, s string) bool {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/internal/sqlitex"
@@ -93,9 +94,19 @@ func (o *Options) validate() error {
 			return fmt.Errorf("bench: unknown synchronous level %q (want full or normal)", s)
 		}
 	}
+	fuse := false
 	for _, t := range o.Targets {
 		if !contains(Targets, t) {
 			return fmt.Errorf("bench: unknown target %q (want bare, fuse, fuse20 or trace)", t)
+		}
+		fuse = fuse || t != Bare
+	}
+	if fuse {
+		if os.Geteuid() != 0 {
+			return errors.New("bench: the fuse targets need root (faultfs mounts straight from /dev/fuse); use --targets bare")
+		}
+		if _, err := os.Stat("/dev/fuse"); err != nil {
+			return fmt.Errorf("bench: the fuse targets need /dev/fuse (%v); use --targets bare", err)
 		}
 	}
 	return nil
@@ -133,8 +144,9 @@ type Report struct {
 }
 
 // Run measures every (target, driver, mode, sync) cell opts names and
-// returns the report. Cells of one row run back to back in each repeat so
-// that machine noise hits all targets alike.
+// returns the report. The targets of one row are measured interleaved, in
+// rotating chunks of commits, so that noise from other processes on the
+// machine hits every target alike and the ratios stay meaningful.
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts.defaults()
 	if err := opts.validate(); err != nil {
@@ -181,29 +193,33 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 	type key struct{ t, d, m, s string }
 	runs := map[key][]float64{}
-	total := opts.Repeat * len(opts.Drivers) * len(opts.Modes) * len(opts.Syncs) * len(opts.Targets)
+	total := opts.Repeat * len(opts.Drivers) * len(opts.Modes) * len(opts.Syncs)
 	done := 0
 	for r := 1; r <= opts.Repeat; r++ {
 		for _, d := range opts.Drivers {
 			for _, m := range opts.Modes {
 				for _, s := range opts.Syncs {
+					paths := map[string]string{}
 					for _, t := range opts.Targets {
-						if err := ctx.Err(); err != nil {
-							return nil, err
-						}
-						path := filepath.Join(dirs[t], fmt.Sprintf("%s-%s-%s-r%d.db", d, m, s, r))
-						rate, err := Measure(ctx, d, path, m, s, opts.N)
-						removeDB(path)
-						if err != nil {
-							return nil, fmt.Errorf("bench: %s %s %s %s: %w", t, d, m, s, err)
-						}
+						paths[t] = filepath.Join(dirs[t], fmt.Sprintf("%s-%s-%s-r%d.db", d, m, s, r))
+					}
+					rates, err := measureInterleaved(ctx, d, m, s, opts.N, opts.Targets, paths)
+					for _, p := range paths {
+						removeDB(p)
+					}
+					if err != nil {
+						return nil, fmt.Errorf("bench: %s %s %s: %w", d, m, s, err)
+					}
+					var line strings.Builder
+					for _, t := range opts.Targets {
 						k := key{t, d, m, s}
-						runs[k] = append(runs[k], rate)
-						done++
-						if opts.Progress != nil {
-							fmt.Fprintf(opts.Progress, "bench: [%d/%d] repeat %d %-6s %-7s %-6s %-6s %8.0f commits/s\n",
-								done, total, r, t, d, m, s, rate)
-						}
+						runs[k] = append(runs[k], rates[t])
+						fmt.Fprintf(&line, " %s %.0f", t, rates[t])
+					}
+					done++
+					if opts.Progress != nil {
+						fmt.Fprintf(opts.Progress, "bench: [%d/%d] repeat %d %s %s %s commits/s:%s\n",
+							done, total, r, d, m, s, line.String())
 					}
 				}
 			}
@@ -275,4 +291,48 @@ func removeDB(path string) {
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 		os.Remove(path + suffix)
 	}
+}
+
+// measureInterleaved opens one fresh database per target (at paths[t]) and
+// runs n commits on each, alternating between targets every chunk of
+// commits and rotating which target goes first. It returns each target's
+// commits/s over its own timed commits only.
+func measureInterleaved(ctx context.Context, driver, mode, sync string, n int, targets []string, paths map[string]string) (map[string]float64, error) {
+	loops := map[string]*Loop{}
+	defer func() {
+		for _, l := range loops {
+			l.Close()
+		}
+	}()
+	for _, t := range targets {
+		l, err := OpenLoop(ctx, driver, paths[t], mode, sync)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+		loops[t] = l
+	}
+	chunk := max(n/20, 10)
+	elapsed := map[string]time.Duration{}
+	for done, round := 0, 0; done < n; done, round = done+chunk, round+1 {
+		c := min(chunk, n-done)
+		for i := range targets {
+			t := targets[(i+round)%len(targets)]
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			start := time.Now()
+			if err := loops[t].Insert(ctx, c); err != nil {
+				return nil, fmt.Errorf("%s: %w", t, err)
+			}
+			elapsed[t] += time.Since(start)
+		}
+	}
+	rates := map[string]float64{}
+	for _, t := range targets {
+		if err := loops[t].Verify(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", t, err)
+		}
+		rates[t] = float64(n) / elapsed[t].Seconds()
+	}
+	return rates, nil
 }
