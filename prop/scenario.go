@@ -1,0 +1,166 @@
+package prop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/leanovate/gopter"
+	"github.com/leanovate/gopter/gen"
+
+	"github.com/sqlchaos/sqlchaos/faultfs/plan"
+	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/scenarios"
+)
+
+// ScenarioCase is one generated case of a scenario property: a fault plan
+// that replaces the scenario's main plan, and the driver it runs on.
+type ScenarioCase struct {
+	Plan   plan.Plan
+	Driver string
+}
+
+// String prints the case on one line.
+func (c ScenarioCase) String() string {
+	return fmt.Sprintf("driver=%s plan=%q", c.Driver, c.Plan.String())
+}
+
+// GenScenarioCase generates cases: a plan from space and a driver (one of
+// drivers; both when none are given). Its shrinker shrinks the plan (the
+// driver stays: a failure on one driver is not a failure on the other).
+func GenScenarioCase(space PlanSpace, drivers ...string) gopter.Gen {
+	plans := GenPlan(space)
+	ds := GenDriver()
+	if len(drivers) > 0 {
+		vs := make([]interface{}, len(drivers))
+		for i, d := range drivers {
+			vs[i] = d
+		}
+		ds = gen.OneConstOf(vs...)
+	}
+	return func(gp *gopter.GenParameters) *gopter.GenResult {
+		pr := plans(gp)
+		d, _ := ds(gp).Retrieve()
+		p, _ := pr.Retrieve()
+		c := ScenarioCase{Plan: p.(plan.Plan), Driver: d.(string)}
+		res := gopter.NewGenResult(c, func(v interface{}) gopter.Shrink {
+			c := v.(ScenarioCase)
+			return ShrinkPlan(c.Plan).Map(func(p plan.Plan) ScenarioCase { return ScenarioCase{Plan: p, Driver: c.Driver} })
+		})
+		res.ResultType = reflect.TypeOf(ScenarioCase{})
+		return res
+	}
+}
+
+// NeverFail are the checkers property "hardened never silent" holds the
+// hardened profile to under honest faults: no silent fault (oracle rule
+// 11), no lost acknowledged commit, and no error that shadows the injected
+// cause (a "cannot rollback" in place of the I/O error does not surface the
+// fault, it hides it; fix 3 is part of the hardened profile).
+var NeverFail = []string{"silent", "durability", "error-fidelity"}
+
+// ScenarioProperty runs generated plans through the scenario runner
+// (scenarios.Execute, the engine of `chaosrun run`) and fails when one of
+// the Checkers fails.
+type ScenarioProperty struct {
+	Name     string // property name for found files
+	Scenario string
+	Profile  string
+	Sets     []string      // switch overrides (a planted bug)
+	Duration time.Duration // load phase, wall clock (0 = the scenario's)
+	Seed     int64         // the run seed (faultfs draws, role choices)
+	Checkers []string      // default NeverFail
+	Stderr   io.Writer     // role processes' stderr (default: discarded)
+	// Keep keeps passing runs' directories (failing ones are always kept).
+	Keep bool
+}
+
+// Config returns the scenarios.Config of one case.
+func (sp ScenarioProperty) Config(c ScenarioCase) scenarios.Config {
+	return scenarios.Config{Scenario: sp.Scenario, Profile: sp.Profile, Driver: c.Driver, Seed: sp.Seed,
+		Duration: sp.Duration, PlanOverride: c.Plan.String(), Sets: sp.Sets, Stderr: sp.Stderr}
+}
+
+// Eval runs one case and judges it.
+func (sp ScenarioProperty) Eval(ctx context.Context, c ScenarioCase) Outcome {
+	cfg := sp.Config(c)
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	res, err := scenarios.Execute(ctx, cfg)
+	if err != nil {
+		if errors.Is(err, scenarios.ErrSetup) || ctx.Err() != nil {
+			return Outcome{Err: err}
+		}
+		return Outcome{Fail: false, Why: "run error (not a verdict): " + err.Error()}
+	}
+	o := JudgeResults(res.Results, sp.checkers())
+	o.Dir = res.Dir
+	if res.ScriptErr != nil {
+		o.Why += fmt.Sprintf(" [script: %v]", res.ScriptErr)
+	}
+	o.Why += fmt.Sprintf(" [fired %d, %v]", res.Fired, res.Wall.Round(time.Millisecond))
+	if !o.Fail && !sp.Keep {
+		os.RemoveAll(res.Dir)
+		o.Dir = ""
+	}
+	return o
+}
+
+func (sp ScenarioProperty) checkers() []string {
+	if len(sp.Checkers) > 0 {
+		return sp.Checkers
+	}
+	return NeverFail
+}
+
+// JudgeResults fails when any of the named checkers failed; Why lists the
+// failures (or says what passed).
+func JudgeResults(rs []oracle.Result, names []string) Outcome {
+	var bad, seen []string
+	for _, r := range rs {
+		for _, n := range names {
+			if r.Checker != n {
+				continue
+			}
+			seen = append(seen, fmt.Sprintf("%s=%s", n, r.Verdict))
+			if r.Verdict == oracle.Fail {
+				bad = append(bad, fmt.Sprintf("%s failed: %s", n, r.Summary))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return Outcome{Fail: true, Why: strings.Join(bad, "; ")}
+	}
+	return Outcome{Why: strings.Join(seen, " ")}
+}
+
+// Search returns a Search of this property over cases from space on the
+// given drivers (both when none).
+func (sp ScenarioProperty) Search(space PlanSpace, seed int64, b Budget, logf func(string, ...any), drivers ...string) *Search {
+	return &Search{
+		Name:   sp.Name,
+		Gen:    GenScenarioCase(space, drivers...),
+		Seed:   seed,
+		Budget: b,
+		Check: func(ctx context.Context, v interface{}) Outcome {
+			return sp.Eval(ctx, v.(ScenarioCase))
+		},
+		Key:  func(v interface{}) string { return v.(ScenarioCase).String() },
+		Logf: logf,
+	}
+}
+
+// FoundOf turns a failure of this property into a found file.
+func (sp ScenarioProperty) FoundOf(f *Failure) Found {
+	c := f.Shrunk.(ScenarioCase)
+	return Found{Property: sp.Name, Scenario: sp.Scenario, Profile: sp.Profile, Driver: c.Driver, Seed: sp.Seed,
+		Sets: sp.Sets, Duration: sp.Duration, Date: time.Now(), Why: f.Last.Why,
+		Original: len(f.Original.(ScenarioCase).Plan.Rules), Shrinks: f.Shrinks, ShrinkRuns: f.ShrinkRuns,
+		ShrinkTime: f.ShrinkTime, Reruns: f.Reruns, Reproduced: f.Reproduced, Plan: c.Plan}
+}

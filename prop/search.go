@@ -1,0 +1,169 @@
+package prop
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/leanovate/gopter"
+)
+
+// Outcome is one evaluation of a property on one value.
+type Outcome struct {
+	Fail bool   // the property is violated
+	Why  string // what was violated (or, passing, what was seen)
+	// Err is a setup error (no FUSE, a mount that failed): the search
+	// stops and reports it; it is never a verdict.
+	Err error
+	// Dir is the run directory an evaluation left behind, if any.
+	Dir string
+}
+
+// Search runs a property over generated values within a budget, shrinks
+// the first failure with the generator's shrinker and re-runs the shrunk
+// failure to count how often it reproduces.
+//
+// Shrinking evaluates the shrinker's candidates in order and moves to the
+// first one that fails, as gopter's own ForAll does, but under a budget of
+// evaluations and wall time (an evaluation may be a whole multi-process
+// scenario run), remembering every candidate already evaluated. A candidate
+// is accepted on one observed failure: a violation seen once is real even if
+// cross-process timing does not repeat it, and Reruns says how repeatable it
+// is.
+type Search struct {
+	Name   string     // property name, for logs and found files
+	Gen    gopter.Gen // the generator (its GenResult carries the shrinker)
+	Seed   int64
+	Budget Budget
+	// Check evaluates the property on v. attempt counts evaluations.
+	Check func(ctx context.Context, v interface{}) Outcome
+	// Key identifies a value for the memo (e.g. the canonical plan text);
+	// nil uses fmt's %v.
+	Key  func(v interface{}) string
+	Logf func(format string, args ...any)
+}
+
+// Failure is what a Search found.
+type Failure struct {
+	Property   string
+	Seed       int64 // the run's seed
+	Case       int   // index of the failing case
+	CaseSeed   int64 // the seed that regenerates it (Sample(Gen, CaseSeed))
+	Original   interface{}
+	First      Outcome
+	Shrunk     interface{}
+	Last       Outcome       // the shrunk value's failing evaluation
+	Shrinks    int           // accepted shrink steps
+	ShrinkRuns int           // evaluations spent shrinking
+	ShrinkTime time.Duration // wall time spent shrinking
+	Exhausted  bool          // the shrinker ran out of candidates (a local minimum), not the budget
+	Reruns     int           // re-runs of the shrunk value
+	Reproduced int           // how many of them failed again
+}
+
+// Stats counts a search's work.
+type Stats struct {
+	Cases int           // cases generated and evaluated
+	Evals int           // evaluations in all
+	Wall  time.Duration // total wall time
+}
+
+// Run runs the search. It returns the failure found (nil if every case
+// passed), the stats, and a setup error if one stopped it.
+func (s *Search) Run(ctx context.Context) (*Failure, Stats, error) {
+	start := time.Now()
+	st := Stats{}
+	key := s.Key
+	if key == nil {
+		key = func(v interface{}) string { return fmt.Sprintf("%v", v) }
+	}
+	logf := s.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	memo := map[string]Outcome{}
+	eval := func(v interface{}) (Outcome, bool) {
+		k := key(v)
+		if o, ok := memo[k]; ok {
+			return o, false
+		}
+		st.Evals++
+		o := s.Check(ctx, v)
+		if o.Err == nil {
+			memo[k] = o
+		}
+		return o, true
+	}
+	defer func() { st.Wall = time.Since(start) }()
+	for i := 0; i < s.Budget.Cases; i++ {
+		if ctx.Err() != nil {
+			return nil, st, ctx.Err()
+		}
+		cs := CaseSeed(s.Seed, s.Name, i)
+		v, res := Sample(s.Gen, cs)
+		if v == nil || (res.Sieve != nil && !res.Sieve(v)) {
+			continue
+		}
+		st.Cases++
+		o, _ := eval(v)
+		if o.Err != nil {
+			return nil, st, o.Err
+		}
+		logf("%s case %d (case seed %d): fail=%v %s", s.Name, i, cs, o.Fail, o.Why)
+		if !o.Fail {
+			continue
+		}
+		f := &Failure{Property: s.Name, Seed: s.Seed, Case: i, CaseSeed: cs, Original: v, First: o, Shrunk: v, Last: o}
+		if err := s.shrink(ctx, res, f, eval, logf); err != nil {
+			return f, st, err
+		}
+		for r := 0; r < s.Budget.Reruns && ctx.Err() == nil; r++ {
+			st.Evals++
+			ro := s.Check(ctx, f.Shrunk) // not memoised: timing varies
+			if ro.Err != nil {
+				return f, st, ro.Err
+			}
+			f.Reruns++
+			if ro.Fail {
+				f.Reproduced++
+			}
+			logf("%s rerun %d of the shrunk case: fail=%v %s", s.Name, r+1, ro.Fail, ro.Why)
+		}
+		return f, st, nil
+	}
+	return nil, st, nil
+}
+
+func (s *Search) shrink(ctx context.Context, res *gopter.GenResult, f *Failure, eval func(interface{}) (Outcome, bool), logf func(string, ...any)) error {
+	start := time.Now()
+	defer func() { f.ShrinkTime = time.Since(start) }()
+	budgetLeft := func() bool {
+		return ctx.Err() == nil && f.ShrinkRuns < s.Budget.ShrinkRuns &&
+			(s.Budget.ShrinkTime <= 0 || time.Since(start) < s.Budget.ShrinkTime)
+	}
+	for budgetLeft() {
+		shrink := res.Shrinker(f.Shrunk).Filter(res.Sieve)
+		moved := false
+		for v, ok := shrink(); ok && budgetLeft(); v, ok = shrink() {
+			o, fresh := eval(v)
+			if fresh {
+				f.ShrinkRuns++
+			}
+			if o.Err != nil {
+				return o.Err
+			}
+			if o.Fail {
+				f.Shrunk, f.Last = v, o
+				f.Shrinks++
+				moved = true
+				logf("%s shrink step %d: %v", s.Name, f.Shrinks, v)
+				break
+			}
+		}
+		if !moved {
+			f.Exhausted = budgetLeft()
+			return nil
+		}
+	}
+	return nil
+}
