@@ -121,3 +121,8 @@ func startGateway(r *Run, name string, w *WorkerTemplate) error {
 	}
 	return r.Start(RoleSpec{Role: RoleDispatcher, Proc: name, Interval: 60 * time.Second, Worker: w, MaxSpawn: 2})
 }
+
+// oracleBounds returns bounds with MaxDefunct set.
+func oracleBounds(maxDefunct int) oracle.Bounds {
+	return oracle.Bounds{MaxDefunct: maxDefunct}
+}

@@ -162,7 +162,11 @@ func runWorker(r *role) error {
 	}
 	defer c.Close()
 	task := r.spec.Task
-	for i := 0; i < w.Heartbeats; i++ {
+	beats := w.Heartbeats
+	if w.HeartbeatsJitter > 0 {
+		beats += r.rng.IntN(w.HeartbeatsJitter + 1)
+	}
+	for i := 0; i < beats; i++ {
 		if err := r.sleep(w.Interval); err != nil {
 			return err
 		}
@@ -211,12 +215,27 @@ func runLauncher([]string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	// The launcher's own history records the real worker's spawn, so the
+	// oracle follows the worker's pid, not only the launcher's.
+	h, err := history.Create(filepath.Join(spec.HistDir, spec.Proc+"-launcher.jsonl"), spec.Proc+"-launcher")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer h.Close()
+	h.Write(history.Event{Type: history.TypeStart, Data: map[string]any{"role": RoleLauncher, "ppid": os.Getppid()}})
+	// The launcher's part ends here: it exits (after LaunchDelay) while the
+	// worker it hands the task to starts. Its exit is recorded first so the
+	// oracle does not count launcher and worker as two live workers.
+	h.Write(history.Event{Type: history.TypeExit, Data: map[string]any{"handoff": true}})
 	spec.Role = RoleWorker
 	p, err := startRole(spec, os.Stderr, false)
 	if err != nil {
+		h.Write(errEvent(history.TypeError, 0, "spawn", spec.Task, err))
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	h.Write(history.Event{Type: history.TypeSpawn, Task: spec.Task, Data: map[string]any{history.DataPid: p.pid(), "proc": spec.Proc}})
 	_ = p.cmd.Process.Release()
 	time.Sleep(clock.Wall(spec.LaunchDelay))
 	return 0

@@ -171,6 +171,11 @@ func (r *role) boardOp(c *kanbancore.Conn, op string) error {
 		task, err = r.pick(c, kanbancore.StatusDone, kanbancore.StatusArchived, kanbancore.StatusReady, kanbancore.StatusBlocked, kanbancore.StatusTodo)
 	case "heartbeat":
 		task, err = r.pick(c, kanbancore.StatusRunning)
+	case "checkpoint":
+		return r.call("checkpoint", "", func() error {
+			_, err := c.ExecContext(r.ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+			return err
+		})
 	case "recompute":
 		return r.call("recompute_ready", "", func() error {
 			_, err := kanbancore.RecomputeReady(r.ctx, c, 0)

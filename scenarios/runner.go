@@ -171,6 +171,14 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
+	// A reused run directory starts empty of the previous run's artifacts
+	// (histories are append-only files).
+	for _, name := range []string{oracle.HistoriesDir, oracle.FilesDir, oracle.TraceFile, oracle.MetaFile,
+		"report.json", "summary.md", "plan.txt", "runner.log"} {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
+		}
+	}
 	for _, d := range []string{dir, filepath.Join(dir, oracle.HistoriesDir), filepath.Join(dir, oracle.FilesDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
@@ -727,4 +735,41 @@ func (r *Run) Go(f func() error) {
 			r.mu.Unlock()
 		}
 	}()
+}
+
+// Events returns the events of one process's history so far.
+func (r *Run) Events(proc string) []history.Event {
+	evs, _ := history.ReadFile(filepath.Join(r.dir, oracle.HistoriesDir, proc+".jsonl"))
+	return evs
+}
+
+// Count counts the events of type typ (and op, when op is not "") in a
+// process's history so far.
+func (r *Run) Count(proc, typ, op string) int {
+	n := 0
+	for _, e := range r.Events(proc) {
+		if e.Type == typ && (op == "" || e.Op == op) {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitUntil polls cond every 10 ms (wall) until it holds or the board-time
+// limit passes; it reports whether cond held.
+func (r *Run) WaitUntil(limit time.Duration, cond func() bool) (bool, error) {
+	end := time.Now().Add(r.clock.Wall(limit))
+	for {
+		if cond() {
+			return true, nil
+		}
+		if time.Now().After(end) {
+			return false, nil
+		}
+		select {
+		case <-r.ctx.Done():
+			return false, r.ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

@@ -64,12 +64,13 @@ type RoleSpec struct {
 
 // WorkerTemplate is how a dispatcher's workers behave.
 type WorkerTemplate struct {
-	Heartbeats int           `json:"heartbeats"`        // heartbeats before finishing
-	Interval   time.Duration `json:"interval"`          // board time between heartbeats
-	StartDelay time.Duration `json:"start_delay"`       // board time before the first connect (slow start)
-	FailP      float64       `json:"fail_p,omitempty"`  // seeded probability of crashing (exit 1) instead of completing
-	BlockP     float64       `json:"block_p,omitempty"` // seeded probability of blocking instead of completing
-	ExitLinger time.Duration `json:"exit_linger,omitempty"`
+	Heartbeats       int           `json:"heartbeats"`        // heartbeats before finishing
+	HeartbeatsJitter int           `json:"heartbeats_jitter"` // plus a seeded 0..HeartbeatsJitter more
+	Interval         time.Duration `json:"interval"`          // board time between heartbeats
+	StartDelay       time.Duration `json:"start_delay"`       // board time before the first connect (slow start)
+	FailP            float64       `json:"fail_p,omitempty"`  // seeded probability of crashing (exit 1) instead of completing
+	BlockP           float64       `json:"block_p,omitempty"` // seeded probability of blocking instead of completing
+	ExitLinger       time.Duration `json:"exit_linger,omitempty"`
 }
 
 func (s RoleSpec) env() (string, error) {

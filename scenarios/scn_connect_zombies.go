@@ -1,0 +1,56 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/history"
+
+	"github.com/sqlchaos/sqlchaos/kanbancore"
+)
+
+func init() {
+	add(&Scenario{
+		Name: "connect-eio-zombies",
+		Fix:  "fix 7 (#32301): hoist the zombie reaper out of dispatch_once",
+		Doc: `The gateway's board connect fails with EIO on every tick for a while (the open(2) of
+the database file by the gateway process fails; other processes are unaffected), while
+the workers it spawned finish. The legacy reaper runs inside dispatch_once, after the
+connect, so no tick reaps and the finished workers stay defunct children of the
+gateway. The hoisted reaper runs at the top of every tick whatever the board does.`,
+		Roles: "gateway with 6 short workers, CLI",
+		Plan:  "errno op=open path=kanban.db pid={pid:gateway-1} errno=EIO\n",
+		Expect: map[string]Expect{
+			kanbancore.ProfileLegacy:   {Fail: []string{"zombies"}, Why: "defunct workers pile up while the connect fails"},
+			kanbancore.ProfileHardened: {Pass: []string{"zombies"}, Why: "reaped at the top of every tick"},
+		},
+		Bounds: oracleBounds(4),
+		Setup:  seedTasks(6),
+		Script: func(r *Run) error {
+			r.Phase("spawn")
+			if err := r.Start(RoleSpec{Role: RoleDispatcher, Proc: "gateway-1", Interval: 20 * time.Second, MaxSpawn: 6,
+				Worker: &WorkerTemplate{Heartbeats: 1, HeartbeatsJitter: 6, Interval: 10 * time.Second}}); err != nil {
+				return err
+			}
+			r.Mark("gateway started")
+			// The first tick spawns the workers; they finish 10-70 s later,
+			// spread over several 20 s ticks. Fault the connect once they run.
+			if _, err := r.WaitUntil(300*time.Second, func() bool {
+				return r.Count("gateway-1", history.TypeSpawn, "") >= 6
+			}); err != nil {
+				return err
+			}
+			r.Phase("fault")
+			if err := r.LoadPlan(r.MainPlan()); err != nil {
+				return err
+			}
+			if err := r.Sleep(200 * time.Second); err != nil {
+				return err
+			}
+			if err := r.Clear(); err != nil {
+				return err
+			}
+			r.Phase("after")
+			return r.CLILoop([]string{"list"}, 30*time.Second, r.LoadDuration(150*time.Second), nil)
+		},
+	})
+}
