@@ -10,20 +10,35 @@ import (
 
 // DispatchOptions are dispatch_once's arguments.
 type DispatchOptions struct {
-	Spawner         Spawner
-	TTL             time.Duration // claim TTL; 0 = Switches.ClaimTTL
-	DryRun          bool          // report what would spawn; claim nothing
-	MaxSpawn        int           // cap on running tasks after this tick (counts already-running); 0 = none
-	MaxInProgress   int           // skip spawning when this many are running; 0 = unlimited
-	FailureLimit    int           // 0 = DefaultFailureLimit
-	StaleTimeout    time.Duration // detect_stale_running; 0 = off
-	DefaultAssignee string        // persisted onto unassigned ready tasks
+	Spawner       Spawner
+	TTL           time.Duration // claim TTL; 0 = Switches.ClaimTTL
+	DryRun        bool          // report what would spawn; claim nothing, write no guard events
+	MaxSpawn      int           // cap on running tasks after this tick (counts already-running); 0 = none
+	MaxInProgress int           // skip spawning when this many are running; 0 = unlimited
+	// MaxInProgressPerProfile caps running tasks per assignee (#21582);
+	// 0 = unlimited. A task over the cap waits in SkippedPerProfileCapped.
+	MaxInProgressPerProfile int
+	FailureLimit            int           // 0 = DefaultFailureLimit
+	StaleTimeout            time.Duration // detect_stale_running; 0 = off
+	// DefaultAssignee is persisted onto unassigned ready tasks (an
+	// `assigned` event) before they spawn; a dry run only reports it.
+	DefaultAssignee string
 	// Spawnable says whether an assignee names a worker profile; nil = all.
 	Spawnable func(assignee string) bool
 	// WorkspacesRoot holds scratch workspaces; "" = <db dir>/workspaces.
 	WorkspacesRoot string
 	Claimer        string
 	Proc           ProcessOps
+	// NoRespawnGuard turns check_respawn_guard off (the original always
+	// runs it).
+	NoRespawnGuard bool
+	// RateLimitCooldown of the respawn guard: 0 = ResolveRateLimitCooldown()
+	// (300 s unless the environment says otherwise); negative = none.
+	RateLimitCooldown time.Duration
+	// NoReviewDispatch leaves the review column to humans (the original's
+	// kanban.review_dispatch=false); by default review tasks are claimed
+	// with ClaimReviewTask and spawned with skills ["sdlc-review"].
+	NoReviewDispatch bool
 }
 
 // SpawnedTask is one worker started by DispatchOnce.
@@ -31,33 +46,74 @@ type SpawnedTask struct {
 	ID        string `json:"id"`
 	PID       int    `json:"pid"`
 	Workspace string `json:"workspace"`
+	Lane      string `json:"lane,omitempty"` // "ready" or "review"
+}
+
+// GuardedTask is a task the respawn guard held back this tick.
+type GuardedTask struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason"` // rate_limit_cooldown | blocker_auth | recent_success | active_pr
+}
+
+// ProfileCapped is a task deferred because its assignee already runs
+// MaxInProgressPerProfile tasks.
+type ProfileCapped struct {
+	ID       string `json:"id"`
+	Assignee string `json:"assignee"`
+	Running  int    `json:"running"`
 }
 
 // DispatchResult counts what one dispatch_once did.
 type DispatchResult struct {
-	Reaped              []int         `json:"reaped,omitempty"`
-	Reclaimed           int           `json:"reclaimed"`
-	Stale               []string      `json:"stale,omitempty"`
-	Crashed             []string      `json:"crashed,omitempty"`
-	AutoBlocked         []string      `json:"auto_blocked,omitempty"`
-	RateLimited         []string      `json:"rate_limited,omitempty"`
-	TimedOut            []string      `json:"timed_out,omitempty"`
-	Promoted            int           `json:"promoted"`
-	Spawned             []SpawnedTask `json:"spawned,omitempty"`
-	WouldSpawn          []string      `json:"would_spawn,omitempty"`
-	SpawnFailed         []string      `json:"spawn_failed,omitempty"`
-	LostClaim           []string      `json:"lost_claim,omitempty"`
-	SkippedUnassigned   []string      `json:"skipped_unassigned,omitempty"`
-	SkippedNonspawnable []string      `json:"skipped_nonspawnable,omitempty"`
-	SkippedCapacity     []string      `json:"skipped_capacity,omitempty"`
+	Reaped                  []int           `json:"reaped,omitempty"`
+	Reclaimed               int             `json:"reclaimed"`
+	Stale                   []string        `json:"stale,omitempty"`
+	Crashed                 []string        `json:"crashed,omitempty"`
+	AutoBlocked             []string        `json:"auto_blocked,omitempty"`
+	RateLimited             []string        `json:"rate_limited,omitempty"`
+	TimedOut                []string        `json:"timed_out,omitempty"`
+	Promoted                int             `json:"promoted"`
+	Spawned                 []SpawnedTask   `json:"spawned,omitempty"`
+	WouldSpawn              []string        `json:"would_spawn,omitempty"`
+	SpawnFailed             []string        `json:"spawn_failed,omitempty"`
+	LostClaim               []string        `json:"lost_claim,omitempty"`
+	SkippedUnassigned       []string        `json:"skipped_unassigned,omitempty"`
+	SkippedNonspawnable     []string        `json:"skipped_nonspawnable,omitempty"`
+	SkippedCapacity         []string        `json:"skipped_capacity,omitempty"`
+	SkippedPerProfileCapped []ProfileCapped `json:"skipped_per_profile_capped,omitempty"`
+	RespawnGuarded          []GuardedTask   `json:"respawn_guarded,omitempty"`
+	AutoAssigned            []string        `json:"auto_assigned,omitempty"`
+	// SkippedLocked: another dispatcher held <db>.dispatch.lock (switch
+	// dispatch_lock, #50331); this tick did nothing at all.
+	SkippedLocked bool `json:"skipped_locked,omitempty"`
 }
 
 // DispatchOnce is one dispatcher pass over a board, as many small separate
-// transactions (not one atomic unit): reap zombies; release stale claims,
-// detect stale running tasks, detect crashed workers, enforce max runtime,
-// recompute readiness; then claim and spawn ready tasks in priority order
-// within the caps. A spawn failure counts a failure and releases the claim.
+// transactions (not one atomic unit). With the dispatch_lock switch it first
+// takes a non-blocking flock on <db>.dispatch.lock and returns at once with
+// SkippedLocked when another dispatcher holds it. Then: reap zombies;
+// release stale claims, detect stale running tasks, detect crashed workers,
+// enforce max runtime, recompute readiness; then, ready column first and
+// review column after, claim and spawn tasks in priority order within the
+// caps (max_spawn, max_in_progress, the per-profile cap), skipping
+// unassigned and non-spawnable assignees and whatever the respawn guard
+// holds back (event `respawn_guarded`, never an auto-block). A spawn failure
+// counts a failure and releases the claim.
 func DispatchOnce(ctx context.Context, c *Conn, o DispatchOptions) (DispatchResult, error) {
+	if c.opts.Switches.DispatchLock {
+		lk, held, err := tryDispatchLock(c.Path())
+		if err != nil {
+			return DispatchResult{}, err
+		}
+		if !held {
+			return DispatchResult{SkippedLocked: true}, nil
+		}
+		defer lk.release()
+	}
+	return dispatchOnceLocked(ctx, c, o)
+}
+
+func dispatchOnceLocked(ctx context.Context, c *Conn, o DispatchOptions) (DispatchResult, error) {
 	var res DispatchResult
 	res.Reaped = ReapWorkerZombies()
 	sw := SweepOptions{Proc: o.Proc, FailureLimit: o.FailureLimit, TTL: o.TTL}
@@ -80,27 +136,19 @@ func DispatchOnce(ctx context.Context, c *Conn, o DispatchOptions) (DispatchResu
 		return res, err
 	}
 
-	var running int
-	if err := c.QueryRowContext(ctx, `SELECT COUNT(*) FROM tasks WHERE status='running'`).Scan(&running); err != nil {
-		return res, err
-	}
-	rows, err := c.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE status='ready' AND claim_lock IS NULL
-		ORDER BY priority DESC, created_at ASC, id ASC`)
+	running, perProfile, err := runningCounts(ctx, c)
 	if err != nil {
 		return res, err
 	}
-	var ready []Task
-	for rows.Next() {
-		t, err := scanTask(rows)
-		if err != nil {
-			rows.Close()
+	ready, err := dispatchable(ctx, c, StatusReady)
+	if err != nil {
+		return res, err
+	}
+	var review []Task
+	if !o.NoReviewDispatch {
+		if review, err = dispatchable(ctx, c, StatusReview); err != nil {
 			return res, err
 		}
-		ready = append(ready, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return res, err
 	}
 
 	capacity := -1 // unlimited
@@ -115,72 +163,173 @@ func DispatchOnce(ctx context.Context, c *Conn, o DispatchOptions) (DispatchResu
 	}
 	wsRoot := o.WorkspacesRoot
 	if wsRoot == "" {
-		wsRoot = filepath.Join(filepath.Dir(c.Path()), "workspaces")
+		wsRoot = defaultWorkspacesRoot(c)
 	}
-	started := 0
+	d := &dispatcher{c: c, o: o, res: &res, capacity: capacity, perProfile: perProfile, wsRoot: wsRoot}
 	for _, t := range ready {
-		if t.Assignee == "" && o.DefaultAssignee != "" && !o.DryRun {
-			if ok, err := AssignTask(ctx, c, t.ID, o.DefaultAssignee); err != nil {
-				return res, err
-			} else if ok {
-				t.Assignee = normAssignee(o.DefaultAssignee)
-			}
-		} else if t.Assignee == "" && o.DefaultAssignee != "" {
-			t.Assignee = normAssignee(o.DefaultAssignee)
-		}
-		if t.Assignee == "" {
-			res.SkippedUnassigned = append(res.SkippedUnassigned, t.ID)
-			continue
-		}
-		if o.Spawnable != nil && !o.Spawnable(t.Assignee) {
-			res.SkippedNonspawnable = append(res.SkippedNonspawnable, t.ID)
-			continue
-		}
-		if capacity >= 0 && started >= capacity {
-			res.SkippedCapacity = append(res.SkippedCapacity, t.ID)
-			continue
-		}
-		if o.DryRun {
-			res.WouldSpawn = append(res.WouldSpawn, t.ID)
-			started++
-			continue
-		}
-		claimed, err := ClaimTask(ctx, c, t.ID, ClaimOptions{TTL: o.TTL, Claimer: o.Claimer})
-		if err != nil {
+		if err := d.consider(ctx, t, readyLane); err != nil {
 			return res, err
 		}
-		if claimed == nil {
-			res.LostClaim = append(res.LostClaim, t.ID)
-			continue
-		}
-		started++
-		ws, err := resolveWorkspace(ctx, c, *claimed, wsRoot)
-		var pid int
-		if err == nil {
-			if o.Spawner == nil {
-				err = fmt.Errorf("kanbancore: no spawner configured")
-			} else {
-				pid, err = o.Spawner.Spawn(ctx, *claimed, ws)
-			}
-		}
-		if err != nil {
-			res.SpawnFailed = append(res.SpawnFailed, t.ID)
-			blocked, ferr := recordTaskFailure(ctx, c, t.ID, "spawn failed: "+err.Error(),
-				failureOpts{outcome: "spawn_failed", limit: o.FailureLimit, releaseClaim: true, endRun: true})
-			if ferr != nil {
-				return res, ferr
-			}
-			if blocked {
-				res.AutoBlocked = append(res.AutoBlocked, t.ID)
-			}
-			continue
-		}
-		if err := setWorkerPID(ctx, c, *claimed, pid, ws); err != nil {
+	}
+	for _, t := range review {
+		if err := d.consider(ctx, t, reviewLane); err != nil {
 			return res, err
 		}
-		res.Spawned = append(res.Spawned, SpawnedTask{ID: t.ID, PID: pid, Workspace: ws})
 	}
 	return res, nil
+}
+
+// defaultWorkspacesRoot is <db dir>/workspaces.
+func defaultWorkspacesRoot(c *Conn) string {
+	return filepath.Join(filepath.Dir(c.Path()), "workspaces")
+}
+
+// runningCounts returns the number of running tasks and their count per
+// assignee.
+func runningCounts(ctx context.Context, c *Conn) (int, map[string]int, error) {
+	rows, err := c.QueryContext(ctx, `SELECT COALESCE(assignee,''), COUNT(*) FROM tasks WHERE status='running' GROUP BY 1`)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	total, per := 0, map[string]int{}
+	for rows.Next() {
+		var a string
+		var n int
+		if err := rows.Scan(&a, &n); err != nil {
+			return 0, nil, err
+		}
+		total += n
+		per[a] = n
+	}
+	return total, per, rows.Err()
+}
+
+// dispatchable lists unclaimed tasks of one column in dispatch order.
+func dispatchable(ctx context.Context, c *Conn, status string) ([]Task, error) {
+	rows, err := c.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE status=? AND claim_lock IS NULL
+		ORDER BY priority DESC, created_at ASC, id ASC`, status)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// dispatcher is the state of one dispatch pass's spawn loop.
+type dispatcher struct {
+	c          *Conn
+	o          DispatchOptions
+	res        *DispatchResult
+	capacity   int // -1 = unlimited
+	started    int
+	perProfile map[string]int
+	wsRoot     string
+}
+
+// consider runs one candidate task of a lane through the dispatch steps.
+func (d *dispatcher) consider(ctx context.Context, t Task, lane string) error {
+	c, o, res := d.c, d.o, d.res
+	if lane == readyLane && t.Assignee == "" && o.DefaultAssignee != "" {
+		if o.DryRun {
+			t.Assignee = normAssignee(o.DefaultAssignee)
+		} else if ok, err := AssignTask(ctx, c, t.ID, o.DefaultAssignee); err != nil {
+			return err
+		} else if ok {
+			t.Assignee = normAssignee(o.DefaultAssignee)
+			res.AutoAssigned = append(res.AutoAssigned, t.ID)
+		}
+	}
+	if t.Assignee == "" {
+		res.SkippedUnassigned = append(res.SkippedUnassigned, t.ID)
+		return nil
+	}
+	if o.Spawnable != nil && !o.Spawnable(t.Assignee) {
+		res.SkippedNonspawnable = append(res.SkippedNonspawnable, t.ID)
+		return nil
+	}
+	if d.capacity >= 0 && d.started >= d.capacity {
+		res.SkippedCapacity = append(res.SkippedCapacity, t.ID)
+		return nil
+	}
+	if n := d.perProfile[t.Assignee]; o.MaxInProgressPerProfile > 0 && n >= o.MaxInProgressPerProfile {
+		res.SkippedPerProfileCapped = append(res.SkippedPerProfileCapped, ProfileCapped{t.ID, t.Assignee, n})
+		return nil
+	}
+	if !o.NoRespawnGuard {
+		reason, err := CheckRespawnGuard(ctx, c, t.ID, GuardOptions{Lane: lane, RateLimitCooldown: o.RateLimitCooldown})
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			res.RespawnGuarded = append(res.RespawnGuarded, GuardedTask{t.ID, reason})
+			if !o.DryRun {
+				return recordRespawnGuarded(ctx, c, t.ID, reason, lane)
+			}
+			return nil
+		}
+	}
+	if o.DryRun {
+		res.WouldSpawn = append(res.WouldSpawn, t.ID)
+		d.started++
+		d.perProfile[t.Assignee]++
+		return nil
+	}
+	var claimed *Task
+	var err error
+	if lane == reviewLane {
+		claimed, err = ClaimReviewTask(ctx, c, t.ID, ClaimOptions{TTL: o.TTL, Claimer: o.Claimer})
+	} else {
+		claimed, err = ClaimTask(ctx, c, t.ID, ClaimOptions{TTL: o.TTL, Claimer: o.Claimer})
+	}
+	if err != nil {
+		return err
+	}
+	if claimed == nil {
+		res.LostClaim = append(res.LostClaim, t.ID)
+		return nil
+	}
+	d.started++
+	d.perProfile[t.Assignee]++
+	spawnTask := *claimed
+	if lane == reviewLane {
+		spawnTask.Skills = `["` + ReviewSkill + `"]`
+	}
+	ws, err := resolveWorkspace(ctx, c, *claimed, d.wsRoot)
+	var pid int
+	if err == nil {
+		if o.Spawner == nil {
+			err = fmt.Errorf("kanbancore: no spawner configured")
+		} else {
+			spawnTask.WorkspacePath = ws
+			pid, err = o.Spawner.Spawn(ctx, spawnTask, ws)
+		}
+	}
+	if err != nil {
+		res.SpawnFailed = append(res.SpawnFailed, t.ID)
+		blocked, ferr := recordTaskFailure(ctx, c, t.ID, "spawn failed: "+err.Error(),
+			failureOpts{outcome: "spawn_failed", limit: o.FailureLimit, releaseClaim: true, endRun: true})
+		if ferr != nil {
+			return ferr
+		}
+		if blocked {
+			res.AutoBlocked = append(res.AutoBlocked, t.ID)
+		}
+		return nil
+	}
+	if err := setWorkerPID(ctx, c, *claimed, pid, ws); err != nil {
+		return err
+	}
+	res.Spawned = append(res.Spawned, SpawnedTask{ID: t.ID, PID: pid, Workspace: ws, Lane: lane})
+	return nil
 }
 
 // resolveWorkspace returns (creating if needed) the task's workspace and

@@ -49,6 +49,7 @@ func Legacy() Switches {
 		BackoffInitial:    30 * time.Second,
 		BackoffMax:        900 * time.Second,
 		ReaperHoisted:     false,
+		DispatchLock:      false,
 	}
 }
 
@@ -81,6 +82,7 @@ func Merged33482() Switches {
 // policy (HSW-new), the busy-retrying write_txn, the safe page-count check
 // (pragma page_count + stat, skipped in WAL, #71724/KDC-new), the bounded
 // first-connect init flock with the fast path (#32759, #36644, #50353),
+// the single-dispatcher flock on <db>.dispatch.lock (#50331),
 // the 120 s busy timeout, content-addressed backups (#33804) and the backoff
 // latch of commit 5.
 func Hardened() Switches {
@@ -90,6 +92,7 @@ func Hardened() Switches {
 	s.PageCountCheck = "skip-in-wal"
 	s.InitFlock = "bounded"
 	s.FastPath = true
+	s.DispatchLock = true
 	s.BusyTimeout = 120 * time.Second
 	s.GuardBackup = "content"
 	s.CorruptLatch = "backoff"
@@ -102,7 +105,7 @@ func Profiles() []Profile {
 		{ProfileLegacy, "before PR #32857", Legacy()},
 		{ProfilePR32857, "PR #32857 as submitted (8 commits, commit 5 included)", PR32857()},
 		{ProfileMerged33482, "#33482 as merged (7 commits, flat 300 s quarantine)", Merged33482()},
-		{ProfileHardened, "all fixes plus later corrections (safe page-count check, bounded init flock, newest WAL policy, backoff latch)", Hardened()},
+		{ProfileHardened, "all fixes plus later corrections (safe page-count check, bounded init flock, newest WAL policy, backoff latch, dispatch lock)", Hardened()},
 	}
 }
 

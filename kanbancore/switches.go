@@ -62,6 +62,11 @@ type Switches struct {
 	// (<name>.corrupt.<YYYYmmdd_HHMMSS>[.<n>].bak, a new copy per refusal) |
 	// "content" (<name>.corrupt.<sha256[:16]>.bak, same bytes → one copy, #33804).
 	GuardBackup string
+	// DispatchLock (#50331): dispatch_once first takes a non-blocking flock
+	// on <db>.dispatch.lock and skips the tick (DispatchResult.SkippedLocked)
+	// when another dispatcher holds it. false lets several dispatchers run
+	// their sweeps and spawn loops on one board at once, as before #50331.
+	DispatchLock bool
 }
 
 // switchDef describes one switch: its snake_case name, a one-line doc, the
@@ -173,6 +178,8 @@ var switchDefs = []switchDef{
 		func(s *Switches) *time.Duration { return &s.BackoffInitial }),
 	durSwitch("backoff_max", "cap of the backoff latch (900 s)",
 		func(s *Switches) *time.Duration { return &s.BackoffMax }),
+	boolSwitch("dispatch_lock", "dispatch_once takes a non-blocking flock on <db>.dispatch.lock and skips the tick when another dispatcher holds it (#50331)",
+		func(s *Switches) *bool { return &s.DispatchLock }),
 	boolSwitch("reaper_hoisted", "reap zombie workers at the top of every gateway tick, before any board connect (fix 7)",
 		func(s *Switches) *bool { return &s.ReaperHoisted }),
 }

@@ -22,6 +22,12 @@ func TestProfilesOutput(t *testing.T) {
 	if len(out.Profiles) != 4 || out.Profiles[1].Name != "pr32857" || out.Profiles[1].Switches["page_count_check"] != "raw-read" {
 		t.Fatalf("profiles JSON: %+v", out.Profiles)
 	}
+	// dispatch_lock (#50331) is off before hardened and on in hardened.
+	for i, want := range []string{"false", "false", "false", "true"} {
+		if got := out.Profiles[i].Switches["dispatch_lock"]; got != want {
+			t.Errorf("%s: dispatch_lock=%q, want %q", out.Profiles[i].Name, got, want)
+		}
+	}
 	if len(out.Switches) != len(kanbancore.SwitchNames()) {
 		t.Fatalf("%d switches in JSON, want %d", len(out.Switches), len(kanbancore.SwitchNames()))
 	}
