@@ -70,9 +70,8 @@ type Stats struct {
 
 // Run runs the search. It returns the failure found (nil if every case
 // passed), the stats, and a setup error if one stopped it.
-func (s *Search) Run(ctx context.Context) (*Failure, Stats, error) {
+func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error) {
 	start := time.Now()
-	st := Stats{}
 	key := s.Key
 	if key == nil {
 		key = func(v interface{}) string { return fmt.Sprintf("%v", v) }
@@ -109,7 +108,7 @@ func (s *Search) Run(ctx context.Context) (*Failure, Stats, error) {
 		if o.Err != nil {
 			return nil, st, o.Err
 		}
-		logf("%s case %d (case seed %d): fail=%v %s", s.Name, i, cs, o.Fail, o.Why)
+		logf("%s case %d (case seed %d): fail=%v %s\n  %s", s.Name, i, cs, o.Fail, o.Why, key(v))
 		if !o.Fail {
 			continue
 		}

@@ -1,0 +1,335 @@
+package prop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sqlchaos/sqlchaos/faultfs"
+	"github.com/sqlchaos/sqlchaos/faultfs/plan"
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
+	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/reexec"
+	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
+)
+
+// Honesty harness: one process, two connections, a fixed sequence of board
+// operations through a faultfs mount. Without other processes the
+// filesystem operations come in the same order on every run, so two runs
+// that differ only in one switch meet the same fault at the same place, and
+// the harness can compare a checker's verdict with what the library itself
+// reported (the ground truth: a *kanbancore.RollbackError is a shadowed
+// cause, whatever any checker says).
+
+// HonestyConfig is one run of the harness.
+type HonestyConfig struct {
+	Driver   string
+	Profile  string   // base profile (default hardened)
+	Sets     []string // switch overrides: the switch under test
+	Plan     plan.Plan
+	Seed     int64
+	Template string // a board made by MakeHonestyBoard, copied for the run
+	Ops      int    // rounds of the workload (default 10)
+	Stderr   io.Writer
+}
+
+// OpRecord is one operation of the harness and what it returned.
+type OpRecord struct {
+	Index int
+	Op    string
+	Err   string
+	Class string
+	// Shadowed: the error is a *kanbancore.RollbackError (the legacy
+	// ROLLBACK's own error replaced the cause); CauseClass is the class
+	// of the cause it replaced.
+	Shadowed   bool
+	CauseClass string
+}
+
+// HonestyRun is the result of one harness run.
+type HonestyRun struct {
+	Ops     []OpRecord
+	Fired   int // faults fired (delay excluded)
+	Results map[string]oracle.Result
+	Trace   []trace.Record
+	Crashed string // the workload process died (exit status), "" if not
+}
+
+// Shadowed returns the indices of the ops whose error shadowed its cause.
+func (h HonestyRun) Shadowed() []int {
+	var out []int
+	for _, o := range h.Ops {
+		if o.Shadowed {
+			out = append(out, o.Index)
+		}
+	}
+	return out
+}
+
+// MakeHonestyBoard creates, fault-free, the board every harness run starts
+// from: a WAL database with a few ready tasks, in dir/kanban.db.
+func MakeHonestyBoard(ctx context.Context, dir, driver string) error {
+	c, err := kanbancore.Open(ctx, filepath.Join(dir, oracle.DBName), kanbancore.Options{Driver: kanbancore.Driver(driver), Switches: kanbancore.Hardened()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for i := 0; i < 12; i++ {
+		if _, err := kanbancore.CreateTask(ctx, c, kanbancore.CreateOptions{ID: TaskID(i), Title: fmt.Sprintf("seed task %d", i), Body: strings.Repeat("b", 600)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errObserver records surfaced errors and commits into a history.
+type errObserver struct{ h *history.Writer }
+
+func (o errObserver) InTxn(context.Context, kanbancore.Execer, string) (int64, error) { return 0, nil }
+func (o errObserver) Committed(c kanbancore.Commit) {
+	o.h.Write(history.Event{Type: history.TypeCommit, Op: c.Op})
+}
+func (o errObserver) Failed(op string, err error) {
+	o.h.Write(errHistEvent(history.TypeError, op, err))
+}
+func (o errObserver) JournalMode(mode string) { o.h.Write(history.Event{Type: history.TypeMode, Mode: mode}) }
+
+func errHistEvent(typ, op string, err error) history.Event {
+	e := history.Event{Type: typ, Op: op}
+	if err != nil {
+		e.Err = err.Error()
+		e.Class = kanbancore.Classify(err).String()
+		if code, ok := kanbancore.SQLiteCode(err); ok {
+			e.Code = code
+		}
+	}
+	return e
+}
+
+const (
+	roleHonesty = "prop-honesty"
+	honestyEnv  = "SQLCHAOS_PROP_HONESTY"
+)
+
+func init() { reexec.Register(roleHonesty, honestyMain) }
+
+// honestySpec is what the workload process needs.
+type honestySpec struct {
+	DB, Driver, Profile string
+	Sets                []string
+	Seed                int64
+	Ops                 int
+	Hist, Out           string
+}
+
+// honestyMain is the workload process: two connections, a fixed sequence
+// of operations, every op's result appended to spec.Out as it happens (so
+// a crash leaves the ops before it).
+func honestyMain([]string) int {
+	var spec honestySpec
+	if err := json.Unmarshal([]byte(os.Getenv(honestyEnv)), &spec); err != nil {
+		fmt.Fprintln(os.Stderr, "prop-honesty:", err)
+		return 2
+	}
+	sw, err := kanbancore.ProfileByName(spec.Profile)
+	if err == nil {
+		err = sw.ApplySets(spec.Sets)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "prop-honesty:", err)
+		return 2
+	}
+	out, err := os.OpenFile(spec.Out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "prop-honesty:", err)
+		return 2
+	}
+	defer out.Close()
+	h, err := history.Create(filepath.Join(spec.Hist, "harness.jsonl"), "harness")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "prop-honesty:", err)
+		return 2
+	}
+	defer h.Close()
+	ctx := context.Background()
+	opts := kanbancore.Options{Driver: kanbancore.Driver(spec.Driver), Switches: sw, Observer: errObserver{h}, Seed: spec.Seed}
+	idx := 0
+	do := func(op string, fn func() error) {
+		id := h.NextID()
+		h.Write(history.Event{Type: history.TypeCall, ID: id, Op: op})
+		err := fn()
+		ev := errHistEvent(history.TypeReturn, op, err)
+		ev.ID = id
+		h.Write(ev)
+		rec := OpRecord{Index: idx, Op: op}
+		idx++
+		if err != nil {
+			rec.Err, rec.Class = err.Error(), kanbancore.Classify(err).String()
+			var rb *kanbancore.RollbackError
+			if errors.As(err, &rb) {
+				rec.Shadowed, rec.CauseClass = true, kanbancore.Classify(rb.Cause).String()
+			}
+		}
+		b, _ := json.Marshal(rec)
+		out.Write(append(b, '\n'))
+	}
+	var a, b *kanbancore.Conn
+	do("connect", func() (err error) { a, err = kanbancore.Open(ctx, spec.DB, opts); return })
+	do("connect", func() (err error) { b, err = kanbancore.Open(ctx, spec.DB, opts); return })
+	for i := 0; i < spec.Ops; i++ {
+		task := TaskID(i % 12)
+		if a != nil {
+			do("create", func() error {
+				_, err := kanbancore.CreateTask(ctx, a, kanbancore.CreateOptions{Title: fmt.Sprintf("harness %d", i), Body: strings.Repeat("x", 1500)})
+				return err
+			})
+		}
+		if b != nil {
+			do("claim", func() error {
+				_, err := kanbancore.ClaimTask(ctx, b, task, kanbancore.ClaimOptions{Claimer: "harness-b"})
+				return err
+			})
+		}
+		if a != nil {
+			do("heartbeat", func() error {
+				_, err := kanbancore.HeartbeatClaim(ctx, a, task, kanbancore.HeartbeatOptions{Claimer: "harness-b"})
+				return err
+			})
+		}
+		if b != nil {
+			do("complete", func() error {
+				_, err := kanbancore.CompleteTask(ctx, b, task, kanbancore.CompleteOptions{Result: "ok"})
+				return err
+			})
+		}
+	}
+	for _, c := range []*kanbancore.Conn{a, b} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	return 0
+}
+
+// RunHonesty runs the harness once (the workload in its own process, so
+// that a crash is an outcome) and judges it with the oracle.
+func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
+	if cfg.Profile == "" {
+		cfg.Profile = kanbancore.ProfileHardened
+	}
+	if cfg.Ops == 0 {
+		cfg.Ops = 10
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	sw, err := kanbancore.ProfileByName(cfg.Profile)
+	if err == nil {
+		err = sw.ApplySets(cfg.Sets)
+	}
+	if err != nil {
+		return nil, err
+	}
+	work, err := os.MkdirTemp("", "prop-honesty-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	backing, mnt := filepath.Join(work, "backing"), filepath.Join(work, "mnt")
+	for _, d := range []string{backing, mnt, filepath.Join(work, "hist")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	for _, suf := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(filepath.Join(cfg.Template, oracle.DBName+suf))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(backing, oracle.DBName+suf), b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	tracePath := filepath.Join(work, "trace.jsonl")
+	m, err := faultfs.Start(ctx, faultfs.Config{Backing: backing, Mountpoint: mnt, Plan: cfg.Plan.String(), Seed: cfg.Seed,
+		Trace: tracePath, Control: filepath.Join(work, "ctl"), Stderr: cfg.Stderr})
+	if err != nil {
+		return nil, fmt.Errorf("faultfs: %w", err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			m.Stop()
+		}
+	}()
+	run := &HonestyRun{}
+	spec := honestySpec{DB: filepath.Join(mnt, oracle.DBName), Driver: cfg.Driver, Profile: cfg.Profile, Sets: cfg.Sets,
+		Seed: cfg.Seed, Ops: cfg.Ops, Hist: filepath.Join(work, "hist"), Out: filepath.Join(work, "ops.jsonl")}
+	js, _ := json.Marshal(spec)
+	cmd, err := reexec.Command(roleHonesty)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Env = append(cmd.Env, honestyEnv+"="+string(js))
+	cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
+	runErr := cmd.Run()
+	if b, err := os.ReadFile(spec.Out); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			var rec OpRecord
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Op != "" {
+				run.Ops = append(run.Ops, rec)
+			}
+		}
+	}
+	if runErr != nil {
+		// A crash (SIGBUS from a faulted mmap, say) is an outcome, not a
+		// harness error: it is recorded like an op that failed.
+		rec := OpRecord{Index: len(run.Ops), Op: "crash", Err: runErr.Error(), Class: "CRASH"}
+		run.Ops = append(run.Ops, rec)
+		run.Crashed = runErr.Error()
+		if h, err := history.Create(filepath.Join(spec.Hist, "parent.jsonl"), "parent"); err == nil {
+			h.Write(history.Event{Type: history.TypeExit, Pid: cmd.Process.Pid, Err: "harness child: " + runErr.Error(), Class: "CRASH"})
+			h.Close()
+		}
+	}
+	stopped = true
+	if err := m.Stop(); err != nil {
+		return nil, fmt.Errorf("faultfs stop: %w", err)
+	}
+	run.Trace, err = trace.ReadFile(tracePath)
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	for _, r := range run.Trace {
+		if r.Kind == trace.KindOp && r.Rule > 0 && !strings.HasPrefix(r.Fault, "delay") {
+			run.Fired++
+		}
+	}
+	events, err := history.ReadDir(filepath.Join(work, "hist"))
+	if err != nil {
+		return nil, err
+	}
+	meta := oracle.Meta{Scenario: "honesty", Profile: cfg.Profile, Driver: cfg.Driver, Seed: cfg.Seed, Plan: cfg.Plan.String(),
+		Switches: map[string]string{}}
+	for _, s := range sw.List() {
+		meta.Switches[s.Name] = s.Value
+	}
+	in := &oracle.Input{Dir: work, Events: events, Trace: run.Trace, Meta: meta}
+	run.Results = map[string]oracle.Result{}
+	for _, name := range []string{"error-fidelity", "page-count"} {
+		if r, ok := oracle.Run(in, name); ok {
+			run.Results[name] = r
+		}
+	}
+	return run, nil
+}
+
