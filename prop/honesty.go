@@ -98,7 +98,9 @@ func (o errObserver) Committed(c kanbancore.Commit) {
 func (o errObserver) Failed(op string, err error) {
 	o.h.Write(errHistEvent(history.TypeError, op, err))
 }
-func (o errObserver) JournalMode(mode string) { o.h.Write(history.Event{Type: history.TypeMode, Mode: mode}) }
+func (o errObserver) JournalMode(mode string) {
+	o.h.Write(history.Event{Type: history.TypeMode, Mode: mode})
+}
 
 func errHistEvent(typ, op string, err error) history.Event {
 	e := history.Event{Type: typ, Op: op}
@@ -332,4 +334,3 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 	}
 	return run, nil
 }
-
