@@ -155,20 +155,26 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{N: opts.N, Repeat: opts.Repeat, Targets: opts.Targets,
 		NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), Started: time.Now()}
 
-	root := opts.Dir
+	root, tempRoot := opts.Dir, false
 	if root == "" {
 		d, err := os.MkdirTemp("", "sqlchaos-bench-")
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(d)
-		root = d
+		root, tempRoot = d, true
 	}
 	dirs := map[string]string{}
 	var mounts []*mounted
 	defer func() {
+		clean := true
 		for _, m := range mounts {
-			m.stop()
+			if m.stop() != nil {
+				clean = false
+			}
+		}
+		// Never walk a directory that may still hold a (dead) mount.
+		if tempRoot && clean {
+			os.RemoveAll(root)
 		}
 	}()
 	for _, t := range opts.Targets {
@@ -240,7 +246,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	for _, m := range mounts {
 		stopErr = errors.Join(stopErr, m.stop())
 	}
-	mounts = nil
 	if stopErr != nil {
 		return nil, fmt.Errorf("bench: stopping mounts: %w", stopErr)
 	}
