@@ -540,13 +540,20 @@ type CompleteOptions struct {
 	CreatedCards  []string // verified to exist before completing
 	ExpectedRunID int64
 	FailureLimit  int // for the recompute_ready that follows
+	// WorkspacesRoot is the managed scratch-workspaces root the cleanup
+	// after completion may remove from: "" = $SQLCHAOS_KANBAN_WORKSPACES_ROOT,
+	// else <db dir>/workspaces.
+	WorkspacesRoot string
 }
 
 // CompleteTask marks a running, ready or blocked task done. Like the
 // original it is several transactions: the completion itself (end the run
 // as `completed`, or synthesise a zero-length run; emit `completed`), then
-// clearing the failure counter, then recompute_ready. A crash between them
-// leaves children in todo until the next recompute.
+// clearing the failure counter, then recompute_ready, then removal of the
+// scratch workspace (only under the managed workspaces root; deferred while
+// a child task is unfinished, and done for a parent whose last child this
+// completion finished). A crash between them leaves children in todo until
+// the next recompute.
 func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (bool, error) {
 	if len(o.CreatedCards) > 0 {
 		var phantom []string
@@ -622,6 +629,7 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 	if _, err := RecomputeReady(ctx, c, o.FailureLimit); err != nil {
 		return true, err
 	}
+	cleanupAfterComplete(ctx, c, id, o.WorkspacesRoot)
 	return true, nil
 }
 
