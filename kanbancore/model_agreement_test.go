@@ -35,6 +35,8 @@ func errClass(err error) string {
 		return "cycle"
 	case errors.Is(err, ErrSelfLink), errors.Is(err, model.ErrSelf):
 		return "self"
+	case errors.Is(err, ErrParentsNotDone), errors.Is(err, model.ErrParents):
+		return "parents"
 	}
 	return "other: " + err.Error()
 }
@@ -42,7 +44,10 @@ func errClass(err error) string {
 // TestModelAgreement runs seeded random operation sequences on the pure
 // model and on SQLite (both drivers) and compares, after every operation,
 // the operation's result, every task's status, the links, each task's open
-// run and run count, and the run invariant.
+// run, run count and consecutive failures, and the run invariant. The
+// operations include the review column, the operator's promote, and worker
+// crashes found by DetectCrashedWorkers, which drive the failure counter
+// and the circuit breaker.
 func TestModelAgreement(t *testing.T) {
 	base := agreementSeed(t)
 	sequences, steps := 12, 80
@@ -62,7 +67,7 @@ func TestModelAgreement(t *testing.T) {
 func runAgreement(t *testing.T, d Driver, seed int64, steps int) bool {
 	t.Helper()
 	rng := rand.New(rand.NewSource(seed))
-	b := newTestBoard(t, d)
+	b := newTestBoard(t, d, func(s *Switches) { s.CrashGrace = 0 })
 	m := model.New()
 	var ids []string
 	next := 0
@@ -72,7 +77,24 @@ func runAgreement(t *testing.T, d Driver, seed int64, steps int) bool {
 		}
 		return ids[rng.Intn(len(ids))]
 	}
-	claimers := []string{"host-a:1", "host-b:2"}
+	// pickWhere biases the choice towards tasks the model says are in a
+	// useful state (3 times out of 4), so rare paths — a reviewer's claim, a
+	// second crash that trips the breaker — are reached.
+	pickWhere := func(pred func(*model.Task) bool) string {
+		var cands []string
+		for _, id := range ids {
+			if mt := m.Task(id); mt != nil && pred(mt) {
+				cands = append(cands, id)
+			}
+		}
+		if len(cands) == 0 || rng.Intn(4) == 0 {
+			return pick()
+		}
+		return cands[rng.Intn(len(cands))]
+	}
+	local := Hostname() + ":4242" // host-local: the crash sweep looks at its tasks
+	claimers := []string{local, "host-b:2"}
+	dead := ProcessOps{Alive: func(int) bool { return false }}
 	var log []string
 	fail := func(format string, args ...any) bool {
 		for _, l := range log {
@@ -84,7 +106,7 @@ func runAgreement(t *testing.T, d Driver, seed int64, steps int) bool {
 	for step := 0; step < steps; step++ {
 		b.clock.Advance(time.Second)
 		var op, got, want string
-		switch r := rng.Intn(100); {
+		switch r := rng.Intn(125); {
 		case r < 18 || len(ids) < 2:
 			next++
 			id := fmt.Sprintf("t_%08x", next)
@@ -119,7 +141,7 @@ func runAgreement(t *testing.T, d Driver, seed int64, steps int) bool {
 			ok, err := UnlinkTasks(b.ctx, b.c, p, c)
 			got, want = fmt.Sprint(ok, errClass(err)), fmt.Sprint(m.Unlink(p, c), "ok")
 		case r < 50:
-			id, cl := pick(), claimers[rng.Intn(2)]
+			id, cl := pickWhere(func(t *model.Task) bool { return t.Status == "ready" }), claimers[rng.Intn(2)]
 			op = "claim " + id + " by " + cl
 			tk, err := ClaimTask(b.ctx, b.c, id, ClaimOptions{Claimer: cl})
 			got, want = fmt.Sprint(tk != nil, errClass(err)), fmt.Sprint(m.Claim(id, cl), "ok")
@@ -157,11 +179,37 @@ func runAgreement(t *testing.T, d Driver, seed int64, steps int) bool {
 			if ok {
 				ids = slices.DeleteFunc(ids, func(x string) bool { return x == id })
 			}
-		default:
+		case r < 100:
 			limit := rng.Intn(4)
 			op = fmt.Sprintf("recompute limit=%d", limit)
 			n, err := RecomputeReady(b.ctx, b.c, limit)
 			got, want = fmt.Sprint(n, errClass(err)), fmt.Sprint(m.Recompute(limit), "ok")
+		case r < 104:
+			id := pickWhere(func(t *model.Task) bool { return t.Status == "running" })
+			op = "request_review " + id
+			ok, err := RequestReview(b.ctx, b.c, id, RequestReviewOptions{})
+			got, want = fmt.Sprint(ok, errClass(err)), fmt.Sprint(m.RequestReview(id), "ok")
+		case r < 108:
+			id, cl := pickWhere(func(t *model.Task) bool { return t.Status == "review" }), claimers[rng.Intn(2)]
+			op = "claim_review " + id + " by " + cl
+			tk, err := ClaimReviewTask(b.ctx, b.c, id, ClaimOptions{Claimer: cl})
+			got, want = fmt.Sprint(tk != nil, errClass(err)), fmt.Sprint(m.ClaimReview(id, cl), "ok")
+		case r < 111:
+			id := pickWhere(func(t *model.Task) bool { return t.Status == "todo" || t.Status == "blocked" })
+			op = "promote " + id
+			ok, err := PromoteTask(b.ctx, b.c, id, PromoteOptions{Actor: "op"})
+			mok, merr := m.Promote(id)
+			got, want = fmt.Sprint(ok, errClass(err)), fmt.Sprint(mok, errClass(merr))
+		default:
+			// A worker of a host-local claim dies (a pid no process has,
+			// unknown to the reaper): the crash sweep requeues it and the
+			// failure counter, then perhaps the breaker, acts.
+			id := pickWhere(func(t *model.Task) bool { return t.Status == "running" && t.Claimer == local })
+			limit := rng.Intn(4)
+			op = fmt.Sprintf("crash %s limit=%d", id, limit)
+			b.exec(`UPDATE tasks SET worker_pid=2000000000 WHERE id=? AND status='running' AND claim_lock=?`, id, local)
+			rep, err := DetectCrashedWorkers(b.ctx, b.c, SweepOptions{Proc: dead, FailureLimit: limit})
+			got, want = fmt.Sprint(slices.Contains(rep.Crashed, id), errClass(err)), fmt.Sprint(m.Crash(id, local, limit), "ok")
 		}
 		log = append(log, fmt.Sprintf("step %d: %s -> sqlite %s, model %s", step, op, got, want))
 		if got != want {

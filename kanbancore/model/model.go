@@ -1,7 +1,9 @@
 // Package model is a pure in-memory model of the kanban board's status
 // state machine: the same operations as kanbancore (create, link, unlink,
 // claim, heartbeat, complete, block, unblock, archive, delete,
-// recompute_ready) with the same rules, and no SQL, files or clocks. The
+// recompute_ready, request_review, claim_review_task, promote_task, and a
+// worker crash through the failure counter and circuit breaker) with the
+// same rules, and no SQL, files or clocks. The
 // model agreement test runs random operation sequences on the model and on
 // SQLite and compares the observable state after every step.
 package model
@@ -18,6 +20,7 @@ var (
 	ErrSelf    = errors.New("model: self link")
 	ErrCycle   = errors.New("model: cycle")
 	ErrInvalid = errors.New("model: invalid")
+	ErrParents = errors.New("model: parents not done")
 )
 
 // DefaultFailureLimit matches kanbancore.DefaultFailureLimit.
@@ -337,4 +340,71 @@ func (b *Board) Links() []Link {
 		return ls[i].Child < ls[j].Child
 	})
 	return ls
+}
+
+// RequestReview moves a running or ready task to review, ending its run.
+func (b *Board) RequestReview(id string) bool {
+	t := b.tasks[id]
+	if t == nil || (t.Status != "running" && t.Status != "ready") {
+		return false
+	}
+	t.endRun()
+	t.Status = "review"
+	return true
+}
+
+// ClaimReview moves an unclaimed review task to running with a new run.
+// Parents are not re-checked.
+func (b *Board) ClaimReview(id, claimer string) bool {
+	t := b.tasks[id]
+	if t == nil || t.Status != "review" || t.Claimer != "" {
+		return false
+	}
+	t.Status, t.Claimer, t.OpenRun = "running", claimer, true
+	t.Runs++
+	return true
+}
+
+// Promote is the operator's promote: todo or blocked → ready, refused
+// (ErrParents) while a parent is unfinished. The failure counter and the
+// sticky flag are left alone.
+func (b *Board) Promote(id string) (bool, error) {
+	t := b.tasks[id]
+	if t == nil {
+		return false, ErrUnknown
+	}
+	if t.Status != "todo" && t.Status != "blocked" {
+		return false, nil
+	}
+	if b.unfinishedParents(id) {
+		return false, ErrParents
+	}
+	t.Status = "ready"
+	return true, nil
+}
+
+// Crash is a dead worker found by the crash sweep: a running task held by
+// localClaimer (the only host-local claimer) goes back to ready with its
+// run ended, then the failure counter goes up; at the limit (max_retries
+// if set, else limit, else DefaultFailureLimit) the breaker blocks it
+// (gave_up: not a "blocked" event, so the sticky flag is unchanged).
+func (b *Board) Crash(id, localClaimer string, limit int) bool {
+	t := b.tasks[id]
+	if t == nil || t.Status != "running" || t.Claimer != localClaimer {
+		return false
+	}
+	t.endRun()
+	t.Status = "ready"
+	t.Failures++
+	l := limit
+	if l <= 0 {
+		l = DefaultFailureLimit
+	}
+	if t.MaxRetries > 0 {
+		l = t.MaxRetries
+	}
+	if t.Failures >= l {
+		t.Status = "blocked"
+	}
+	return true
 }
