@@ -115,10 +115,14 @@
 // Caught by liveness (connect cost) and sidecars (guard backups per
 // connect).
 //
-// header_check. The first 16 bytes must be "SQLite format 3\x00"; otherwise
-// Open refuses with the original's "file is not a database: invalid SQLite
-// header …" message, naming a TLS record header (#29507) when there is one.
-// Caught by structure (no schema written on top of foreign bytes).
+// header_check. On in every profile, as in the original: the first 16
+// bytes must be "SQLite format 3\x00", otherwise Open refuses with the
+// original's "file is not a database: invalid SQLite header …" message,
+// naming a TLS record header (#29507) when there is one. Off, the foreign
+// file reaches SQLite and the connect sequence (journal-mode switch,
+// pragmas, migration) runs against it until SQLite itself refuses, with a
+// less specific error. Caught by structure (no schema written on top of
+// foreign bytes) and error-fidelity (the refusal names the cause).
 //
 // integrity_guard and guard_backup. A probe runs integrity_check before
 // init; a DatabaseError-class result (CORRUPT, NOTADB, a non-ok row) backs
@@ -148,10 +152,36 @@
 // latching, and clears on success. Caught by liveness (a healthy board left
 // undispatched) and sidecars (no backup per tick).
 //
+// dispatch_lock (#50331). legacy lets every dispatcher on a board run
+// dispatch_once at the same time: two gateways' sweeps interleave, one
+// reclaims or counts a crash for a task the other has just claimed and
+// spawned, and their small transactions contend for the write lock every
+// tick. The fix takes a non-blocking flock on <db>.dispatch.lock first and
+// skips the whole tick (SkippedLocked, no reap, no write) when another
+// dispatcher holds it; the lock is flock(2) on a separate file, so it never
+// touches SQLite's POSIX locks. Off in legacy, pr32857 and merged33482 (it
+// came later), on in hardened. Caught by workers (at most one live worker
+// per task), error-fidelity and liveness (BUSY between dispatchers).
+//
 // reaper_hoisted (fix 7). legacy reaps zombie workers only inside
 // dispatch_once, after the board connect, so failing connects let zombies
 // pile up and pid-liveness misread them; the fix reaps at the top of every
 // gateway tick. Caught by zombies (no <defunct> children across ticks).
+//
+// # Dispatcher behaviour that is not a switch
+//
+// These follow the hardened reference (KDB-b405) in every profile:
+// check_respawn_guard holds a ready or review task back for the tick, with
+// a `respawn_guarded` event and never an auto-block (rate_limit_cooldown,
+// blocker_auth, recent_success, active_pr; DispatchOptions.NoRespawnGuard
+// turns it off); the review column is claimed with ClaimReviewTask and
+// spawned with skills ["sdlc-review"]; max_spawn, max_in_progress and the
+// per-profile cap bound the running tasks; default_assignee is persisted
+// with an `assigned` event; CompleteTask removes a scratch workspace only
+// under the managed workspaces root and only once no child task is
+// unfinished; GCEvents drops events older than 30 days of done and
+// archived tasks only. A spawn failure of a review task releases it to
+// ready, as KDB-b405 does (KDB-new returns it to review).
 //
 // Durations are board time (Options.Clock), so a harness can run the 30 s
 // crash grace in 300 ms without changing behaviour.
