@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/sqlchaos/sqlchaos/oracle"
@@ -32,6 +33,12 @@ type Expect struct {
 	// Pass lists checkers that must pass outright when holding
 	// (Inconclusive is not enough): the ones that prove the fix worked.
 	Pass []string
+	// Evidence narrows an expected failure to the story's class: a checker
+	// listed here counts as failing as expected only when one of its
+	// evidence lines contains one of the substrings (a resurrection checker
+	// that fails only on missing rows has not shown a deleted row coming
+	// back). It can only turn a reproduced cell into an unexpected one.
+	Evidence map[string][]string
 	// Why says, in one line, what the story predicts.
 	Why string
 }
@@ -70,4 +77,30 @@ func (sc *Scenario) expectMap(profile string) map[string]oracle.Verdict {
 		m[n] = oracle.Fail
 	}
 	return m
+}
+
+// checkEvidence applies Expect.Evidence to a cell the reports package
+// classified as reproduced; it returns "" when every narrowed failure shows
+// its class, or the reason it does not.
+func (e Expect) checkEvidence(rs []oracle.Result) string {
+	var why []string
+	for _, r := range rs {
+		subs, ok := e.Evidence[r.Checker]
+		if !ok || r.Verdict != oracle.Fail {
+			continue
+		}
+		found := false
+		for _, ev := range r.Evidence {
+			for _, sub := range subs {
+				if strings.Contains(ev.Text, sub) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			why = append(why, fmt.Sprintf("%s failed, but not as the story says: none of its evidence shows %q (%s)",
+				r.Checker, strings.Join(subs, `" or "`), r.Summary))
+		}
+	}
+	return strings.Join(why, "; ")
 }

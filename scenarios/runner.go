@@ -249,13 +249,18 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Results = oracle.Judge(in)
 	run := reports.NewRun(in, res.Results)
+	e, hasExpect := sc.Expect[cfg.Profile]
 	in.Close()
 	res.Notes = append(res.Notes, r.notes...)
-	e, hasExpect := sc.Expect[cfg.Profile]
 	run.Expect = sc.expectMap(cfg.Profile)
 	run.Started, run.Elapsed = r.start, res.Wall
 	run.Replay = ReplayCommand(dir)
 	run.Outcome, run.Why = reports.Classify(run)
+	if run.Outcome == reports.Reproduced && hasExpect {
+		if why := e.checkEvidence(res.Results); why != "" {
+			run.Outcome, run.Why = reports.Unexpected, why
+		}
+	}
 	if scriptErr != nil && !errors.Is(scriptErr, context.DeadlineExceeded) {
 		// A script that could not run its phases proves nothing.
 		run.Outcome, run.Why = reports.Unexpected, "the scenario script failed: "+scriptErr.Error()
@@ -772,4 +777,16 @@ func (r *Run) WaitUntil(limit time.Duration, cond func() bool) (bool, error) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// StartConnected starts a long-lived role and waits (up to 60 s board
+// time) until its first connect returned, so that long-lived roles come up
+// one at a time, as they do when a gateway and its threads start before
+// the traffic. It returns an error only when the role could not start.
+func (r *Run) StartConnected(s RoleSpec) error {
+	if err := r.Start(s); err != nil {
+		return err
+	}
+	_, err := r.WaitUntil(60*time.Second, func() bool { return r.Count(s.Proc, history.TypeReturn, "connect") > 0 })
+	return err
 }

@@ -58,7 +58,7 @@ the connection's first statement and reads page 1 itself.`,
 			if err := startGateway(r, "gateway-1", nil); err != nil {
 				return err
 			}
-			if err := r.Start(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 5 * time.Second,
+			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 5 * time.Second,
 				Args: map[string]string{"ops": "create,heartbeat"}}); err != nil {
 				return err
 			}

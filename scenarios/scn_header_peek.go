@@ -42,7 +42,7 @@ SQLite < 3.51 (python3's 3.40.1 there).`,
 			if err := startGateway(r, "gateway-1", nil); err != nil {
 				return err
 			}
-			if err := r.Start(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 15 * time.Second,
+			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 15 * time.Second,
 				Args: map[string]string{"ops": "create,heartbeat"}}); err != nil {
 				return err
 			}

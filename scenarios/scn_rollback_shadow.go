@@ -31,7 +31,7 @@ outside the body.)`,
 				return err
 			}
 			for i := 1; i <= 2; i++ {
-				if err := r.Start(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 4 * time.Second,
+				if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 4 * time.Second,
 					Args: map[string]string{"ops": "create,heartbeat,complete"}}); err != nil {
 					return err
 				}
