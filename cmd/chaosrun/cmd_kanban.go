@@ -55,9 +55,13 @@ Commands:
   complete ID [--result R] [--summary S] [--run N]
   block ID [--reason R] [--kind K] [--run N]
   unblock ID
+  promote ID                             todo/blocked -> ready (refused while a parent is unfinished)
+  request-review ID                      running/ready -> review
   link PARENT CHILD
   dispatch-once [--worker-cmd CMD] [--max-spawn N] [--max-in-progress N]
+         [--max-in-progress-per-profile N] [--default-assignee A]
          [--failure-limit N] [--stale-timeout D] [--ttl D] [--dry-run]
+         [--no-respawn-guard] [--no-review-dispatch]
   tick [--worker-cmd CMD] [--ticks N] [--interval D]   gateway ticks over every board
 
 --worker-cmd runs through sh -c in the task's workspace with
@@ -261,6 +265,14 @@ func (k *kanbanCLI) dispatch(sub string, args []string) error {
 		return k.cmdSimple(args, "unblock", kanbancore.UnblockTask)
 	case "link":
 		return k.cmdLink(args)
+	case "promote":
+		return k.cmdVerb(args, "promote", "promoted", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
+			return kanbancore.PromoteTask(ctx, c, id, kanbancore.PromoteOptions{Actor: "cli"})
+		})
+	case "request-review":
+		return k.cmdVerb(args, "request-review", "review requested", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
+			return kanbancore.RequestReview(ctx, c, id, kanbancore.RequestReviewOptions{})
+		})
 	case "dispatch-once":
 		return k.cmdDispatch(args)
 	case "tick":
@@ -523,6 +535,11 @@ func (k *kanbanCLI) cmdBlock(args []string) error {
 }
 
 func (k *kanbanCLI) cmdSimple(args []string, op string, f func(context.Context, *kanbancore.Conn, string) (bool, error)) error {
+	return k.cmdVerb(args, op, op+"ed", f)
+}
+
+// cmdVerb runs a one-task operation and reports it with verb.
+func (k *kanbanCLI) cmdVerb(args []string, op, verb string, f func(context.Context, *kanbancore.Conn, string) (bool, error)) error {
 	pos, err := k.parse(k.flags(op), args, 1)
 	if err != nil {
 		return err
@@ -536,7 +553,7 @@ func (k *kanbanCLI) cmdSimple(args []string, op string, f func(context.Context, 
 	if err != nil {
 		return err
 	}
-	return k.result(op+"ed", pos[0], ok)
+	return k.result(verb, pos[0], ok)
 }
 
 func (k *kanbanCLI) cmdLink(args []string) error {
@@ -570,6 +587,9 @@ func (d *dispatchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&d.o.TTL, "ttl", 0, "claim TTL")
 	fs.BoolVar(&d.o.DryRun, "dry-run", false, "claim nothing, report what would spawn")
 	fs.StringVar(&d.o.DefaultAssignee, "default-assignee", "", "assignee for unassigned ready tasks")
+	fs.IntVar(&d.o.MaxInProgressPerProfile, "max-in-progress-per-profile", 0, "cap on running tasks per assignee (0 = unlimited)")
+	fs.BoolVar(&d.o.NoRespawnGuard, "no-respawn-guard", false, "skip check_respawn_guard")
+	fs.BoolVar(&d.o.NoReviewDispatch, "no-review-dispatch", false, "leave the review column to humans")
 }
 
 func (d *dispatchFlags) spawner(root, board, db string) kanbancore.Spawner {
@@ -581,14 +601,20 @@ func (d *dispatchFlags) spawner(root, board, db string) kanbancore.Spawner {
 }
 
 func dispatchLines(board string, r kanbancore.DispatchResult) []string {
-	lines := []string{fmt.Sprintf("%sreaped=%d reclaimed=%d crashed=%d auto_blocked=%d rate_limited=%d timed_out=%d stale=%d promoted=%d spawned=%d spawn_failed=%d would_spawn=%d",
+	if r.SkippedLocked {
+		return []string{board + "skipped: another dispatcher holds the dispatch lock"}
+	}
+	lines := []string{fmt.Sprintf("%sreaped=%d reclaimed=%d crashed=%d auto_blocked=%d rate_limited=%d timed_out=%d stale=%d promoted=%d spawned=%d spawn_failed=%d would_spawn=%d respawn_guarded=%d",
 		board, len(r.Reaped), r.Reclaimed, len(r.Crashed), len(r.AutoBlocked), len(r.RateLimited), len(r.TimedOut), len(r.Stale),
-		r.Promoted, len(r.Spawned), len(r.SpawnFailed), len(r.WouldSpawn))}
+		r.Promoted, len(r.Spawned), len(r.SpawnFailed), len(r.WouldSpawn), len(r.RespawnGuarded))}
 	for _, s := range r.Spawned {
 		lines = append(lines, fmt.Sprintf("%sspawned %s pid=%d workspace=%s", board, s.ID, s.PID, s.Workspace))
 	}
 	for _, id := range r.WouldSpawn {
 		lines = append(lines, fmt.Sprintf("%swould spawn %s", board, id))
+	}
+	for _, g := range r.RespawnGuarded {
+		lines = append(lines, fmt.Sprintf("%sguarded %s: %s", board, g.ID, g.Reason))
 	}
 	return lines
 }

@@ -86,3 +86,29 @@ func TestKanbanCLIUsage(t *testing.T) {
 		t.Fatalf("legacy init rc=%d %s", rc, errs)
 	}
 }
+
+func TestKanbanCLIPromoteReviewGuard(t *testing.T) {
+	dir := t.TempDir()
+	g := []string{"--board", dir}
+	if rc, _, errs := kanbanRun(t, append(g, "init")...); rc != 0 {
+		t.Fatalf("init: %s", errs)
+	}
+	_, out, _ := kanbanRun(t, append(g, "create", "--title", "p", "--assignee", "alice")...)
+	p := strings.Fields(out)[0]
+	_, out, _ = kanbanRun(t, append(g, "create", "--title", "c", "--assignee", "alice", "--parent", p)...)
+	c := strings.Fields(out)[0]
+	if rc, out, errs := kanbanRun(t, append(g, "promote", c)...); rc == 0 || !strings.Contains(out+errs, "parents not done") {
+		t.Fatalf("promote with an unfinished parent rc=%d %q %q", rc, out, errs)
+	}
+	if rc, out, _ := kanbanRun(t, append(g, "request-review", p)...); rc != 0 || !strings.HasPrefix(out, "review requested") {
+		t.Fatalf("request-review rc=%d %q", rc, out)
+	}
+	rc, out, errs := kanbanRun(t, append(g, "dispatch-once", "--dry-run")...)
+	if rc != 0 || !strings.Contains(out, "would spawn "+p) {
+		t.Fatalf("dry-run dispatch of the review task rc=%d %q %q", rc, out, errs)
+	}
+	rc, out, _ = kanbanRun(t, append(g, "dispatch-once", "--dry-run", "--no-review-dispatch")...)
+	if rc != 0 || strings.Contains(out, "would spawn "+p) {
+		t.Fatalf("--no-review-dispatch rc=%d %q", rc, out)
+	}
+}
