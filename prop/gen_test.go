@@ -235,14 +235,24 @@ func TestPropSwitchSetsApply(t *testing.T) {
 }
 
 func TestPropWorkloadShape(t *testing.T) {
-	space := DefaultWorkloadSpace()
+	for _, part := range []bool{false, true} {
+		space := DefaultWorkloadSpace()
+		space.Partitioned = part
+		testWorkloadShape(t, space)
+	}
+}
+
+func testWorkloadShape(t *testing.T, space WorkloadSpace) {
 	p := prop.ForAll(func(w Workload) string {
 		if w.Roles < space.MinRoles || w.Roles > space.MaxRoles || len(w.Steps) < space.MinSteps || len(w.Steps) > space.MaxSteps {
 			return "out of space: " + w.String()
 		}
 		for _, s := range w.Steps {
-			if s.Role < 0 || s.Role >= w.Roles || s.Task < 0 || s.Task >= w.Tasks {
+			if s.Role < 0 || s.Role >= w.Roles || s.Task < 0 || s.Task >= w.Tasks || s.Parent < 0 || s.Parent >= w.Tasks {
 				return "bad step " + s.String()
+			}
+			if w.Partitioned && (s.Task%w.Roles != s.Role || (s.Op == OpLink || s.WithParent) && s.Parent%w.Roles != s.Role) {
+				return "step leaves its role's partition: " + s.String()
 			}
 		}
 		s := ShrinkWorkload(w)

@@ -64,6 +64,9 @@ type Workload struct {
 	Roles int    `json:"roles"`
 	Tasks int    `json:"tasks"` // size of the task namespace
 	Steps []Step `json:"steps"` // in generation order; each role runs its own in order
+	// Partitioned: role r only touches tasks i with i % Roles == r, so
+	// the operations on one dependency component run in one process.
+	Partitioned bool `json:"partitioned,omitempty"`
 }
 
 // String prints the workload compactly.
@@ -91,6 +94,7 @@ type WorkloadSpace struct {
 	MinRoles, MaxRoles int
 	Tasks              int // task namespace size
 	MinSteps, MaxSteps int
+	Partitioned        bool // see Workload.Partitioned
 }
 
 // DefaultWorkloadSpace is 2–4 roles, 6 tasks, 8–40 steps.
@@ -105,15 +109,23 @@ func GenWorkload(s WorkloadSpace) gopter.Gen {
 		rng := gp.Rng
 		roles := s.MinRoles + rng.Intn(s.MaxRoles-s.MinRoles+1)
 		n := s.MinSteps + rng.Intn(s.MaxSteps-s.MinSteps+1)
-		w := Workload{Roles: roles, Tasks: s.Tasks, Steps: make([]Step, n)}
+		w := Workload{Roles: roles, Tasks: s.Tasks, Steps: make([]Step, n), Partitioned: s.Partitioned}
+		task := func(role int) int {
+			if !s.Partitioned {
+				return rng.Intn(s.Tasks)
+			}
+			per := (s.Tasks - role + roles - 1) / roles // indices role, role+roles, … below Tasks
+			return role + roles*rng.Intn(max(1, per))
+		}
 		for i := range w.Steps {
-			st := Step{Role: rng.Intn(roles), Op: pick(rng, opWeights), Task: rng.Intn(s.Tasks)}
+			st := Step{Role: rng.Intn(roles), Op: pick(rng, opWeights)}
+			st.Task = task(st.Role)
 			switch st.Op {
 			case OpLink:
-				st.Parent = rng.Intn(s.Tasks)
+				st.Parent = task(st.Role)
 			case OpCreate:
 				if rng.Intn(3) == 0 {
-					st.Parent, st.WithParent = rng.Intn(s.Tasks), true
+					st.Parent, st.WithParent = task(st.Role), true
 				}
 			}
 			w.Steps[i] = st
@@ -130,10 +142,10 @@ func GenWorkload(s WorkloadSpace) gopter.Gen {
 func ShrinkWorkload(v interface{}) gopter.Shrink {
 	w := v.(Workload)
 	steps := gen.SliceShrinker(gopter.NoShrinker)(w.Steps).Map(func(ss []Step) Workload {
-		return Workload{Roles: w.Roles, Tasks: w.Tasks, Steps: ss}
+		return Workload{Roles: w.Roles, Tasks: w.Tasks, Steps: ss, Partitioned: w.Partitioned}
 	})
 	var fewer []interface{}
-	if w.Roles > 1 {
+	if w.Roles > 1 && !w.Partitioned {
 		x := Workload{Roles: w.Roles - 1, Tasks: w.Tasks, Steps: append([]Step(nil), w.Steps...)}
 		for i := range x.Steps {
 			if x.Steps[i].Role == w.Roles-1 {
