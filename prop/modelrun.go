@@ -71,8 +71,10 @@ func (o ledgerObserver) Committed(c kanbancore.Commit) {
 	o.h.Write(history.Event{Type: history.TypeCommit, Op: c.Op, Seq: c.Seq, Data: data})
 }
 
-func (o ledgerObserver) Failed(op string, err error) { o.h.Write(errHistEvent(history.TypeError, op, err)) }
-func (o ledgerObserver) JournalMode(string)          {}
+func (o ledgerObserver) Failed(op string, err error) {
+	o.h.Write(errHistEvent(history.TypeError, op, err))
+}
+func (o ledgerObserver) JournalMode(string) {}
 
 // Claimer is the claim lock a workload role uses.
 func Claimer(role int) string { return fmt.Sprintf("role-%d", role) }
