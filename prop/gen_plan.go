@@ -41,6 +41,36 @@ type PlanSpace struct {
 	Probabilistic bool
 	// HeaderOff allows off=0..100 (the database header) on *.db rules.
 	HeaderOff bool
+	// TornOnlyOK makes every torn rule report success (then=ok): the
+	// torn write of a lying disk, never an error that aborts the write.
+	TornOnlyOK bool
+	// MinOff > 0 aims every rule at off=MinOff..2^40 (past the header
+	// page, say); shrinking keeps it.
+	MinOff int64
+}
+
+// Admits reports whether p stays inside the space's hard limits (used as
+// the generator's sieve, so shrinking never leaves the space): honest when
+// the space is, and aimed past MinOff when it is set.
+func (s PlanSpace) Admits(p plan.Plan) bool {
+	if !s.TornThenOK && s.Kinds[plan.KindLost] == 0 && s.Kinds[plan.KindFlip] == 0 && !Honest(p) {
+		return false
+	}
+	if s.TornOnlyOK {
+		for _, r := range p.Rules {
+			if r.Kind == plan.KindTorn && !r.ThenOK {
+				return false
+			}
+		}
+	}
+	if s.MinOff > 0 {
+		for _, r := range p.Rules {
+			if !r.HasOff || r.OffLo < s.MinOff {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // DefaultPaths are the globs plans aim at: the database and its sidecars.
@@ -145,6 +175,9 @@ func (s PlanSpace) drawRule(rng *rand.Rand) plan.Rule {
 	if s.HeaderOff && rng.Intn(6) == 0 && (r.Path == "*.db" || r.Path == "") {
 		r.OffLo, r.OffHi, r.HasOff = 0, 100, true
 	}
+	if s.MinOff > 0 {
+		r.OffLo, r.OffHi, r.HasOff = s.MinOff, 1<<40, true
+	}
 	if rng.Intn(2) == 0 && (containsOp(r.Ops, plan.OpRead) || containsOp(r.Ops, plan.OpWrite)) {
 		r.MinLen = 4096
 	}
@@ -173,7 +206,7 @@ func (s PlanSpace) drawRule(rng *rand.Rand) plan.Rule {
 		r.Errno = syscall.EIO
 	case plan.KindTorn:
 		r.Keep = s.Keeps[rng.Intn(len(s.Keeps))]
-		if s.TornThenOK && rng.Intn(2) == 0 {
+		if s.TornThenOK && (s.TornOnlyOK || rng.Intn(2) == 0) {
 			r.ThenOK = true
 		} else {
 			r.Errno = errno()
@@ -238,6 +271,7 @@ func GenPlan(s PlanSpace) gopter.Gen {
 		}
 		res := gopter.NewGenResult(p, ShrinkPlan)
 		res.ResultType = reflect.TypeOf(plan.Plan{})
+		res.Sieve = func(v interface{}) bool { return s.Admits(v.(plan.Plan)) }
 		return res
 	}
 }

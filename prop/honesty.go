@@ -50,6 +50,10 @@ type OpRecord struct {
 	// of the cause it replaced.
 	Shadowed   bool
 	CauseClass string
+	// Short: after the op, the database file (read in the backing
+	// directory, never through the mount) is shorter than its header's
+	// page count: a torn extend is persisted and visible.
+	Short bool
 }
 
 // HonestyRun is the result of one harness run.
@@ -128,6 +132,7 @@ type honestySpec struct {
 	Seed                int64
 	Ops                 int
 	Hist, Out           string
+	Backing             string // the backing copy of the database, for ground truth
 }
 
 // honestyMain is the workload process: two connections, a fixed sequence
@@ -178,6 +183,7 @@ func honestyMain([]string) int {
 				rec.Shadowed, rec.CauseClass = true, kanbancore.Classify(rb.Cause).String()
 			}
 		}
+		rec.Short = backingShort(spec.Backing)
 		b, _ := json.Marshal(rec)
 		out.Write(append(b, '\n'))
 	}
@@ -217,6 +223,22 @@ func honestyMain([]string) int {
 		}
 	}
 	return 0
+}
+
+// backingShort reports whether the database file at path (the backing
+// copy: reading it does not go through the mount, so it cancels no lock of
+// this process's connections) is shorter than its header's page count.
+func backingShort(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 100 {
+		return false
+	}
+	ps := int64(b[16])<<8 | int64(b[17])
+	if ps == 1 {
+		ps = 65536
+	}
+	pages := int64(b[28])<<24 | int64(b[29])<<16 | int64(b[30])<<8 | int64(b[31])
+	return ps > 0 && pages > 0 && int64(len(b)) < pages*ps
 }
 
 // RunHonesty runs the harness once (the workload in its own process, so
@@ -275,7 +297,8 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 	}()
 	run := &HonestyRun{}
 	spec := honestySpec{DB: filepath.Join(mnt, oracle.DBName), Driver: cfg.Driver, Profile: cfg.Profile, Sets: cfg.Sets,
-		Seed: cfg.Seed, Ops: cfg.Ops, Hist: filepath.Join(work, "hist"), Out: filepath.Join(work, "ops.jsonl")}
+		Seed: cfg.Seed, Ops: cfg.Ops, Hist: filepath.Join(work, "hist"), Out: filepath.Join(work, "ops.jsonl"),
+		Backing: filepath.Join(backing, oracle.DBName)}
 	js, _ := json.Marshal(spec)
 	cmd, err := reexec.Command(roleHonesty)
 	if err != nil {
@@ -325,7 +348,7 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 	for _, s := range sw.List() {
 		meta.Switches[s.Name] = s.Value
 	}
-	in := &oracle.Input{Dir: work, Events: events, Trace: run.Trace, Meta: meta}
+	in := &oracle.Input{Dir: work, Events: events, Trace: run.Trace, Meta: meta, Files: backing}
 	run.Results = map[string]oracle.Result{}
 	for _, name := range []string{"error-fidelity", "page-count"} {
 		if r, ok := oracle.Run(in, name); ok {

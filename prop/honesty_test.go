@@ -3,6 +3,7 @@ package prop
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,174 @@ func TestPropDetectorHonesty(t *testing.T) {
 			}
 			if covered == 0 {
 				t.Errorf("no generated fault made the legacy switch shadow a cause in %d cases: the property was vacuous (raise -cases)", st.Cases)
+			}
+		})
+	}
+}
+
+var fuzzTemplates = map[string]string{}
+
+// FuzzDetectorHonesty maps a seed to one generated fault aimed at
+// error-fidelity's target and checks detector honesty on it (go test
+// -fuzz=FuzzDetectorHonesty ./prop; every input is a seed, so a crasher
+// replays with -seed). The driver is the seed's parity.
+func FuzzDetectorHonesty(f *testing.F) {
+	for _, s := range []int64{1, 2, 3, 4} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, seed int64) {
+		fusetest.Require(t)
+		driver := []string{"modernc", "mattn"}[seed&1]
+		tmpl, ok := fuzzTemplates[driver]
+		if !ok {
+			dir, err := os.MkdirTemp("", "prop-fuzz-board-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := MakeHonestyBoard(context.Background(), dir, driver); err != nil {
+				t.Fatal(err)
+			}
+			fuzzTemplates[driver], tmpl = dir, dir
+		}
+		v, _ := Sample(GenPlan(FidelitySpace()), seed)
+		p := v.(plan.Plan)
+		covered := 0
+		if o := fidelityCheck(context.Background(), driver, tmpl, seed, p, &covered); o.Err != nil {
+			t.Fatal(o.Err)
+		} else if o.Fail {
+			t.Fatalf("seed %d (%s): %s\n%s", seed, driver, o.Why, p.String())
+		}
+	})
+}
+
+// PageCountSpace is single torn writes aimed at page-count's target: a
+// page write to the database, past the header page, that keeps only part
+// of the page and reports success (a torn extend when it lands past the end
+// of the file, as a checkpoint's writes do). Left out on purpose, because
+// they make the file shorter than its header's page count without any torn
+// extend (so the ground truth below would call them one): a torn write of
+// page 1, and a torn write that fails (then=ERRNO), which aborts the
+// checkpoint after page 1 already carries the new page count — harmless in
+// WAL mode, where the WAL still holds every frame, yet raw-read reports it
+// as TORN_EXTEND.
+func PageCountSpace() PlanSpace {
+	s := DefaultSpace()
+	s.Kinds = map[plan.Kind]int{plan.KindTorn: 1}
+	s.Paths = []string{"*.db"}
+	s.Keeps = []int64{0, 512, 1024, 2048}
+	s.TornThenOK, s.TornOnlyOK = true, true
+	s.MinOff = 4096
+	s.MinRules, s.MaxRules = 1, 1
+	s.MaxNth, s.MaxCount, s.PersistentWeight = 12, 1, 0
+	s.Probabilistic, s.HeaderOff = false, false
+	return s
+}
+
+// pageCountCheck runs the harness with the page-count check off (legacy)
+// and raw-read (the PR-era check, the one that looks at the file in WAL
+// mode), with a checkpoint after every commit so the database file grows
+// at commit time, and checks the detector and the check against ground
+// truth (the trace's fired faults, and the backing file read after every
+// op, never through the mount):
+//   - the checker never fails on either switch unless a torn write to the
+//     database fired (no false fire);
+//   - raw-read never reports TORN_EXTEND while the file is whole (no
+//     false alarm of the check), and when the file becomes shorter than
+//     its header's page count after op k, op k reported TORN_EXTEND.
+//
+// stats counts the torn extends the checker saw and how many of them the
+// check reported: in WAL mode SQLite sizes the database with ftruncate at
+// the end of a checkpoint, so a torn page write past the end leaves a torn
+// page inside a full-size file, which no page-count check can see.
+func pageCountCheck(ctx context.Context, driver, template string, seed int64, p plan.Plan, stats *pageCountStats) Outcome {
+	run := func(check string) (*HonestyRun, error) {
+		return RunHonesty(ctx, HonestyConfig{Driver: driver, Sets: []string{"page_count_check=" + check, "wal_autocheckpoint=1"},
+			Plan: p, Seed: seed, Template: template, Ops: 8})
+	}
+	off, err := run("off")
+	if err != nil {
+		return Outcome{Err: err}
+	}
+	raw, err := run("raw-read")
+	if err != nil {
+		return Outcome{Err: err}
+	}
+	var bad []string
+	for _, h := range []struct {
+		name string
+		run  *HonestyRun
+	}{{"off", off}, {"raw-read", raw}} {
+		if v := h.run.Results["page-count"]; v.Verdict == oracle.Fail && h.run.Fired == 0 {
+			bad = append(bad, h.name+": page-count failed with no fault fired: "+v.Summary)
+		}
+	}
+	wasShort := false
+	for _, o := range raw.Ops {
+		if o.Class == "TORN_EXTEND" && !o.Short && !wasShort {
+			bad = append(bad, fmt.Sprintf("raw-read: op %d (%s) reported TORN_EXTEND while the file was whole: %s", o.Index, o.Op, o.Err))
+		}
+		if o.Short && !wasShort {
+			stats.short++
+			if o.Class != "TORN_EXTEND" {
+				bad = append(bad, fmt.Sprintf("raw-read: the file became shorter than its page count after op %d (%s), which returned %q (class %q), not TORN_EXTEND", o.Index, o.Op, o.Err, o.Class))
+			}
+		}
+		wasShort = wasShort || o.Short
+	}
+	offV, rawV := off.Results["page-count"], raw.Results["page-count"]
+	if off.Fired > 0 {
+		stats.fired++
+	}
+	if offV.Verdict == oracle.Fail {
+		stats.offFail++
+	}
+	if rawV.Verdict == oracle.Fail {
+		stats.rawFail++
+	}
+	why := fmt.Sprintf("off: page-count=%s fired=%d; raw-read: page-count=%s (%s) fired=%d", offV.Verdict, off.Fired, rawV.Verdict, rawV.Summary, raw.Fired)
+	if len(bad) > 0 {
+		return Outcome{Fail: true, Why: strings.Join(bad, "; ") + " [" + why + "]"}
+	}
+	return Outcome{Why: why}
+}
+
+type pageCountStats struct{ fired, short, offFail, rawFail int }
+
+// TestPropDetectorHonestyPageCount is property 3 of issue 5 for page-count
+// (fix 6): see pageCountCheck.
+func TestPropDetectorHonestyPageCount(t *testing.T) {
+	fusetest.Require(t)
+	seed := testSeed(t)
+	b := budget(t,
+		Budget{Cases: 10, ShrinkRuns: 10, ShrinkTime: 30 * time.Second},
+		Budget{Cases: 30, ShrinkRuns: 30, ShrinkTime: 2 * time.Minute},
+		Budget{Cases: 400, ShrinkRuns: 100, ShrinkTime: 10 * time.Minute})
+	for _, driver := range []string{"modernc", "mattn"} {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			template := t.TempDir()
+			if err := MakeHonestyBoard(ctx, template, driver); err != nil {
+				t.Fatal(err)
+			}
+			var stats pageCountStats
+			s := &Search{Name: "detector-honesty-pagecount-" + driver, Gen: GenPlan(PageCountSpace()), Seed: seed, Budget: b, Logf: t.Logf,
+				Key: func(v interface{}) string { p := v.(plan.Plan); return p.String() },
+				Check: func(ctx context.Context, v interface{}) Outcome {
+					return pageCountCheck(ctx, driver, template, seed, v.(plan.Plan), &stats)
+				}}
+			f, st, err := s.Run(ctx)
+			t.Logf("%d cases, %d harness pairs, %v; a torn write fired in %d, left the file short in %d; page-count failed on off in %d, on raw-read in %d",
+				st.Cases, st.Evals, st.Wall.Round(time.Millisecond), stats.fired, stats.short, stats.offFail, stats.rawFail)
+			if err != nil {
+				t.Fatalf("setup: %v", err)
+			}
+			if f != nil {
+				p := f.Shrunk.(plan.Plan)
+				t.Fatalf("page-count honesty violated: %s\n  seed %d case %d; shrunk in %d steps / %d runs / %v to:\n%s  replay: go test ./prop -run '^%s$' -seed %d",
+					f.Last.Why, f.Seed, f.Case, f.Shrinks, f.ShrinkRuns, f.ShrinkTime.Round(time.Millisecond), p.String(), t.Name(), f.Seed)
+			}
+			if stats.fired == 0 {
+				t.Errorf("no generated torn write fired in %d cases: the property was vacuous (raise -cases)", st.Cases)
 			}
 		})
 	}

@@ -34,7 +34,11 @@ func budget(t testing.TB, short, ci, soak Budget) Budget {
 func TestMain(m *testing.M) {
 	reexec.Init()
 	flag.Parse()
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, d := range fuzzTemplates {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
 }
 
 var (
