@@ -95,7 +95,13 @@ func (f Found) Write(dir string) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, f.FileName())
-	if err := os.WriteFile(path, []byte(f.Text(path)), 0o644); err != nil {
+	shown := path
+	if root := filepath.Dir(filepath.Dir(FoundDir())); root != "" {
+		if rel, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(rel, "..") {
+			shown = rel // relative to the module root, where chaosrun runs
+		}
+	}
+	if err := os.WriteFile(path, []byte(f.Text(shown)), 0o644); err != nil {
 		return "", err
 	}
 	return path, nil

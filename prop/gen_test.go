@@ -2,6 +2,7 @@ package prop
 
 import (
 	"math/rand"
+	"path/filepath"
 	"reflect"
 	"syscall"
 	"testing"
@@ -110,6 +111,9 @@ func TestPropPlanRoundTrip(t *testing.T) {
 func TestPropShrinkCandidates(t *testing.T) {
 	space := HonestSpace()
 	p := prop.ForAll(func(p plan.Plan) string {
+		if !Honest(p) {
+			return "generated plan is not honest:\n" + p.String()
+		}
 		shrink := ShrinkPlan(p)
 		for v, ok := shrink(); ok; v, ok = shrink() {
 			q := v.(plan.Plan)
@@ -122,7 +126,7 @@ func TestPropShrinkCandidates(t *testing.T) {
 			if planScore(q) >= planScore(p) {
 				return "candidate not smaller:\n" + q.String() + "of\n" + p.String()
 			}
-			if !Honest(q) {
+			if !Honest(q) && Honest(p) {
 				return "candidate left the honest space:\n" + q.String()
 			}
 		}
@@ -299,4 +303,21 @@ func FuzzPlanFromSeed(f *testing.F) {
 			t.Fatalf("seed %d gave two different plans", seed)
 		}
 	})
+}
+
+// TestFoundFilesParse reads every saved found plan back: each parses as a
+// plan and names its scenario cell, so `chaosrun run` can replay it.
+func TestFoundFilesParse(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(FoundDir(), "*.plan"))
+	for _, f := range files {
+		fd, err := ReadFound(f)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		if len(fd.Plan.Rules) == 0 || fd.Property == "" || fd.Seed == 0 {
+			t.Errorf("%s: incomplete (property %q, seed %d, %d rules)", f, fd.Property, fd.Seed, len(fd.Plan.Rules))
+		}
+	}
+	t.Logf("%d found files", len(files))
 }
