@@ -37,6 +37,10 @@ type Scenario struct {
 	Script func(r *Run) error
 	// Limit bounds the script's wall time (default 90 s + --duration).
 	Limit time.Duration
+	// Scale overrides DefaultScale for scenarios whose story depends on a
+	// board-time window that real process start-up latency (0.1-0.2 s of
+	// wall time, 10-20 s of board time at 100×) would swallow.
+	Scale float64
 }
 
 func (sc *Scenario) wallLimit(cfg Config) time.Duration {

@@ -148,6 +148,9 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("%w: unknown driver %q (want modernc or mattn)", ErrSetup, cfg.Driver)
 	}
 	if cfg.Scale == 0 {
+		cfg.Scale = sc.Scale
+	}
+	if cfg.Scale == 0 {
 		cfg.Scale = DefaultScale
 	}
 	if cfg.Stderr == nil {

@@ -16,7 +16,7 @@ seeded low-probability faults: WAL write and fsync EIO, short WAL reads, page-re
 slow fsyncs — the transient faults the fixes claim to handle. Torn writes that report
 success are left to their own scenarios: no profile can keep data through them, the
 fixes only claim to detect them. The default load phase
-is 20 s; --duration sets it (make soak runs 10 minutes). The hardened board must keep
+is 10 s; --duration sets it (make soak runs 10 minutes). The hardened board must keep
 its data and surface every fault; the legacy board is expected at least to shadow
 I/O errors behind "cannot rollback".`,
 		Roles: "all: watchers, gateway + workers, writer, 2 CLI streams",
@@ -51,7 +51,7 @@ delay op=fsync delay=1ms p=0.2
 			if err := r.LoadPlan(r.MainPlan()); err != nil {
 				return err
 			}
-			d := r.LoadDuration(2000 * time.Second)
+			d := r.LoadDuration(1000 * time.Second)
 			r.Go(func() error {
 				return r.CLILoop([]string{"create", "complete", "block", "archive", "delete"}, 5*time.Second, d, map[string]string{"body": "900"})
 			})
