@@ -1,26 +1,36 @@
 // Package prop is sqlchaos's property-based layer (issue 5): gopter
-// generators for fault plans (plan.Plan values), kanban workloads over
-// several role processes, profiles and switch sets; shrinkers that reduce a
-// failing case to the fewest rules, smallest counts and shortest workload;
-// a search driver that runs a property over generated cases within a
-// budget, shrinks the first failure, re-runs it to count how often it
-// reproduces (cross-process timing is not set by the seed), and saves it as
-// a scenario-shaped plan file under testdata/found/ that
-// `chaosrun run SCENARIO --plan FILE` replays.
+// generators for fault plans (plan.Plan values in canonical form), kanban
+// workloads over several role processes, profiles and switch sets;
+// shrinkers that reduce a failing case to the fewest rules, smallest
+// counts and shortest workload; a search driver that runs a property over
+// generated cases within a budget, shrinks the first failure, re-runs it
+// to count how often it reproduces (cross-process timing is not set by the
+// seed), and saves it as a scenario-shaped plan file under testdata/found/
+// that `chaosrun run SCENARIO --plan FILE` replays.
 //
-// The properties themselves are ordinary go tests in this package:
+// The properties are ordinary go tests in this package (names with "Prop"
+// run under make soak):
 //
-//	TestPropPlanRoundTrip        generated plans round-trip through plan.Parse
-//	TestPropModelAgreement       kanbancore in several processes, no faults,
-//	                             ends in a state the commit-replay model accepts
-//	TestPropDetectorHonesty      single faults aimed at a checker's target: the
-//	                             checker fires on the legacy switch, not on the fix
-//	TestPropHardenedNeverSilent  any honest generated plan: the hardened profile
-//	                             gives no silent, shadowed or lost-commit verdict
-//	TestPlantedBugShrinks        write_txn=legacy planted under hardened: the
-//	                             property fails, shrinks to <= 2 rules, replays
+//	TestPropPlanRoundTrip              generated plans round-trip through plan.Parse
+//	TestPropShrinkCandidates           shrink candidates round-trip, shrink, stay in the space
+//	TestPropModelAgreement             kanbancore in several processes, no faults: the
+//	                                   commit ledger replays cleanly and (partitioned
+//	                                   workloads) kanbancore/model reaches the same state
+//	TestPropDetectorHonesty            error-fidelity: single read faults, write_txn legacy
+//	                                   vs hardened, checker vs the library's ground truth
+//	TestPropDetectorHonestyPageCount   page-count: torn page writes, check off vs raw-read
+//	TestPropHardenedNeverSilent        any honest plan (HonestSpace): hardened gives no
+//	                                   silent, lost-commit or shadowed-cause verdict
+//	TestPlantedBugShrinks              write_txn=legacy planted under hardened: the
+//	                                   property fails, shrinks to <= 2 rules, replays
+//	FuzzPlanFromSeed, FuzzDetectorHonesty  go test -fuzz over the seed
 //
-// Seeds: -seed N (flag of this package's tests) or SQLCHAOS_SEED=N sets the
-// seed of every generator; every failure prints it with the replay command.
-// SQLCHAOS_SOAK=1 (make soak) lifts the case and shrink budgets.
+// Seeds: -seed N (a flag of this package's tests) or SQLCHAOS_SEED=N seeds
+// every generator; case i of a run uses CaseSeed(seed, property, i), so
+// Sample(gen, CaseSeed(...)) regenerates it alone. Every failure prints the
+// seed and the replay commands. Budgets: -short runs a handful of cases, a
+// plain go test a few more, SQLCHAOS_SOAK=1 (make soak) runs long;
+// -cases/-reruns/-duration/-scenario (or SQLCHAOS_PROP_CASES and
+// SQLCHAOS_PROP_RERUNS) override. Failures are saved to
+// SQLCHAOS_FOUND_DIR, default testdata/found at the module root.
 package prop

@@ -56,7 +56,7 @@ func TestPropModelAgreement(t *testing.T) {
 	b := budget(t,
 		Budget{Cases: 4, ShrinkRuns: 15, ShrinkTime: 40 * time.Second, Reruns: 3},
 		Budget{Cases: 12, ShrinkRuns: 40, ShrinkTime: 2 * time.Minute, Reruns: 5},
-		Budget{Cases: 300, ShrinkRuns: 150, ShrinkTime: 15 * time.Minute, Reruns: 10})
+		Budget{Cases: 100, ShrinkRuns: 150, ShrinkTime: 10 * time.Minute, Reruns: 10})
 	profiles := []string{kanbancore.ProfileHardened}
 	if CurrentMode(testing.Short()) == ModeSoak {
 		profiles = kanbancore.ProfileNames()
