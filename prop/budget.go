@@ -30,6 +30,11 @@ type Budget struct {
 	ShrinkRuns int           // most property evaluations spent shrinking
 	ShrinkTime time.Duration // most wall time spent shrinking
 	Reruns     int           // re-runs of the shrunk failure (cross-process timing)
+	// MinRepro, when > 0, is the fraction of re-runs the reported case must
+	// fail: a shrunk case that reproduces less often is given up for the
+	// shrink step before it (bigger, but reliable), at most MaxBack times.
+	MinRepro float64
+	MaxBack  int
 }
 
 // Mode is how long the properties run.

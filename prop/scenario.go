@@ -78,6 +78,9 @@ type ScenarioProperty struct {
 	Stderr   io.Writer     // role processes' stderr (default: discarded)
 	// Keep keeps passing runs' directories (failing ones are always kept).
 	Keep bool
+	// OutRoot, if set, holds every run directory (a test's TempDir, say);
+	// otherwise the runner makes them under the system temp directory.
+	OutRoot string
 }
 
 // Config returns the scenarios.Config of one case.
@@ -91,6 +94,13 @@ func (sp ScenarioProperty) Eval(ctx context.Context, c ScenarioCase) Outcome {
 	cfg := sp.Config(c)
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
+	}
+	if sp.OutRoot != "" {
+		d, err := os.MkdirTemp(sp.OutRoot, "run-")
+		if err != nil {
+			return Outcome{Err: err}
+		}
+		cfg.Out = d
 	}
 	res, err := scenarios.Execute(ctx, cfg)
 	if err != nil {
@@ -161,6 +171,6 @@ func (sp ScenarioProperty) FoundOf(f *Failure) Found {
 	c := f.Shrunk.(ScenarioCase)
 	return Found{Property: sp.Name, Scenario: sp.Scenario, Profile: sp.Profile, Driver: c.Driver, Seed: sp.Seed,
 		Sets: sp.Sets, Duration: sp.Duration, Date: time.Now(), Why: f.Last.Why,
-		Original: len(f.Original.(ScenarioCase).Plan.Rules), Shrinks: f.Shrinks, ShrinkRuns: f.ShrinkRuns,
+		Original: len(f.Original.(ScenarioCase).Plan.Rules), Shrinks: f.Shrinks - f.StepsBack, ShrinkRuns: f.ShrinkRuns,
 		ShrinkTime: f.ShrinkTime, Reruns: f.Reruns, Reproduced: f.Reproduced, Plan: c.Plan}
 }

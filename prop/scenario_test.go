@@ -3,6 +3,7 @@ package prop
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,11 +104,11 @@ func TestPlantedBugShrinks(t *testing.T) {
 	fusetest.Require(t)
 	seed := testSeed(t)
 	b := budget(t,
-		Budget{Cases: 12, ShrinkRuns: 25, ShrinkTime: 100 * time.Second, Reruns: 3},
-		Budget{Cases: 12, ShrinkRuns: 60, ShrinkTime: 4 * time.Minute, Reruns: 5},
-		Budget{Cases: 20, ShrinkRuns: 200, ShrinkTime: 20 * time.Minute, Reruns: 10})
+		Budget{Cases: 12, ShrinkRuns: 25, ShrinkTime: 100 * time.Second, Reruns: 3, MinRepro: 0.6, MaxBack: 3},
+		Budget{Cases: 12, ShrinkRuns: 60, ShrinkTime: 4 * time.Minute, Reruns: 5, MinRepro: 0.6, MaxBack: 4},
+		Budget{Cases: 20, ShrinkRuns: 200, ShrinkTime: 20 * time.Minute, Reruns: 10, MinRepro: 0.6, MaxBack: 6})
 	sp := ScenarioProperty{Name: "hardened-never-silent", Scenario: "rollback-shadow", Profile: kanbancore.ProfileHardened,
-		Sets: []string{"write_txn=legacy"}, Duration: runDuration(), Seed: seed}
+		Sets: []string{"write_txn=legacy"}, Duration: runDuration(), Seed: seed, OutRoot: t.TempDir()}
 	s := sp.Search(plantedSpace(), seed, b, t.Logf, "modernc")
 	f, st, err := s.Run(context.Background())
 	if err != nil {
@@ -119,8 +120,8 @@ func TestPlantedBugShrinks(t *testing.T) {
 	shrunk := f.Shrunk.(ScenarioCase)
 	orig := f.Original.(ScenarioCase)
 	t.Logf("found at case %d: %d rules\n%s", f.Case, len(orig.Plan.Rules), orig.Plan.String())
-	t.Logf("SHRINK: %d → %d rules in %d steps, %d runs, %v (exhausted: %v); reproduced %d of %d re-runs\n%s",
-		len(orig.Plan.Rules), len(shrunk.Plan.Rules), f.Shrinks, f.ShrinkRuns, f.ShrinkTime.Round(time.Millisecond),
+	t.Logf("SHRINK: %d → %d rules in %d steps (%d given back for reliability), %d runs, %v (exhausted: %v); reproduced %d of %d re-runs\n%s",
+		len(orig.Plan.Rules), len(shrunk.Plan.Rules), f.Shrinks, f.StepsBack, f.ShrinkRuns, f.ShrinkTime.Round(time.Millisecond),
 		f.Exhausted, f.Reproduced, f.Reruns, shrunk.Plan.String())
 	if n := len(shrunk.Plan.Rules); n > 2 {
 		t.Errorf("shrunk plan has %d rules, want ≤ 2", n)
@@ -144,11 +145,13 @@ func TestPlantedBugShrinks(t *testing.T) {
 	}
 	cfg := scenarios.Config{Scenario: back.Scenario, Profile: back.Profile, Driver: back.Driver, Seed: back.Seed,
 		Duration: back.Duration, Sets: back.Sets, PlanOverride: string(text), Stderr: devNull(t)}
+	replayRoot := t.TempDir()
 	// Cross-process timing is not seeded: a replay reproduces with some
 	// probability (the re-runs above measured it), so try up to six times.
 	attempts, hits := 0, 0
 	for attempts < 6 && hits == 0 {
 		attempts++
+		cfg.Out = filepath.Join(replayRoot, fmt.Sprint(attempts))
 		res, err := scenarios.Execute(context.Background(), cfg)
 		if err != nil {
 			t.Fatalf("replay: %v", err)
@@ -157,8 +160,6 @@ func TestPlantedBugShrinks(t *testing.T) {
 		t.Logf("replay %d: fail=%v %s (%s)", attempts, o.Fail, o.Why, res.Dir)
 		if o.Fail {
 			hits++
-		} else {
-			os.RemoveAll(res.Dir)
 		}
 	}
 	if hits == 0 {

@@ -59,6 +59,11 @@ type Failure struct {
 	Exhausted  bool          // the shrinker ran out of candidates (a local minimum), not the budget
 	Reruns     int           // re-runs of the shrunk value
 	Reproduced int           // how many of them failed again
+	// Chain holds every accepted value, the original first; StepsBack
+	// counts the steps given up because they did not reproduce reliably
+	// (Budget.MinRepro).
+	Chain     []interface{}
+	StepsBack int
 }
 
 // Stats counts a search's work.
@@ -112,21 +117,33 @@ func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error
 		if !o.Fail {
 			continue
 		}
-		f := &Failure{Property: s.Name, Seed: s.Seed, Case: i, CaseSeed: cs, Original: v, First: o, Shrunk: v, Last: o}
+		f := &Failure{Property: s.Name, Seed: s.Seed, Case: i, CaseSeed: cs, Original: v, First: o, Shrunk: v, Last: o, Chain: []interface{}{v}}
 		if err := s.shrink(ctx, res, f, eval, logf); err != nil {
 			return f, st, err
 		}
-		for r := 0; r < s.Budget.Reruns && ctx.Err() == nil; r++ {
-			st.Evals++
-			ro := s.Check(ctx, f.Shrunk) // not memoised: timing varies
-			if ro.Err != nil {
-				return f, st, ro.Err
+		for {
+			f.Reruns, f.Reproduced = 0, 0
+			for r := 0; r < s.Budget.Reruns && ctx.Err() == nil; r++ {
+				st.Evals++
+				ro := s.Check(ctx, f.Shrunk) // not memoised: timing varies
+				if ro.Err != nil {
+					return f, st, ro.Err
+				}
+				f.Reruns++
+				if ro.Fail {
+					f.Reproduced++
+					f.Last = ro
+				}
+				logf("%s rerun %d of the shrunk case: fail=%v %s", s.Name, r+1, ro.Fail, ro.Why)
 			}
-			f.Reruns++
-			if ro.Fail {
-				f.Reproduced++
+			reliable := f.Reruns == 0 || float64(f.Reproduced) >= s.Budget.MinRepro*float64(f.Reruns)
+			if reliable || len(f.Chain) < 2 || f.StepsBack >= s.Budget.MaxBack || ctx.Err() != nil {
+				break
 			}
-			logf("%s rerun %d of the shrunk case: fail=%v %s", s.Name, r+1, ro.Fail, ro.Why)
+			f.Chain = f.Chain[:len(f.Chain)-1]
+			f.Shrunk = f.Chain[len(f.Chain)-1]
+			f.StepsBack++
+			logf("%s: reproduced %d of %d, below %.2f; back to shrink step %d: %v", s.Name, f.Reproduced, f.Reruns, s.Budget.MinRepro, len(f.Chain)-1, f.Shrunk)
 		}
 		return f, st, nil
 	}
@@ -153,6 +170,7 @@ func (s *Search) shrink(ctx context.Context, res *gopter.GenResult, f *Failure, 
 			}
 			if o.Fail {
 				f.Shrunk, f.Last = v, o
+				f.Chain = append(f.Chain, v)
 				f.Shrinks++
 				moved = true
 				logf("%s shrink step %d: %v", s.Name, f.Shrinks, v)
