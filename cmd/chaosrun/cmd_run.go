@@ -164,10 +164,10 @@ func runCell(ctx context.Context, cfg scenarios.Config, planFile string) (*scena
 	p.end()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "chaosrun: %s: %v\n", cfg.Cell(), err)
-		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n", cfg.Seed, scenarios.RunCommand(cfg, planFile))
 		if errors.Is(err, scenarios.ErrSetup) {
 			return nil, 2
 		}
+		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n", cfg.Seed, scenarios.RunCommand(cfg, planFile))
 		return nil, 1
 	}
 	fmt.Fprintf(os.Stderr, "%-55s %-10s %6.1fs  fired=%-4d %s\n", cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
@@ -362,11 +362,9 @@ func cmdReplay(args []string) int {
 	if meta.Runner.Duration != "" {
 		cfg.Duration, _ = time.ParseDuration(meta.Runner.Duration)
 	}
-	var saved struct {
-		Outcome scenarios.Outcome `json:"outcome"`
-	}
-	if b, err := os.ReadFile(filepath.Join(src, "report.json")); err == nil {
-		json.Unmarshal(b, &saved)
+	savedOutcome := ""
+	if saved, err := reports.ReadRun(src); err == nil {
+		savedOutcome = saved.Outcome
 	}
 	fmt.Fprintf(os.Stderr, "replaying %s: %s seed %d\n", src, cfg.Cell(), cfg.Seed)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -376,7 +374,7 @@ func cmdReplay(args []string) int {
 		return code
 	}
 	printResults(os.Stdout, res)
-	fmt.Printf("saved outcome: %s; replayed outcome: %s\n", orNone(string(saved.Outcome.Verdict)), res.Outcome.Verdict)
+	fmt.Printf("saved outcome: %s; replayed outcome: %s\n", orNone(savedOutcome), res.Outcome.Verdict)
 	return code
 }
 
