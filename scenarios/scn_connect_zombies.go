@@ -27,13 +27,13 @@ gateway. The hoisted reaper runs at the top of every tick whatever the board doe
 		Setup:  seedTasks(6),
 		Script: func(r *Run) error {
 			r.Phase("spawn")
-			if err := r.Start(RoleSpec{Role: RoleDispatcher, Proc: "gateway-1", Interval: 20 * time.Second, MaxSpawn: 6,
+			if err := r.Start(RoleSpec{Role: RoleDispatcher, Proc: "gateway-1", Interval: 10 * time.Second, MaxSpawn: 6,
 				Worker: &WorkerTemplate{Heartbeats: 1, HeartbeatsJitter: 6, Interval: 10 * time.Second}}); err != nil {
 				return err
 			}
 			r.Mark("gateway started")
 			// The first tick spawns the workers; they finish 10-70 s later,
-			// spread over several 20 s ticks. Fault the connect once they run.
+			// spread over several 10 s ticks. Fault the connect once they run.
 			if _, err := r.WaitUntil(300*time.Second, func() bool {
 				return r.Count("gateway-1", history.TypeSpawn, "") >= 6
 			}); err != nil {
