@@ -58,8 +58,8 @@ func TestPropHardenedNeverSilent(t *testing.T) {
 	seed := testSeed(t)
 	b := budget(t,
 		Budget{Cases: 2, ShrinkRuns: 12, ShrinkTime: 40 * time.Second, Reruns: 2},
-		Budget{Cases: 6, ShrinkRuns: 40, ShrinkTime: 3 * time.Minute, Reruns: 3},
-		Budget{Cases: 100, ShrinkRuns: 150, ShrinkTime: 10 * time.Minute, Reruns: 10})
+		Budget{Cases: 6, ShrinkRuns: 40, ShrinkTime: 3 * time.Minute, Reruns: 3, MinRepro: 0.5, MaxBack: 3},
+		Budget{Cases: 100, ShrinkRuns: 150, ShrinkTime: 10 * time.Minute, Reruns: 10, MinRepro: 0.5, MaxBack: 6})
 	for _, driver := range []string{"modernc", "mattn"} {
 		t.Run(driver, func(t *testing.T) {
 			sp := ScenarioProperty{Name: "hardened-never-silent", Scenario: *scenarioFlag, Profile: kanbancore.ProfileHardened,
