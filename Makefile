@@ -5,7 +5,7 @@ PKGS    := ./...
 # Short runs for CI; `make soak` lifts the bounds.
 TESTFLAGS ?= -short -timeout 14m
 
-.PHONY: build test run bench soak lint clean
+.PHONY: build test run bench soak fuzz-prop lint clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/chaosrun
@@ -20,8 +20,11 @@ bench: build
 	./$(BIN) bench
 
 soak: build
-	SQLCHAOS_SOAK=1 $(GO) test -timeout 90m -run 'Prop|Soak' $(PKGS)
+	SQLCHAOS_SOAK=1 CHAOSRUN_BIN=$(CURDIR)/$(BIN) $(GO) test -timeout 90m -run 'Prop|Soak|Planted' $(PKGS)
 	./$(BIN) run soak --profile hardened --driver modernc --duration 10m
+
+fuzz-prop:
+	$(GO) test -run '^$$' -fuzz FuzzDetectorHonesty -fuzztime 10m ./prop
 
 lint:
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
