@@ -168,6 +168,23 @@
 // pile up and pid-liveness misread them; the fix reaps at the top of every
 // gateway tick. Caught by zombies (no <defunct> children across ticks).
 //
+// # Environment switches
+//
+// journal_mode is not a fix: it says what the board's filesystem allows.
+// wal (every profile) lets wal_policy run as written. delete models a
+// filesystem that refuses WAL — NFS or SMB, where the original's
+// apply_wal_with_fallback sees "locking protocol" or "not authorized" and
+// falls back to journal_mode=DELETE. Every PRAGMA journal_mode=WAL a policy
+// issues then fails with SQLITE_PROTOCOL "locking protocol" without
+// running, so legacy and pr take their own fallback (a warning once per
+// file per process, then DELETE) and newest, which sees a provably non-WAL
+// file, keeps DELETE; a file found in WAL is put in DELETE mode first (it
+// needs the file to itself, otherwise connect fails). No policy can switch
+// the file to WAL. In rollback-journal mode a COMMIT writes its pages into
+// the database file itself, so a torn write that extends the file leaves it
+// short of its header's page count at commit time: the case the
+// page-count check (fix 6) was written for, and skip-in-wal runs here.
+//
 // # Dispatcher behaviour that is not a switch
 //
 // These follow the hardened reference (KDB-b405) in every profile:

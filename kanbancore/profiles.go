@@ -50,6 +50,7 @@ func Legacy() Switches {
 		BackoffMax:        900 * time.Second,
 		ReaperHoisted:     false,
 		DispatchLock:      false,
+		JournalMode:       "wal",
 	}
 }
 

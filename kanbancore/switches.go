@@ -67,6 +67,12 @@ type Switches struct {
 	// when another dispatcher holds it. false lets several dispatchers run
 	// their sweeps and spawn loops on one board at once, as before #50331.
 	DispatchLock bool
+	// JournalMode is an environment switch, not a fix: "wal" (every
+	// profile) lets the WAL policy run as the board's filesystem allows;
+	// "delete" models a filesystem that refuses WAL (NFS/SMB: "locking
+	// protocol", "not authorized"), where every generation of
+	// apply_wal_with_fallback ends in rollback-journal (DELETE) mode.
+	JournalMode string
 }
 
 // switchDef describes one switch: its snake_case name, a one-line doc, the
@@ -182,6 +188,8 @@ var switchDefs = []switchDef{
 		func(s *Switches) *bool { return &s.DispatchLock }),
 	boolSwitch("reaper_hoisted", "reap zombie workers at the top of every gateway tick, before any board connect (fix 7)",
 		func(s *Switches) *bool { return &s.ReaperHoisted }),
+	enumSwitch("journal_mode", "environment, not a fix: wal lets the WAL policy run; delete models a filesystem that refuses WAL (NFS/SMB), so connect ends in rollback-journal mode and no policy can enable WAL",
+		func(s *Switches) *string { return &s.JournalMode }, "wal", "delete"),
 }
 
 func lookupSwitch(name string) (switchDef, bool) {

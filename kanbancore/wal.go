@@ -51,7 +51,19 @@ var ErrWALRefused = errors.New("WAL refused and downgrade unsafe")
 // switch names and returns the journal mode the connection ended up in
 // ("wal", "delete", …, or "unknown" when the newest policy could not read
 // it and touched nothing).
+//
+// Under journal_mode=delete (an environment switch, not a fix) the board's
+// filesystem refuses WAL: a file found in WAL is first put in DELETE mode
+// (such a filesystem never holds a WAL database), and every PRAGMA
+// journal_mode=WAL the policy issues fails as SQLite fails it on NFS/SMB,
+// with SQLITE_PROTOCOL "locking protocol" — so each generation takes its
+// own fallback path and the connection ends in rollback-journal mode.
 func (c *Conn) applyWAL(ctx context.Context) (string, error) {
+	if c.opts.Switches.JournalMode == "delete" {
+		if err := c.leaveWAL(ctx); err != nil {
+			return "", err
+		}
+	}
 	switch c.opts.Switches.WALPolicy {
 	case "legacy":
 		return c.walLegacy(ctx)
@@ -63,6 +75,44 @@ func (c *Conn) applyWAL(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("kanbancore: unknown wal_policy %q", c.opts.Switches.WALPolicy)
 }
 
+// codeProtocol is SQLITE_PROTOCOL, what a WAL switch answers when the
+// filesystem's locks cannot back WAL's shared memory.
+const codeProtocol = 15
+
+// setWALPragma is the statement the WAL policies issue to enable WAL.
+const setWALPragma = "PRAGMA journal_mode=WAL"
+
+// journalPragma runs one journal-mode pragma of a WAL policy through the
+// execPragma seam; under journal_mode=delete it refuses PRAGMA
+// journal_mode=WAL without running it, as a filesystem without WAL support
+// does (an OperationalError carrying the "locking protocol" marker).
+func (c *Conn) journalPragma(ctx context.Context, q string) (string, error) {
+	if q == setWALPragma && c.opts.Switches.JournalMode == "delete" {
+		return "", &Error{Code: codeProtocol, Op: q,
+			Err: errors.New("locking protocol (journal_mode=delete: this filesystem refuses WAL)")}
+	}
+	return execPragma(ctx, c, q)
+}
+
+// leaveWAL puts a file found in WAL mode into DELETE mode (the
+// journal_mode=delete environment). It needs the file to itself: with
+// another connection open it fails (BUSY), and connect fails with it.
+func (c *Conn) leaveWAL(ctx context.Context) error {
+	m, err := c.pragmaString(ctx, "PRAGMA journal_mode")
+	if err != nil || !strings.EqualFold(m, "wal") {
+		return nil // unreadable: the policy's own probe handles it
+	}
+	c.logf("kanbancore: journal_mode=delete: %s is in WAL mode; switching it to DELETE", c.path)
+	got, err := c.pragmaString(ctx, "PRAGMA journal_mode=DELETE")
+	if err != nil {
+		return fmt.Errorf("kanbancore: journal_mode=delete: %s: PRAGMA journal_mode=DELETE: %w", c.path, err)
+	}
+	if !strings.EqualFold(got, "delete") {
+		return fmt.Errorf("kanbancore: journal_mode=delete: %s stays in %q mode", c.path, got)
+	}
+	return nil
+}
+
 func (c *Conn) warnFallback(err error) {
 	if _, dup := walWarned.LoadOrStore(c.key, true); !dup {
 		c.logf("kanbancore: WAL journal_mode unsupported on this filesystem for %s (%v); falling back to journal_mode=DELETE", c.path, err)
@@ -72,7 +122,7 @@ func (c *Conn) warnFallback(err error) {
 // walLegacy (HS-pre): always PRAGMA journal_mode=WAL; an OperationalError
 // with a marker, "disk i/o error" included, downgrades to DELETE.
 func (c *Conn) walLegacy(ctx context.Context) (string, error) {
-	mode, err := execPragma(ctx, c, "PRAGMA journal_mode=WAL")
+	mode, err := c.journalPragma(ctx, setWALPragma)
 	if err == nil {
 		return strings.ToLower(mode), nil
 	}
@@ -80,7 +130,7 @@ func (c *Conn) walLegacy(ctx context.Context) (string, error) {
 		return "", err
 	}
 	c.warnFallback(err)
-	if _, err := execPragma(ctx, c, "PRAGMA journal_mode=DELETE"); err != nil {
+	if _, err := c.journalPragma(ctx, "PRAGMA journal_mode=DELETE"); err != nil {
 		return "", err
 	}
 	return "delete", nil
@@ -90,21 +140,21 @@ func (c *Conn) walLegacy(ctx context.Context) (string, error) {
 // errors fall through to the set; EIO is re-raised; a marker downgrades only
 // when the on-disk mode is not WAL.
 func (c *Conn) walPR(ctx context.Context) (string, error) {
-	if mode, err := execPragma(ctx, c, "PRAGMA journal_mode"); err == nil && strings.EqualFold(mode, "wal") {
+	if mode, err := c.journalPragma(ctx, "PRAGMA journal_mode"); err == nil && strings.EqualFold(mode, "wal") {
 		return "wal", nil
 	}
-	mode, err := execPragma(ctx, c, "PRAGMA journal_mode=WAL")
+	mode, err := c.journalPragma(ctx, setWALPragma)
 	if err == nil {
 		return strings.ToLower(mode), nil
 	}
 	if !isOperational(err) || !hasMarker(err, prWALMarkers) {
 		return "", err
 	}
-	if disk, derr := execPragma(ctx, c, "PRAGMA journal_mode"); derr == nil && strings.EqualFold(disk, "wal") {
+	if disk, derr := c.journalPragma(ctx, "PRAGMA journal_mode"); derr == nil && strings.EqualFold(disk, "wal") {
 		return "", err // refuse to downgrade a WAL file
 	}
 	c.warnFallback(err)
-	if _, err := execPragma(ctx, c, "PRAGMA journal_mode=DELETE"); err != nil {
+	if _, err := c.journalPragma(ctx, "PRAGMA journal_mode=DELETE"); err != nil {
 		return "", err
 	}
 	return "delete", nil
@@ -161,7 +211,7 @@ func (c *Conn) probeJournalMode(ctx context.Context) (string, error) {
 	var err error
 	for i := 0; i <= 4; i++ {
 		var mode string
-		mode, err = execPragma(ctx, c, "PRAGMA journal_mode")
+		mode, err = c.journalPragma(ctx, "PRAGMA journal_mode")
 		if err == nil {
 			return strings.ToLower(mode), nil
 		}
@@ -181,7 +231,7 @@ func (c *Conn) setWALRetrying(ctx context.Context) (string, error) {
 	start := c.Now()
 	ioRetries := 0
 	for {
-		mode, err := execPragma(ctx, c, "PRAGMA journal_mode=WAL")
+		mode, err := c.journalPragma(ctx, setWALPragma)
 		if err == nil {
 			return strings.ToLower(mode), nil
 		}
@@ -210,7 +260,7 @@ func (c *Conn) deleteNoWait(ctx context.Context) error {
 	if _, err := c.ExecContext(ctx, "PRAGMA busy_timeout=0"); err != nil {
 		return err
 	}
-	_, err := execPragma(ctx, c, "PRAGMA journal_mode=DELETE")
+	_, err := c.journalPragma(ctx, "PRAGMA journal_mode=DELETE")
 	if _, rerr := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout=%d", c.opts.Switches.BusyTimeout.Milliseconds())); err == nil {
 		err = rerr
 	}

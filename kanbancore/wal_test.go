@@ -222,3 +222,111 @@ func b2i(b bool) int64 {
 	}
 	return 0
 }
+
+// TestJournalModeDeleteSwitch: journal_mode=delete models a filesystem that
+// refuses WAL. Under every WAL policy and on both drivers, a fresh file and
+// a file found in WAL both end in rollback-journal mode: the connection
+// reports delete, header bytes 18/19 are 1/1, no -wal file appears, and no
+// PRAGMA journal_mode=WAL ever reaches SQLite. The control (journal_mode=wal)
+// ends in WAL on a fresh file under every policy.
+func TestJournalModeDeleteSwitch(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d Driver) {
+		for _, pol := range []string{"legacy", "pr", "newest"} {
+			for _, start := range []string{"fresh", "wal-file"} {
+				for _, env := range []string{"delete", "wal"} {
+					if env == "wal" && start == "wal-file" {
+						continue
+					}
+					t.Run(pol+"/"+start+"/"+env, func(t *testing.T) {
+						ctx := context.Background()
+						path := filepath.Join(t.TempDir(), "kanban.db")
+						if start == "wal-file" {
+							path = walFile(t, d)
+						}
+						log := injectPragma(t, func(string, int) error { return nil })
+						obs := &recObserver{}
+						c := openT(t, d, path, Hardened(), obs, "wal_policy="+pol, "journal_mode="+env)
+						mustExec(t, c, "CREATE TABLE IF NOT EXISTS cl_jm(x)", "INSERT INTO cl_jm VALUES (1)")
+						got, err := c.JournalMode(ctx)
+						if err != nil {
+							t.Fatal(err)
+						}
+						setRan := strings.Contains(strings.Join(*log, ";"), "journal_mode=WAL")
+						_, walErr := os.Stat(path + "-wal")
+						c.Close()
+						a, b := headerModeBytes(t, path)
+						if env == "wal" {
+							if got != "wal" || obs.modes[0] != "wal" || a != 2 || b != 2 {
+								t.Fatalf("control: mode %q (reported %v), header %d/%d; want wal, 2/2", got, obs.modes, a, b)
+							}
+							return
+						}
+						if got != "delete" || len(obs.modes) != 1 || obs.modes[0] != "delete" || a != 1 || b != 1 {
+							t.Fatalf("mode %q (reported %v), header %d/%d; want delete, 1/1", got, obs.modes, a, b)
+						}
+						if setRan {
+							t.Fatalf("PRAGMA journal_mode=WAL reached SQLite: %v", *log)
+						}
+						if walErr == nil {
+							t.Fatalf("a -wal file exists in journal_mode=delete")
+						}
+					})
+				}
+			}
+		}
+	})
+}
+
+// TestJournalModeDeleteActivatesPageCountCheck: with journal_mode=delete
+// and nothing else changed, each profile's own page-count check runs in
+// rollback-journal mode: a commit that extends the file, cut by one page
+// right after COMMIT, raises TORN_EXTEND under pr32857, merged33482
+// (raw-read) and hardened (skip-in-wal, active because the file is not WAL);
+// legacy (off) says nothing. The control: hardened in WAL (the default) with
+// the same cut skips the check.
+func TestJournalModeDeleteActivatesPageCountCheck(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, d Driver) {
+		type cell struct {
+			profile, env string
+			want         bool
+		}
+		cells := []cell{{ProfileLegacy, "delete", false}, {ProfilePR32857, "delete", true},
+			{ProfileMerged33482, "delete", true}, {ProfileHardened, "delete", true}, {ProfileHardened, "wal", false}}
+		for _, cl := range cells {
+			t.Run(cl.profile+"/"+cl.env, func(t *testing.T) {
+				ctx := context.Background()
+				path := filepath.Join(t.TempDir(), "kanban.db")
+				sw, err := ProfileByName(cl.profile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				obs := &recObserver{}
+				c := openT(t, d, path, sw, obs, "journal_mode="+cl.env)
+				mustExec(t, c, "CREATE TABLE cl_jp(v BLOB)")
+				if m, _ := c.JournalMode(ctx); m != cl.env {
+					t.Fatalf("journal mode %q, want %q", m, cl.env)
+				}
+				obs.onCommit = func(Commit) {
+					st, err := os.Stat(path)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if err := os.Truncate(path, st.Size()-4096); err != nil { // path-based: no descriptor
+						t.Error(err)
+					}
+				}
+				err = c.WriteTxn(ctx, "grow", func(tx *Tx) error {
+					_, err := tx.ExecContext(ctx, "INSERT INTO cl_jp VALUES (zeroblob(20000))")
+					return err
+				})
+				if len(obs.committed) != 1 {
+					t.Fatalf("Committed called %d times, want 1", len(obs.committed))
+				}
+				if got := Classify(err) == ClassTornExtend; got != cl.want || (!cl.want && err != nil) {
+					t.Fatalf("%s/%s: err %v; want TORN_EXTEND %v", cl.profile, cl.env, err, cl.want)
+				}
+			})
+		}
+	})
+}
