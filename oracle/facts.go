@@ -32,6 +32,7 @@ type commitEv struct {
 	Transitions []transitionRef
 	Inserted    []rowRef
 	Deleted     []rowRef
+	Updated     []rowRef
 }
 
 type transitionRef struct {
@@ -82,6 +83,7 @@ func buildFacts(in *Input) *facts {
 			decodeData(e.Data, history.DataTransitions, &c.Transitions)
 			decodeData(e.Data, history.DataInserted, &c.Inserted)
 			decodeData(e.Data, history.DataDeleted, &c.Deleted)
+			decodeData(e.Data, history.DataUpdated, &c.Updated)
 			f.commits[e.Seq] = c
 		}
 	}

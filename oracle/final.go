@@ -29,6 +29,9 @@ type final struct {
 	fileSize  int64
 	walSize   int64 // -1 when there is no -wal file
 	headerErr error
+
+	keyExprs map[string]string   // table -> key expression (keyExpr)
+	keyCols  map[string][]string // table -> its key columns in key order
 }
 
 type ledgerRow struct {
@@ -152,59 +155,120 @@ func (f *final) headerPages() int64 {
 	return int64(binary.BigEndian.Uint32(f.header[28:32]))
 }
 
-// pkColumn returns the single primary-key column of table, or "rowid".
-func (f *final) pkColumn(table string) (string, error) {
+// keyExpr returns the SQL expression that renders a row's key of table
+// as the histories write it: the single primary-key column (rowid when
+// there is none), or, for a composite primary key, its columns in key
+// order joined by ">" (kanbancore names a task_links row "parent>child").
+func (f *final) keyExpr(table string) (string, error) {
+	if e, ok := f.keyExprs[table]; ok {
+		return e, nil
+	}
 	rows, err := f.db.Query(fmt.Sprintf("PRAGMA table_info(%q)", table))
 	if err != nil {
 		return "", err
 	}
 	defer rows.Close()
-	col, n := "", 0
+	pk := map[int]string{}
+	n := 0
 	for rows.Next() {
-		var cid, notnull, pk int
+		var cid, notnull, k int
 		var name, typ string
 		var dflt sql.NullString
-		if err := rows.Scan(&cid, &name, &typ, &notnull, &dflt, &pk); err != nil {
+		if err := rows.Scan(&cid, &name, &typ, &notnull, &dflt, &k); err != nil {
 			return "", err
 		}
-		if pk > 0 {
-			col = name
-			n++
+		n++
+		if k > 0 {
+			pk[k] = name
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return "", err
 	}
 	if n == 0 {
-		return "rowid", nil
+		return "", fmt.Errorf("no such table: %s", table)
 	}
-	if n > 1 {
-		return "", fmt.Errorf("table %s has a composite primary key", table)
+	cols := []string{"rowid"}
+	if len(pk) > 0 {
+		cols = cols[:0]
+		for i := 1; i <= len(pk); i++ {
+			cols = append(cols, pk[i])
+		}
 	}
-	return col, nil
+	parts := make([]string, 0, len(cols))
+	for _, c := range cols {
+		parts = append(parts, fmt.Sprintf("CAST(%q AS TEXT)", c))
+	}
+	expr := strings.Join(parts, "||'>'||")
+	if f.keyExprs == nil {
+		f.keyExprs, f.keyCols = map[string]string{}, map[string][]string{}
+	}
+	f.keyExprs[table], f.keyCols[table] = expr, cols
+	return expr, nil
 }
 
-// rowExists reports whether table has a row with primary key key.
+// rowExists reports whether table has a row whose key (see keyExpr) is
+// key. It looks the row up by its primary key, so that one damaged page
+// does not make every row of the table unreadable.
 func (f *final) rowExists(table, key string) (bool, error) {
 	if f.db == nil {
 		return false, f.openErr
 	}
-	col, err := f.pkColumn(table)
-	if err != nil {
+	if _, err := f.keyExpr(table); err != nil {
 		return false, err
 	}
+	cols := f.keyCols[table]
+	var conds []string
+	var args []any
+	if len(cols) == 1 {
+		conds, args = []string{fmt.Sprintf("%q = ?", cols[0])}, []any{key}
+	} else {
+		parts := strings.SplitN(key, ">", len(cols))
+		if len(parts) != len(cols) {
+			return false, nil // not a key of this table's shape
+		}
+		for i, c := range cols {
+			conds = append(conds, fmt.Sprintf("%q = ?", c))
+			args = append(args, parts[i])
+		}
+	}
 	var n int
-	err = f.db.QueryRow(fmt.Sprintf("SELECT count(*) FROM %q WHERE %q = ?", table, col), key).Scan(&n)
+	err := f.db.QueryRow(fmt.Sprintf("SELECT count(*) FROM %q WHERE %s", table, strings.Join(conds, " AND ")), args...).Scan(&n)
 	return n > 0, err
 }
 
-// keys returns every primary key of table as text.
+// keys returns every row key of table (see keyExpr).
 func (f *final) keys(table string) ([]string, error) {
-	col, err := f.pkColumn(table)
+	expr, err := f.keyExpr(table)
 	if err != nil {
 		return nil, err
 	}
-	return queryStrings(f.db, fmt.Sprintf("SELECT CAST(%q AS TEXT) FROM %q", col, table))
+	return queryStrings(f.db, fmt.Sprintf("SELECT %s FROM %q", expr, table))
+}
+
+// keysOfTask returns the keys of table's rows whose task_id is task.
+func (f *final) keysOfTask(table, task string) ([]string, error) {
+	if f.db == nil {
+		return nil, f.openErr
+	}
+	expr, err := f.keyExpr(table)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := f.db.Query(fmt.Sprintf("SELECT %s FROM %q WHERE task_id = ?", expr, table), task)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return out, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 // taskStatus returns a task's final status, or "" when it has no row.

@@ -131,7 +131,7 @@ func loadFixture(t *testing.T, checker, kind string) (*Input, expectation) {
 	}
 	t.Cleanup(func() { in.Close() })
 	exp := expectation{Verdict: Pass}
-	if kind == "bad" {
+	if isBad(kind) {
 		exp.Verdict = Fail
 	}
 	if b, err := os.ReadFile(filepath.Join(src, "expect.json")); err == nil {
@@ -151,11 +151,34 @@ func dump(r Result) string {
 	return b.String()
 }
 
+// isBad reports whether a fixture directory name is a known-bad one
+// ("bad" or "*-bad").
+func isBad(kind string) bool { return kind == "bad" || strings.HasSuffix(kind, "-bad") }
+
+// fixtureKinds lists a checker's fixture directories: "good" and "bad"
+// first (every checker must have both), then variants such as
+// "cascade-good" or "cascade-unknown-owner" (verdict from expect.json, else
+// by the name's -good/-bad suffix).
+func fixtureKinds(t *testing.T, checker string) []string {
+	kinds := []string{"good", "bad"}
+	ents, err := os.ReadDir(filepath.Join(fixtureRoot, checker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != "good" && e.Name() != "bad" {
+			kinds = append(kinds, e.Name())
+		}
+	}
+	return kinds
+}
+
 // TestFixtures judges every fixture with its checker: good must pass, bad
-// must fail with evidence naming the expected seq/proc.
+// must fail with evidence naming the expected seq/proc; variants give
+// their verdict in expect.json.
 func TestFixtures(t *testing.T) {
 	for _, c := range Checkers() {
-		for _, kind := range []string{"good", "bad"} {
+		for _, kind := range fixtureKinds(t, c.Name) {
 			t.Run(c.Name+"/"+kind, func(t *testing.T) {
 				in, exp := loadFixture(t, c.Name, kind)
 				r, _ := Run(in, c.Name)
@@ -165,7 +188,7 @@ func TestFixtures(t *testing.T) {
 				if !strings.Contains(r.Summary, exp.Summary) {
 					t.Errorf("summary %q lacks %q", r.Summary, exp.Summary)
 				}
-				if kind == "bad" && len(exp.Evidence) == 0 {
+				if exp.Verdict != Pass && len(exp.Evidence) == 0 {
 					t.Fatalf("bad fixture has no evidence expectation in expect.json")
 				}
 				for _, want := range exp.Evidence {

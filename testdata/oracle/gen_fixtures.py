@@ -93,6 +93,42 @@ fixture("resurrection", "bad", res_hist,
         {"seq": 3, "proc": "dispatcher-1", "text": "last acknowledged transition"},
         {"text": "tasks row t9 exists but no acknowledged commit inserted it"}]})
 
+# 3b resurrection with kanbancore's key shapes: cascades Deleted(table,
+# "task:<id>") = every row of table with task_id=<id>; task_links keys
+# "parent>child" (composite primary key).
+CHILD = """CREATE TABLE task_events(id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, kind TEXT);
+CREATE TABLE task_comments(id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, body TEXT);
+CREATE TABLE task_links(parent_id TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY(parent_id, child_id));
+"""
+def rows(table, key): return {"table": table, "key": key}
+cas_hist = {
+    "cli-1": [commit("cli-1", 201, 1.0, 1, "create_task", inserted=[rows("tasks", "t1"), rows("task_events", "1")], transitions=[{"task": "t1", "from": "", "to": "ready"}])],
+    "cli-2": [commit("cli-2", 202, 1.5, 2, "create_task", inserted=[rows("tasks", "t2"), rows("task_events", "2")], transitions=[{"task": "t2", "from": "", "to": "ready"}])],
+    "worker-1": [commit("worker-1", 301, 2.0, 3, "heartbeat_worker", inserted=[rows("task_events", "3")], updated=[rows("tasks", "t1")])],
+    "cli-4": [commit("cli-4", 204, 2.5, 4, "link_tasks", inserted=[rows("task_links", "t1>t2"), rows("task_events", "4")])],
+    "cli-5": [commit("cli-5", 205, 3.0, 5, "delete_task",
+        deleted=[rows("task_links", "t1>t2"), rows("task_events", "task:t1"), rows("tasks", "t1")], transitions=[{"task": "t1", "from": "ready", "to": ""}])],
+    "cli-6": [commit("cli-6", 206, 3.5, 6, "add_comment", inserted=[rows("task_comments", "1"), rows("task_events", "5")])],
+}
+cas_sql = CHILD + "INSERT INTO tasks VALUES('t2','two','ready');\nINSERT INTO task_comments VALUES(1,'t2','hi');\n"
+fixture("resurrection", "cascade-good", cas_hist,
+    sql=cas_sql + "INSERT INTO task_events VALUES(2,'t2','created'),(4,'t2','linked'),(5,'t2','commented');\n" + ledger(1, 2, 3, 4, 5, 6) + "\n" + WAL,
+    expect={"verdict": "pass", "summary": "2 of them removed by later cascades"})
+fixture("resurrection", "cascade-bad", cas_hist,
+    sql=cas_sql + "INSERT INTO task_events VALUES(1,'t1','created'),(4,'t2','linked'),(5,'t2','commented');\n" +
+        "INSERT INTO task_links VALUES('t1','t2');\n" + ledger(1, 2, 3, 4, 5, 6) + "\n" + WAL,
+    expect={"verdict": "fail", "summary": "1 back after a cascade", "evidence": [
+        {"seq": 5, "proc": "cli-5", "text": "task_events row 1 of task t1, deleted by acknowledged commit seq 5 (delete_task, cascade), is present"},
+        {"seq": 2, "proc": "cli-2", "text": "task_events row 2 written by acknowledged commit seq 2 (create_task) is missing at the end (its commit names t2; no later cascade"},
+        {"seq": 5, "proc": "cli-5", "text": "task_links row t1>t2 deleted by acknowledged commit seq 5"}]})
+unk_hist = dict(cas_hist)
+unk_hist["cli-7"] = [commit("cli-7", 207, 4.0, 7, "delete_task",
+    deleted=[rows("task_comments", "task:t2"), rows("task_events", "task:t2"), rows("tasks", "t2")], transitions=[{"task": "t2", "from": "ready", "to": ""}])]
+fixture("resurrection", "cascade-unknown-owner", unk_hist,
+    sql=CHILD + ledger(1, 2, 3, 4, 5, 6, 7) + "\n" + WAL,
+    expect={"verdict": "inconclusive", "summary": "2 rows could not be decided", "evidence": [
+        {"seq": 6, "proc": "cli-6", "text": "task_events row 5 written by acknowledged commit seq 6 (add_comment) is missing at the end — later cascades deleted the task_events rows of t2, and its commit names no task"}]})
+
 # 4 structure
 many = "BEGIN;\n" + "\n".join("INSERT INTO tasks VALUES('task-%04d','title %d','ready');" % (i, i) for i in range(300)) + "\nCOMMIT;"
 fixture("structure", "good", {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")]},

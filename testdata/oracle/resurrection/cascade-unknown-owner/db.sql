@@ -1,0 +1,12 @@
+CREATE TABLE task_events(id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, kind TEXT);
+CREATE TABLE task_comments(id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL, body TEXT);
+CREATE TABLE task_links(parent_id TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY KEY(parent_id, child_id));
+INSERT INTO chaos_ledger VALUES(1,'p','op',1000000000);
+INSERT INTO chaos_ledger VALUES(2,'p','op',2000000000);
+INSERT INTO chaos_ledger VALUES(3,'p','op',3000000000);
+INSERT INTO chaos_ledger VALUES(4,'p','op',4000000000);
+INSERT INTO chaos_ledger VALUES(5,'p','op',5000000000);
+INSERT INTO chaos_ledger VALUES(6,'p','op',6000000000);
+INSERT INTO chaos_ledger VALUES(7,'p','op',7000000000);
+UPDATE chaos_counter SET n = 7;
+PRAGMA journal_mode=WAL;
