@@ -1,8 +1,10 @@
 package scenarios
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/sqlchaos/sqlchaos/history"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
 
@@ -14,47 +16,69 @@ func init() {
 check opens the database file, reads bytes 28-31 and closes it; close(2) drops every
 POSIX lock the process holds on the file, including the SHARED lock its SQLite
 connection keeps in WAL mode. A long-lived writer with that check therefore looks
-absent to other processes: the next CLI process to close its last connection gets the
+absent to other processes: the next peer to close its last connection gets the
 EXCLUSIVE lock, checkpoints and unlinks -wal and -shm while the writer still has them
-open (lock_cancellation_experiment.md). The writer then commits into a deleted WAL and
-acknowledged commits are lost. Legacy has no such check; the hardened check reads the
-count through SQLite and is skipped in WAL mode.
+open (lock_cancellation_experiment.md). The writer then commits into a deleted WAL,
+processes that open the board afterwards start a new one from the main file, and the
+writer's own checkpoints and close overwrite their pages: acknowledged commits are
+lost. Legacy has no such check; the hardened check reads the count through SQLite and
+is skipped in WAL mode.
 
-Measured here: the lock drop is real (the writer's lock_probe returns show 0 POSIX
-locks on the database file after its first commit under the raw-read check), but
-SQLite 3.51.0 added unixIsSharingShmNode: a closing connection that gets the
-EXCLUSIVE lock still refuses to act as the last one while another process holds the
--shm dead-man-switch lock, which the writer keeps. Both Go drivers embed 3.54.1, so
-in WAL mode nothing is unlinked and no commit is lost; the experiment's outcome needs
-SQLite < 3.51 (python3's 3.40.1 there).`,
-		Roles:    "gateway, 1 long-lived writer (records its db-file locks after each op), CLI processes",
+The peer that unlinks is the stock sqlite3 shell (` + ShellPath + `, Debian's 3.40.1),
+run as a short-lived process that reads and exits, like an operator or another tool
+peeking at the board; the seed's fleet shares the board with such builds (Python's,
+the shell). Measured here: the lock drop is real (the writer's lock_probe returns show
+0 POSIX locks on the database file after its first commit under the raw-read check).
+With Go peers only, nothing is unlinked and no commit is lost: both drivers embed
+SQLite 3.54.1, and since 3.51.0 (unixIsSharingShmNode) a closing connection that gets
+the EXCLUSIVE lock still refuses to act as the last one while another process holds
+the -shm dead-man-switch lock, which the writer keeps. A 3.40.1 peer has no such
+check: its close unlinks the sidecars under the writer. The run fails setup (exit 2)
+when the shell is missing.`,
+		Roles:    "gateway, 1 long-lived Go writer (records its db-file locks after each commit), a sqlite3-shell peer reading and exiting every 10 s, Go CLI processes",
 		Plan:     "",
 		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
 		Expect: map[string]Expect{
-			kanbancore.ProfileLegacy:      {Pass: []string{"durability", "sidecars"}, Why: "no page-count check, no peek"},
-			kanbancore.ProfileMerged33482: {Fail: []string{"durability", "sidecars"}, Why: "sidecars unlinked under the writer; its commits lost"},
+			kanbancore.ProfileLegacy:      {Pass: []string{"durability", "sidecars"}, Why: "no page-count check, no peek: the writer's SHARED lock keeps the shell from acting as the last connection"},
+			kanbancore.ProfileMerged33482: {Fail: []string{"durability", "sidecars"}, Why: "the shell (SQLite 3.40.1) unlinks the sidecars under the writer; acknowledged commits lost"},
 			kanbancore.ProfilePR32857:     {Fail: []string{"durability", "sidecars"}, Why: "same check as merged"},
 			kanbancore.ProfileHardened:    {Pass: []string{"durability", "sidecars"}, Why: "the safe check never opens the file"},
 		},
-		Setup: seedTasks(4),
+		Setup: func(r *role, c *kanbancore.Conn) error {
+			v, minor, err := ShellVersion()
+			if err != nil {
+				return err
+			}
+			// The shell's SQLite is part of the run's facts: >= 3.51
+			// protects the writer's sidecars, older does not.
+			id := r.h.NextID()
+			r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: "shell_version"})
+			r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "shell_version", Data: map[string]any{
+				"path": ShellPath, "version": v, "shares_shm_check": minor >= 51}})
+			return seedTasks(4)(r, c)
+		},
 		Script: func(r *Run) error {
 			r.Phase("load")
 			if err := startGateway(r, "gateway-1", nil); err != nil {
 				return err
 			}
 			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 15 * time.Second,
-				Args: map[string]string{"ops": "create,heartbeat"}}); err != nil {
+				Args: map[string]string{"ops": "create,complete"}}); err != nil {
 				return err
 			}
-			if err := r.Sleep(20 * time.Second); err != nil {
+			if err := r.Start(RoleSpec{Role: RoleShell, Proc: "shell-1", Interval: 10 * time.Second}); err != nil {
 				return err
 			}
 			if err := r.CLILoop([]string{"create", "list", "complete"}, 8*time.Second, r.LoadDuration(600*time.Second), nil); err != nil {
 				return err
 			}
 			r.Phase("stop-writer")
+			if err := r.Stop("shell-1"); err != nil {
+				return fmt.Errorf("stop shell: %w", err)
+			}
 			// A clean stop: the writer closes its connection, which is when
-			// a writer that kept a deleted WAL checkpoints it or loses it.
+			// a writer that kept a deleted WAL checkpoints it over the
+			// main file.
 			return r.Stop("writer-1")
 		},
 	})
