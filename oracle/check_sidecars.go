@@ -10,9 +10,13 @@ import (
 func init() {
 	register(Checker{
 		Name: "sidecars",
-		Doc: "No -wal or -shm file is unlinked or renamed over, and no -shm truncated, while another process " +
-			"holds it open (trace Holders). -wal truncations with holders are listed but do not fail: " +
-			"SQLite's wal_checkpoint(TRUNCATE) and journal_size_limit do that legitimately under its locks.",
+		Doc: "No -wal or -shm file is unlinked or renamed over while another process holds it open (trace " +
+			"Holders): the lock-cancellation hazard, where a connection keeps using a sidecar that is no longer " +
+			"the file's. Truncations of either with other holders are listed but do not fail: SQLite truncates " +
+			"the -wal under its locks (wal_checkpoint(TRUNCATE), journal_size_limit), and the first connection " +
+			"to open the -shm truncates it to a few bytes while holding the DMS lock exclusively, which other " +
+			"processes may have the file open without any lock yet. faultfs cannot see POSIX locks, so a " +
+			"truncation's holders do not tell harm from routine; damage from a bad one shows in the data checks.",
 		Check: checkSidecars,
 	})
 }
@@ -22,7 +26,7 @@ func checkSidecars(in *Input) Result {
 		return Result{Verdict: Inconclusive, Summary: "no trace"}
 	}
 	res := Result{}
-	bad, walTrunc, seen := 0, 0, 0
+	bad, walTrunc, shmTrunc, seen := 0, 0, 0, 0
 	for _, r := range in.Trace {
 		if r.Kind != trace.KindOp {
 			continue
@@ -42,9 +46,14 @@ func checkSidecars(in *Input) Result {
 			continue
 		}
 		text := fmt.Sprintf("%s by pid %d while pids %v held it open", describe(r), r.Pid, r.Holders)
-		if r.Op != "unlink" && r.Op != "rename" && strings.HasSuffix(target, "-wal") {
-			walTrunc++
-			res.Evidence = append(res.Evidence, traceEv(r, text+" (WAL truncation: not counted)"))
+		if r.Op == "truncate" {
+			if strings.HasSuffix(target, "-wal") {
+				walTrunc++
+				res.Evidence = append(res.Evidence, traceEv(r, text+fmt.Sprintf(" (WAL truncation to %d bytes: not counted)", r.Off)))
+			} else {
+				shmTrunc++
+				res.Evidence = append(res.Evidence, traceEv(r, text+fmt.Sprintf(" (-shm truncation to %d bytes, as the first opener holding the DMS lock does: not counted)", r.Off)))
+			}
 			continue
 		}
 		bad++
@@ -52,13 +61,16 @@ func checkSidecars(in *Input) Result {
 	}
 	if bad > 0 {
 		res.Verdict = Fail
-		res.Summary = fmt.Sprintf("%s unlinked/replaced/truncated under another process's open handle", plural(bad, "sidecar"))
+		res.Summary = fmt.Sprintf("%s unlinked or renamed over under another process's open handle", plural(bad, "sidecar"))
 	} else {
 		res.Verdict = Pass
-		res.Summary = fmt.Sprintf("%s, none under another holder", plural(seen, "sidecar unlink/truncate"))
+		res.Summary = fmt.Sprintf("%s, none unlinked or renamed over under another holder", plural(seen, "sidecar unlink/rename/truncate"))
 	}
 	if walTrunc > 0 {
 		res.Summary += fmt.Sprintf("; %d -wal truncations with other holders (legitimate under SQLite's locks)", walTrunc)
+	}
+	if shmTrunc > 0 {
+		res.Summary += fmt.Sprintf("; %d -shm truncations with other holders (evidence only: faultfs cannot see the DMS lock)", shmTrunc)
 	}
 	return res
 }

@@ -172,6 +172,19 @@ fixture("sidecars", "bad", {"gateway-1": [ev("gateway-1", 100, "start", 1.0)]},
         tr(42, 3.0, "op", pid=100, op="unlink", path="kanban.db-wal", result="ok", holders=[101, 102])],
     expect={"verdict": "fail", "evidence": [{"seq": 42, "pid": 100, "text": "held it open"}, {"seq": 41}]})
 
+fixture("sidecars", "shm-truncate-good", {"cli-1": [ev("cli-1", 100, "start", 1.0)]},
+    trace=[mount,
+        tr(20, 2.0, "op", pid=100, op="truncate", path="kanban.db-shm", off=3, result="ok", holders=[101, 102]),
+        tr(21, 2.1, "op", pid=100, op="truncate", path="kanban.db-wal", result="ok", holders=[101])],
+    expect={"verdict": "pass", "summary": "1 -shm truncations with other holders", "evidence": [
+        {"seq": 20, "text": "-shm truncation to 3 bytes"}]})
+fixture("sidecars", "rename-bad", {"cli-1": [ev("cli-1", 100, "start", 1.0)]},
+    trace=[mount,
+        tr(20, 2.0, "op", pid=100, op="truncate", path="kanban.db-shm", off=3, result="ok", holders=[101]),
+        tr(30, 2.5, "op", pid=100, op="rename", path="tmp-wal", to="kanban.db-wal", result="ok", holders=[101])],
+    expect={"verdict": "fail", "summary": "1 sidecar unlinked or renamed over", "evidence": [
+        {"seq": 30, "pid": 100, "text": "rename tmp-wal by pid 100 while pids [101] held it open"}]})
+
 # 7 error-fidelity
 eio = tr(5, 2.0, "op", pid=200, op="write", path="kanban.db-wal", off=0, len=4120, result="EIO", rule=1, fault="eio")
 fixture("error-fidelity", "good",
