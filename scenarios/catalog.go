@@ -29,6 +29,10 @@ type Scenario struct {
 	// Expect states, per profile, which checkers must fail or that all
 	// must hold.
 	Expect map[string]Expect
+	// Sets are switch assignments ("journal_mode=delete") applied on top
+	// of the profile in every process of every run of this scenario,
+	// before the run's own --set flags: the environment the class needs.
+	Sets []string
 	// Bounds tune the oracle's time-based checkers.
 	Bounds oracle.Bounds
 	// Setup seeds the board fault-free before the mount (may be nil).

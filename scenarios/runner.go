@@ -136,7 +136,7 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	sw, err := kanbancore.ProfileByName(cfg.Profile)
 	if err == nil {
-		err = sw.ApplySets(cfg.Sets)
+		err = sw.ApplySets(append(append([]string(nil), sc.Sets...), cfg.Sets...))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
@@ -653,7 +653,7 @@ func (r *Run) spec(s RoleSpec) RoleSpec {
 	s.DB = r.db
 	s.Profile = r.cfg.Profile
 	s.Driver = r.cfg.Driver
-	s.Switches = append(append([]string(nil), r.cfg.Sets...), s.Switches...)
+	s.Switches = append(append(append([]string(nil), r.sc.Sets...), r.cfg.Sets...), s.Switches...)
 	s.Seed = r.cfg.Seed
 	s.Clock = r.clock.String()
 	s.HistDir = filepath.Join(r.dir, oracle.HistoriesDir)
