@@ -22,9 +22,11 @@ type facts struct {
 	commits map[int64]commitEv // acknowledged commits by seq
 	procs   map[int]string     // pid -> proc
 	// clearT is when the faults were last cleared (trace mark
-	// "faults-cleared" or an empty plan), 0 if never.
+	// "faults-cleared", or an empty plan loaded over a plan with rules),
+	// 0 if never. The mount's initial empty plan is no clearing.
 	clearT int64
 	clearE Evidence
+	armed  bool // a plan with rules was loaded at some point
 }
 
 type commitEv struct {
@@ -87,6 +89,7 @@ func buildFacts(in *Input) *facts {
 			f.commits[e.Seq] = c
 		}
 	}
+	armed := false // the last plan loaded had rules
 	for _, r := range in.Trace {
 		see(r.T)
 		switch r.Kind {
@@ -99,12 +102,27 @@ func buildFacts(in *Input) *facts {
 				f.clearT, f.clearE = r.T, traceEv(r, "mark "+r.Mark)
 			}
 		case trace.KindPlan:
-			if strings.TrimSpace(r.Plan) == "" {
-				f.clearT, f.clearE = r.T, traceEv(r, "empty plan loaded")
+			rules := planRules(r.Plan)
+			if rules == 0 && armed {
+				f.clearT, f.clearE = r.T, traceEv(r, "empty plan loaded over a plan with rules")
 			}
+			armed = rules > 0
+			f.armed = f.armed || armed
 		}
 	}
 	return f
+}
+
+// planRules counts the rules of a canonical plan text (non-blank lines
+// that are not comments).
+func planRules(p string) int {
+	n := 0
+	for _, l := range strings.Split(p, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			n++
+		}
+	}
+	return n
 }
 
 func decodeData(d map[string]any, key string, into any) {

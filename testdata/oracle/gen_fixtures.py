@@ -230,6 +230,23 @@ fixture("liveness", "bad",
     trace=lv_trace, meta={"bounds": {"liveness": "2s"}},
     expect={"verdict": "fail", "summary": "latched", "evidence": [{"seq": 9, "text": "mark faults-cleared"}, {"proc": "gateway-1", "text": "after clear: dispatch_once: CORRUPT"}]})
 
+# liveness: what counts as the faults clearing, and who could dispatch.
+empty_plan = tr(2, 0.95, "plan")  # the mount's initial (empty) plan load
+rules_plan = tr(3, 1.9, "plan", plan="eio op=read path=kanban.db count=1\n")
+skipped = lambda secs: [ev("gateway-1", 100, "return", s, id=i + 1, op="dispatch_once", data={"skipped": True}) for i, s in enumerate(secs)]
+fixture("liveness", "initial-empty-plan", {"gateway-1": skipped([2.0, 4.0, 6.0, 8.0, 10.0, 12.0])},
+    trace=[mount, empty_plan], meta={"bounds": {"liveness": "2s"}},
+    expect={"verdict": "inconclusive", "summary": "no fault plan with rules was loaded"})
+fixture("liveness", "no-dispatcher",
+    {"cli-1": [ev("cli-1", 201, "return", s, id=i + 1, op="list") for i, s in enumerate([2.0, 6.0, 9.0, 12.0])],
+     "gateway-1": [ev("gateway-1", 100, "start", 1.0, data={"role": "scn-dispatcher"}), ev("gateway-1", 100, "exit", 2.5)]},
+    trace=[mount, empty_plan, rules_plan, tr(9, 5.0, "plan")], meta={"bounds": {"liveness": "2s"}},
+    expect={"verdict": "inconclusive", "summary": "nothing attempted to dispatch", "evidence": [{"seq": 9, "text": "empty plan loaded over a plan with rules"}]})
+fixture("liveness", "empty-plan-clear-bad",
+    {"gateway-1": latched([2.001, 3.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0])},
+    trace=[mount, empty_plan, rules_plan, tr(9, 5.0, "plan")], meta={"bounds": {"liveness": "2s"}},
+    expect={"verdict": "fail", "summary": "latched", "evidence": [{"seq": 9, "text": "empty plan loaded over a plan with rules"}]})
+
 # 11 silent
 sil_hist = {
     "cli-1": [commit("cli-1", 201, 1.2, 1, "create_task", inserted=[{"table": "tasks", "key": "t1"}], transitions=[{"task": "t1", "from": "", "to": "ready"}])],
