@@ -26,6 +26,9 @@ const RoleShell = "scn-shell"
 // ShellPath is the stock sqlite3 shell the shell role runs.
 const ShellPath = "/usr/bin/sqlite3"
 
+// shellPath is the shell actually run (tests point it elsewhere).
+var shellPath = ShellPath
+
 // DefaultShellSQL is what a shell peer runs unless Args "sql" says
 // otherwise: a read, then exit.
 const DefaultShellSQL = "select count(*) from tasks;"
@@ -40,16 +43,16 @@ var shellVersionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)`)
 // ("3.40.1") and its minor version (40). A missing or broken shell is an
 // error naming the path and what to install.
 func ShellVersion() (string, int, error) {
-	if _, err := os.Stat(ShellPath); err != nil {
+	if _, err := os.Stat(shellPath); err != nil {
 		return "", 0, fmt.Errorf("the sqlite3 shell is required (an older SQLite build as a peer process): %v (install the sqlite3 package)", err)
 	}
-	out, err := exec.Command(ShellPath, "--version").Output()
+	out, err := exec.Command(shellPath, "--version").Output()
 	if err != nil {
-		return "", 0, fmt.Errorf("%s --version: %v", ShellPath, err)
+		return "", 0, fmt.Errorf("%s --version: %v", shellPath, err)
 	}
 	m := shellVersionRE.FindStringSubmatch(strings.TrimSpace(string(out)))
 	if m == nil {
-		return "", 0, fmt.Errorf("%s --version: unrecognised output %q", ShellPath, strings.TrimSpace(string(out)))
+		return "", 0, fmt.Errorf("%s --version: unrecognised output %q", shellPath, strings.TrimSpace(string(out)))
 	}
 	minor, _ := strconv.Atoi(m[2])
 	return m[0], minor, nil
@@ -111,7 +114,7 @@ func (r *role) shellRun(op, sql string) shellResult {
 func (r *role) shellExec(sql string) shellResult {
 	ctx, cancel := context.WithTimeout(r.ctx, r.clock.Wall(60*time.Second)+5*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ShellPath, "-bail", "-batch", "-cmd", ".timeout 5000", r.spec.DB, sql)
+	cmd := exec.CommandContext(ctx, shellPath, "-bail", "-batch", "-cmd", ".timeout 5000", r.spec.DB, sql)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Start()

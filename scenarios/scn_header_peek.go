@@ -54,7 +54,7 @@ when the shell is missing.`,
 			id := r.h.NextID()
 			r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: "shell_version"})
 			r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "shell_version", Data: map[string]any{
-				"path": ShellPath, "version": v, "shares_shm_check": minor >= 51}})
+				"path": shellPath, "version": v, "shares_shm_check": minor >= 51}})
 			return seedTasks(4)(r, c)
 		},
 		Script: func(r *Run) error {
