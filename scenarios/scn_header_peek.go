@@ -34,7 +34,18 @@ SQLite 3.54.1, and since 3.51.0 (unixIsSharingShmNode) a closing connection that
 the EXCLUSIVE lock still refuses to act as the last one while another process holds
 the -shm dead-man-switch lock, which the writer keeps. A 3.40.1 peer has no such
 check: its close unlinks the sidecars under the writer. The run fails setup (exit 2)
-when the shell is missing.`,
+when the shell is missing.
+
+Measured with the shell peer (seed 1, both drivers, several runs): under merged33482
+and pr32857 every run has shell processes unlinking -wal and -shm while the writer (and
+later the workers and CLIs, whose own checks dropped their locks too) held them, and
+tens of acknowledged commits missing from the final ledger; integrity_check often fails
+as well. legacy and hardened hold. The histories fork: processes that open the board
+after an unlink continue the commit counter from the main file while the writer
+continues it in its deleted WAL, so one seq is acknowledged by two processes. A
+durability check that compares seqs only sees the loss when seqs go missing outright
+(about half the runs); compared by (seq, proc) every run loses commits
+(TestHeaderPeekShellLosesCommits).`,
 		Roles:    "gateway, 1 long-lived Go writer (records its db-file locks after each commit), a sqlite3-shell peer reading and exiting every 10 s, Go CLI processes",
 		Plan:     "",
 		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
