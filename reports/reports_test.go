@@ -226,3 +226,24 @@ func TestReadRunAcceptsRunnerReport(t *testing.T) {
 		}
 	}
 }
+
+// A fix that detects damage rather than preventing it holds when the damage
+// checker fails and the detection checkers pass, and not otherwise.
+func TestClassifyDetects(t *testing.T) {
+	P, F := oracle.Pass, oracle.Fail
+	expect := map[string]oracle.Verdict{"structure": F, "page-count": P, "silent": P}
+	run := &Run{Expect: expect, Detects: true,
+		Results: []oracle.Result{res("structure", F), res("page-count", P), res("silent", P)}}
+	if got, why := Classify(run); got != Held || !strings.Contains(why, "detected") {
+		t.Errorf("detected damage: got %s (%s), want held", got, why)
+	}
+	run.Results = []oracle.Result{res("structure", F), res("page-count", F), res("silent", F)}
+	if got, why := Classify(run); got != Unexpected {
+		t.Errorf("undetected damage under a detecting fix: got %s (%s), want unexpected", got, why)
+	}
+	run.Detects = false
+	run.Results = []oracle.Result{res("structure", F), res("page-count", P), res("silent", P)}
+	if got, _ := Classify(run); got != Reproduced {
+		t.Errorf("without Detects: got %s, want reproduced", got)
+	}
+}

@@ -49,12 +49,16 @@ type Run struct {
 	Results  []oracle.Result   `json:"results"`
 	// Expect maps a checker to the verdict this profile should get (see
 	// Classify); nil when the scenario states none, empty for "must hold".
-	Expect         map[string]oracle.Verdict `json:"expect"`
-	Outcome        string                    `json:"outcome"`
-	Why            string                    `json:"why"`
-	FirstDetection time.Duration             `json:"first_detection,omitempty"` // first fault → first surfaced error
-	FaultsFired    int                       `json:"faults_fired"`
-	Replay         string                    `json:"replay,omitempty"`
+	Expect map[string]oracle.Verdict `json:"expect"`
+	// Detects marks a profile whose fix detects the damage rather than
+	// preventing it: its expected failures are the damage itself (e.g.
+	// structure), and a met expectation is Held, not Reproduced.
+	Detects        bool          `json:"detects,omitempty"`
+	Outcome        string        `json:"outcome"`
+	Why            string        `json:"why"`
+	FirstDetection time.Duration `json:"first_detection,omitempty"` // first fault → first surfaced error
+	FaultsFired    int           `json:"faults_fired"`
+	Replay         string        `json:"replay,omitempty"`
 	// Dir is where the run was saved (not serialised).
 	Dir string `json:"-"`
 	// Timeline is what index.html draws.
@@ -157,6 +161,12 @@ func Classify(run *Run) (outcome, why string) {
 	switch {
 	case len(miss) > 0:
 		return Unexpected, strings.Join(miss, "; ")
+	case len(wantFail) > 0 && run.Detects:
+		why := "held: the damage is there and was detected, as the fix claims (failed as expected: " + strings.Join(wantFail, ", ") + ")"
+		if len(extra) > 0 {
+			why += "; also failed: " + strings.Join(extra, ", ")
+		}
+		return Held, why
 	case len(wantFail) > 0:
 		why := "failed as expected: " + strings.Join(wantFail, ", ")
 		if len(extra) > 0 {

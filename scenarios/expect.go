@@ -41,6 +41,10 @@ type Expect struct {
 	Evidence map[string][]string
 	// Why says, in one line, what the story predicts.
 	Why string
+	// Detects marks a fix that detects the damage rather than preventing
+	// it: Fail lists the damage (structure), Pass the detection (silent,
+	// page-count), and a met expectation is held, not reproduced.
+	Detects bool
 }
 
 // Outcome is a cell's verdict with its reason.
@@ -53,6 +57,9 @@ type Outcome struct {
 }
 
 func (e Expect) String() string {
+	if len(e.Fail) > 0 && e.Detects {
+		return "hold by detection (damage: " + strings.Join(e.Fail, ", ") + "; pass: " + strings.Join(e.Pass, ", ") + ")"
+	}
 	if len(e.Fail) > 0 {
 		return "fail: " + strings.Join(e.Fail, ", ")
 	}

@@ -256,10 +256,11 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	in.Close()
 	res.Notes = append(res.Notes, r.notes...)
 	run.Expect = sc.expectMap(cfg.Profile)
+	run.Detects = e.Detects
 	run.Started, run.Elapsed = r.start, res.Wall
 	run.Replay = ReplayCommand(dir)
 	run.Outcome, run.Why = reports.Classify(run)
-	if run.Outcome == reports.Reproduced && hasExpect {
+	if (run.Outcome == reports.Reproduced || (run.Detects && run.Outcome == reports.Held)) && hasExpect {
 		if why := e.checkEvidence(res.Results); why != "" {
 			run.Outcome, run.Why = reports.Unexpected, why
 		}

@@ -29,7 +29,7 @@ resurrection checker fails only on missing rows is unexpected, not reproduced.`,
 		Expect: map[string]Expect{
 			kanbancore.ProfileLegacy: {Fail: []string{"resurrection"}, Why: "a deleted row comes back as live data",
 				Evidence: map[string][]string{"resurrection": {"is present at the end", "no acknowledged commit inserted it", "its last acknowledged transition"}}},
-			kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"resurrection", "silent"}, Why: "the damage is detected, nothing resurrects"},
+			kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"resurrection", "silent"}, Why: "the damage is detected, nothing resurrects", Detects: true},
 		},
 		Setup: func(r *role, c *kanbancore.Conn) error {
 			r.spec.Args["body"] = "1500"
@@ -109,9 +109,9 @@ inside a file of the right size and no size-based check can see it.`,
 			kanbancore.ProfileLegacy: {Fail: []string{"page-count"}, Why: "the torn extend is not reported at commit time"},
 			// The fix claims detection at commit time, not prevention: the
 			// torn page stays torn (structure fails) but is reported.
-			kanbancore.ProfileMerged33482: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)"},
-			kanbancore.ProfilePR32857:     {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)"},
-			kanbancore.ProfileHardened:    {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)"},
+			kanbancore.ProfileMerged33482: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true},
+			kanbancore.ProfilePR32857:     {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true},
+			kanbancore.ProfileHardened:    {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)", Detects: true},
 		},
 		Setup: func(r *role, c *kanbancore.Conn) error {
 			// Past the tables' first root splits (a root leaf that

@@ -70,7 +70,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	results := oracle.Judge(in)
 	run := reports.NewRun(in, results)
 	if old, err := reports.ReadRun(dir); err == nil {
-		run.Expect, run.Started, run.Elapsed = old.Expect, old.Started, old.Elapsed
+		run.Expect, run.Detects, run.Started, run.Elapsed = old.Expect, old.Detects, old.Started, old.Elapsed
 		if old.Replay != "" {
 			run.Replay = old.Replay
 		}
