@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
@@ -11,10 +12,19 @@ import (
 func init() {
 	register(Checker{
 		Name: "page-count",
-		Doc: "Every injected torn or short write extending a *.db file (offset at or past the size the trace " +
-			"has seen so far) is reported at commit time as a TORN_EXTEND error by the process that wrote it; " +
-			"TORN_EXTEND errors with no torn fault before them are false alarms. A saved database shorter than " +
-			"its header's page count (with no WAL left to replay) is a persisted torn extend.",
+		Doc: "Every torn extend is reported at commit time as a TORN_EXTEND error by the process that wrote it. " +
+			"A torn extend is a faulted write (torn, short or lost: fewer bytes persisted, N, than asked, Len) on a " +
+			"*.db file that SQLite was told succeeded, whose intended end (off+len) lies beyond the file's size " +
+			"before the write, and after which no op restores the size to the intended end (a write reaching it, a " +
+			"truncate or fallocate to at least it) before that process's next commit, return or error: the file is " +
+			"left short. Sizes come from the trace (create, writes' persisted ends, truncate sizes in Off, " +
+			"fallocate, EOFs of short reads). A torn page later covered by a size-restoring op is a hole of zeros " +
+			"inside a file of the right size (a WAL checkpoint ends with ftruncate(nPage*pageSize)): no size check " +
+			"can see it, so it is evidence here and judged by structure and silent. A skip-in-wal profile is not " +
+			"asked to report torn extends made while the database was in WAL mode (trace header flips, connection " +
+			"modes). TORN_EXTEND errors with no torn extend before them are false alarms: they fail on a healthy " +
+			"database (structure passes) and are evidence otherwise. A saved database shorter than its header's " +
+			"page count (no WAL left) with no TORN_EXTEND reported fails too.",
 		Check: checkPageCount,
 	})
 }
@@ -23,35 +33,156 @@ func init() {
 // check ("off" or empty means the profile has none).
 const PageCountSwitch = "PageCountCheck"
 
-// tornExtends returns the fired faults that tore a write extending a
-// database file. Sizes are estimated from the trace: the furthest byte any
-// write persisted or any read returned, and exact EOFs seen by short reads.
-func tornExtends(in *Input) []trace.Record {
-	size := map[string]int64{}
-	var out []trace.Record
+// shortWrite is a faulted write on a database file that persisted less
+// than it was asked to and would have extended the file.
+type shortWrite struct {
+	r        trace.Record
+	before   int64 // the file's size before the write
+	intended int64 // off+len
+	// restore is the op that brought the size to intended before the
+	// writer's next commit (nil: the file was left short).
+	restore *trace.Record
+	wal     bool // the database was in WAL mode at the write
+	// known: before is the file's size; otherwise only a lower bound (the
+	// trace saw no create, truncate or EOF of the file before the write,
+	// e.g. a database made before the mount), and an unrestored write is
+	// only possibly a torn extend.
+	known bool
+}
+
+// short reports whether the write left the file short: a torn extend.
+func (w shortWrite) short() bool { return w.restore == nil && w.known }
+
+// possible reports whether the write may have left the file short: not
+// restored, but the size before it is unknown.
+func (w shortWrite) possible() bool { return w.restore == nil && !w.known }
+
+// journalModes returns when the database was seen in or out of WAL mode:
+// header flips in the trace and modes connections reported, in time order.
+func journalModes(in *Input) []struct {
+	t   int64
+	wal bool
+} {
+	type m = struct {
+		t   int64
+		wal bool
+	}
+	var out []m
 	for _, r := range in.Trace {
+		if r.Kind == trace.KindHeader && r.NewMode != "" {
+			out = append(out, m{r.T, r.NewMode == "2/2"})
+		}
+	}
+	for _, e := range in.Events {
+		if e.Type == history.TypeMode && e.Mode != "" {
+			out = append(out, m{e.T, strings.EqualFold(e.Mode, "wal")})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].t < out[j].t })
+	return out
+}
+
+// shortWrites finds the faulted extending writes on database files and
+// whether a later op restored the size before the writer's next commit.
+func shortWrites(in *Input) []shortWrite {
+	type fileSize struct {
+		n     int64
+		known bool // n is the size, not just a lower bound
+	}
+	size := map[string]*fileSize{}
+	get := func(p string) *fileSize {
+		if size[p] == nil {
+			size[p] = &fileSize{}
+		}
+		return size[p]
+	}
+	modes := journalModes(in)
+	finalWAL := in.final().headerMode() == "2/2"
+	walAt := func(t int64) bool {
+		wal, seen := finalWAL, false
+		for _, m := range modes {
+			if m.t > t {
+				break
+			}
+			wal, seen = m.wal, true
+		}
+		if !seen && len(modes) > 0 {
+			wal = modes[0].wal
+		}
+		return wal
+	}
+	// The end of the writer's transaction: its next commit, return or
+	// error after t (0: none, the end of the trace).
+	endOf := func(pid uint32, t int64) int64 {
+		for _, e := range in.Events {
+			if e.Pid == int(pid) && e.T > t && (e.Type == history.TypeCommit || e.Type == history.TypeReturn || e.Type == history.TypeError) {
+				return e.T
+			}
+		}
+		return 0
+	}
+	var out []shortWrite
+	for i, r := range in.Trace {
 		if r.Kind != trace.KindOp || !isDB(r.Path) {
 			continue
 		}
-		old := size[r.Path]
+		fs := get(r.Path)
+		ok := r.Result == "ok"
 		switch r.Op {
 		case "create":
-			size[r.Path] = 0
-		case "truncate", "setattr":
-			if r.Len > 0 || r.Op == "truncate" {
-				size[r.Path] = r.Len
+			if ok {
+				*fs = fileSize{0, true}
+			}
+		case "unlink":
+			if ok {
+				delete(size, r.Path)
+			}
+		case "rename":
+			if ok && isDB(r.To) {
+				*get(r.To) = *fs
+				delete(size, r.Path)
+			}
+		case "truncate":
+			if ok {
+				*fs = fileSize{r.Off, true} // faultfs records a truncate's new size in Off
+			}
+		case "fallocate":
+			if ok && r.Off+r.Len > fs.n {
+				fs.n = r.Off + r.Len
 			}
 		case "read":
-			if r.N > 0 && r.Off+r.N > old {
-				size[r.Path] = r.Off + r.N
+			if r.Rule == 0 && ok {
+				if end := r.Off + r.N; r.N < r.Len {
+					*fs = fileSize{end, true} // a short read ends at EOF
+				} else if end > fs.n {
+					fs.n = end
+				}
 			}
 		case "write":
-			torn := r.Rule > 0 && (strings.HasPrefix(r.Fault, "torn") || strings.HasPrefix(r.Fault, "short") || (r.Len > 0 && r.N < r.Len))
-			if torn && r.Off >= old {
-				out = append(out, r)
+			before := fs.n
+			faulted := r.Rule > 0 && ok && r.N < r.Len
+			if faulted && r.Off+r.Len > before {
+				w := shortWrite{r: r, before: before, intended: r.Off + r.Len, wal: walAt(r.T), known: fs.known}
+				end := endOf(r.Pid, r.T)
+				for j := i + 1; j < len(in.Trace); j++ {
+					q := in.Trace[j]
+					if end != 0 && q.T > end {
+						break
+					}
+					if q.Kind != trace.KindOp || q.Path != r.Path || q.Result != "ok" {
+						continue
+					}
+					if (q.Op == "write" && q.Off+q.N >= w.intended) || (q.Op == "truncate" && q.Off >= w.intended) ||
+						(q.Op == "fallocate" && q.Off+q.Len >= w.intended) {
+						q := q
+						w.restore = &q
+						break
+					}
+				}
+				out = append(out, w)
 			}
-			if end := r.Off + r.N; end > old {
-				size[r.Path] = end
+			if end := r.Off + r.N; r.N > 0 && end > fs.n {
+				fs.n = end
 			}
 		}
 	}
@@ -62,35 +193,75 @@ func checkPageCount(in *Input) Result {
 	f := in.facts()
 	sw := strings.ToLower(switchValue(in.Meta, PageCountSwitch))
 	hasCheck := sw != "" && sw != "off" && sw != "false"
+	skipInWAL := sw == "skip-in-wal"
 	isTorn := func(e history.Event) bool { return strings.EqualFold(e.Class, history.ClassTornExtend) }
 	res := Result{}
-	torn := tornExtends(in)
-	missed := 0
-	for _, r := range torn {
-		res.Evidence = append(res.Evidence, traceEv(r, "torn extend: "+describe(r)))
+	var tornT []int64 // when each torn extend happened
+	missed, reported, excused, holes, unsure := 0, 0, 0, 0, 0
+	for _, w := range shortWrites(in) {
+		r := w.r
+		if w.possible() {
+			text := fmt.Sprintf("possible torn extend: %s; the file's size before it is unknown to the trace (at least %d bytes), it was meant to reach %d and nothing restored that before the commit", describe(r), w.before, w.intended)
+			if e, ok := f.surfaced(r.Pid, r.T, isTorn); ok {
+				tornT = append(tornT, r.T)
+				reported++
+				res.Evidence = append(res.Evidence, traceEv(r, text), histEv(e, fmt.Sprintf("reported %s after the fault: %s", fmtDur(e.T-r.T), errText(e))))
+				continue
+			}
+			if !(skipInWAL && w.wal) {
+				unsure++
+			}
+			res.Evidence = append(res.Evidence, traceEv(r, text+"; not reported (inconclusive)"))
+			continue
+		}
+		if !w.short() {
+			holes++
+			was := fmt.Sprintf("%d", w.before)
+			if !w.known {
+				was = "at least " + was
+			}
+			res.Evidence = append(res.Evidence, traceEv(r, fmt.Sprintf("hole, not a torn extend: %s; the file was %s bytes and seq %d (%s) took it to its intended end %d before the commit, so the torn page lies inside a file of the right size (judged by structure/silent)",
+				describe(r), was, w.restore.Seq, describe(*w.restore), w.intended)))
+			continue
+		}
+		tornT = append(tornT, r.T)
+		text := fmt.Sprintf("torn extend: %s; the file was %d bytes and was meant to reach %d, left short", describe(r), w.before, w.intended)
+		if w.wal {
+			text += " (database in WAL mode)"
+		}
+		res.Evidence = append(res.Evidence, traceEv(r, text))
 		if e, ok := f.surfaced(r.Pid, r.T, isTorn); ok {
+			reported++
 			res.Evidence = append(res.Evidence, histEv(e, fmt.Sprintf("reported %s after the fault: %s", fmtDur(e.T-r.T), errText(e))))
-		} else {
-			missed++
+			continue
 		}
-	}
-	// False alarms: TORN_EXTEND with no torn fault (any file) before it.
-	var firstTornT int64 = -1
-	for _, r := range f.fired {
-		if strings.HasPrefix(r.Fault, "torn") || strings.HasPrefix(r.Fault, "short") || (r.Op == "write" && r.N < r.Len) {
-			firstTornT = r.T
-			break
+		if skipInWAL && w.wal {
+			excused++
+			res.Evidence = append(res.Evidence, traceEv(r, "not reported; the profile skips the check in WAL mode, so it is not asked to"))
+			continue
 		}
+		missed++
 	}
+	// False alarms: TORN_EXTEND with no torn extend before it.
 	falseAlarms := 0
 	for _, e := range f.errs {
-		if isTorn(e) && (firstTornT < 0 || e.T < firstTornT) {
+		if !isTorn(e) {
+			continue
+		}
+		preceded := false
+		for _, t := range tornT {
+			if t <= e.T {
+				preceded = true
+			}
+		}
+		if !preceded {
 			falseAlarms++
 			if falseAlarms <= 10 {
-				res.Evidence = append(res.Evidence, histEv(e, "false alarm (no torn write before it): "+errText(e)))
+				res.Evidence = append(res.Evidence, histEv(e, "false alarm (no torn extend before it): "+errText(e)))
 			}
 		}
 	}
+	healthy := in.resultOf("structure").Verdict == Pass
 	// The saved file itself.
 	fin := in.final()
 	short := false
@@ -100,20 +271,38 @@ func checkPageCount(in *Input) Result {
 			res.Evidence = append(res.Evidence, Evidence{Source: "files", Text: fmt.Sprintf("%s is %d bytes but its header counts %d pages of %d (%d bytes)", DBName, fin.fileSize, fin.headerPages(), ps, want)})
 		}
 	}
+	anyReported := false
+	for _, e := range f.errs {
+		if isTorn(e) {
+			anyReported = true
+		}
+	}
+	shortUnreported := short && !anyReported && !(skipInWAL && fin.headerMode() == "2/2")
 	prof := "profile has the page-count check (" + PageCountSwitch + "=" + sw + ")"
 	if !hasCheck {
 		prof = "profile has no page-count check"
 	}
+	counts := fmt.Sprintf("%s (%d reported, %d unreported, %d not asked in WAL mode), %s, %s", plural(len(tornT), "torn extend"), reported, missed, excused,
+		plural(holes, "hole"), plural(falseAlarms, "false alarm"))
 	switch {
-	case missed > 0 || falseAlarms > 0 || (short && missed == len(torn)):
+	case missed > 0 || shortUnreported || (falseAlarms > 0 && healthy):
 		res.Verdict = Fail
-		res.Summary = fmt.Sprintf("%d of %s unreported, %s; %s", missed, plural(len(torn), "torn extend"), plural(falseAlarms, "false alarm"), prof)
+		res.Summary = counts + "; " + prof
+		if falseAlarms > 0 && healthy {
+			res.Summary += "; the false alarms were raised on a healthy database"
+		}
 		if short {
 			res.Summary += "; the saved file is shorter than its page count"
 		}
+	case unsure > 0:
+		res.Verdict = Inconclusive
+		res.Summary = fmt.Sprintf("%s; %s of unknown prior size not reported; %s", counts, plural(unsure, "unrestored faulted extend"), prof)
 	default:
 		res.Verdict = Pass
-		res.Summary = fmt.Sprintf("%s, all reported; no false alarms; %s", plural(len(torn), "torn extend"), prof)
+		res.Summary = counts + "; " + prof
+		if falseAlarms > 0 {
+			res.Summary += "; false alarms on a damaged database are evidence only"
+		}
 	}
 	return res
 }
