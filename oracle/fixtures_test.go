@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 	"github.com/sqlchaos/sqlchaos/history"
 )
 
@@ -360,5 +361,49 @@ func TestLoadToleratesTruncatedTraceAndMissingPieces(t *testing.T) {
 		if r, _ := Run(in2, name); r.Verdict != Inconclusive {
 			t.Errorf("%s with no trace/db/commits: %s, want inconclusive", name, dump(r))
 		}
+	}
+}
+
+// TestSilentPidZeroFault: a kernel-writeback fault (pid 0) on the -shm is
+// surfaced only by an IOERR/CORRUPT error of a process that had the file
+// open, within the window; any other error leaves it to the data checks
+// (which fail in this fixture).
+func TestSilentPidZeroFault(t *testing.T) {
+	const faultT = 2_400_000_000
+	cases := []struct {
+		name string
+		err  history.Event
+		want Verdict
+	}{
+		{"IOERR in a process without the -shm open", history.Event{Proc: "cli-2", Pid: 200, Class: "IOERR", Code: 8714, Err: "disk I/O error"}, Fail},
+		{"BUSY in the opener", history.Event{Proc: "cli-3", Pid: 300, Class: "BUSY", Code: 5, Err: "database is locked"}, Fail},
+		{"IOERR_IN_PAGE in the opener", history.Event{Proc: "cli-3", Pid: 300, Class: "IOERR", Code: 8714, Err: "disk I/O error"}, Pass},
+		{"CORRUPT by code in the opener", history.Event{Proc: "cli-3", Pid: 300, Code: 11, Err: "database disk image is malformed"}, Pass},
+		{"IOERR in the opener after the window", history.Event{Proc: "cli-3", Pid: 300, Class: "IOERR", Code: 8714, Err: "disk I/O error", T: faultT + 4_000_000_000}, Fail},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in, _ := loadFixture(t, "silent", "bad")
+			var tr []trace.Record
+			for _, r := range in.Trace {
+				if r.Rule == 0 {
+					tr = append(tr, r)
+				}
+			}
+			tr = append(tr,
+				trace.Record{Seq: 8, T: 1_500_000_000, Kind: trace.KindOp, Pid: 300, Op: "open", Path: "kanban.db-shm", Result: "ok"},
+				trace.Record{Seq: 9, T: faultT, Kind: trace.KindOp, Pid: 0, Op: "write", Path: "kanban.db-shm", Off: 0, Len: 4096, N: 0, Result: "EIO", Rule: 2, Fault: "eio"})
+			in.Trace = tr
+			e := c.err
+			e.Type = history.TypeError
+			if e.T == 0 {
+				e.T = faultT + 10_000_000
+			}
+			in.Events = append(in.Events, e)
+			r, _ := Run(in, "silent")
+			if r.Verdict != c.want {
+				t.Fatalf("got %s, want %s", dump(r), c.want)
+			}
+		})
 	}
 }
