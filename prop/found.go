@@ -28,13 +28,16 @@ type Found struct {
 	Date     time.Time
 	Why      string // the violation, one line
 	// Shrink facts, for the record.
-	Original   int // rules of the plan first found
-	Shrinks    int
-	ShrinkRuns int
-	ShrinkTime time.Duration
-	Reruns     int
-	Reproduced int
-	Plan       plan.Plan
+	Original int // rules of the plan first found
+	// OriginalDuration is the load phase of the case first found, when
+	// shrinking made it shorter (Duration is the final one).
+	OriginalDuration time.Duration
+	Shrinks          int
+	ShrinkRuns       int
+	ShrinkTime       time.Duration
+	Reruns           int
+	Reproduced       int
+	Plan             plan.Plan
 }
 
 // ReplayCommand is the chaosrun command line that replays the file at path.
@@ -67,7 +70,11 @@ func (f Found) Text(path string) string {
 	}
 	line("date", f.Date.UTC().Format(time.RFC3339))
 	line("why", oneLine(f.Why))
-	line("shrink", fmt.Sprintf("%d rules -> %d in %d steps, %d runs, %v", f.Original, len(f.Plan.Rules), f.Shrinks, f.ShrinkRuns, f.ShrinkTime.Round(time.Second)))
+	shrink := fmt.Sprintf("%d rules -> %d", f.Original, len(f.Plan.Rules))
+	if f.OriginalDuration > 0 && f.OriginalDuration != f.Duration {
+		shrink += fmt.Sprintf(", duration %v -> %v", f.OriginalDuration, f.Duration)
+	}
+	line("shrink", fmt.Sprintf("%s in %d steps, %d runs, %v", shrink, f.Shrinks, f.ShrinkRuns, f.ShrinkTime.Round(time.Second)))
 	if f.Reruns > 0 {
 		line("reproduced", fmt.Sprintf("%d of %d re-runs", f.Reproduced, f.Reruns))
 	}

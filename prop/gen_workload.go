@@ -137,14 +137,24 @@ func GenWorkload(s WorkloadSpace) gopter.Gen {
 }
 
 // ShrinkWorkload yields shorter workloads (steps removed in chunks, then
-// one by one) and then workloads with fewer roles (the last role's steps
-// moved to role 0).
+// one by one) and then workloads with fewer roles: the roles left without
+// steps dropped (the others renumbered in order), and the last role's
+// steps moved to role 0. Partitioned workloads keep their roles (a task's
+// role is fixed by its index).
 func ShrinkWorkload(v interface{}) gopter.Shrink {
 	w := v.(Workload)
 	steps := gen.SliceShrinker(gopter.NoShrinker)(w.Steps).Map(func(ss []Step) Workload {
 		return Workload{Roles: w.Roles, Tasks: w.Tasks, Steps: ss, Partitioned: w.Partitioned}
 	})
 	var fewer []interface{}
+	if used := usedRoles(w); len(used) < w.Roles && !w.Partitioned {
+		// Roles without steps dropped, the others renumbered in order.
+		x := Workload{Roles: max(1, len(used)), Tasks: w.Tasks, Steps: append([]Step(nil), w.Steps...)}
+		for i := range x.Steps {
+			x.Steps[i].Role = used[x.Steps[i].Role]
+		}
+		fewer = append(fewer, x)
+	}
 	if w.Roles > 1 && !w.Partitioned {
 		x := Workload{Roles: w.Roles - 1, Tasks: w.Tasks, Steps: append([]Step(nil), w.Steps...)}
 		for i := range x.Steps {
@@ -155,6 +165,24 @@ func ShrinkWorkload(v interface{}) gopter.Shrink {
 		fewer = append(fewer, x)
 	}
 	return gopter.ConcatShrinks(steps, sliceShrink(fewer))
+}
+
+// usedRoles maps each role that has steps to its number among them, in
+// role order.
+func usedRoles(w Workload) map[int]int {
+	has := make([]bool, w.Roles)
+	for _, s := range w.Steps {
+		if s.Role >= 0 && s.Role < w.Roles {
+			has[s.Role] = true
+		}
+	}
+	out := map[int]int{}
+	for r, ok := range has {
+		if ok {
+			out[r] = len(out)
+		}
+	}
+	return out
 }
 
 func sliceShrink(vs []interface{}) gopter.Shrink {

@@ -19,21 +19,59 @@ import (
 )
 
 // ScenarioCase is one generated case of a scenario property: a fault plan
-// that replaces the scenario's main plan, and the driver it runs on.
+// that replaces the scenario's main plan, the driver it runs on and the
+// length of the load phase.
 type ScenarioCase struct {
 	Plan   plan.Plan
 	Driver string
+	// Duration is the load phase (--duration) of this case; 0 means the
+	// property's (ScenarioProperty.Duration). Shrinking halves it once the
+	// plan is minimal: the shortest workload that still fails.
+	Duration time.Duration
 }
 
 // String prints the case on one line.
 func (c ScenarioCase) String() string {
+	if c.Duration > 0 {
+		return fmt.Sprintf("driver=%s duration=%v plan=%q", c.Driver, c.Duration, c.Plan.String())
+	}
 	return fmt.Sprintf("driver=%s plan=%q", c.Driver, c.Plan.String())
 }
 
+// DefaultMinDuration is the floor ShrinkScenarioCase halves durations to.
+const DefaultMinDuration = 250 * time.Millisecond
+
+// ShrinkScenarioCase returns the shrinker of scenario cases: first the
+// plan (ShrinkPlan; the driver stays: a failure on one driver is not a
+// failure on the other), then, when Duration is set and above floor, the
+// duration halved (not below floor). The search driver takes the first
+// failing candidate, so the duration shrinks only once no plan candidate
+// fails any more: the plan is minimal, and then the workload is made
+// shorter.
+func ShrinkScenarioCase(floor time.Duration) gopter.Shrinker {
+	return func(v interface{}) gopter.Shrink {
+		c := v.(ScenarioCase)
+		plans := ShrinkPlan(c.Plan).Map(func(p plan.Plan) ScenarioCase {
+			return ScenarioCase{Plan: p, Driver: c.Driver, Duration: c.Duration}
+		})
+		var shorter []interface{}
+		if c.Duration > floor {
+			shorter = append(shorter, ScenarioCase{Plan: c.Plan, Driver: c.Driver, Duration: max(floor, c.Duration/2)})
+		}
+		return gopter.ConcatShrinks(plans, sliceShrink(shorter))
+	}
+}
+
 // GenScenarioCase generates cases: a plan from space and a driver (one of
-// drivers; both when none are given). Its shrinker shrinks the plan (the
-// driver stays: a failure on one driver is not a failure on the other).
+// drivers; both when none are given), Duration 0. Its shrinker shrinks the
+// plan (see ShrinkScenarioCase); the plan space's sieve applies to cases.
 func GenScenarioCase(space PlanSpace, drivers ...string) gopter.Gen {
+	return genScenarioCase(space, 0, DefaultMinDuration, drivers...)
+}
+
+// genScenarioCase is GenScenarioCase with every case's Duration set to d,
+// shrunk down to floor.
+func genScenarioCase(space PlanSpace, d, floor time.Duration, drivers ...string) gopter.Gen {
 	plans := GenPlan(space)
 	ds := GenDriver()
 	if len(drivers) > 0 {
@@ -45,14 +83,14 @@ func GenScenarioCase(space PlanSpace, drivers ...string) gopter.Gen {
 	}
 	return func(gp *gopter.GenParameters) *gopter.GenResult {
 		pr := plans(gp)
-		d, _ := ds(gp).Retrieve()
+		drv, _ := ds(gp).Retrieve()
 		p, _ := pr.Retrieve()
-		c := ScenarioCase{Plan: p.(plan.Plan), Driver: d.(string)}
-		res := gopter.NewGenResult(c, func(v interface{}) gopter.Shrink {
-			c := v.(ScenarioCase)
-			return ShrinkPlan(c.Plan).Map(func(p plan.Plan) ScenarioCase { return ScenarioCase{Plan: p, Driver: c.Driver} })
-		})
+		c := ScenarioCase{Plan: p.(plan.Plan), Driver: drv.(string), Duration: d}
+		res := gopter.NewGenResult(c, ShrinkScenarioCase(floor))
 		res.ResultType = reflect.TypeOf(ScenarioCase{})
+		if pr.Sieve != nil {
+			res.Sieve = func(v interface{}) bool { return pr.Sieve(v.(ScenarioCase).Plan) }
+		}
 		return res
 	}
 }
@@ -73,9 +111,13 @@ type ScenarioProperty struct {
 	Profile  string
 	Sets     []string      // switch overrides (a planted bug)
 	Duration time.Duration // load phase, wall clock (0 = the scenario's)
-	Seed     int64         // the run seed (faultfs draws, role choices)
-	Checkers []string      // default NeverFail
-	Stderr   io.Writer     // role processes' stderr (default: discarded)
+	// MinDuration is the floor the shrinker halves Duration to once the
+	// plan is minimal (default DefaultMinDuration; shrinking of the
+	// duration is off when Duration is 0, the scenario's own).
+	MinDuration time.Duration
+	Seed        int64     // the run seed (faultfs draws, role choices)
+	Checkers    []string  // default NeverFail
+	Stderr      io.Writer // role processes' stderr (default: discarded)
 	// Keep keeps passing runs' directories (failing ones are always kept).
 	Keep bool
 	// OutRoot, if set, holds every run directory (a test's TempDir, say);
@@ -86,7 +128,15 @@ type ScenarioProperty struct {
 // Config returns the scenarios.Config of one case.
 func (sp ScenarioProperty) Config(c ScenarioCase) scenarios.Config {
 	return scenarios.Config{Scenario: sp.Scenario, Profile: sp.Profile, Driver: c.Driver, Seed: sp.Seed,
-		Duration: sp.Duration, PlanOverride: c.Plan.String(), Sets: sp.Sets, Stderr: sp.Stderr}
+		Duration: sp.duration(c), PlanOverride: c.Plan.String(), Sets: sp.Sets, Stderr: sp.Stderr}
+}
+
+// duration is the load phase of case c: its own, else the property's.
+func (sp ScenarioProperty) duration(c ScenarioCase) time.Duration {
+	if c.Duration > 0 {
+		return c.Duration
+	}
+	return sp.Duration
 }
 
 // Eval runs one case and judges it.
@@ -151,11 +201,17 @@ func JudgeResults(rs []oracle.Result, names []string) Outcome {
 }
 
 // Search returns a Search of this property over cases from space on the
-// given drivers (both when none).
+// given drivers (both when none). Cases start at the property's Duration;
+// once a failing plan is minimal the shrinker halves it down to
+// MinDuration.
 func (sp ScenarioProperty) Search(space PlanSpace, seed int64, b Budget, logf func(string, ...any), drivers ...string) *Search {
+	floor := sp.MinDuration
+	if floor <= 0 {
+		floor = DefaultMinDuration
+	}
 	return &Search{
 		Name:   sp.Name,
-		Gen:    GenScenarioCase(space, drivers...),
+		Gen:    genScenarioCase(space, sp.Duration, floor, drivers...),
 		Seed:   seed,
 		Budget: b,
 		Check: func(ctx context.Context, v interface{}) Outcome {
@@ -170,7 +226,8 @@ func (sp ScenarioProperty) Search(space PlanSpace, seed int64, b Budget, logf fu
 func (sp ScenarioProperty) FoundOf(f *Failure) Found {
 	c := f.Shrunk.(ScenarioCase)
 	return Found{Property: sp.Name, Scenario: sp.Scenario, Profile: sp.Profile, Driver: c.Driver, Seed: sp.Seed,
-		Sets: sp.Sets, Duration: sp.Duration, Date: time.Now(), Why: f.Last.Why,
+		Sets: sp.Sets, Duration: sp.duration(c), Date: time.Now(), Why: f.Last.Why,
 		Original: len(f.Original.(ScenarioCase).Plan.Rules), Shrinks: f.Shrinks - f.StepsBack, ShrinkRuns: f.ShrinkRuns,
-		ShrinkTime: f.ShrinkTime, Reruns: f.Reruns, Reproduced: f.Reproduced, Plan: c.Plan}
+		ShrinkTime: f.ShrinkTime, Reruns: f.Reruns, Reproduced: f.Reproduced, Plan: c.Plan,
+		OriginalDuration: sp.duration(f.Original.(ScenarioCase))}
 }

@@ -3,7 +3,10 @@ package prop
 import (
 	"context"
 	"math/rand"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 )
@@ -50,5 +53,99 @@ func TestSearchShrinksAndWalksBack(t *testing.T) {
 	}
 	if float64(f.Reproduced) < 0.6*float64(f.Reruns) {
 		t.Errorf("reported plan reproduced %d of %d", f.Reproduced, f.Reruns)
+	}
+}
+
+// TestScenarioShrinkShortensDuration runs the search driver with the
+// scenario-case generator on a fake property: a case fails when its plan
+// has a short read of the WAL and its load phase is at least 500 ms. The
+// plan must shrink to that one rule first, then the duration from 4 s down
+// to 500 ms (250 ms passes), and the found file must record both.
+func TestScenarioShrinkShortensDuration(t *testing.T) {
+	space := DefaultSpace()
+	space.MinRules, space.MaxRules = 3, 5
+	space.Kinds = map[plan.Kind]int{plan.KindShort: 1, plan.KindEIO: 1}
+	space.Paths = []string{"*-wal", "*.db"}
+	check := func(_ context.Context, v interface{}) Outcome {
+		c := v.(ScenarioCase)
+		if c.Duration < 500*time.Millisecond {
+			return Outcome{Why: "too short"}
+		}
+		for _, r := range c.Plan.Rules {
+			if r.Kind == plan.KindShort && r.Path == "*-wal" {
+				return Outcome{Fail: true, Why: "short WAL read"}
+			}
+		}
+		return Outcome{Why: "ok"}
+	}
+	sp := ScenarioProperty{Name: "fake", Scenario: "rollback-shadow", Profile: "hardened", Duration: 4 * time.Second}
+	s := sp.Search(space, testSeed(t), Budget{Cases: 50, ShrinkRuns: 200}, nil, "modernc")
+	s.Check = check
+	f, st, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f == nil {
+		t.Fatalf("no failure found in %d cases", st.Cases)
+	}
+	c := f.Shrunk.(ScenarioCase)
+	t.Logf("shrunk in %d steps, %d runs: %s", f.Shrinks, f.ShrinkRuns, c)
+	if len(c.Plan.Rules) != 1 || c.Duration != 500*time.Millisecond || !f.Exhausted {
+		t.Fatalf("want one rule at 500ms (a local minimum), got %s (exhausted %v)", c, f.Exhausted)
+	}
+	// The duration is shrunk only after the plan: no evaluated case with a
+	// shorter duration than 4s has more than one rule.
+	for _, v := range f.Chain {
+		if x := v.(ScenarioCase); x.Duration < 4*time.Second && len(x.Plan.Rules) > 1 {
+			t.Errorf("duration shrunk before the plan was minimal: %s", x)
+		}
+	}
+	fd := sp.FoundOf(f)
+	path, err := fd.Write(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadFound(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := os.ReadFile(path)
+	if back.Duration != 500*time.Millisecond || !strings.Contains(string(text), "duration 4s -> 500ms") ||
+		!strings.Contains(string(text), "--duration 500ms") {
+		t.Errorf("found file does not record the shrunk duration:\n%s", text)
+	}
+}
+
+// TestModelWorkloadShrinks runs the search driver as
+// TestPropModelAgreement does (GenWorkload and its shrinker) on a fake
+// property: a workload fails when some role deletes a task that another
+// role created earlier in generation order. It must shrink to the two
+// steps and at most two roles: the model-agreement property hands back the
+// shortest workload.
+func TestModelWorkloadShrinks(t *testing.T) {
+	check := func(_ context.Context, v interface{}) Outcome {
+		w := v.(Workload)
+		for i, a := range w.Steps {
+			for _, b := range w.Steps[i+1:] {
+				if a.Op == OpCreate && b.Op == OpDelete && a.Task == b.Task && a.Role != b.Role {
+					return Outcome{Fail: true, Why: "cross-role delete"}
+				}
+			}
+		}
+		return Outcome{Why: "ok"}
+	}
+	s := &Search{Name: "fake-model", Gen: GenWorkload(DefaultWorkloadSpace()), Seed: testSeed(t), Check: check,
+		Key: func(v interface{}) string { return v.(Workload).String() }, Budget: Budget{Cases: 100, ShrinkRuns: 500}}
+	f, st, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f == nil {
+		t.Fatalf("no failing workload in %d cases", st.Cases)
+	}
+	o, w := f.Original.(Workload), f.Shrunk.(Workload)
+	t.Logf("%d steps / %d roles → %s in %d steps, %d runs", len(o.Steps), o.Roles, w, f.Shrinks, f.ShrinkRuns)
+	if len(w.Steps) != 2 || w.Roles > 2 {
+		t.Fatalf("not shrunk to the two steps on two roles: %s", w)
 	}
 }
