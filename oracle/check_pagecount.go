@@ -2,6 +2,8 @@ package oracle
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -48,6 +50,26 @@ type shortWrite struct {
 	// e.g. a database made before the mount), and an unrestored write is
 	// only possibly a torn extend.
 	known bool
+	// bounded > 0: known came from the saved file's size (bounded bytes),
+	// not from the trace.
+	bounded int64
+}
+
+// finalSizeAfter returns the saved file's size as an upper bound on the
+// size of trace record i's file at i, when no later op could have shrunk
+// it.
+func finalSizeAfter(in *Input, i int) (int64, bool) {
+	p := in.Trace[i].Path
+	for _, q := range in.Trace[i+1:] {
+		if q.Kind == trace.KindOp && (q.Path == p || q.To == p) && (q.Op == "truncate" || q.Op == "unlink" || q.Op == "rename") {
+			return 0, false
+		}
+	}
+	st, err := os.Stat(filepath.Join(in.Files, filepath.FromSlash(p)))
+	if err != nil || !st.Mode().IsRegular() {
+		return 0, false
+	}
+	return st.Size(), true
 }
 
 // short reports whether the write left the file short: a torn extend.
@@ -179,6 +201,16 @@ func shortWrites(in *Input) []shortWrite {
 						break
 					}
 				}
+				if !w.known {
+					// The saved file bounds the size from above when nothing
+					// after the write could shrink it (no truncate, unlink
+					// or rename): writes only grow a file, so before <=
+					// final size, and a final size short of the intended
+					// end proves the write was an extend.
+					if ub, ok := finalSizeAfter(in, i); ok && ub < w.intended {
+						w.known, w.bounded = true, ub
+					}
+				}
 				out = append(out, w)
 			}
 			if end := r.Off + r.N; r.N > 0 && end > fs.n {
@@ -226,6 +258,9 @@ func checkPageCount(in *Input) Result {
 		}
 		tornT = append(tornT, r.T)
 		text := fmt.Sprintf("torn extend: %s; the file was %d bytes and was meant to reach %d, left short", describe(r), w.before, w.intended)
+		if w.bounded > 0 {
+			text = fmt.Sprintf("torn extend: %s; meant to reach %d, left short (the saved file is %d bytes and nothing after the write could shrink it)", describe(r), w.intended, w.bounded)
+		}
 		if w.wal {
 			text += " (database in WAL mode)"
 		}

@@ -190,6 +190,13 @@ fixture("page-count", "unknown-size-inconclusive", pc_commit(2.2),
     trace=[mount, tr(3, 1.1, "op", pid=100, op="read", path="kanban.db", off=0, len=4096, n=4096, result="ok"), pc_torn],
     sql="", meta={"switches": {"page_count_check": "raw-read"}},
     expect={"verdict": "inconclusive", "summary": "1 unrestored faulted extend of unknown prior size", "evidence": [{"seq": 5, "text": "possible torn extend"}]})
+# Same, but the saved file is shorter than the write's intended end and
+# nothing after it could shrink the file: the write was an extend, left short.
+fixture("page-count", "saved-size-bad", pc_commit(2.2),
+    trace=[mount, tr(3, 1.1, "op", pid=100, op="read", path="kanban.db", off=0, len=4096, n=4096, result="ok"),
+           tr(5, 2.0, "op", pid=300, op="write", path="kanban.db", off=65536, len=4096, n=512, result="ok", rule=1, fault="torn keep=512 then=ok")],
+    sql="", meta={"switches": {"page_count_check": "off"}},
+    expect={"verdict": "fail", "summary": "1 unreported", "evidence": [{"seq": 5, "pid": 300, "text": "meant to reach 69632, left short (the saved file is"}]})
 fixture("page-count", "false-alarm-bad",
     {"cli-3": [ev("cli-3", 300, "error", 2.0, op="complete_task", klass="TORN_EXTEND", err="database file is 8192 bytes, header says 3 pages")]},
     trace=pc_base + [tr(6, 1.9, "op", pid=300, op="write", path="kanban.db", off=8192, len=4096, n=512, result="ok", rule=1, fault="torn keep=512 then=ok"),
