@@ -144,6 +144,20 @@ func TestTornWrite(t *testing.T) {
 	if r.Rule != 1 || r.N != 100 || r.Len != 4096 || r.Result != "ok" || r.Fault != "torn keep=100 then=ok" {
 		t.Errorf("torn record: %+v", r)
 	}
+	// The trace follows the main db file's length: 0 at create, 8242 after
+	// the small write past the end, unchanged by the torn page at 0. The
+	// -wal is not sized.
+	if c := one(t, find(recs, "create", "t.db"), "create t.db"); c.Size == nil || *c.Size != 0 {
+		t.Errorf("create t.db size = %v, want 0", c.Size)
+	}
+	if r.Size == nil || *r.Size != 8192+50 {
+		t.Errorf("torn db write size = %v, want %d", r.Size, 8192+50)
+	}
+	for _, w := range find(recs, "write", "t.db-wal") {
+		if w.Size != nil {
+			t.Errorf("-wal write carries a size: %+v", w)
+		}
+	}
 	r = one(t, find(recs, "write", "t.db-wal"), "torn wal write")
 	if r.Rule != 2 || r.N != 10 || r.Result != "ENOSPC" {
 		t.Errorf("torn wal record: %+v", r)

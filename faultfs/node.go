@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -116,6 +117,23 @@ type opCall struct {
 	d     plan.Decision
 	fired bool
 	start int64
+	size  *int64 // the file's size after the op (main db files), for the trace
+}
+
+// noteSize records the backing file's size after the op when the trace is
+// on and the file is a main database file.
+func (c *opCall) noteSize(h *handle) {
+	if c.s.tr == nil || !isMainDB(h.base) {
+		return
+	}
+	fd, ok := h.lf.PassthroughFd()
+	if !ok {
+		return
+	}
+	var st syscall.Stat_t
+	if syscall.Fstat(fd, &st) == nil {
+		c.size = &st.Size
+	}
 }
 
 // begin consults the engine for one op and applies a delay decision.
@@ -191,6 +209,7 @@ func (c *opCall) finish(errno syscall.Errno, nbytes int64, to string, holders []
 		Result:  errnoName(errno),
 		N:       nbytes,
 		Holders: holders,
+		Size:    c.size,
 	}
 	if c.fired {
 		r.Rule = c.d.Rule
@@ -224,6 +243,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return nil, 0, c.done(errno, 0)
 	}
 	h := n.s.newHandle(fh, n.EmbeddedInode(), c.ev.Pid, path)
+	c.noteSize(h)
 	c.done(0, 0)
 	return h, n.s.openFlags(fuseFlags, h.base), 0
 }
@@ -240,6 +260,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, c.done(errno, 0)
 	}
 	h := n.s.newHandle(fh, ino, c.ev.Pid, path)
+	c.noteSize(h)
 	c.done(0, 0)
 	return ino, h, n.s.openFlags(fuseFlags, name), 0
 }
@@ -327,6 +348,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		nw, errno = h.pwrite(data, off)
 		persisted, reported = int64(nw), uint32(nw)
 	}
+	c.noteSize(h)
 	c.done(errno, persisted)
 	if headerCheck && persisted >= 20 && (old[0] != data[18] || old[1] != data[19]) {
 		n.s.traceRecord(trace.Record{
@@ -434,6 +456,10 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	errno := c.errno()
 	if errno == 0 {
 		errno = n.LoopbackNode.Setattr(ctx, unwrap(f), in, out)
+	}
+	if isTrunc && errno == 0 && n.s.tr != nil && isMainDB(filepath.Base(path)) {
+		size := int64(sz)
+		c.size = &size
 	}
 	c.finish(errno, 0, "", holders)
 	return errno

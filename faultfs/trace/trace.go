@@ -38,7 +38,12 @@ type Record struct {
 	// before and after a write that changed them (Kind == KindHeader).
 	OldMode string `json:"old_mode,omitempty"`
 	NewMode string `json:"new_mode,omitempty"`
-	Mark    string `json:"mark,omitempty"`
-	Plan    string `json:"plan,omitempty"`
-	Seed    int64  `json:"seed,omitempty"`
+	// Size is the backing file's size after the op, recorded for open,
+	// create, write and truncate of main database files (not -wal, -shm or
+	// -journal), so a reader can follow the file's length exactly; nil when
+	// not recorded.
+	Size *int64 `json:"size,omitempty"`
+	Mark string `json:"mark,omitempty"`
+	Plan string `json:"plan,omitempty"`
+	Seed int64  `json:"seed,omitempty"`
 }

@@ -37,6 +37,14 @@ func randRecord(r *rand.Rand) Record {
 	case 2:
 		rec.Holders = []uint32{uint32(r.Intn(100000)), 7}
 	}
+	switch r.Intn(3) {
+	case 1:
+		zero := int64(0)
+		rec.Size = &zero
+	case 2:
+		size := r.Int63n(1 << 40)
+		rec.Size = &size
+	}
 	return rec
 }
 

@@ -181,6 +181,10 @@ func AppendJSON(b []byte, r *Record) []byte {
 	}
 	b = appendStringField(b, `,"old_mode":`, r.OldMode)
 	b = appendStringField(b, `,"new_mode":`, r.NewMode)
+	if r.Size != nil {
+		b = append(b, `,"size":`...)
+		b = strconv.AppendInt(b, *r.Size, 10)
+	}
 	b = appendStringField(b, `,"mark":`, r.Mark)
 	b = appendStringField(b, `,"plan":`, r.Plan)
 	b = appendIntField(b, `,"seed":`, r.Seed)
