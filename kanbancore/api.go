@@ -64,8 +64,10 @@ type Transition struct {
 	To   string `json:"to"`
 }
 
-// RowRef names a row: its table and primary key (task id, or integer id).
+// RowRef names a row: its table and primary key (task id, or integer id),
+// and for child rows (events, runs, comments) the task they belong to.
 type RowRef struct {
 	Table string `json:"table"`
 	Key   string `json:"key"`
+	Task  string `json:"task,omitempty"`
 }

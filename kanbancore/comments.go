@@ -40,7 +40,7 @@ func AddComment(ctx context.Context, c *Conn, taskID, author, body string) (int6
 			return err
 		}
 		id, _ = res.LastInsertId()
-		tx.Inserted("task_comments", fmt.Sprint(id))
+		tx.InsertedFor("task_comments", fmt.Sprint(id), taskID)
 		return addEvent(ctx, tx, taskID, 0, "commented", map[string]any{"author": author, "len": len(body)})
 	})
 	return id, err

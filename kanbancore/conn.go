@@ -269,15 +269,21 @@ func (tx *Tx) Transition(task, from, to string) {
 
 // Inserted records a row inserted in this transaction.
 func (tx *Tx) Inserted(table, key string) {
-	tx.commit.Inserted = append(tx.commit.Inserted, RowRef{table, key})
+	tx.commit.Inserted = append(tx.commit.Inserted, RowRef{Table: table, Key: key})
+}
+
+// InsertedFor records a child row (event, run, comment) of task inserted in
+// this transaction.
+func (tx *Tx) InsertedFor(table, key, task string) {
+	tx.commit.Inserted = append(tx.commit.Inserted, RowRef{Table: table, Key: key, Task: task})
 }
 
 // Deleted records a row deleted in this transaction.
 func (tx *Tx) Deleted(table, key string) {
-	tx.commit.Deleted = append(tx.commit.Deleted, RowRef{table, key})
+	tx.commit.Deleted = append(tx.commit.Deleted, RowRef{Table: table, Key: key})
 }
 
 // Updated records a row updated in this transaction.
 func (tx *Tx) Updated(table, key string) {
-	tx.commit.Updated = append(tx.commit.Updated, RowRef{table, key})
+	tx.commit.Updated = append(tx.commit.Updated, RowRef{Table: table, Key: key})
 }

@@ -37,7 +37,7 @@ func addEvent(ctx context.Context, tx *Tx, taskID string, runID int64, kind stri
 		return fmt.Errorf("kanbancore: event %s: %w", kind, err)
 	}
 	id, _ := res.LastInsertId()
-	tx.Inserted("task_events", fmt.Sprint(id))
+	tx.InsertedFor("task_events", fmt.Sprint(id), taskID)
 	return nil
 }
 

@@ -45,14 +45,22 @@ func TestBoardObserverSeesChanges(t *testing.T) {
 		c := b.create(CreateOptions{Title: "c", Parents: []string{p}})
 		cm, ok := obs.last("create_task")
 		if !ok || !slices.Contains(cm.Transitions, Transition{c, "", StatusTodo}) ||
-			!slices.Contains(cm.Inserted, RowRef{"tasks", c}) || !slices.Contains(cm.Inserted, RowRef{"task_links", p + ">" + c}) {
+			!slices.Contains(cm.Inserted, RowRef{Table: "tasks", Key: c}) || !slices.Contains(cm.Inserted, RowRef{Table: "task_links", Key: p + ">" + c}) {
 			t.Fatalf("create commit %+v", cm)
 		}
 		b.claim(p, ClaimOptions{})
 		cm, _ = obs.last("claim_task")
 		if !slices.Equal(cm.Transitions, []Transition{{p, StatusReady, StatusRunning}}) ||
-			!slices.ContainsFunc(cm.Inserted, func(r RowRef) bool { return r.Table == "task_runs" }) {
-			t.Fatalf("claim commit %+v", cm)
+			!slices.ContainsFunc(cm.Inserted, func(r RowRef) bool { return r.Table == "task_runs" && r.Task == p }) ||
+			!slices.ContainsFunc(cm.Inserted, func(r RowRef) bool { return r.Table == "task_events" && r.Task == p }) {
+			t.Fatalf("claim commit %+v (child rows must name their task)", cm)
+		}
+		// A commit with no transition still names its task through its rows.
+		must[int64](t)(AddComment(b.ctx, b.c, p, "bob", "looks good"))
+		cm, _ = obs.last("add_comment")
+		if len(cm.Transitions) != 0 ||
+			!slices.ContainsFunc(cm.Inserted, func(r RowRef) bool { return r.Table == "task_comments" && r.Task == p }) {
+			t.Fatalf("comment commit %+v", cm)
 		}
 		must[bool](t)(CompleteTask(b.ctx, b.c, p, CompleteOptions{}))
 		cm, _ = obs.last("complete_task")
@@ -67,7 +75,7 @@ func TestBoardObserverSeesChanges(t *testing.T) {
 		}
 		must[bool](t)(DeleteTask(b.ctx, b.c, c))
 		cm, _ = obs.last("delete_task")
-		if !slices.Contains(cm.Deleted, RowRef{"tasks", c}) || !slices.Contains(cm.Deleted, RowRef{"task_links", p + ">" + c}) {
+		if !slices.Contains(cm.Deleted, RowRef{Table: "tasks", Key: c}) || !slices.Contains(cm.Deleted, RowRef{Table: "task_links", Key: p + ">" + c}) {
 			t.Fatalf("delete commit %+v", cm)
 		}
 	})

@@ -78,7 +78,7 @@ func openRun(ctx context.Context, tx *Tx, taskID, profile, lock string, expires,
 		return 0, err
 	}
 	rid, _ := res.LastInsertId()
-	tx.Inserted("task_runs", fmt.Sprint(rid))
+	tx.InsertedFor("task_runs", fmt.Sprint(rid), taskID)
 	if _, err := tx.ExecContext(ctx, `UPDATE tasks SET current_run_id=? WHERE id=?`, rid, taskID); err != nil {
 		return 0, err
 	}

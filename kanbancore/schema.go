@@ -260,7 +260,7 @@ func synthesizeLegacyRuns(ctx context.Context, c *Conn) error {
 				return err
 			}
 			rid, _ := res.LastInsertId()
-			tx.Inserted("task_runs", fmt.Sprint(rid))
+			tx.InsertedFor("task_runs", fmt.Sprint(rid), l.id)
 			if _, err := tx.ExecContext(ctx, `UPDATE tasks SET current_run_id=? WHERE id=?`, rid, l.id); err != nil {
 				return err
 			}

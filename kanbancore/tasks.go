@@ -616,7 +616,7 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 				return err
 			}
 			rid, _ = res.LastInsertId()
-			tx.Inserted("task_runs", fmt.Sprint(rid))
+			tx.InsertedFor("task_runs", fmt.Sprint(rid), id)
 		}
 		return addEvent(ctx, tx, id, rid, "completed", map[string]any{"result_len": len(o.Result), "summary": nullStr(summary)})
 	})
