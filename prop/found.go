@@ -38,6 +38,11 @@ type Found struct {
 	Reruns           int
 	Reproduced       int
 	Plan             plan.Plan
+	// Template, when set, is the plan as a runner template (with
+	// {pid:PROC}, {dbsize} or {dbpages}, as the catalog's plans have them):
+	// the file holds it instead of Plan, and Plan is its parse with the
+	// placeholders as sentinel numbers.
+	Template string
 }
 
 // ReplayCommand is the chaosrun command line that replays the file at path.
@@ -79,7 +84,11 @@ func (f Found) Text(path string) string {
 		line("reproduced", fmt.Sprintf("%d of %d re-runs", f.Reproduced, f.Reruns))
 	}
 	line("replay", f.ReplayCommand(path))
-	b.WriteString(f.Plan.String())
+	if f.Template != "" {
+		b.WriteString(f.Template)
+	} else {
+		b.WriteString(f.Plan.String())
+	}
 	return b.String()
 }
 
@@ -121,11 +130,26 @@ func ReadFound(path string) (Found, error) {
 	if err != nil {
 		return f, err
 	}
-	p, err := plan.ParseNamed(path, string(b))
-	if err != nil {
-		return f, err
+	if placeholder.Match(b) {
+		p, _, err := ParseTemplate(string(b))
+		if err != nil {
+			return f, fmt.Errorf("%s: %w", path, err)
+		}
+		f.Plan = p
+		var lines []string
+		for _, l := range strings.SplitAfter(string(b), "\n") {
+			if !strings.HasPrefix(l, "#") && strings.TrimSpace(l) != "" {
+				lines = append(lines, l)
+			}
+		}
+		f.Template = strings.Join(lines, "")
+	} else {
+		p, err := plan.ParseNamed(path, string(b))
+		if err != nil {
+			return f, err
+		}
+		f.Plan = *p
 	}
-	f.Plan = *p
 	sc := bufio.NewScanner(strings.NewReader(string(b)))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), ": ")

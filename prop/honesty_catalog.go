@@ -1,0 +1,541 @@
+package prop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/leanovate/gopter"
+
+	"github.com/sqlchaos/sqlchaos/faultfs/plan"
+	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/scenarios"
+)
+
+// Detector honesty over the catalog: for every scenario whose legacy
+// expectation names failing checkers, single-fault variants of the
+// scenario's own plan rule (nth/after/count/keep/errno/p changed, the
+// rule's target — path, ops, offsets, minlen, pid, bit — kept) run under
+// legacy and hardened through scenarios.Execute, several times each
+// (cross-process timing is not seeded), and the checkers are held to the
+// catalog: hardened never fails them, and legacy fails them at least once
+// in K runs of every variant the catalog predicts.
+
+// placeholder matches the runner's plan template placeholders.
+var placeholder = regexp.MustCompile(`\{(pid:[A-Za-z0-9_.-]+|dbsize|dbpages)\}`)
+
+// Sentinels stand for placeholders while a template is handled as a
+// plan.Plan: distinctive numbers that parse where the placeholder stands
+// (a pid; an offset below 2^40) and are put back when the rule is printed.
+const (
+	sentinelPid = 2100000000
+	sentinelOff = 1099511000000
+)
+
+// ParseTemplate parses a plan template of the catalog (with {pid:PROC},
+// {dbsize}, {dbpages}) into a plan whose placeholders are sentinel
+// numbers, and returns the map that prints them back (see Template).
+func ParseTemplate(tmpl string) (plan.Plan, map[string]string, error) {
+	back := map[string]string{}
+	fwd := map[string]string{}
+	text := placeholder.ReplaceAllStringFunc(tmpl, func(m string) string {
+		if s, ok := fwd[m]; ok {
+			return s
+		}
+		n := int64(sentinelOff)
+		if strings.HasPrefix(m, "{pid:") {
+			n = sentinelPid
+		}
+		s := strconv.FormatInt(n+int64(len(fwd)), 10)
+		fwd[m], back[s] = s, m
+		return s
+	})
+	p, err := plan.Parse(text)
+	if err != nil {
+		return plan.Plan{}, nil, err
+	}
+	return *p, back, nil
+}
+
+// Template prints p with its sentinels replaced by the placeholders back
+// holds: the text `chaosrun run --plan` and scenarios.Config.PlanOverride
+// take.
+func Template(p plan.Plan, back map[string]string) string {
+	s := p.String()
+	keys := make([]string, 0, len(back))
+	for k := range back {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s = regexp.MustCompile(`\b`+k+`\b`).ReplaceAllString(s, back[k])
+	}
+	return s
+}
+
+// HonestyTarget is one catalog scenario under detector honesty: the
+// checkers its legacy expectation names as failing (and its hardened one
+// does not), and the rules of its main plan.
+type HonestyTarget struct {
+	Scenario string
+	Checkers []string
+	Rules    []plan.Rule // the main plan, sentinel form
+	back     map[string]string
+	// Excluded, per profile and driver, says why a cell is not asserted
+	// (the matrix marks it unexpected, or there is no rule to vary).
+	Excluded map[string]string // key profile/driver
+}
+
+// Skip returns why the cell (profile, driver) is not asserted, "" if it is.
+func (t HonestyTarget) Skip(profile, driver string) string {
+	return t.Excluded[profile+"/"+driver]
+}
+
+// honestyExclusion is a matrix cell the catalog's own doc records as
+// contradicting its expectation ("unexpected"): the detector-honesty
+// property does not assert it. Quote must appear in the scenario's Doc
+// (TestHonestyExclusionsCurrent), so an exclusion goes stale loudly when
+// the doc changes.
+type honestyExclusion struct {
+	Scenario, Profile, Driver string // "" = every profile / driver
+	Quote                     string
+	Why                       string
+}
+
+var honestyExclusions = []honestyExclusion{
+	{Scenario: "eio-wal-downgrade", Profile: kanbancore.ProfileLegacy, Driver: "mattn", Quote: "Measured with mattn",
+		Why: "matrix: unexpected; mattn reads page 1 at connect, the EIO fails the connect and the WAL pragma does no I/O, so legacy never downgrades"},
+	{Scenario: "torn-write-resurrection", Quote: "Measured here: with either setting no deleted row came back",
+		Why: "matrix: unexpected; torn pages lose rows in both profiles, no deleted row comes back, so resurrection is not the checker that tells them apart"},
+	{Scenario: "redundant-wal-pragma", Profile: kanbancore.ProfileLegacy, Quote: "measured that the pragma on an already-WAL file does no file I/O",
+		Why: "matrix: unexpected; the pragma on an already-WAL file does no file I/O, also under load"},
+}
+
+// HonestyTargets returns the catalog's detector-honesty targets in catalog
+// order, and for every scenario left out why.
+func HonestyTargets() (targets []HonestyTarget, skipped map[string]string) {
+	skipped = map[string]string{}
+	for _, sc := range scenarios.All() {
+		legacy, ok := sc.Expect[kanbancore.ProfileLegacy]
+		hardened, okH := sc.Expect[kanbancore.ProfileHardened]
+		if !ok || len(legacy.Fail) == 0 || !okH {
+			skipped[sc.Name] = "the legacy expectation names no failing checker"
+			continue
+		}
+		var checkers []string
+		for _, c := range legacy.Fail {
+			if !contains(hardened.Fail, c) {
+				checkers = append(checkers, c)
+			}
+		}
+		if len(checkers) == 0 {
+			skipped[sc.Name] = "hardened is expected to fail the same checkers as legacy"
+			continue
+		}
+		p, back, err := ParseTemplate(sc.Plan)
+		if err != nil {
+			skipped[sc.Name] = "main plan does not parse: " + err.Error()
+			continue
+		}
+		if len(p.Rules) == 0 {
+			skipped[sc.Name] = "no fault plan (the class comes from process timing or from the code, not from a fault): no rule for a single-fault variant to change (the matrix runs the cell itself)"
+			continue
+		}
+		t := HonestyTarget{Scenario: sc.Name, Checkers: checkers, Rules: p.Rules, back: back, Excluded: map[string]string{}}
+		for _, ex := range honestyExclusions {
+			if ex.Scenario != sc.Name {
+				continue
+			}
+			for _, prof := range []string{kanbancore.ProfileLegacy, kanbancore.ProfileHardened} {
+				for _, drv := range []string{"modernc", "mattn"} {
+					if (ex.Profile == "" || ex.Profile == prof) && (ex.Driver == "" || ex.Driver == drv) {
+						t.Excluded[prof+"/"+drv] = ex.Why
+					}
+				}
+			}
+		}
+		if len(t.Excluded) == 4 {
+			skipped[sc.Name] = "every cell excluded: " + t.Excluded["legacy/modernc"]
+			continue
+		}
+		targets = append(targets, t)
+	}
+	return targets, skipped
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// CatalogCase is one single-fault variant of a target's main rule on one
+// driver.
+type CatalogCase struct {
+	Scenario string
+	Driver   string
+	Index    int       // which rule of the main plan it varies
+	Rule     plan.Rule // the variant, sentinel form
+	back     map[string]string
+}
+
+// Template is the case's plan as a runner template (one rule).
+func (c CatalogCase) Template() string {
+	return Template(plan.Plan{Rules: []plan.Rule{c.Rule}}, c.back)
+}
+
+// String prints the case on one line.
+func (c CatalogCase) String() string {
+	return fmt.Sprintf("%s driver=%s rule %d: %s", c.Scenario, c.Driver, c.Index+1, strings.TrimSpace(c.Template()))
+}
+
+// sameTarget reports whether v aims where r does: kind, path, ops,
+// offsets, minlen, pid, bit and then= unchanged.
+func sameTarget(r, v plan.Rule) bool {
+	return (r.Kind == v.Kind || (isErrnoKind(r.Kind) && isErrnoKind(v.Kind))) &&
+		r.Path == v.Path && reflect.DeepEqual(r.Ops, v.Ops) && r.HasOff == v.HasOff && r.OffLo == v.OffLo &&
+		r.OffHi == v.OffHi && r.MinLen == v.MinLen && r.Pid == v.Pid && r.HasBit == v.HasBit && r.Bit == v.Bit &&
+		r.ThenOK == v.ThenOK
+}
+
+func isErrnoKind(k plan.Kind) bool { return k == plan.KindEIO || k == plan.KindErrno }
+
+// Predicted reports whether the catalog's legacy expectation covers the
+// variant v of rule i of the main plan rules. The catalog states its
+// expectation for its own plan, and firing more often is not monotone
+// (a second page-1 EIO also fails the legacy downgrade's own pragma, so
+// the header stays WAL), so it predicts: the main rule itself, and a
+// change of keep alone on a torn or short rule with minlen when both keeps
+// stay below minlen (every op the rule hits is still cut short). Every
+// other variant's legacy rate is reported, not asserted. A multi-rule main
+// plan predicts nothing for one of its rules alone.
+func Predicted(rules []plan.Rule, i int, v plan.Rule) (bool, string) {
+	if len(rules) != 1 {
+		return false, fmt.Sprintf("the catalog's prediction is for its %d-rule plan together", len(rules))
+	}
+	r := Canon(rules[i])
+	if reflect.DeepEqual(r, v) {
+		return true, "the main rule itself"
+	}
+	x := v
+	x.Keep = r.Keep
+	if reflect.DeepEqual(Canon(x), r) && (r.Kind == plan.KindTorn || r.Kind == plan.KindShort) && r.MinLen > 0 &&
+		r.Keep < r.MinLen && v.Keep < r.MinLen {
+		return true, "the main rule with another keep below minlen"
+	}
+	return false, "a variant the catalog states nothing about"
+}
+
+var keepChoices = []int64{0, 1, 100, 512, 1024, 2048, 4095}
+
+// mutateRule draws a variant of r inside r's target: one or two of its
+// firing fields (count, nth/after, keep, errno, p) redrawn; with
+// probability 1/5 r itself.
+func mutateRule(rng interface{ Intn(int) int }, r plan.Rule) plan.Rule {
+	if rng.Intn(5) == 0 {
+		return Canon(r)
+	}
+	type field func(x *plan.Rule)
+	var fields []field
+	fields = append(fields, func(x *plan.Rule) { // count: persistent or 1..2n+2
+		if rng.Intn(4) == 0 {
+			x.Count = 0
+		} else {
+			x.Count = 1 + rng.Intn(2*r.Count+2)
+		}
+	})
+	fields = append(fields, func(x *plan.Rule) { // where it first fires
+		switch {
+		case r.After > 0 || (r.Nth == 0 && rng.Intn(2) == 0):
+			x.Nth, x.After = 0, rng.Intn(2*r.After+3)
+		default:
+			x.Nth, x.After = rng.Intn(2*r.Nth+3), 0
+		}
+	})
+	if r.Kind == plan.KindShort || r.Kind == plan.KindTorn {
+		fields = append(fields, func(x *plan.Rule) { x.Keep = keepChoices[rng.Intn(len(keepChoices))] })
+	}
+	if isErrnoKind(r.Kind) || (r.Kind == plan.KindTorn && !r.ThenOK) {
+		errnos := defaultErrnos()
+		fields = append(fields, func(x *plan.Rule) {
+			x.Errno = errnos[rng.Intn(len(errnos))]
+			if isErrnoKind(r.Kind) {
+				x.Kind = plan.KindErrno
+			}
+		})
+	}
+	if r.P > 0 {
+		fields = append(fields, func(x *plan.Rule) { x.P = []float64{0, 0.25, 0.5, 0.75}[rng.Intn(4)] })
+	}
+	x := r
+	x.Ops = append([]plan.Op(nil), r.Ops...)
+	n := 1 + rng.Intn(2)
+	for k := 0; k < n; k++ {
+		fields[rng.Intn(len(fields))](&x)
+	}
+	if x.Kind == plan.KindErrno && x.Errno == syscall.EIO {
+		x.Kind = plan.KindEIO
+	}
+	return Canon(x)
+}
+
+// GenCatalogCase generates variants of t's main rules on driver. Its
+// shrinker shrinks the variant's counts, nth/after, keep, errno and p
+// (ShrinkRule) and never leaves the rule's target.
+func GenCatalogCase(t HonestyTarget, driver string) gopter.Gen {
+	return func(gp *gopter.GenParameters) *gopter.GenResult {
+		i := gp.Rng.Intn(len(t.Rules))
+		c := CatalogCase{Scenario: t.Scenario, Driver: driver, Index: i, Rule: mutateRule(gp.Rng, t.Rules[i]), back: t.back}
+		res := gopter.NewGenResult(c, func(v interface{}) gopter.Shrink {
+			c := v.(CatalogCase)
+			return ShrinkRule(c.Rule).Filter(func(v interface{}) bool {
+				return sameTarget(t.Rules[c.Index], v.(plan.Rule))
+			}).Map(func(r plan.Rule) CatalogCase {
+				x := c
+				x.Rule = r
+				return x
+			})
+		})
+		res.ResultType = reflect.TypeOf(CatalogCase{})
+		return res
+	}
+}
+
+// CatalogHonesty runs catalog variants and judges them.
+type CatalogHonesty struct {
+	Target   HonestyTarget
+	Seed     int64
+	Duration time.Duration // --duration of every run (0 = the scenario's)
+	Legacy   int           // K: legacy runs per variant
+	Hardened int           // hardened runs per variant
+	OutRoot  string        // run directories (failing ones are kept)
+	Stderr   io.Writer
+	Stats    *CatalogStats
+}
+
+// CatalogStats counts what a target's variants did.
+type CatalogStats struct {
+	Variants, Predicted          int
+	LegacyRuns, LegacyFails      int // over every variant
+	PredRuns, PredFails          int // over predicted variants
+	HardenedRuns, HardenedFails  int
+	LegacySkipped, HardSkipped   string
+	Inconclusive, RunErrs, Fired int
+}
+
+func (s CatalogStats) String() string {
+	out := fmt.Sprintf("%d variants (%d predicted); legacy failed the checker in %d of %d runs (%d of %d on predicted variants); hardened in %d of %d; %d inconclusive verdicts, %d run errors, %d faults fired",
+		s.Variants, s.Predicted, s.LegacyFails, s.LegacyRuns, s.PredFails, s.PredRuns, s.HardenedFails, s.HardenedRuns, s.Inconclusive, s.RunErrs, s.Fired)
+	if s.LegacySkipped != "" {
+		out += "; legacy not asserted: " + s.LegacySkipped
+	}
+	if s.HardSkipped != "" {
+		out += "; hardened not asserted: " + s.HardSkipped
+	}
+	return out
+}
+
+// run executes one cell and returns the target checkers' results.
+func (h CatalogHonesty) run(ctx context.Context, c CatalogCase, profile string) (map[string]oracle.Result, *scenarios.Result, error) {
+	cfg := scenarios.Config{Scenario: c.Scenario, Profile: profile, Driver: c.Driver, Seed: h.Seed, Duration: h.Duration,
+		PlanOverride: c.Template(), Stderr: h.Stderr}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	if h.OutRoot != "" {
+		d, err := os.MkdirTemp(h.OutRoot, "run-")
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Out = d
+	}
+	res, err := scenarios.Execute(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := map[string]oracle.Result{}
+	for _, r := range res.Results {
+		if contains(h.Target.Checkers, r.Checker) {
+			out[r.Checker] = r
+		}
+	}
+	return out, res, nil
+}
+
+// Eval runs a variant Legacy times under legacy and Hardened times under
+// hardened (cells the target excludes are not run) and fails when hardened
+// failed a target checker in any run, or when legacy failed none in its
+// runs of a predicted variant.
+func (h CatalogHonesty) Eval(ctx context.Context, c CatalogCase) Outcome {
+	st := h.Stats
+	if st == nil {
+		st = &CatalogStats{}
+	}
+	pred, predWhy := Predicted(h.Target.Rules, c.Index, c.Rule)
+	st.Variants++
+	if pred {
+		st.Predicted++
+	}
+	var bad []string
+	var keep string
+	// side runs one profile n times: per checker, the runs that failed
+	// it and the runs where it was conclusive (pass or fail).
+	side := func(profile string, n int) (fails, concl map[string]int, runs int, sum map[string]string, err error) {
+		fails, concl, sum = map[string]int{}, map[string]int{}, map[string]string{}
+		for k := 0; k < n && ctx.Err() == nil; k++ {
+			rs, res, err := h.run(ctx, c, profile)
+			if err != nil {
+				if errors.Is(err, scenarios.ErrSetup) || ctx.Err() != nil {
+					return nil, nil, 0, nil, err
+				}
+				st.RunErrs++
+				sum["run error"] = err.Error()
+				continue
+			}
+			runs++
+			st.Fired += int(res.Fired)
+			failed := false
+			for _, name := range h.Target.Checkers {
+				r := rs[name]
+				switch r.Verdict {
+				case oracle.Fail:
+					fails[name]++
+					concl[name]++
+					sum[name] = r.Summary
+					failed = true
+				case oracle.Pass:
+					concl[name]++
+				default:
+					st.Inconclusive++
+					sum[name+" inconclusive"] = r.Summary
+				}
+			}
+			if failed && profile == kanbancore.ProfileHardened {
+				keep = res.Dir
+			} else {
+				os.RemoveAll(res.Dir)
+			}
+		}
+		return fails, concl, runs, sum, nil
+	}
+	var why []string
+	if skip := h.Target.Skip(kanbancore.ProfileHardened, c.Driver); skip == "" {
+		fails, _, runs, sum, err := side(kanbancore.ProfileHardened, h.Hardened)
+		if err != nil {
+			return Outcome{Err: err}
+		}
+		st.HardenedRuns += runs
+		for _, name := range h.Target.Checkers {
+			st.HardenedFails += fails[name]
+			why = append(why, fmt.Sprintf("hardened %s failed %d/%d", name, fails[name], runs))
+			if fails[name] > 0 {
+				bad = append(bad, fmt.Sprintf("hardened failed %s in %d of %d runs (the catalog says it holds): %s", name, fails[name], runs, sum[name]))
+			}
+		}
+	} else {
+		st.HardSkipped = skip
+	}
+	if skip := h.Target.Skip(kanbancore.ProfileLegacy, c.Driver); skip == "" {
+		fails, concl, runs, sum, err := side(kanbancore.ProfileLegacy, h.Legacy)
+		if err != nil {
+			return Outcome{Err: err}
+		}
+		st.LegacyRuns += runs
+		if pred {
+			st.PredRuns += runs
+		}
+		for _, name := range h.Target.Checkers {
+			st.LegacyFails += fails[name]
+			if pred {
+				st.PredFails += fails[name]
+			}
+			why = append(why, fmt.Sprintf("legacy %s failed %d/%d", name, fails[name], runs))
+			if n := runs - concl[name]; n > 0 {
+				why = append(why, fmt.Sprintf("%d inconclusive (%s)", n, sum[name+" inconclusive"]))
+			}
+			// An inconclusive verdict did not observe the checker's
+			// target (the run was too short, say): it counts neither way.
+			if pred && concl[name] > 0 && fails[name] == 0 {
+				e := ""
+				if s := sum["run error"]; s != "" {
+					e = " (run error: " + s + ")"
+				}
+				bad = append(bad, fmt.Sprintf("legacy never failed %s in %d conclusive runs although the catalog predicts it for this variant (%s)%s", name, concl[name], predWhy, e))
+			}
+		}
+	} else {
+		st.LegacySkipped = skip
+	}
+	w := strings.Join(why, ", ")
+	if pred {
+		w += " [predicted: " + predWhy + "]"
+	} else {
+		w += " [not predicted: " + predWhy + "]"
+	}
+	if len(bad) > 0 {
+		return Outcome{Fail: true, Why: strings.Join(bad, "; ") + " [" + w + "]", Dir: keep}
+	}
+	if keep != "" {
+		os.RemoveAll(keep)
+	}
+	return Outcome{Why: w}
+}
+
+// Search returns a Search over variants of the target on driver. Its first
+// case is the main plan's first rule itself (the variant the catalog
+// predicts), the others are generated.
+func (h CatalogHonesty) Search(driver string, b Budget, logf func(string, ...any)) *Search {
+	g := GenCatalogCase(h.Target, driver)
+	first := true
+	anchored := func(gp *gopter.GenParameters) *gopter.GenResult {
+		res := g(gp)
+		if first {
+			first = false
+			v, _ := res.Retrieve()
+			c := v.(CatalogCase)
+			c.Index, c.Rule = 0, Canon(h.Target.Rules[0])
+			shrinker := res.Shrinker
+			res = gopter.NewGenResult(c, shrinker)
+			res.ResultType = reflect.TypeOf(CatalogCase{})
+		}
+		return res
+	}
+	return &Search{
+		Name:   "detector-honesty-" + h.Target.Scenario + "-" + driver,
+		Gen:    anchored,
+		Seed:   h.Seed,
+		Budget: b,
+		Check: func(ctx context.Context, v interface{}) Outcome {
+			return h.Eval(ctx, v.(CatalogCase))
+		},
+		Key:  func(v interface{}) string { return v.(CatalogCase).String() },
+		Logf: logf,
+	}
+}
+
+// FoundOf turns a violation into a found file: the cell is hardened's when
+// hardened failed, legacy's otherwise.
+func (h CatalogHonesty) FoundOf(f *Failure) Found {
+	c := f.Shrunk.(CatalogCase)
+	profile := kanbancore.ProfileLegacy
+	if strings.Contains(f.Last.Why, "hardened failed") {
+		profile = kanbancore.ProfileHardened
+	}
+	return Found{Property: "detector-honesty-" + strings.Join(h.Target.Checkers, "+"), Scenario: c.Scenario, Profile: profile,
+		Driver: c.Driver, Seed: h.Seed, Duration: h.Duration, Date: time.Now(), Why: f.Last.Why, Original: 1,
+		Shrinks: f.Shrinks - f.StepsBack, ShrinkRuns: f.ShrinkRuns, ShrinkTime: f.ShrinkTime, Reruns: f.Reruns,
+		Reproduced: f.Reproduced, Plan: plan.Plan{Rules: []plan.Rule{c.Rule}}, Template: c.Template()}
+}

@@ -1,0 +1,192 @@
+package prop
+
+import (
+	"context"
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leanovate/gopter"
+	"github.com/leanovate/gopter/prop"
+
+	"github.com/sqlchaos/sqlchaos/internal/fusetest"
+	"github.com/sqlchaos/sqlchaos/scenarios"
+)
+
+var honestyScenarios = flag.String("honesty-scenarios", "", "comma-separated catalog scenarios TestPropDetectorHonestyCatalog runs (default by mode)")
+
+// TestHonestyExclusionsCurrent checks that every cell the catalog
+// detector-honesty property excludes is still recorded as unexpected in
+// its scenario's doc, and prints what the property covers and leaves out.
+func TestHonestyExclusionsCurrent(t *testing.T) {
+	for _, ex := range honestyExclusions {
+		sc, ok := scenarios.Lookup(ex.Scenario)
+		if !ok {
+			t.Errorf("exclusion of unknown scenario %q", ex.Scenario)
+			continue
+		}
+		if !strings.Contains(strings.Join(strings.Fields(sc.Doc), " "), ex.Quote) {
+			t.Errorf("%s: the doc no longer says %q: the exclusion (%s) is stale; re-measure the cell and drop or update it", ex.Scenario, ex.Quote, ex.Why)
+		}
+	}
+	targets, skipped := HonestyTargets()
+	for _, tg := range targets {
+		t.Logf("target %s: checkers %v, %d main rule(s), excluded cells %v", tg.Scenario, tg.Checkers, len(tg.Rules), tg.Excluded)
+	}
+	for n, why := range skipped {
+		t.Logf("not a target: %s: %s", n, why)
+	}
+	if len(targets) < 4 {
+		t.Errorf("only %d catalog targets", len(targets))
+	}
+}
+
+// TestTemplateRoundTrip parses every catalog plan as a template and prints
+// it back: the placeholders come back where they were.
+func TestTemplateRoundTrip(t *testing.T) {
+	for _, sc := range scenarios.All() {
+		p, back, err := ParseTemplate(sc.Plan)
+		if err != nil {
+			t.Errorf("%s: %v", sc.Name, err)
+			continue
+		}
+		text := Template(p, back)
+		for _, m := range placeholder.FindAllString(sc.Plan, -1) {
+			if !strings.Contains(text, m) {
+				t.Errorf("%s: %s lost: %q", sc.Name, m, text)
+			}
+		}
+		q, _, err := ParseTemplate(text)
+		if err != nil || !reflect.DeepEqual(p, q) {
+			t.Errorf("%s: %q does not round-trip (%v)", sc.Name, text, err)
+		}
+	}
+}
+
+// TestPropCatalogVariants: generated variants and their shrink candidates
+// stay on the main rule's target, print as templates the runner accepts,
+// and the main rule itself is predicted.
+func TestPropCatalogVariants(t *testing.T) {
+	seed := testSeed(t)
+	targets, _ := HonestyTargets()
+	for _, tg := range targets {
+		tg := tg
+		if ok, why := Predicted(tg.Rules, 0, Canon(tg.Rules[0])); len(tg.Rules) == 1 && !ok {
+			t.Errorf("%s: the main rule is not predicted: %s", tg.Scenario, why)
+		}
+		p := prop.ForAll(func(c CatalogCase) string {
+			orig := tg.Rules[c.Index]
+			if !sameTarget(orig, c.Rule) {
+				return "variant left the target: " + c.String()
+			}
+			if _, _, err := ParseTemplate(c.Template()); err != nil {
+				return err.Error()
+			}
+			return ""
+		}, GenCatalogCase(tg, "modernc"))
+		params := gopter.DefaultTestParametersWithSeed(seed)
+		params.MinSuccessfulTests = 100
+		res := p.Check(params)
+		if !res.Passed() {
+			t.Errorf("%s: %v %v", tg.Scenario, res.Status, res.Args)
+		}
+		// Every shrink candidate of a sample stays on target.
+		for i := 0; i < 20; i++ {
+			v, gr := Sample(GenCatalogCase(tg, "modernc"), CaseSeed(seed, tg.Scenario, i))
+			c := v.(CatalogCase)
+			sh := gr.Shrinker(c)
+			for x, ok := sh(); ok; x, ok = sh() {
+				y := x.(CatalogCase)
+				if !sameTarget(tg.Rules[c.Index], y.Rule) || reflect.DeepEqual(y.Rule, c.Rule) {
+					t.Errorf("%s: shrink candidate %s of %s leaves the target or does not change", tg.Scenario, y, c)
+				}
+			}
+		}
+	}
+}
+
+// TestPropDetectorHonestyCatalog is property 3 of issue 5 over the
+// catalog: for every scenario whose legacy expectation names failing
+// checkers (HonestyTargets), single-fault variants of its main rule run
+// under legacy (K times) and hardened through scenarios.Execute; hardened
+// must never fail the checkers (a false alarm, or the fix not holding) and
+// legacy must fail them at least once in K runs of every variant the
+// catalog predicts (see Predicted). Cells the scenario's doc records as
+// unexpected are excluded with the reason printed. Cross-process timing is
+// not seeded: rates are reported, a violation is re-run and shrunk
+// (counts, nth, keep, errno) and saved under testdata/found/.
+func TestPropDetectorHonestyCatalog(t *testing.T) {
+	fusetest.Require(t)
+	seed := testSeed(t)
+	mode := CurrentMode(testing.Short())
+	b := budget(t,
+		Budget{Cases: 2, ShrinkRuns: 3, ShrinkTime: 30 * time.Second, Reruns: 1},
+		Budget{Cases: 2, ShrinkRuns: 8, ShrinkTime: 2 * time.Minute, Reruns: 2},
+		Budget{Cases: 8, ShrinkRuns: 30, ShrinkTime: 10 * time.Minute, Reruns: 3})
+	k, hn := [...]int{2, 3, 5}[mode], [...]int{1, 2, 3}[mode]
+	drivers := []string{"modernc", "mattn"}
+	names := map[string]bool{}
+	switch {
+	case *honestyScenarios != "":
+		for _, n := range strings.Split(*honestyScenarios, ",") {
+			names[strings.TrimSpace(n)] = true
+		}
+	case mode == ModeShort:
+		names = map[string]bool{"eio-wal-downgrade": true, "rollback-shadow": true, "connect-eio-zombies": true}
+		drivers = []string{"modernc"}
+	}
+	// -short runs the three scenarios above with a 1 s load phase (their
+	// checkers see their targets in it); the other modes use each
+	// scenario's own (transient-header-latch's liveness needs its 9 s).
+	dur := *durationFlag
+	if dur == 0 && mode == ModeShort && *honestyScenarios == "" {
+		dur = time.Second
+	}
+	targets, skipped := HonestyTargets()
+	for n, why := range skipped {
+		t.Logf("not a target: %s: %s", n, why)
+	}
+	t.Logf("mode %s: %d legacy and %d hardened runs per variant, duration %v (0: the scenario's); case 0 of each target is its main rule", mode, k, hn, dur)
+	start := time.Now()
+	for _, tg := range targets {
+		if len(names) > 0 && !names[tg.Scenario] {
+			t.Logf("%s: not in this mode's list (-honesty-scenarios to add it)", tg.Scenario)
+			continue
+		}
+		for _, driver := range drivers {
+			tg, driver := tg, driver
+			t.Run(tg.Scenario+"/"+driver, func(t *testing.T) {
+				for _, prof := range []string{"legacy", "hardened"} {
+					if why := tg.Skip(prof, driver); why != "" {
+						t.Logf("EXCLUDED %s/%s/%s: %s", tg.Scenario, prof, driver, why)
+					}
+				}
+				stats := &CatalogStats{}
+				h := CatalogHonesty{Target: tg, Seed: seed, Duration: dur, Legacy: k, Hardened: hn,
+					OutRoot: t.TempDir(), Stats: stats}
+				s := h.Search(driver, b, t.Logf)
+				f, st, err := s.Run(context.Background())
+				t.Logf("%s/%s: checkers %v; %d cases, %d evaluations, %v; %s", tg.Scenario, driver, tg.Checkers, st.Cases, st.Evals,
+					st.Wall.Round(time.Millisecond), stats)
+				if err != nil {
+					t.Fatalf("setup: %v", err)
+				}
+				if f == nil {
+					return
+				}
+				found := h.FoundOf(f)
+				path, werr := found.Write(FoundDir())
+				if werr != nil {
+					t.Errorf("save found plan: %v", werr)
+				}
+				t.Errorf("detector honesty violated: %s\n  seed %d, case %d (case seed %d); first: %s\n  %s → %s in %d steps, %d runs, %v\n  reproduced %d of %d re-runs (cross-process timing is not seeded)\n  saved: %s\n  replay: %s\n  or:     go test ./prop -run '^%s$' -seed %d -honesty-scenarios %s\n  run dir: %s",
+					f.Last.Why, f.Seed, f.Case, f.CaseSeed, f.First.Why, f.Original.(CatalogCase), f.Shrunk.(CatalogCase),
+					f.Shrinks, f.ShrinkRuns, f.ShrinkTime.Round(time.Millisecond), f.Reproduced, f.Reruns, path,
+					found.ReplayCommand(path), strings.Split(t.Name(), "/")[0], f.Seed, tg.Scenario, f.Last.Dir)
+			})
+		}
+	}
+	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
+}
