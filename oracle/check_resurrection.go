@@ -17,7 +17,10 @@ func init() {
 			"and inserted before the cascade are resurrected, and an inserted row missing at the end is " +
 			"explained by a later cascade of the task its inserting commit names (transitions, tasks rows, " +
 			"task_links ends, task:<id> keys); when that commit names no task, or names several of which only " +
-			"some were deleted later, the row is inconclusive.",
+			"some were deleted later, the row is inconclusive. On a forked history (a seq acknowledged twice, see " +
+			"durability) the branches have no order between them: rows are predicted from the acknowledged commits " +
+			"the final ledger confirms, the others are durability's to report, and an insert on any branch explains " +
+			"a row's existence.",
 		Check: checkResurrection,
 	})
 }
@@ -31,22 +34,16 @@ type expectRow struct {
 
 func checkResurrection(in *Input) Result {
 	f := in.facts()
-	if len(f.commits) == 0 {
+	if len(f.acks) == 0 {
 		return Result{Verdict: Inconclusive, Summary: "no acknowledged commits in the histories"}
 	}
 	fin := in.final()
 	if err := firstErr(fin.openErr, fin.ledgerErr); err != nil {
 		return Result{Verdict: Inconclusive, Summary: "cannot read the final database: " + err.Error()}
 	}
-	// Commits that made it into the database without being acknowledged:
-	// their effects are unknown.
-	var unlogged []int64
-	for s := range fin.ledger {
-		if _, ok := f.commits[s]; !ok {
-			unlogged = append(unlogged, s)
-		}
-	}
-	sort.Slice(unlogged, func(i, j int) bool { return unlogged[i] < unlogged[j] })
+	// Commits that made it into the database without being acknowledged
+	// (by seq and proc): their effects are unknown.
+	unlogged := f.unlogged(fin)
 	laterUnlogged := func(seq int64) (int64, bool) {
 		i := sort.Search(len(unlogged), func(i int) bool { return unlogged[i] > seq })
 		if i < len(unlogged) {
@@ -62,8 +59,29 @@ func checkResurrection(in *Input) Result {
 	tracked := map[string]bool{}
 	var cascades []cascade
 	born := map[string]int64{} // task -> seq of its first acknowledged insert
-	for _, s := range f.sortedSeqs() {
-		c := f.commits[s]
+	// The acknowledged history is one order only when no seq was
+	// acknowledged twice. On a forked history the branches' seqs interleave
+	// with no order between them, and only the branch in the final ledger
+	// can be judged: the expected state comes from the commits the ledger
+	// confirms (seq and proc), and the acknowledged commits it lacks are
+	// durability's to report.
+	forked := len(f.forks()) > 0
+	skipped := 0
+	// Any acknowledged insert, on either branch, explains a row's existence
+	// (a lost branch's pages can reach the main file through its writer's
+	// checkpoints): no phantom.
+	for _, c := range f.acks {
+		for _, r := range c.Inserted {
+			created[key{r.Table, r.Key}], tracked[r.Table] = true, true
+		}
+	}
+	confirmed := f.confirmed(fin)
+	for i, c := range f.acks {
+		s := c.Seq
+		if forked && !confirmed[i] {
+			skipped++
+			continue
+		}
 		for _, r := range c.Inserted {
 			k := key{r.Table, r.Key}
 			created[k], tracked[r.Table] = true, true
@@ -241,17 +259,22 @@ func checkResurrection(in *Input) Result {
 		}
 	}
 	bad += phantoms
+	forkNote := ""
+	if forked {
+		forkNote = fmt.Sprintf("; forked history: judged on the %d acknowledged commits the ledger confirms, %d others left to durability", len(f.acks)-skipped, skipped)
+		res.Evidence = append(res.Evidence, Evidence{Source: "history", Text: fmt.Sprintf("forked history (a seq acknowledged more than once): %d acknowledged commits not in the final ledger under their process are not used to predict rows", skipped)})
+	}
 	switch {
 	case bad > 0:
 		res.Verdict = Fail
-		res.Summary = fmt.Sprintf("%s contradict the acknowledged history (%d phantom, %d back after a cascade), %d inconclusive", plural(bad, "row"), phantoms, cascaded, unsure)
+		res.Summary = fmt.Sprintf("%s contradict the acknowledged history (%d phantom, %d back after a cascade), %d inconclusive%s", plural(bad, "row"), phantoms, cascaded, unsure, forkNote)
 	case unsure > 0:
 		res.Verdict = Inconclusive
-		res.Summary = fmt.Sprintf("%s could not be decided (later unacknowledged commits, unreadable rows, or rows whose task a later cascade may have deleted)", plural(unsure, "row"))
+		res.Summary = fmt.Sprintf("%s could not be decided (later unacknowledged commits, unreadable rows, or rows whose task a later cascade may have deleted)%s", plural(unsure, "row"), forkNote)
 	default:
 		res.Verdict = Pass
-		res.Summary = fmt.Sprintf("%d rows match their last acknowledged commit (%d of them removed by later cascades); %s; no phantoms in %d tracked tables",
-			len(keys), explained, plural(len(cascades), "cascade"), len(tables))
+		res.Summary = fmt.Sprintf("%d rows match their last acknowledged commit (%d of them removed by later cascades); %s; no phantoms in %d tracked tables%s",
+			len(keys), explained, plural(len(cascades), "cascade"), len(tables), forkNote)
 	}
 	return res
 }

@@ -14,13 +14,20 @@ import (
 
 // facts are derived once from the histories and the trace.
 type facts struct {
-	t0      int64 // earliest timestamp in the run
-	tEnd    int64 // latest
-	bounds  Bounds
-	fired   []trace.Record // faults that fired (delay faults excluded)
-	errs    []history.Event
-	commits map[int64]commitEv // acknowledged commits by seq
-	procs   map[int]string     // pid -> proc
+	t0     int64 // earliest timestamp in the run
+	tEnd   int64 // latest
+	bounds Bounds
+	fired  []trace.Record // faults that fired (delay faults excluded)
+	errs   []history.Event
+	// acks holds every acknowledged commit, sorted by (seq, T, proc). One
+	// seq may be acknowledged by several processes: when a -wal is
+	// unlinked under a live writer, processes that open the board later
+	// continue the counter from the main file while the writer continues
+	// it in its deleted WAL (a forked history). Nothing here keeps one
+	// commit per seq.
+	acks  []commitEv
+	bySeq map[int64][]commitEv // acks by seq, in acks order
+	procs map[int]string       // pid -> proc
 	// clearT is when the faults were last cleared (trace mark
 	// "faults-cleared", or an empty plan loaded over a plan with rules),
 	// 0 if never. The mount's initial empty plan is no clearing.
@@ -58,7 +65,7 @@ func (in *Input) facts() *facts {
 }
 
 func buildFacts(in *Input) *facts {
-	f := &facts{commits: map[int64]commitEv{}, procs: map[int]string{}, bounds: in.Meta.Bounds.withDefaults()}
+	f := &facts{bySeq: map[int64][]commitEv{}, procs: map[int]string{}, bounds: in.Meta.Bounds.withDefaults()}
 	see := func(t int64) {
 		if t == 0 {
 			return
@@ -86,8 +93,21 @@ func buildFacts(in *Input) *facts {
 			decodeData(e.Data, history.DataInserted, &c.Inserted)
 			decodeData(e.Data, history.DataDeleted, &c.Deleted)
 			decodeData(e.Data, history.DataUpdated, &c.Updated)
-			f.commits[e.Seq] = c
+			f.acks = append(f.acks, c)
 		}
+	}
+	sort.SliceStable(f.acks, func(i, j int) bool {
+		a, b := f.acks[i], f.acks[j]
+		if a.Seq != b.Seq {
+			return a.Seq < b.Seq
+		}
+		if a.T != b.T {
+			return a.T < b.T
+		}
+		return a.Proc < b.Proc
+	})
+	for _, c := range f.acks {
+		f.bySeq[c.Seq] = append(f.bySeq[c.Seq], c)
 	}
 	armed := false // the last plan loaded had rules
 	for _, r := range in.Trace {
@@ -144,11 +164,76 @@ func (f *facts) rel(t int64) string {
 	return fmt.Sprintf("+%v", time.Duration(t-f.t0).Round(time.Millisecond))
 }
 
-// sortedSeqs returns the acknowledged commit seqs in order.
-func (f *facts) sortedSeqs() []int64 {
-	out := make([]int64, 0, len(f.commits))
-	for s := range f.commits {
-		out = append(out, s)
+// forks returns the seqs acknowledged more than once, in order: a forked
+// history. One process cannot commit twice under one counter value in a
+// single history, and two processes cannot commit under the same one, so
+// at most one of the acknowledgements can be the ledger's row for that seq.
+// (The same event read twice, same proc, pid, op and time, counts once.)
+func (f *facts) forks() []int64 {
+	var out []int64
+	prev := int64(-1)
+	for _, c := range f.acks {
+		if c.Seq == prev {
+			continue
+		}
+		prev = c.Seq
+		cs := f.bySeq[c.Seq]
+		for _, d := range cs[1:] {
+			if d.Proc != cs[0].Proc || d.Pid != cs[0].Pid || d.Op != cs[0].Op || d.T != cs[0].T {
+				out = append(out, c.Seq)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// matches reports whether ledger row r can be the row acknowledged commit c
+// wrote: it names c's process and, where both are recorded, c's operation,
+// and it was written no later than c was acknowledged (the ledger's t is
+// taken inside the transaction, on the same clock).
+func (r ledgerRow) matches(c commitEv) bool {
+	return r.Seq == c.Seq && r.Proc == c.Proc && (r.Op == "" || c.Op == "" || r.Op == c.Op) && (r.T == 0 || r.T <= c.T)
+}
+
+// confirmed returns, per acknowledged commit (f.acks index), whether the
+// final ledger holds it: the ledger row with its seq matches it (see
+// matches), and of several matching acknowledgements of one seq only the
+// first acknowledged after the row was written. Every other acknowledged
+// commit is lost.
+func (f *facts) confirmed(fin *final) []bool {
+	out := make([]bool, len(f.acks))
+	best := map[int64]int{}
+	for i, c := range f.acks {
+		r, ok := fin.ledger[c.Seq]
+		if !ok || !r.matches(c) {
+			continue
+		}
+		if j, ok := best[c.Seq]; !ok || c.T < f.acks[j].T {
+			best[c.Seq] = i
+		}
+	}
+	for _, i := range best {
+		out[i] = true
+	}
+	return out
+}
+
+// unlogged returns the final ledger's seqs whose row no acknowledged
+// commit matches: commits that made it into the database unacknowledged.
+func (f *facts) unlogged(fin *final) []int64 {
+	var out []int64
+	for s, r := range fin.ledger {
+		found := false
+		for _, c := range f.bySeq[s] {
+			if r.matches(c) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, s)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out

@@ -39,8 +39,24 @@ def tr(seq, sec, kind, **kw):
     r = {"seq": seq, "t": t(sec), "kind": kind}
     r.update(kw)
     return r
-def ledger(*seqs, procs=None):
-    return "\n".join("INSERT INTO chaos_ledger VALUES(%d,'%s','op',%d);" % (s, "p", t(s)) for s in seqs) + \
+def ledger(*seqs, hist=None, procs=None):
+    # hist: the fixture's histories ({proc: events}); procs: {seq: proc}
+    # overriding whom a seq's row names (default: the proc whose commit
+    # acknowledged it). A row whose proc acknowledged its seq gets that
+    # commit's op and a t 1 ms before it (the ledger row is written inside
+    # the transaction); other seqs name "p" (an unacknowledged commit). The
+    # oracle matches commits to rows by seq, proc, op and t.
+    acks = {}
+    for proc, evs in (hist or {}).items():
+        for e in evs:
+            if e.get("type") == "commit":
+                acks.setdefault(e["seq"], {})[proc] = e
+    def row(s):
+        p = (procs or {}).get(s) or next(iter(acks.get(s, {})), "p")
+        e = acks.get(s, {}).get(p)
+        op, ts = (e["op"], e["t"] - t(0.001)) if e else ("op", t(s))
+        return "INSERT INTO chaos_ledger VALUES(%d,'%s','%s',%d);" % (s, p, op, ts)
+    return "\n".join(row(s) for s in seqs) + \
         "\nUPDATE chaos_counter SET n = %d;" % (max(seqs) if seqs else 0)
 WAL = "PRAGMA journal_mode=WAL;"
 mount = tr(1, 0.9, "mount", seed=1)
@@ -64,18 +80,53 @@ fixture("journal-mode", "bad",
         {"text": "final header bytes 18-19 = 1/1"}]})
 
 # 2 durability
-fixture("durability", "good",
-    {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")],
+DUR_GOOD = {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")],
      "cli-2": [commit("cli-2", 202, 2.0, 2, "create_task")],
-     "cli-3": [commit("cli-3", 203, 3.0, 3, "create_task")]},
-    sql=ledger(1, 2, 3, 4) + "\n" + WAL)
-fixture("durability", "bad",
-    {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task"), commit("cli-1", 201, 4.0, 4, "create_task")],
+     "cli-3": [commit("cli-3", 203, 3.0, 3, "create_task")]}
+fixture("durability", "good", DUR_GOOD,
+    sql=ledger(1, 2, 3, 4, hist=DUR_GOOD) + "\n" + WAL)
+DUR_BAD = {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task"), commit("cli-1", 201, 4.0, 4, "create_task")],
      "cli-2": [commit("cli-2", 202, 2.0, 2, "create_task")],
-     "cli-3": [commit("cli-3", 203, 3.0, 3, "complete_task")]},
-    sql=ledger(1, 2, 4) + "\n" + WAL,
+     "cli-3": [commit("cli-3", 203, 3.0, 3, "complete_task")]}
+fixture("durability", "bad", DUR_BAD,
+    sql=ledger(1, 2, 4, hist=DUR_BAD) + "\n" + WAL,
     expect={"verdict": "fail", "summary": "1 of 4 acknowledged commits lost", "evidence": [
         {"seq": 3, "proc": "cli-3", "text": "complete_task"}]})
+# A forked history (a -wal unlinked under a live writer): writer-1 keeps
+# counting in its deleted WAL (seqs 3, 4) while cli-3 and cli-4, opening the
+# board afterwards, continue from the main file (seqs 3, 4 again). Every seq
+# is in the final ledger, but rows 3 and 4 name cli-3 and cli-4: the
+# writer's two commits are lost. A seq-only comparison passes this.
+DUR_FORK = {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")],
+     "cli-2": [commit("cli-2", 202, 2.0, 2, "create_task")],
+     "writer-1": [commit("writer-1", 301, 3.0, 3, "create_task"), commit("writer-1", 301, 4.0, 4, "complete_task")],
+     "cli-3": [commit("cli-3", 203, 3.5, 3, "create_task")],
+     "cli-4": [commit("cli-4", 204, 4.5, 4, "create_task")]}
+fixture("durability", "forked-bad", DUR_FORK,
+    sql=ledger(1, 2, 3, 4, hist=DUR_FORK, procs={3: "cli-3", 4: "cli-4"}) + "\n" + WAL,
+    expect={"verdict": "fail", "summary": "2 of 6 acknowledged commits lost; forked history: 2 seqs acknowledged more than once", "evidence": [
+        {"seq": 3, "proc": "writer-1", "text": "lost: the final ledger's row 3 is cli-3's create_task"},
+        {"seq": 4, "proc": "writer-1", "text": "complete_task by writer-1"},
+        {"seq": 4, "text": "forked history: seq 4 acknowledged 2 times: writer-1 (pid 301"}]})
+# The ledger row of an acknowledged seq names another process, with no
+# second acknowledgement (the other branch's process logged nothing): lost.
+fixture("durability", "other-proc-bad", DUR_GOOD,
+    sql=ledger(1, 2, 3, 4, hist=DUR_GOOD, procs={3: "cli-9"}) + "\n" + WAL,
+    expect={"verdict": "fail", "summary": "1 of 3 acknowledged commits lost", "evidence": [
+        {"seq": 3, "proc": "cli-3", "text": "row 3 is cli-9's op"}]})
+
+# One process on both branches (measured: the gateway acknowledged seq 81 as
+# set_worker_pid on the deleted WAL, then as claim_task on the new one): the
+# ledger's row 3 is gateway-1's detect_crashed_workers, so its claim_task
+# under seq 3 is lost although the row names its process.
+DUR_SELF = {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")],
+     "cli-2": [commit("cli-2", 202, 2.0, 2, "create_task")],
+     "gateway-1": [commit("gateway-1", 100, 3.0, 3, "claim_task"), commit("gateway-1", 100, 3.5, 3, "detect_crashed_workers")]}
+fixture("durability", "same-proc-fork-bad", DUR_SELF,
+    sql=ledger(1, 2, hist=DUR_GOOD) + "\nINSERT INTO chaos_ledger VALUES(3,'gateway-1','detect_crashed_workers',%d);" % t(3.4) + "\n" + WAL,
+    expect={"verdict": "fail", "summary": "1 of 4 acknowledged commits lost; forked history: 1 seq acknowledged more than once", "evidence": [
+        {"seq": 3, "proc": "gateway-1", "text": "seq 3 (claim_task by gateway-1) at +2s is lost: the final ledger's row 3 is gateway-1's detect_crashed_workers"},
+        {"seq": 3, "text": "forked history: seq 3 acknowledged 2 times"}]})
 
 # 3 resurrection
 res_hist = {
@@ -85,9 +136,9 @@ res_hist = {
     "cli-4": [commit("cli-4", 204, 3.0, 4, "delete_task", deleted=[{"table": "tasks", "key": "t2"}])],
 }
 fixture("resurrection", "good", res_hist,
-    sql="INSERT INTO tasks VALUES('t1','one','running');\n" + ledger(1, 2, 3, 4) + "\n" + WAL)
+    sql="INSERT INTO tasks VALUES('t1','one','running');\n" + ledger(1, 2, 3, 4, hist=res_hist) + "\n" + WAL)
 fixture("resurrection", "bad", res_hist,
-    sql="INSERT INTO tasks VALUES('t1','one','ready');\nINSERT INTO tasks VALUES('t2','two','ready');\nINSERT INTO tasks VALUES('t9','ghost','done');\n" + ledger(1, 2, 3, 4) + "\n" + WAL,
+    sql="INSERT INTO tasks VALUES('t1','one','ready');\nINSERT INTO tasks VALUES('t2','two','ready');\nINSERT INTO tasks VALUES('t9','ghost','done');\n" + ledger(1, 2, 3, 4, hist=res_hist) + "\n" + WAL,
     expect={"verdict": "fail", "evidence": [
         {"seq": 4, "proc": "cli-4", "text": "deleted by acknowledged commit seq 4"},
         {"seq": 3, "proc": "dispatcher-1", "text": "last acknowledged transition"},
@@ -112,11 +163,11 @@ cas_hist = {
 }
 cas_sql = CHILD + "INSERT INTO tasks VALUES('t2','two','ready');\nINSERT INTO task_comments VALUES(1,'t2','hi');\n"
 fixture("resurrection", "cascade-good", cas_hist,
-    sql=cas_sql + "INSERT INTO task_events VALUES(2,'t2','created'),(4,'t2','linked'),(5,'t2','commented');\n" + ledger(1, 2, 3, 4, 5, 6) + "\n" + WAL,
+    sql=cas_sql + "INSERT INTO task_events VALUES(2,'t2','created'),(4,'t2','linked'),(5,'t2','commented');\n" + ledger(1, 2, 3, 4, 5, 6, hist=cas_hist) + "\n" + WAL,
     expect={"verdict": "pass", "summary": "2 of them removed by later cascades"})
 fixture("resurrection", "cascade-bad", cas_hist,
     sql=cas_sql + "INSERT INTO task_events VALUES(1,'t1','created'),(4,'t2','linked'),(5,'t2','commented');\n" +
-        "INSERT INTO task_links VALUES('t1','t2');\n" + ledger(1, 2, 3, 4, 5, 6) + "\n" + WAL,
+        "INSERT INTO task_links VALUES('t1','t2');\n" + ledger(1, 2, 3, 4, 5, 6, hist=cas_hist) + "\n" + WAL,
     expect={"verdict": "fail", "summary": "1 back after a cascade", "evidence": [
         {"seq": 5, "proc": "cli-5", "text": "task_events row 1 of task t1, deleted by acknowledged commit seq 5 (delete_task, cascade), is present"},
         {"seq": 2, "proc": "cli-2", "text": "task_events row 2 written by acknowledged commit seq 2 (create_task) is missing at the end (its commit names t2; no later cascade"},
@@ -125,9 +176,32 @@ unk_hist = dict(cas_hist)
 unk_hist["cli-7"] = [commit("cli-7", 207, 4.0, 7, "delete_task",
     deleted=[rows("task_comments", "task:t2"), rows("task_events", "task:t2"), rows("tasks", "t2")], transitions=[{"task": "t2", "from": "ready", "to": ""}])]
 fixture("resurrection", "cascade-unknown-owner", unk_hist,
-    sql=CHILD + ledger(1, 2, 3, 4, 5, 6, 7) + "\n" + WAL,
+    sql=CHILD + ledger(1, 2, 3, 4, 5, 6, 7, hist=unk_hist) + "\n" + WAL,
     expect={"verdict": "inconclusive", "summary": "2 rows could not be decided", "evidence": [
         {"seq": 6, "proc": "cli-6", "text": "task_events row 5 written by acknowledged commit seq 6 (add_comment) is missing at the end — later cascades deleted the task_events rows of t2, and its commit names no task"}]})
+
+# 3c resurrection on a forked history: writer-1's seqs 3 and 4 went to a
+# deleted WAL (lost; durability's to report), cli-3 and cli-4 acknowledged
+# seqs 3 and 4 again on the branch the ledger keeps. Rows are predicted from
+# the commits the ledger confirms (seq and proc); writer-1's later-in-time
+# delete of t2 and claim of t1 do not count, and t5, which writer-1 inserted
+# and whose page reached the main file, is no phantom.
+fork_hist = {
+    "cli-1": [commit("cli-1", 201, 1.0, 1, "create_task", inserted=[rows("tasks", "t1")], transitions=[{"task": "t1", "from": "", "to": "ready"}])],
+    "cli-2": [commit("cli-2", 202, 1.5, 2, "create_task", inserted=[rows("tasks", "t2")], transitions=[{"task": "t2", "from": "", "to": "ready"}])],
+    "cli-3": [commit("cli-3", 203, 3.0, 3, "create_task", inserted=[rows("tasks", "t3")], transitions=[{"task": "t3", "from": "", "to": "ready"}])],
+    "cli-4": [commit("cli-4", 204, 4.0, 4, "block_task", transitions=[{"task": "t1", "from": "ready", "to": "blocked"}])],
+    "writer-1": [commit("writer-1", 301, 3.6, 3, "delete_task", deleted=[rows("tasks", "t2")], inserted=[rows("tasks", "t5")], transitions=[{"task": "t2", "from": "ready", "to": ""}]),
+                 commit("writer-1", 301, 4.6, 4, "claim_task", transitions=[{"task": "t1", "from": "ready", "to": "running"}])],
+}
+fork_ledger = ledger(1, 2, 3, 4, hist=fork_hist, procs={3: "cli-3", 4: "cli-4"})
+fixture("resurrection", "forked-good", fork_hist,
+    sql="INSERT INTO tasks VALUES('t1','one','blocked'),('t2','two','ready'),('t3','three','ready'),('t5','five','ready');\n" + fork_ledger + "\n" + WAL,
+    expect={"verdict": "pass", "summary": "forked history: judged on the 4 acknowledged commits the ledger confirms, 2 others left to durability"})
+fixture("resurrection", "forked-bad", fork_hist,
+    sql="INSERT INTO tasks VALUES('t1','one','ready'),('t2','two','ready'),('t3','three','ready');\n" + fork_ledger + "\n" + WAL,
+    expect={"verdict": "fail", "summary": "forked history", "evidence": [
+        {"seq": 4, "proc": "cli-4", "text": "task t1 is \"ready\" at the end; its last acknowledged transition (seq 4, block_task) made it \"blocked\""}]})
 
 # 4 structure
 many = "BEGIN;\n" + "\n".join("INSERT INTO tasks VALUES('task-%04d','title %d','ready');" % (i, i) for i in range(300)) + "\nCOMMIT;"
@@ -299,10 +373,10 @@ sil_hist = {
 }
 fixture("silent", "good", sil_hist,
     trace=[mount, towal, eio, tr(9, 3.0, "op", pid=0, op="write", path="kanban.db", off=4096, len=4096, n=100, result="ok", rule=2, fault="torn keep=100 then=ok")],
-    sql="INSERT INTO tasks VALUES('t1','one','ready');\n" + ledger(1, 2) + "\n" + WAL)
+    sql="INSERT INTO tasks VALUES('t1','one','ready');\n" + ledger(1, 2, hist=sil_hist) + "\n" + WAL)
 sil_bad = dict(sil_hist)
 sil_bad["cli-3"] = [ev("cli-3", 300, "call", 2.39, id=1, op="create_task"), commit("cli-3", 300, 2.5, 3, "complete_task"), ev("cli-3", 300, "return", 2.51, id=1, op="complete_task")]
 fixture("silent", "bad", sil_bad,
     trace=[mount, towal, eio, tr(9, 2.4, "op", pid=300, op="write", path="kanban.db-wal", off=4152, len=4096, n=1000, result="ok", rule=2, fault="torn keep=1000 then=ok")],
-    sql="INSERT INTO tasks VALUES('t1','one','ready');\n" + ledger(1, 2) + "\n" + WAL,
+    sql="INSERT INTO tasks VALUES('t1','one','ready');\n" + ledger(1, 2, hist=sil_hist) + "\n" + WAL,
     expect={"verdict": "fail", "summary": "SILENT", "evidence": [{"seq": 9, "pid": 300, "text": "no error surfaced"}]})

@@ -1,9 +1,9 @@
 INSERT INTO tasks VALUES('t1','one','ready');
 INSERT INTO tasks VALUES('t2','two','ready');
 INSERT INTO tasks VALUES('t9','ghost','done');
-INSERT INTO chaos_ledger VALUES(1,'p','op',1000000000);
-INSERT INTO chaos_ledger VALUES(2,'p','op',2000000000);
-INSERT INTO chaos_ledger VALUES(3,'p','op',3000000000);
-INSERT INTO chaos_ledger VALUES(4,'p','op',4000000000);
+INSERT INTO chaos_ledger VALUES(1,'cli-1','create_task',999000000);
+INSERT INTO chaos_ledger VALUES(2,'cli-2','create_task',1499000000);
+INSERT INTO chaos_ledger VALUES(3,'dispatcher-1','claim_task',1999000000);
+INSERT INTO chaos_ledger VALUES(4,'cli-4','delete_task',2999000000);
 UPDATE chaos_counter SET n = 4;
 PRAGMA journal_mode=WAL;

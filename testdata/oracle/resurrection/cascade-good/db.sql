@@ -4,11 +4,11 @@ CREATE TABLE task_links(parent_id TEXT NOT NULL, child_id TEXT NOT NULL, PRIMARY
 INSERT INTO tasks VALUES('t2','two','ready');
 INSERT INTO task_comments VALUES(1,'t2','hi');
 INSERT INTO task_events VALUES(2,'t2','created'),(4,'t2','linked'),(5,'t2','commented');
-INSERT INTO chaos_ledger VALUES(1,'p','op',1000000000);
-INSERT INTO chaos_ledger VALUES(2,'p','op',2000000000);
-INSERT INTO chaos_ledger VALUES(3,'p','op',3000000000);
-INSERT INTO chaos_ledger VALUES(4,'p','op',4000000000);
-INSERT INTO chaos_ledger VALUES(5,'p','op',5000000000);
-INSERT INTO chaos_ledger VALUES(6,'p','op',6000000000);
+INSERT INTO chaos_ledger VALUES(1,'cli-1','create_task',999000000);
+INSERT INTO chaos_ledger VALUES(2,'cli-2','create_task',1499000000);
+INSERT INTO chaos_ledger VALUES(3,'worker-1','heartbeat_worker',1999000000);
+INSERT INTO chaos_ledger VALUES(4,'cli-4','link_tasks',2499000000);
+INSERT INTO chaos_ledger VALUES(5,'cli-5','delete_task',2999000000);
+INSERT INTO chaos_ledger VALUES(6,'cli-6','add_comment',3499000000);
 UPDATE chaos_counter SET n = 6;
 PRAGMA journal_mode=WAL;
