@@ -19,8 +19,11 @@ func init() {
 			"*.db file that SQLite was told succeeded, whose intended end (off+len) lies beyond the file's size " +
 			"before the write, and after which no op restores the size to the intended end (a write reaching it, a " +
 			"truncate or fallocate to at least it) before that process's next commit, return or error: the file is " +
-			"left short. Sizes come from the trace (create, writes' persisted ends, truncate sizes in Off, " +
-			"fallocate, EOFs of short reads). A torn page later covered by a size-restoring op is a hole of zeros " +
+			"left short. Sizes come from the trace: exactly from the sizes faultfs records after open, create, write " +
+			"and truncate of main database files (Record.Size; the first sized record gives the starting size, a " +
+			"write's own record the size it left, any later op of the file sized at least the intended end restores " +
+			"it); for traces without them, inferred from create, writes' persisted ends, truncate sizes in Off, " +
+			"fallocate, EOFs of short reads and, as an upper bound, the saved file. A torn page later covered by a size-restoring op is a hole of zeros " +
 			"inside a file of the right size (a WAL checkpoint ends with ftruncate(nPage*pageSize)): no size check " +
 			"can see it, so it is evidence here and judged by structure and silent. A skip-in-wal profile is not " +
 			"asked to report torn extends made while the database was in WAL mode (trace header flips, connection " +
@@ -53,6 +56,10 @@ type shortWrite struct {
 	// bounded > 0: known came from the saved file's size (bounded bytes),
 	// not from the trace.
 	bounded int64
+	// sized: before and after come from faultfs's recorded sizes
+	// (trace.Record.Size), exact; after is the file's size after the write.
+	sized bool
+	after int64
 }
 
 // finalSizeAfter returns the saved file's size as an upper bound on the
@@ -110,6 +117,7 @@ func shortWrites(in *Input) []shortWrite {
 	type fileSize struct {
 		n     int64
 		known bool // n is the size, not just a lower bound
+		sized bool // n is the size faultfs recorded after the last sized op
 	}
 	size := map[string]*fileSize{}
 	get := func(p string) *fileSize {
@@ -150,11 +158,22 @@ func shortWrites(in *Input) []shortWrite {
 		}
 		fs := get(r.Path)
 		ok := r.Result == "ok"
+		// Recorded sizes (open, create, write, truncate of main db files)
+		// are exact; everything below is the fallback inference for
+		// traces without them.
+		after := func() {
+			if r.Size != nil {
+				*fs = fileSize{*r.Size, true, true}
+			}
+		}
 		switch r.Op {
 		case "create":
 			if ok {
-				*fs = fileSize{0, true}
+				*fs = fileSize{0, true, false}
 			}
+			after()
+		case "open":
+			after()
 		case "unlink":
 			if ok {
 				delete(size, r.Path)
@@ -166,8 +185,9 @@ func shortWrites(in *Input) []shortWrite {
 			}
 		case "truncate":
 			if ok {
-				*fs = fileSize{r.Off, true} // faultfs records a truncate's new size in Off
+				*fs = fileSize{r.Off, true, false} // faultfs records a truncate's new size in Off
 			}
+			after()
 		case "fallocate":
 			if ok && r.Off+r.Len > fs.n {
 				fs.n = r.Off + r.Len
@@ -175,7 +195,7 @@ func shortWrites(in *Input) []shortWrite {
 		case "read":
 			if r.Rule == 0 && ok {
 				if end := r.Off + r.N; r.N < r.Len {
-					*fs = fileSize{end, true} // a short read ends at EOF
+					*fs = fileSize{end, true, fs.sized} // a short read ends at EOF
 				} else if end > fs.n {
 					fs.n = end
 				}
@@ -185,8 +205,14 @@ func shortWrites(in *Input) []shortWrite {
 			faulted := r.Rule > 0 && ok && r.N < r.Len
 			if faulted && r.Off+r.Len > before {
 				w := shortWrite{r: r, before: before, intended: r.Off + r.Len, wal: walAt(r.T), known: fs.known}
+				if fs.sized && r.Size != nil {
+					w.sized, w.after = true, *r.Size
+				}
 				end := endOf(r.Pid, r.T)
-				for j := i + 1; j < len(in.Trace); j++ {
+				if w.sized && w.after >= w.intended {
+					w.restore = &in.Trace[i] // the file reached the intended end anyway
+				}
+				for j := i + 1; j < len(in.Trace) && w.restore == nil; j++ {
 					q := in.Trace[j]
 					if end != 0 && q.T > end {
 						break
@@ -194,11 +220,9 @@ func shortWrites(in *Input) []shortWrite {
 					if q.Kind != trace.KindOp || q.Path != r.Path || q.Result != "ok" {
 						continue
 					}
-					if (q.Op == "write" && q.Off+q.N >= w.intended) || (q.Op == "truncate" && q.Off >= w.intended) ||
-						(q.Op == "fallocate" && q.Off+q.Len >= w.intended) {
-						q := q
-						w.restore = &q
-						break
+					if (q.Size != nil && *q.Size >= w.intended) || (q.Op == "write" && q.Off+q.N >= w.intended) ||
+						(q.Op == "truncate" && q.Off >= w.intended) || (q.Op == "fallocate" && q.Off+q.Len >= w.intended) {
+						w.restore = &in.Trace[j]
 					}
 				}
 				if !w.known {
@@ -216,6 +240,7 @@ func shortWrites(in *Input) []shortWrite {
 			if end := r.Off + r.N; r.N > 0 && end > fs.n {
 				fs.n = end
 			}
+			after()
 		}
 	}
 	return out
@@ -258,6 +283,9 @@ func checkPageCount(in *Input) Result {
 		}
 		tornT = append(tornT, r.T)
 		text := fmt.Sprintf("torn extend: %s; the file was %d bytes and was meant to reach %d, left short", describe(r), w.before, w.intended)
+		if w.sized {
+			text = fmt.Sprintf("torn extend: %s; the file was %d bytes, was meant to reach %d and is %d after it (sizes faultfs recorded), left short", describe(r), w.before, w.intended, w.after)
+		}
 		if w.bounded > 0 {
 			text = fmt.Sprintf("torn extend: %s; meant to reach %d, left short (the saved file is %d bytes and nothing after the write could shrink it)", describe(r), w.intended, w.bounded)
 		}

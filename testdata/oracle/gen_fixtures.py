@@ -278,6 +278,32 @@ fixture("page-count", "false-alarm-bad",
     sql="", meta={"switches": {"page_count_check": "raw-read"}},
     expect={"verdict": "fail", "summary": "raised on a healthy database", "evidence": [{"proc": "cli-3", "text": "false alarm"}, {"seq": 6, "text": "hole"}]})
 
+# page-count with the sizes faultfs records (size: the main db file's size
+# after open, create, write, truncate). The database predates the mount (no
+# create): the first sized record, an open, gives its starting size.
+def sz(r, n): r = dict(r); r["size"] = n; return r
+pc_open = tr(3, 1.1, "op", pid=300, op="open", path="kanban.db", result="ok", size=8192)
+pc_torn_sized = sz(pc_torn, 8704)
+fixture("page-count", "sized-bad", pc_commit(2.2),
+    trace=[mount, pc_open, pc_torn_sized], sql="", meta={"switches": {"page_count_check": "off"}},
+    expect={"verdict": "fail", "summary": "1 unreported", "evidence": [
+        {"seq": 5, "pid": 300, "text": "the file was 8192 bytes, was meant to reach 12288 and is 8704 after it (sizes faultfs recorded), left short"}]})
+fixture("page-count", "sized-reported-good",
+    {"cli-3": [ev("cli-3", 300, "error", 2.01, op="create_task", klass="TORN_EXTEND", err="database file is 8704 bytes, header says 3 pages")]},
+    trace=[mount, pc_open, pc_torn_sized], sql="", meta={"switches": {"page_count_check": "raw-read"}},
+    expect={"verdict": "pass", "summary": "1 torn extend (1 reported, 0 unreported", "evidence": [{"seq": 5, "text": "(sizes faultfs recorded), left short"}]})
+# A torn write inside the file (the open says 16384 bytes): no extend at all.
+# Without sizes this trace is undecidable (the prior size is unknown).
+fixture("page-count", "sized-inside-good", pc_commit(2.2),
+    trace=[mount, sz(pc_open, 16384), sz(pc_torn, 16384)], sql="", meta={"switches": {"page_count_check": "off"}},
+    expect={"verdict": "pass", "summary": "0 torn extends"})
+# The writer's next op of the file brings it to the intended end before its
+# commit (a sized truncate): a hole, not a torn extend.
+fixture("page-count", "sized-restored-good", pc_commit(2.2),
+    trace=[mount, pc_open, pc_torn_sized, tr(6, 2.1, "op", pid=300, op="truncate", path="kanban.db", off=12288, result="ok", size=12288)],
+    sql="", meta={"switches": {"page_count_check": "off"}},
+    expect={"verdict": "pass", "summary": "1 hole", "evidence": [{"seq": 5, "text": "hole, not a torn extend"}]})
+
 # 6 sidecars
 fixture("sidecars", "good", {"gateway-1": [ev("gateway-1", 100, "start", 1.0)]},
     trace=[mount,
