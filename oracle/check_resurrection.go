@@ -310,6 +310,7 @@ func commitTasks(c commitEv) []string {
 	}
 	for _, list := range [][]rowRef{c.Inserted, c.Deleted, c.Updated} {
 		for _, r := range list {
+			add(r.Task)
 			if t, ok := cascadeTask(r.Key); ok {
 				add(t)
 				continue

@@ -53,6 +53,7 @@ type transitionRef struct {
 type rowRef struct {
 	Table string `json:"table"`
 	Key   string `json:"key"`
+	Task  string `json:"task,omitempty"` // the task a child row belongs to, when kanbancore says
 }
 
 // MarkFaultsCleared is the trace mark a runner writes when it clears the

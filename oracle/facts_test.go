@@ -49,3 +49,20 @@ func TestLedgerRowMatches(t *testing.T) {
 		t.Errorf("forks = %v, want [7]", fk)
 	}
 }
+
+// A commit with no transition (a comment, a respawn-guard event) names its
+// task through its child rows, so a later cascade of that task explains the
+// rows' absence instead of leaving them undecided.
+func TestCommitTasksFromChildRows(t *testing.T) {
+	c := commitEv{Inserted: []rowRef{
+		{Table: "task_comments", Key: "7", Task: "t_1"},
+		{Table: "task_events", Key: "12", Task: "t_1"},
+	}}
+	if got := commitTasks(c); len(got) != 1 || got[0] != "t_1" {
+		t.Fatalf("commitTasks = %v, want [t_1]", got)
+	}
+	c.Inserted[0].Task, c.Inserted[1].Task = "", ""
+	if got := commitTasks(c); len(got) != 0 {
+		t.Fatalf("without Task: commitTasks = %v, want none", got)
+	}
+}
