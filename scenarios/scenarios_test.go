@@ -241,11 +241,10 @@ var shortCells = []cell{
 var longCells = []cell{
 	{scenario: "transient-header-latch", profile: "legacy", driver: "modernc", want: Reproduced, checker: "liveness", verdict: oracle.Fail},
 	{scenario: "transient-header-latch", profile: "hardened", driver: "modernc", want: Held, checker: "liveness", verdict: oracle.Pass},
-	// header-peek-lock-drop: TestHeaderPeekShellLosesCommits. Its merged33482
-	// verdict is not pinned here: sidecars fails in every run, but the seq-only
-	// durability checker sees the loss in about half of them (the histories
-	// fork, so lost commits' seqs are often acknowledged again by another
-	// process), so the cell is reproduced or unexpected run to run.
+	// header-peek-lock-drop with the stock sqlite3 shell as the peer: the
+	// durability checker sees the forked history (6 of 6 runs judged).
+	{scenario: "header-peek-lock-drop", profile: "merged33482", driver: "modernc", want: Reproduced, checker: "durability", verdict: oracle.Fail},
+	{scenario: "header-peek-lock-drop", profile: "hardened", driver: "modernc", want: Held, checker: "durability", verdict: oracle.Pass},
 	{scenario: "redundant-wal-pragma", profile: "legacy", driver: "modernc", want: Unexpected, checker: "sidecars", verdict: oracle.Pass,
 		note: "the pragma on an already-WAL file does no file I/O (feasibility Q5a), also under load"},
 	{scenario: "page-count-wal-false-alarm", profile: "merged33482", driver: "modernc", want: Reproduced, checker: "page-count", verdict: oracle.Fail},

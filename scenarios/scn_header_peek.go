@@ -42,10 +42,11 @@ later the workers and CLIs, whose own checks dropped their locks too) held them,
 tens of acknowledged commits missing from the final ledger; integrity_check often fails
 as well. legacy and hardened hold. The histories fork: processes that open the board
 after an unlink continue the commit counter from the main file while the writer
-continues it in its deleted WAL, so one seq is acknowledged by two processes. A
-durability check that compares seqs only sees the loss when seqs go missing outright
-(about half the runs); compared by (seq, proc) every run loses commits
-(TestHeaderPeekShellLosesCommits).`,
+continues it in its deleted WAL, so one seq is acknowledged by two processes. The
+durability checker matches every acknowledgement against the ledger row's process
+and op and reports seqs acknowledged twice as a forked history: every run judged
+here lost 51-129 acknowledged commits with 47-71 forked seqs
+(TestHeaderPeekShellLosesCommits counts the same loss independently).`,
 		Roles:    "gateway, 1 long-lived Go writer (records its db-file locks after each commit), a sqlite3-shell peer reading and exiting every 10 s, Go CLI processes",
 		Plan:     "",
 		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
