@@ -324,6 +324,9 @@ type CatalogHonesty struct {
 	OutRoot  string        // run directories (failing ones are kept)
 	Stderr   io.Writer
 	Stats    *CatalogStats
+	// HardenedSets are switch overrides on the hardened side only: a
+	// planted bug (write_txn=legacy) the property must catch.
+	HardenedSets []string
 }
 
 // CatalogStats counts what a target's variants did.
@@ -352,6 +355,9 @@ func (s CatalogStats) String() string {
 func (h CatalogHonesty) run(ctx context.Context, c CatalogCase, profile string) (map[string]oracle.Result, *scenarios.Result, error) {
 	cfg := scenarios.Config{Scenario: c.Scenario, Profile: profile, Driver: c.Driver, Seed: h.Seed, Duration: h.Duration,
 		PlanOverride: c.Template(), Stderr: h.Stderr}
+	if profile == kanbancore.ProfileHardened {
+		cfg.Sets = h.HardenedSets
+	}
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
@@ -534,7 +540,11 @@ func (h CatalogHonesty) FoundOf(f *Failure) Found {
 	if strings.Contains(f.Last.Why, "hardened failed") {
 		profile = kanbancore.ProfileHardened
 	}
-	return Found{Property: "detector-honesty-" + strings.Join(h.Target.Checkers, "+"), Scenario: c.Scenario, Profile: profile,
+	var sets []string
+	if profile == kanbancore.ProfileHardened {
+		sets = h.HardenedSets
+	}
+	return Found{Property: "detector-honesty-" + strings.Join(h.Target.Checkers, "+"), Scenario: c.Scenario, Profile: profile, Sets: sets,
 		Driver: c.Driver, Seed: h.Seed, Duration: h.Duration, Date: time.Now(), Why: f.Last.Why, Original: 1,
 		Shrinks: f.Shrinks - f.StepsBack, ShrinkRuns: f.ShrinkRuns, ShrinkTime: f.ShrinkTime, Reruns: f.Reruns,
 		Reproduced: f.Reproduced, Plan: plan.Plan{Rules: []plan.Rule{c.Rule}}, Template: c.Template()}

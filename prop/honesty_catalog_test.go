@@ -62,6 +62,23 @@ func TestTemplateRoundTrip(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(p, q) {
 			t.Errorf("%s: %q does not round-trip (%v)", sc.Name, text, err)
 		}
+		if len(p.Rules) == 0 {
+			continue
+		}
+		// A found file keeps the template and reads back.
+		fd := Found{Property: "x", Scenario: sc.Name, Profile: "legacy", Driver: "modernc", Seed: 1, Plan: p, Template: text}
+		path, err := fd.Write(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "" // a plan without placeholders reads back as a plain plan
+		if placeholder.MatchString(text) {
+			want = text
+		}
+		got, err := ReadFound(path)
+		if err != nil || got.Template != want || !reflect.DeepEqual(got.Plan, p) {
+			t.Errorf("%s: found file with template %q reads back as %q (%v)", sc.Name, text, got.Template, err)
+		}
 	}
 }
 
@@ -193,4 +210,49 @@ func TestPropDetectorHonestyCatalog(t *testing.T) {
 		}
 	}
 	t.Logf("total %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestCatalogHonestyCatchesPlantedBug plants the legacy write_txn under
+// the hardened profile of rollback-shadow: the catalog honesty property
+// must report hardened failing error-fidelity, and the saved found file
+// must keep the plan and replay the cell (profile, sets) it failed in.
+func TestCatalogHonestyCatchesPlantedBug(t *testing.T) {
+	fusetest.Require(t)
+	if testing.Short() {
+		t.Skip("about 15 s of scenario runs; covered outside -short")
+	}
+	seed := testSeed(t)
+	targets, _ := HonestyTargets()
+	var tg HonestyTarget
+	for _, x := range targets {
+		if x.Scenario == "rollback-shadow" {
+			tg = x
+		}
+	}
+	if tg.Scenario == "" {
+		t.Fatal("rollback-shadow is not a detector-honesty target")
+	}
+	h := CatalogHonesty{Target: tg, Seed: seed, Duration: time.Second, Legacy: 0, Hardened: 1, OutRoot: t.TempDir(),
+		Stats: &CatalogStats{}, HardenedSets: []string{"write_txn=legacy"}}
+	f, st, err := h.Search("modernc", Budget{Cases: 1, ShrinkRuns: 2, Reruns: 1}, t.Logf).Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f == nil {
+		t.Fatalf("planted write_txn=legacy under hardened not caught in %d cases: %s", st.Cases, h.Stats)
+	}
+	t.Logf("caught: %s; shrunk to %s; reproduced %d of %d", f.Last.Why, f.Shrunk.(CatalogCase), f.Reproduced, f.Reruns)
+	found := h.FoundOf(f)
+	path, err := found.Write(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadFound(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Profile != "hardened" || strings.Join(back.Sets, " ") != "write_txn=legacy" || len(back.Plan.Rules) != 1 ||
+		!strings.Contains(found.ReplayCommand(path), "--set write_txn=legacy") {
+		t.Errorf("found file does not name the failing cell: %+v", back)
+	}
 }
