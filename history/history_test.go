@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,7 +23,10 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
 		}
-		big := map[string]any{"pad": string(make([]byte, 3000))}
+		// About 3 KB per line: 1 MiB (when the test kills the writer) is
+		// well over the 100 events it asks for. (NUL padding would be
+		// escaped to 18 KB a line and leave fewer than 100.)
+		big := map[string]any{"pad": strings.Repeat("x", 3000)}
 		for i := int64(1); ; i++ {
 			if err := w.Write(Event{Type: TypeCommit, Seq: i, Data: big}); err != nil {
 				fmt.Fprintln(os.Stderr, err)
