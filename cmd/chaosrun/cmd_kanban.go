@@ -231,6 +231,28 @@ func (k *kanbanCLI) open() (*kanbancore.Conn, string, error) {
 	return c, path, err
 }
 
+// withBoard parses a subcommand's flags and npos positional arguments, opens
+// the board and runs f with the connection, the database path and the
+// positional arguments, closing the connection afterwards.
+func (k *kanbanCLI) withBoard(fs *flag.FlagSet, args []string, npos int, f func(c *kanbancore.Conn, path string, pos []string) error) error {
+	pos, err := k.parse(fs, args, npos)
+	if err != nil {
+		return err
+	}
+	return k.withConn(func(c *kanbancore.Conn, path string) error { return f(c, path, pos) })
+}
+
+// withConn opens the board and runs f with the connection and the database
+// path, closing the connection afterwards.
+func (k *kanbanCLI) withConn(f func(c *kanbancore.Conn, path string) error) error {
+	c, path, err := k.open()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return f(c, path)
+}
+
 // out prints v as JSON with --json, else the plain lines.
 func (k *kanbanCLI) out(v any, lines ...string) {
 	if k.g.json {
@@ -282,17 +304,11 @@ func (k *kanbanCLI) dispatch(sub string, args []string) error {
 }
 
 func (k *kanbanCLI) cmdInit(args []string) error {
-	if _, err := k.parse(k.flags("init"), args, 0); err != nil {
-		return err
-	}
-	c, path, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	mode, _ := c.JournalMode(k.ctx)
-	k.out(map[string]string{"path": path, "journal_mode": mode}, fmt.Sprintf("initialised %s (journal_mode=%s)", path, mode))
-	return nil
+	return k.withBoard(k.flags("init"), args, 0, func(c *kanbancore.Conn, path string, _ []string) error {
+		mode, _ := c.JournalMode(k.ctx)
+		k.out(map[string]string{"path": path, "journal_mode": mode}, fmt.Sprintf("initialised %s (journal_mode=%s)", path, mode))
+		return nil
+	})
 }
 
 func (k *kanbanCLI) cmdCreate(args []string) error {
@@ -325,21 +341,18 @@ func (k *kanbanCLI) cmdCreate(args []string) error {
 	if blocked {
 		o.InitialStatus = kanbancore.StatusBlocked
 	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	id, err := kanbancore.CreateTask(k.ctx, c, o)
-	if err != nil {
-		return err
-	}
-	t, err := kanbancore.GetTask(k.ctx, c, id)
-	if err != nil || t == nil {
-		return fmt.Errorf("created %s but cannot read it back: %v", id, err)
-	}
-	k.out(t, fmt.Sprintf("%s %s", id, t.Status))
-	return nil
+	return k.withConn(func(c *kanbancore.Conn, _ string) error {
+		id, err := kanbancore.CreateTask(k.ctx, c, o)
+		if err != nil {
+			return err
+		}
+		t, err := kanbancore.GetTask(k.ctx, c, id)
+		if err != nil || t == nil {
+			return fmt.Errorf("created %s but cannot read it back: %v", id, err)
+		}
+		k.out(t, fmt.Sprintf("%s %s", id, t.Status))
+		return nil
+	})
 }
 
 func taskLine(t kanbancore.Task) string {
@@ -357,69 +370,56 @@ func (k *kanbanCLI) cmdList(args []string) error {
 	fs.StringVar(&o.Assignee, "assignee", "", "only this assignee")
 	fs.BoolVar(&o.IncludeArchived, "all", false, "include archived tasks")
 	fs.StringVar(&o.OrderBy, "order-by", "", "priority (default), created or id")
-	if _, err := k.parse(fs, args, 0); err != nil {
-		return err
-	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ts, err := kanbancore.ListTasks(k.ctx, c, o)
-	if err != nil {
-		return err
-	}
-	lines := make([]string, len(ts))
-	for i, t := range ts {
-		lines[i] = taskLine(t)
-	}
-	if ts == nil {
-		ts = []kanbancore.Task{}
-	}
-	k.out(ts, lines...)
-	return nil
+	return k.withBoard(fs, args, 0, func(c *kanbancore.Conn, _ string, _ []string) error {
+		ts, err := kanbancore.ListTasks(k.ctx, c, o)
+		if err != nil {
+			return err
+		}
+		lines := make([]string, len(ts))
+		for i, t := range ts {
+			lines[i] = taskLine(t)
+		}
+		if ts == nil {
+			ts = []kanbancore.Task{}
+		}
+		k.out(ts, lines...)
+		return nil
+	})
 }
 
 func (k *kanbanCLI) cmdShow(args []string) error {
-	pos, err := k.parse(k.flags("show"), args, 1)
-	if err != nil {
-		return err
-	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	t, err := kanbancore.GetTask(k.ctx, c, pos[0])
-	if err != nil {
-		return err
-	}
-	if t == nil {
-		return fmt.Errorf("no task %s", pos[0])
-	}
-	parents, _ := kanbancore.Parents(k.ctx, c, t.ID)
-	children, _ := kanbancore.Children(k.ctx, c, t.ID)
-	runs, err := kanbancore.ListRuns(k.ctx, c, t.ID)
-	if err != nil {
-		return err
-	}
-	evs, err := kanbancore.ListEvents(k.ctx, c, t.ID)
-	if err != nil {
-		return err
-	}
-	lines := []string{taskLine(*t),
-		fmt.Sprintf("claim_lock=%s claim_expires=%d worker_pid=%d current_run_id=%d failures=%d",
-			t.ClaimLock, t.ClaimExpires, t.WorkerPID, t.CurrentRunID, t.ConsecutiveFailures),
-		fmt.Sprintf("parents=%v children=%v", parents, children)}
-	for _, r := range runs {
-		lines = append(lines, fmt.Sprintf("run %d %s outcome=%s started=%d ended=%d", r.ID, r.Status, r.Outcome, r.StartedAt, r.EndedAt))
-	}
-	for _, e := range evs {
-		p, _ := json.Marshal(e.Payload)
-		lines = append(lines, fmt.Sprintf("event %d %s %s", e.ID, e.Kind, p))
-	}
-	k.out(map[string]any{"task": t, "parents": parents, "children": children, "runs": runs, "events": evs}, lines...)
-	return nil
+	return k.withBoard(k.flags("show"), args, 1, func(c *kanbancore.Conn, _ string, pos []string) error {
+		t, err := kanbancore.GetTask(k.ctx, c, pos[0])
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			return fmt.Errorf("no task %s", pos[0])
+		}
+		parents, _ := kanbancore.Parents(k.ctx, c, t.ID)
+		children, _ := kanbancore.Children(k.ctx, c, t.ID)
+		runs, err := kanbancore.ListRuns(k.ctx, c, t.ID)
+		if err != nil {
+			return err
+		}
+		evs, err := kanbancore.ListEvents(k.ctx, c, t.ID)
+		if err != nil {
+			return err
+		}
+		lines := []string{taskLine(*t),
+			fmt.Sprintf("claim_lock=%s claim_expires=%d worker_pid=%d current_run_id=%d failures=%d",
+				t.ClaimLock, t.ClaimExpires, t.WorkerPID, t.CurrentRunID, t.ConsecutiveFailures),
+			fmt.Sprintf("parents=%v children=%v", parents, children)}
+		for _, r := range runs {
+			lines = append(lines, fmt.Sprintf("run %d %s outcome=%s started=%d ended=%d", r.ID, r.Status, r.Outcome, r.StartedAt, r.EndedAt))
+		}
+		for _, e := range evs {
+			p, _ := json.Marshal(e.Payload)
+			lines = append(lines, fmt.Sprintf("event %d %s %s", e.ID, e.Kind, p))
+		}
+		k.out(map[string]any{"task": t, "parents": parents, "children": children, "runs": runs, "events": evs}, lines...)
+		return nil
+	})
 }
 
 func (k *kanbanCLI) cmdClaim(args []string) error {
@@ -427,26 +427,19 @@ func (k *kanbanCLI) cmdClaim(args []string) error {
 	var o kanbancore.ClaimOptions
 	fs.DurationVar(&o.TTL, "ttl", 0, "claim TTL (default: the claim_ttl switch)")
 	fs.StringVar(&o.Claimer, "claimer", "", "claim lock (default <host>:<pid>)")
-	pos, err := k.parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	t, err := kanbancore.ClaimTask(k.ctx, c, pos[0], o)
-	if err != nil {
-		return err
-	}
-	if t == nil {
-		k.out(map[string]any{"claimed": false, "id": pos[0]}, "not claimed "+pos[0])
-		return errRefused
-	}
-	k.out(map[string]any{"claimed": true, "task": t},
-		fmt.Sprintf("claimed %s lock=%s expires=%d run=%d", t.ID, t.ClaimLock, t.ClaimExpires, t.CurrentRunID))
-	return nil
+	return k.withBoard(fs, args, 1, func(c *kanbancore.Conn, _ string, pos []string) error {
+		t, err := kanbancore.ClaimTask(k.ctx, c, pos[0], o)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			k.out(map[string]any{"claimed": false, "id": pos[0]}, "not claimed "+pos[0])
+			return errRefused
+		}
+		k.out(map[string]any{"claimed": true, "task": t},
+			fmt.Sprintf("claimed %s lock=%s expires=%d run=%d", t.ID, t.ClaimLock, t.ClaimExpires, t.CurrentRunID))
+		return nil
+	})
 }
 
 func (k *kanbanCLI) result(op, id string, ok bool) error {
@@ -469,25 +462,12 @@ func (k *kanbanCLI) cmdHeartbeat(args []string) error {
 	fs.BoolVar(&worker, "worker", false, "worker heartbeat (last_heartbeat_at) instead of a claim extension")
 	fs.StringVar(&note, "note", "", "worker heartbeat note")
 	fs.Int64Var(&run, "run", 0, "expected run id")
-	pos, err := k.parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var ok bool
-	if worker {
-		ok, err = kanbancore.HeartbeatWorker(k.ctx, c, pos[0], note, run)
-	} else {
-		ok, err = kanbancore.HeartbeatClaim(k.ctx, c, pos[0], o)
-	}
-	if err != nil {
-		return err
-	}
-	return k.result("heartbeat", pos[0], ok)
+	return k.verb(fs, args, "heartbeat", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
+		if worker {
+			return kanbancore.HeartbeatWorker(ctx, c, id, note, run)
+		}
+		return kanbancore.HeartbeatClaim(ctx, c, id, o)
+	})
 }
 
 func (k *kanbanCLI) cmdComplete(args []string) error {
@@ -496,20 +476,9 @@ func (k *kanbanCLI) cmdComplete(args []string) error {
 	fs.StringVar(&o.Result, "result", "", "result text")
 	fs.StringVar(&o.Summary, "summary", "", "summary")
 	fs.Int64Var(&o.ExpectedRunID, "run", 0, "expected run id")
-	pos, err := k.parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ok, err := kanbancore.CompleteTask(k.ctx, c, pos[0], o)
-	if err != nil {
-		return err
-	}
-	return k.result("completed", pos[0], ok)
+	return k.verb(fs, args, "completed", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
+		return kanbancore.CompleteTask(ctx, c, id, o)
+	})
 }
 
 func (k *kanbanCLI) cmdBlock(args []string) error {
@@ -518,59 +487,41 @@ func (k *kanbanCLI) cmdBlock(args []string) error {
 	fs.StringVar(&o.Reason, "reason", "", "reason")
 	fs.StringVar(&o.Kind, "kind", "", "block kind (dependency → todo; the same kind twice → triage)")
 	fs.Int64Var(&o.ExpectedRunID, "run", 0, "expected run id")
-	pos, err := k.parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ok, err := kanbancore.BlockTask(k.ctx, c, pos[0], o)
-	if err != nil {
-		return err
-	}
-	return k.result("blocked", pos[0], ok)
+	return k.verb(fs, args, "blocked", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
+		return kanbancore.BlockTask(ctx, c, id, o)
+	})
 }
 
 func (k *kanbanCLI) cmdSimple(args []string, op string, f func(context.Context, *kanbancore.Conn, string) (bool, error)) error {
 	return k.cmdVerb(args, op, op+"ed", f)
 }
 
-// cmdVerb runs a one-task operation and reports it with verb.
+// cmdVerb runs a one-task operation without flags of its own and reports it
+// with verb.
 func (k *kanbanCLI) cmdVerb(args []string, op, verb string, f func(context.Context, *kanbancore.Conn, string) (bool, error)) error {
-	pos, err := k.parse(k.flags(op), args, 1)
-	if err != nil {
-		return err
-	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ok, err := f(k.ctx, c, pos[0])
-	if err != nil {
-		return err
-	}
-	return k.result(verb, pos[0], ok)
+	return k.verb(k.flags(op), args, verb, f)
+}
+
+// verb parses fs and one task id, runs the one-task operation f on the
+// board and reports its outcome with verb.
+func (k *kanbanCLI) verb(fs *flag.FlagSet, args []string, verb string, f func(context.Context, *kanbancore.Conn, string) (bool, error)) error {
+	return k.withBoard(fs, args, 1, func(c *kanbancore.Conn, _ string, pos []string) error {
+		ok, err := f(k.ctx, c, pos[0])
+		if err != nil {
+			return err
+		}
+		return k.result(verb, pos[0], ok)
+	})
 }
 
 func (k *kanbanCLI) cmdLink(args []string) error {
-	pos, err := k.parse(k.flags("link"), args, 2)
-	if err != nil {
-		return err
-	}
-	c, _, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := kanbancore.LinkTasks(k.ctx, c, pos[0], pos[1]); err != nil {
-		return err
-	}
-	k.out(map[string]string{"parent": pos[0], "child": pos[1]}, "linked "+pos[0]+" -> "+pos[1])
-	return nil
+	return k.withBoard(k.flags("link"), args, 2, func(c *kanbancore.Conn, _ string, pos []string) error {
+		if err := kanbancore.LinkTasks(k.ctx, c, pos[0], pos[1]); err != nil {
+			return err
+		}
+		k.out(map[string]string{"parent": pos[0], "child": pos[1]}, "linked "+pos[0]+" -> "+pos[1])
+		return nil
+	})
 }
 
 type dispatchFlags struct {
@@ -629,21 +580,18 @@ func (k *kanbanCLI) cmdDispatch(args []string) error {
 	if d.workerCmd == "" && !d.o.DryRun {
 		return usageError{"--worker-cmd is required unless --dry-run"}
 	}
-	c, path, err := k.open()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	root, _ := k.root()
-	board := kanbancore.CurrentBoard(root, k.g.name)
-	d.o.Spawner = d.spawner(root, board, path)
-	d.o.WorkspacesRoot, _ = kanbancore.WorkspacesRoot(root, board)
-	r, err := kanbancore.DispatchOnce(k.ctx, c, d.o)
-	if err != nil {
-		return err
-	}
-	k.out(r, dispatchLines("", r)...)
-	return nil
+	return k.withConn(func(c *kanbancore.Conn, path string) error {
+		root, _ := k.root()
+		board := kanbancore.CurrentBoard(root, k.g.name)
+		d.o.Spawner = d.spawner(root, board, path)
+		d.o.WorkspacesRoot, _ = kanbancore.WorkspacesRoot(root, board)
+		r, err := kanbancore.DispatchOnce(k.ctx, c, d.o)
+		if err != nil {
+			return err
+		}
+		k.out(r, dispatchLines("", r)...)
+		return nil
+	})
 }
 
 func (k *kanbanCLI) cmdTick(args []string) error {
