@@ -48,18 +48,9 @@ func AddComment(ctx context.Context, c *Conn, taskID, author, body string) (int6
 
 // ListComments returns a task's comments in the order they were added.
 func ListComments(ctx context.Context, c *Conn, taskID string) ([]Comment, error) {
-	rows, err := c.QueryContext(ctx, `SELECT id, task_id, author, body, created_at FROM task_comments WHERE task_id=? ORDER BY created_at, id`, taskID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Comment
-	for rows.Next() {
+	return queryAll(ctx, c, func(s rowScanner) (Comment, error) {
 		var cm Comment
-		if err := rows.Scan(&cm.ID, &cm.TaskID, &cm.Author, &cm.Body, &cm.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, cm)
-	}
-	return out, rows.Err()
+		err := s.Scan(&cm.ID, &cm.TaskID, &cm.Author, &cm.Body, &cm.CreatedAt)
+		return cm, err
+	}, `SELECT id, task_id, author, body, created_at FROM task_comments WHERE task_id=? ORDER BY created_at, id`, taskID)
 }

@@ -139,23 +139,14 @@ type runningRow struct {
 }
 
 func selectRunning(ctx context.Context, q querier, where string, args ...any) ([]runningRow, error) {
-	rows, err := q.QueryContext(ctx, `SELECT t.id, COALESCE(t.claim_lock,''), COALESCE(t.assignee,''), COALESCE(t.worker_pid,0),
+	return queryAll(ctx, q, func(s rowScanner) (runningRow, error) {
+		var r runningRow
+		err := s.Scan(&r.id, &r.lock, &r.assignee, &r.pid, &r.expires, &r.hb, &r.started, &r.runStart, &r.maxRuntime, &r.failures)
+		return r, err
+	}, `SELECT t.id, COALESCE(t.claim_lock,''), COALESCE(t.assignee,''), COALESCE(t.worker_pid,0),
 		t.claim_expires, t.last_heartbeat_at, t.started_at,
 		(SELECT r.started_at FROM task_runs r WHERE r.id=t.current_run_id), t.max_runtime_seconds, t.consecutive_failures
 		FROM tasks t WHERE t.status='running' AND `+where+` ORDER BY t.id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []runningRow
-	for rows.Next() {
-		var r runningRow
-		if err := rows.Scan(&r.id, &r.lock, &r.assignee, &r.pid, &r.expires, &r.hb, &r.started, &r.runStart, &r.maxRuntime, &r.failures); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // ReleaseStaleClaims handles running tasks whose claim expired: a host-local

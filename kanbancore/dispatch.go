@@ -207,21 +207,8 @@ func runningCounts(ctx context.Context, c *Conn) (int, map[string]int, error) {
 
 // dispatchable lists unclaimed tasks of one column in dispatch order.
 func dispatchable(ctx context.Context, c *Conn, status string) ([]Task, error) {
-	rows, err := c.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE status=? AND claim_lock IS NULL
+	return queryAll(ctx, c, scanTask, `SELECT `+taskCols+` FROM tasks WHERE status=? AND claim_lock IS NULL
 		ORDER BY priority DESC, created_at ASC, id ASC`, status)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Task
-	for rows.Next() {
-		t, err := scanTask(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
 }
 
 // dispatcher is the state of one dispatch pass's spawn loop.

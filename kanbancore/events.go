@@ -43,32 +43,22 @@ func addEvent(ctx context.Context, tx *Tx, taskID string, runID int64, kind stri
 
 // ListEvents returns a task's events oldest first (all tasks when taskID is "").
 func ListEvents(ctx context.Context, c *Conn, taskID string) ([]Event, error) {
-	q := `SELECT id, task_id, run_id, kind, payload, created_at FROM task_events`
-	var args []any
-	if taskID != "" {
-		q += ` WHERE task_id=?`
-		args = append(args, taskID)
+	q, args := forTask(`SELECT id, task_id, run_id, kind, payload, created_at FROM task_events`, taskID)
+	return queryAll(ctx, c, scanEvent, q, args...)
+}
+
+func scanEvent(s rowScanner) (Event, error) {
+	var e Event
+	var run sql.NullInt64
+	var payload sql.NullString
+	if err := s.Scan(&e.ID, &e.TaskID, &run, &e.Kind, &payload, &e.CreatedAt); err != nil {
+		return e, err
 	}
-	rows, err := c.QueryContext(ctx, q+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, err
+	e.RunID = run.Int64
+	if payload.Valid && payload.String != "" {
+		_ = json.Unmarshal([]byte(payload.String), &e.Payload)
 	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		var e Event
-		var run sql.NullInt64
-		var payload sql.NullString
-		if err := rows.Scan(&e.ID, &e.TaskID, &run, &e.Kind, &payload, &e.CreatedAt); err != nil {
-			return nil, err
-		}
-		e.RunID = run.Int64
-		if payload.Valid && payload.String != "" {
-			_ = json.Unmarshal([]byte(payload.String), &e.Payload)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return e, nil
 }
 
 // EventKinds returns the kinds of a task's events, oldest first.

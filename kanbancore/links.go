@@ -14,20 +14,11 @@ type Link struct {
 
 // ListLinks returns every link ordered by parent then child.
 func ListLinks(ctx context.Context, c *Conn) ([]Link, error) {
-	rows, err := c.QueryContext(ctx, `SELECT parent_id, child_id FROM task_links ORDER BY parent_id, child_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Link
-	for rows.Next() {
+	return queryAll(ctx, c, func(s rowScanner) (Link, error) {
 		var l Link
-		if err := rows.Scan(&l.Parent, &l.Child); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+		err := s.Scan(&l.Parent, &l.Child)
+		return l, err
+	}, `SELECT parent_id, child_id FROM task_links ORDER BY parent_id, child_id`)
 }
 
 // Parents returns a task's parent ids.
@@ -41,20 +32,13 @@ func Children(ctx context.Context, c *Conn, id string) ([]string, error) {
 }
 
 func column(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanString, query, args...)
+}
+
+func scanString(s rowScanner) (string, error) {
+	var v string
+	err := s.Scan(&v)
+	return v, err
 }
 
 // unfinishedParents lists parents whose status is neither done nor archived

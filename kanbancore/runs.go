@@ -32,7 +32,7 @@ func (r Run) Open() bool { return r.EndedAt == 0 }
 const runCols = `id, task_id, profile, status, claim_lock, claim_expires, worker_pid, max_runtime_seconds,
 	last_heartbeat_at, started_at, ended_at, outcome, summary, metadata, error`
 
-func scanRun(s interface{ Scan(...any) error }) (Run, error) {
+func scanRun(s rowScanner) (Run, error) {
 	var r Run
 	var profile, lock, outcome, summary, meta, errs sql.NullString
 	var exp, pid, maxrt, hb, ended sql.NullInt64
@@ -47,26 +47,8 @@ func scanRun(s interface{ Scan(...any) error }) (Run, error) {
 
 // ListRuns returns a task's runs oldest first (all runs when taskID is "").
 func ListRuns(ctx context.Context, c *Conn, taskID string) ([]Run, error) {
-	q := `SELECT ` + runCols + ` FROM task_runs`
-	var args []any
-	if taskID != "" {
-		q += ` WHERE task_id=?`
-		args = append(args, taskID)
-	}
-	rows, err := c.QueryContext(ctx, q+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	q, args := forTask(`SELECT `+runCols+` FROM task_runs`, taskID)
+	return queryAll(ctx, c, scanRun, q, args...)
 }
 
 // openRun inserts a running task_runs row for a task just claimed and points

@@ -91,7 +91,7 @@ const taskCols = `id, title, body, assignee, status, priority, created_by, creat
 	idempotency_key, consecutive_failures, worker_pid, last_failure_error, max_runtime_seconds,
 	last_heartbeat_at, current_run_id, skills, max_retries, session_id, block_kind, block_recurrences`
 
-func scanTask(s interface{ Scan(...any) error }) (Task, error) {
+func scanTask(s rowScanner) (Task, error) {
 	var t Task
 	var body, assignee, createdBy, wsPath, branch, project, lock, tenant, result, idem, lastErr, skills, session, blockKind sql.NullString
 	var prio, started, completed, exp, pid, maxrt, hb, cur, maxRetries, failures, recur sql.NullInt64
@@ -110,6 +110,36 @@ func scanTask(s interface{ Scan(...any) error }) (Task, error) {
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// rowScanner is what scanTask, scanRun and the other row decoders read from.
+type rowScanner interface{ Scan(...any) error }
+
+// queryAll runs query and decodes every row with scan, in order.
+func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// forTask narrows query to one task's rows when taskID is not "" and orders
+// them by id (oldest first).
+func forTask(query, taskID string) (string, []any) {
+	if taskID == "" {
+		return query + ` ORDER BY id`, nil
+	}
+	return query + ` WHERE task_id=? ORDER BY id`, []any{taskID}
 }
 
 // GetTask returns a task, or (nil, nil) when it does not exist.
@@ -181,20 +211,7 @@ func ListTasks(ctx context.Context, c *Conn, o ListOptions) ([]Task, error) {
 	default:
 		return nil, fmt.Errorf("%w: order_by %q", ErrInvalid, o.OrderBy)
 	}
-	rows, err := c.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Task
-	for rows.Next() {
-		t, err := scanTask(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, c, scanTask, q, args...)
 }
 
 func normAssignee(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
