@@ -105,8 +105,10 @@ func (in *Input) final() *final {
 	return f
 }
 
-func queryStrings(db *sql.DB, q string) ([]string, error) {
-	rows, err := db.Query(q)
+// queryStrings runs q with args and returns its first column as strings; on a
+// scan error it returns the strings read so far with the error.
+func queryStrings(db *sql.DB, q string, args ...any) ([]string, error) {
+	rows, err := db.Query(q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -255,20 +257,7 @@ func (f *final) keysOfTask(table, task string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := f.db.Query(fmt.Sprintf("SELECT %s FROM %q WHERE task_id = ?", expr, table), task)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return out, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return queryStrings(f.db, fmt.Sprintf("SELECT %s FROM %q WHERE task_id = ?", expr, table), task)
 }
 
 // taskStatus returns a task's final status, or "" when it has no row.
