@@ -59,39 +59,15 @@ func RequestReview(ctx context.Context, c *Conn, id string, o RequestReviewOptio
 // running. It returns nil when the task is not in review, is already
 // claimed, or the compare-and-swap lost.
 func ClaimReviewTask(ctx context.Context, c *Conn, id string, o ClaimOptions) (*Task, error) {
-	claimer := o.Claimer
-	if claimer == "" {
-		claimer = ClaimerID()
-	}
-	ttl := c.claimTTL(o.TTL)
+	claimer, ttl := c.claimParams(o)
 	var won bool
 	err := c.WriteTxn(ctx, "claim_review_task", func(tx *Tx) error {
 		t, err := getTask(ctx, tx.Conn, id)
 		if err != nil || t == nil || t.Status != StatusReview || t.ClaimLock != "" {
 			return err
 		}
-		if err := reclaimDanglingRun(ctx, tx, id); err != nil {
-			return err
-		}
-		now := tx.Now().Unix()
-		expires := now + ttl
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='running', claim_lock=?, claim_expires=?,
-			started_at=COALESCE(started_at, ?), worker_pid=NULL, last_heartbeat_at=NULL
-			WHERE id=? AND status='review' AND claim_lock IS NULL`, claimer, expires, now, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		tx.Transition(id, StatusReview, StatusRunning)
-		rid, err := openRun(ctx, tx, id, t.Assignee, claimer, expires, nullInt(t.MaxRuntimeSeconds), now)
-		if err != nil {
-			return err
-		}
-		won = true
-		return addEvent(ctx, tx, id, rid, "claimed", map[string]any{"lock": claimer, "expires": expires, "run_id": rid,
-			"source_status": StatusReview})
+		won, err = claimCAS(ctx, tx, id, t, StatusReview, claimer, ttl, map[string]any{"source_status": StatusReview})
+		return err
 	})
 	if err != nil || !won {
 		return nil, err

@@ -399,6 +399,48 @@ type ClaimOptions struct {
 	Claimer string        // default ClaimerID()
 }
 
+// claimParams resolves o's claim lock (default ClaimerID()) and TTL in
+// seconds.
+func (c *Conn) claimParams(o ClaimOptions) (claimer string, ttl int64) {
+	claimer = o.Claimer
+	if claimer == "" {
+		claimer = ClaimerID()
+	}
+	return claimer, c.claimTTL(o.TTL)
+}
+
+// claimCAS is the claim step ClaimTask and ClaimReviewTask share, inside tx:
+// it ends a dangling run of task id, then moves it (read as t) from status
+// from to running under the claim lock (claim_expires = now+ttl, started_at
+// kept from the first claim), opens a run and emits `claimed`, whose payload
+// gets extra's entries too. It reports false when the compare-and-swap lost.
+func claimCAS(ctx context.Context, tx *Tx, id string, t *Task, from, claimer string, ttl int64, extra map[string]any) (bool, error) {
+	if err := reclaimDanglingRun(ctx, tx, id); err != nil {
+		return false, err
+	}
+	now := tx.Now().Unix()
+	expires := now + ttl
+	res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='running', claim_lock=?, claim_expires=?,
+		started_at=COALESCE(started_at, ?), worker_pid=NULL, last_heartbeat_at=NULL
+		WHERE id=? AND status=? AND claim_lock IS NULL`, claimer, expires, now, id, from)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	tx.Transition(id, from, StatusRunning)
+	rid, err := openRun(ctx, tx, id, t.Assignee, claimer, expires, nullInt(t.MaxRuntimeSeconds), now)
+	if err != nil {
+		return false, err
+	}
+	payload := map[string]any{"lock": claimer, "expires": expires, "run_id": rid}
+	for k, v := range extra {
+		payload[k] = v
+	}
+	return true, addEvent(ctx, tx, id, rid, "claimed", payload)
+}
+
 func (c *Conn) claimTTL(ttl time.Duration) int64 {
 	if ttl <= 0 {
 		ttl = c.opts.Switches.ClaimTTL
@@ -420,11 +462,7 @@ func (c *Conn) claimTTL(ttl time.Duration) int64 {
 // `claim_rejected` event, and that demotion commits. It returns nil when the
 // task was not claimable or the compare-and-swap lost the race.
 func ClaimTask(ctx context.Context, c *Conn, id string, o ClaimOptions) (*Task, error) {
-	claimer := o.Claimer
-	if claimer == "" {
-		claimer = ClaimerID()
-	}
-	ttl := c.claimTTL(o.TTL)
+	claimer, ttl := c.claimParams(o)
 	var won bool
 	err := c.WriteTxn(ctx, "claim_task", func(tx *Tx) error {
 		t, err := getTask(ctx, tx.Conn, id)
@@ -449,27 +487,8 @@ func ClaimTask(ctx context.Context, c *Conn, id string, o ClaimOptions) (*Task, 
 		if t.Status != StatusReady {
 			return nil
 		}
-		if err := reclaimDanglingRun(ctx, tx, id); err != nil {
-			return err
-		}
-		now := tx.Now().Unix()
-		expires := now + ttl
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='running', claim_lock=?, claim_expires=?,
-			started_at=COALESCE(started_at, ?), worker_pid=NULL, last_heartbeat_at=NULL
-			WHERE id=? AND status='ready' AND claim_lock IS NULL`, claimer, expires, now, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		tx.Transition(id, StatusReady, StatusRunning)
-		rid, err := openRun(ctx, tx, id, t.Assignee, claimer, expires, nullInt(t.MaxRuntimeSeconds), now)
-		if err != nil {
-			return err
-		}
-		won = true
-		return addEvent(ctx, tx, id, rid, "claimed", map[string]any{"lock": claimer, "expires": expires, "run_id": rid})
+		won, err = claimCAS(ctx, tx, id, t, StatusReady, claimer, ttl, nil)
+		return err
 	})
 	if err != nil || !won {
 		return nil, err
@@ -486,11 +505,7 @@ type HeartbeatOptions struct {
 // HeartbeatClaim extends a running task's claim (CAS on the claim lock) and
 // mirrors the new expiry onto the run. False when the claim is not ours.
 func HeartbeatClaim(ctx context.Context, c *Conn, id string, o HeartbeatOptions) (bool, error) {
-	claimer := o.Claimer
-	if claimer == "" {
-		claimer = ClaimerID()
-	}
-	ttl := c.claimTTL(o.TTL)
+	claimer, ttl := c.claimParams(ClaimOptions(o))
 	var ok bool
 	err := c.WriteTxn(ctx, "heartbeat_claim", func(tx *Tx) error {
 		expires := tx.Now().Unix() + ttl
