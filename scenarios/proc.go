@@ -164,12 +164,17 @@ func (ps *procSet) stopAll(grace time.Duration) {
 		// live on in it.
 		signalGroup(p.pid(), syscall.SIGKILL)
 	}
+	groups := map[int]bool{}
 	for _, p := range procs {
+		groups[p.pid()] = true
 		select {
 		case <-p.done:
 		case <-time.After(5 * time.Second):
 			fmt.Fprintf(ps.stderr, "scenarios: %s (pid %d) did not exit after SIGKILL\n", p.name, p.pid())
 		}
+	}
+	if _, alive := reapOrphans(groups, 5*time.Second); alive > 0 {
+		fmt.Fprintf(ps.stderr, "scenarios: %d orphaned worker(s) still alive after SIGKILL\n", alive)
 	}
 }
 

@@ -130,6 +130,7 @@ type Run struct {
 // teardown, judging and the report. Teardown (stop faults, stop roles by
 // pid, unmount) always runs, also when ctx is cancelled (SIGINT).
 func Execute(ctx context.Context, cfg Config) (*Result, error) {
+	adoptOrphans()
 	sc, ok := Lookup(cfg.Scenario)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown scenario %q (see chaosrun list)", ErrSetup, cfg.Scenario)
