@@ -492,14 +492,23 @@ func mountedAt(dir string) bool {
 // fusectlDir is where the fusectl filesystem is (or gets) mounted.
 const fusectlDir = "/sys/fs/fuse/connections"
 
-// abortConn aborts FUSE connection minor through fusectl, mounting fusectl
-// first if needed. A connection that no longer exists is not an error.
+// abortConn aborts FUSE connection minor through fusectl. When fusectl is
+// not mounted it mounts it for the abort and unmounts it again afterwards,
+// so the ladder leaves no mount behind. A connection that no longer exists
+// is not an error. Aborts are serialised within the process so that one
+// abort never unmounts fusectl under another.
 func abortConn(minor uint32) error {
 	if minor == 0 {
 		return nil
 	}
-	if err := ensureFusectl(); err != nil {
+	fusectlMu.Lock()
+	defer fusectlMu.Unlock()
+	mounted, err := ensureFusectl()
+	if err != nil {
 		return err
+	}
+	if mounted {
+		defer unix.Unmount(fusectlDir, unix.MNT_DETACH)
 	}
 	p := filepath.Join(fusectlDir, strconv.FormatUint(uint64(minor), 10), "abort")
 	f, err := os.OpenFile(p, os.O_WRONLY, 0)
@@ -516,20 +525,27 @@ func abortConn(minor uint32) error {
 	return nil
 }
 
-func ensureFusectl() error {
+var fusectlMu sync.Mutex
+
+// ensureFusectl mounts fusectl on fusectlDir unless it is there already;
+// mounted reports whether this call mounted it.
+func ensureFusectl() (mounted bool, err error) {
 	ms, err := readMountinfo()
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, m := range ms {
 		if m.FsType == "fusectl" && m.Mountpoint == fusectlDir {
-			return nil
+			return false, nil
 		}
 	}
-	if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil && err != unix.EBUSY {
-		return fmt.Errorf("mount fusectl on %s: %w", fusectlDir, err)
+	if err := unix.Mount("fusectl", fusectlDir, "fusectl", 0, ""); err != nil {
+		if err == unix.EBUSY {
+			return false, nil
+		}
+		return false, fmt.Errorf("mount fusectl on %s: %w", fusectlDir, err)
 	}
-	return nil
+	return true, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.
