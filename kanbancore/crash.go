@@ -149,6 +149,51 @@ func selectRunning(ctx context.Context, q querier, where string, args ...any) ([
 		FROM tasks t WHERE t.status='running' AND `+where+` ORDER BY t.id`, args...)
 }
 
+// deferReclaim, in its own write transaction op, pushes a running task's
+// claim_expires ReclaimDeferGraceSeconds ahead (CAS on its claim lock) after
+// its worker survived termination, with a `reclaim_deferred` event carrying
+// worker_pid, expires and key: value.
+func deferReclaim(ctx context.Context, c *Conn, op string, r runningRow, key string, value any) error {
+	return c.WriteTxn(ctx, op, func(tx *Tx) error {
+		newExp := tx.Now().Unix() + ReclaimDeferGraceSeconds
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock IS ?`, newExp, r.id, nullStr(r.lock))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		tx.Updated("tasks", r.id)
+		return addEvent(ctx, tx, r.id, 0, "reclaim_deferred", map[string]any{"worker_pid": r.pid, "expires": newExp, key: value})
+	})
+}
+
+// releaseRunning, in its own write transaction op, moves a running task back
+// to ready (CAS on its claim lock), ends its run with end and emits event
+// kind with payload(tx), built after the run is ended. It reports whether the
+// compare-and-swap won.
+func releaseRunning(ctx context.Context, c *Conn, op string, r runningRow, end runEnd, kind string, payload func(tx *Tx) map[string]any) (bool, error) {
+	var won bool
+	err := c.WriteTxn(ctx, op, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+			WHERE id=? AND status='running' AND claim_lock IS ?`, r.id, nullStr(r.lock))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return nil
+		}
+		won = true
+		tx.Transition(r.id, StatusRunning, StatusReady)
+		rid, err := endRun(ctx, tx, r.id, end)
+		if err != nil {
+			return err
+		}
+		return addEvent(ctx, tx, r.id, rid, kind, payload(tx))
+	})
+	return won, err
+}
+
 // ReleaseStaleClaims handles running tasks whose claim expired: a host-local
 // live worker with a fresh heartbeat gets its claim extended
 // (`claim_extended`); otherwise the worker is terminated (host-local only)
@@ -195,44 +240,18 @@ func ReleaseStaleClaims(ctx context.Context, c *Conn, o SweepOptions) (int, erro
 			term = o.Proc.terminate(r.pid)
 		}
 		if term.survived {
-			err := c.WriteTxn(ctx, "release_stale_claims_defer", func(tx *Tx) error {
-				newExp := tx.Now().Unix() + ReclaimDeferGraceSeconds
-				res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock IS ?`, newExp, r.id, nullStr(r.lock))
-				if err != nil {
-					return err
-				}
-				if n, _ := res.RowsAffected(); n != 1 {
-					return nil
-				}
-				tx.Updated("tasks", r.id)
-				return addEvent(ctx, tx, r.id, 0, "reclaim_deferred", map[string]any{"worker_pid": r.pid, "expires": newExp,
-					"signals": term.signals})
-			})
-			if err != nil {
+			if err := deferReclaim(ctx, c, "release_stale_claims_defer", r, "signals", term.signals); err != nil {
 				return reclaimed, err
 			}
 			continue
 		}
-		var won bool
-		err := c.WriteTxn(ctx, "release_stale_claims", func(tx *Tx) error {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-				WHERE id=? AND status='running' AND claim_lock IS ?`, r.id, nullStr(r.lock))
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
-			}
-			won = true
-			tx.Transition(r.id, StatusRunning, StatusReady)
-			rid, err := endRun(ctx, tx, r.id, runEnd{outcome: "reclaimed", errText: "stale_lock=" + r.lock, metadata: term.metadata()})
-			if err != nil {
-				return err
-			}
-			return addEvent(ctx, tx, r.id, rid, "reclaimed", map[string]any{"stale_lock": r.lock, "worker_pid": nullInt(int64(r.pid)),
-				"claim_expires": r.expires.Int64, "last_heartbeat_at": nullInt(r.hb.Int64), "now": tx.Now().Unix(),
-				"host_local": hostLocal, "heartbeat_stale": hbStale})
-		})
+		won, err := releaseRunning(ctx, c, "release_stale_claims", r,
+			runEnd{outcome: "reclaimed", errText: "stale_lock=" + r.lock, metadata: term.metadata()}, "reclaimed",
+			func(tx *Tx) map[string]any {
+				return map[string]any{"stale_lock": r.lock, "worker_pid": nullInt(int64(r.pid)),
+					"claim_expires": r.expires.Int64, "last_heartbeat_at": nullInt(r.hb.Int64), "now": tx.Now().Unix(),
+					"host_local": hostLocal, "heartbeat_stale": hbStale}
+			})
 		if err != nil {
 			return reclaimed, err
 		}
@@ -484,25 +503,12 @@ func EnforceMaxRuntime(ctx context.Context, c *Conn, o SweepOptions) ([]string, 
 			term = o.Proc.terminate(r.pid)
 		}
 		errText := fmt.Sprintf("max runtime %ds exceeded after %ds (pid %d)", r.maxRuntime.Int64, elapsed, r.pid)
-		var won bool
-		err := c.WriteTxn(ctx, "enforce_max_runtime", func(tx *Tx) error {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-				WHERE id=? AND status='running' AND claim_lock IS ?`, r.id, nullStr(r.lock))
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
-			}
-			won = true
-			tx.Transition(r.id, StatusRunning, StatusReady)
-			rid, err := endRun(ctx, tx, r.id, runEnd{outcome: "timed_out", errText: errText, metadata: term.metadata()})
-			if err != nil {
-				return err
-			}
-			return addEvent(ctx, tx, r.id, rid, "timed_out", map[string]any{"elapsed": elapsed, "limit": r.maxRuntime.Int64,
-				"worker_pid": nullInt(int64(r.pid))})
-		})
+		won, err := releaseRunning(ctx, c, "enforce_max_runtime", r,
+			runEnd{outcome: "timed_out", errText: errText, metadata: term.metadata()}, "timed_out",
+			func(*Tx) map[string]any {
+				return map[string]any{"elapsed": elapsed, "limit": r.maxRuntime.Int64,
+					"worker_pid": nullInt(int64(r.pid))}
+			})
 		if err != nil {
 			return out, err
 		}
@@ -548,42 +554,17 @@ func DetectStaleRunning(ctx context.Context, c *Conn, timeout time.Duration, o S
 			term = o.Proc.terminate(r.pid)
 		}
 		if term.survived {
-			err := c.WriteTxn(ctx, "detect_stale_running_defer", func(tx *Tx) error {
-				newExp := tx.Now().Unix() + ReclaimDeferGraceSeconds
-				res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock IS ?`, newExp, r.id, nullStr(r.lock))
-				if err != nil {
-					return err
-				}
-				if n, _ := res.RowsAffected(); n != 1 {
-					return nil
-				}
-				tx.Updated("tasks", r.id)
-				return addEvent(ctx, tx, r.id, 0, "reclaim_deferred", map[string]any{"worker_pid": r.pid, "expires": newExp, "reason": "stale"})
-			})
-			if err != nil {
+			if err := deferReclaim(ctx, c, "detect_stale_running_defer", r, "reason", "stale"); err != nil {
 				return out, err
 			}
 			continue
 		}
-		var won bool
-		err := c.WriteTxn(ctx, "detect_stale_running", func(tx *Tx) error {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-				WHERE id=? AND status='running' AND claim_lock IS ?`, r.id, nullStr(r.lock))
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
-			}
-			won = true
-			tx.Transition(r.id, StatusRunning, StatusReady)
-			rid, err := endRun(ctx, tx, r.id, runEnd{outcome: "stale", metadata: term.metadata()})
-			if err != nil {
-				return err
-			}
-			return addEvent(ctx, tx, r.id, rid, "stale", map[string]any{"worker_pid": nullInt(int64(r.pid)),
-				"last_heartbeat_at": nullInt(r.hb.Int64), "timeout": limit})
-		})
+		won, err := releaseRunning(ctx, c, "detect_stale_running", r,
+			runEnd{outcome: "stale", metadata: term.metadata()}, "stale",
+			func(*Tx) map[string]any {
+				return map[string]any{"worker_pid": nullInt(int64(r.pid)),
+					"last_heartbeat_at": nullInt(r.hb.Int64), "timeout": limit}
+			})
 		if err != nil {
 			return out, err
 		}
