@@ -175,21 +175,12 @@ func deferReclaim(ctx context.Context, c *Conn, op string, r runningRow, key str
 func releaseRunning(ctx context.Context, c *Conn, op string, r runningRow, end runEnd, kind string, payload func(tx *Tx) map[string]any) (bool, error) {
 	var won bool
 	err := c.WriteTxn(ctx, op, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-			WHERE id=? AND status='running' AND claim_lock IS ?`, r.id, nullStr(r.lock))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		won = true
-		tx.Transition(r.id, StatusRunning, StatusReady)
-		rid, err := endRun(ctx, tx, r.id, end)
-		if err != nil {
-			return err
-		}
-		return addEvent(ctx, tx, r.id, rid, kind, payload(tx))
+		var err error
+		won, err = moveEndingRun(ctx, tx, r.id, StatusRunning, StatusReady,
+			`UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+			WHERE id=? AND status='running' AND claim_lock IS ?`, []any{r.id, nullStr(r.lock)},
+			end, kind, func() map[string]any { return payload(tx) })
+		return err
 	})
 	return won, err
 }

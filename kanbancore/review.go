@@ -32,21 +32,12 @@ func RequestReview(ctx context.Context, c *Conn, id string, o RequestReviewOptio
 			q += ` AND current_run_id=?`
 			args = append(args, o.ExpectedRunID)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		ok = true
-		tx.Transition(id, from, StatusReview)
 		summary := firstLine(o.Summary, 400)
-		rid, err := endRun(ctx, tx, id, runEnd{outcome: "review_requested", summary: summary})
-		if err != nil {
-			return err
-		}
-		return addEvent(ctx, tx, id, rid, "review_requested", map[string]any{"summary": nullStr(summary), "source_status": from})
+		ok, err = moveEndingRun(ctx, tx, id, from, StatusReview, q, args,
+			runEnd{outcome: "review_requested", summary: summary}, "review_requested", func() map[string]any {
+				return map[string]any{"summary": nullStr(summary), "source_status": from}
+			})
+		return err
 	})
 	return ok, err
 }

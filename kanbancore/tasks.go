@@ -665,6 +665,27 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 	return true, nil
 }
 
+// moveEndingRun runs inside tx the status-changing compare-and-swap q (with
+// args) on task id; when it changed exactly one row it records the
+// transition from → to, ends the task's open run with end and emits event
+// kind with payload(), built after the run is ended. won is true once the row
+// changed, even when ending the run or adding the event then fails.
+func moveEndingRun(ctx context.Context, tx *Tx, id, from, to, q string, args []any, end runEnd, kind string, payload func() map[string]any) (won bool, err error) {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	tx.Transition(id, from, to)
+	rid, err := endRun(ctx, tx, id, end)
+	if err != nil {
+		return true, err
+	}
+	return true, addEvent(ctx, tx, id, rid, kind, payload())
+}
+
 func firstLine(s string, max int) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -731,21 +752,12 @@ func BlockTask(ctx context.Context, c *Conn, id string, o BlockOptions) (bool, e
 			q += ` AND current_run_id=?`
 			args = append(args, o.ExpectedRunID)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		ok = true
-		tx.Transition(id, t.Status, target)
-		rid, err := endRun(ctx, tx, id, runEnd{outcome: "blocked", summary: firstLine(o.Reason, 400)})
-		if err != nil {
-			return err
-		}
-		return addEvent(ctx, tx, id, rid, "blocked", map[string]any{"reason": nullStr(o.Reason), "kind": nullStr(o.Kind),
-			"recurrences": recur, "source_status": t.Status, "status": target})
+		ok, err = moveEndingRun(ctx, tx, id, t.Status, target, q, args,
+			runEnd{outcome: "blocked", summary: firstLine(o.Reason, 400)}, "blocked", func() map[string]any {
+				return map[string]any{"reason": nullStr(o.Reason), "kind": nullStr(o.Kind),
+					"recurrences": recur, "source_status": t.Status, "status": target}
+			})
+		return err
 	})
 	return ok, err
 }
@@ -800,25 +812,17 @@ func ScheduleTask(ctx context.Context, c *Conn, id string, until time.Time, reas
 		default:
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='scheduled', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-			WHERE id=? AND status=?`, id, from)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		ok = true
-		tx.Transition(id, from, StatusScheduled)
-		rid, err := endRun(ctx, tx, id, runEnd{outcome: "scheduled"})
-		if err != nil {
-			return err
-		}
-		var u any
-		if !until.IsZero() {
-			u = until.Unix()
-		}
-		return addEvent(ctx, tx, id, rid, "scheduled", map[string]any{"until": u, "reason": nullStr(reason), "source_status": from})
+		ok, err = moveEndingRun(ctx, tx, id, from, StatusScheduled,
+			`UPDATE tasks SET status='scheduled', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+			WHERE id=? AND status=?`, []any{id, from},
+			runEnd{outcome: "scheduled"}, "scheduled", func() map[string]any {
+				var u any
+				if !until.IsZero() {
+					u = until.Unix()
+				}
+				return map[string]any{"until": u, "reason": nullStr(reason), "source_status": from}
+			})
+		return err
 	})
 	return ok, err
 }
@@ -863,21 +867,13 @@ func ArchiveTask(ctx context.Context, c *Conn, id string) (bool, error) {
 		if err != nil || from == "" || from == StatusArchived {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='archived', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-			WHERE id=? AND status=?`, id, from)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		ok = true
-		tx.Transition(id, from, StatusArchived)
-		rid, err := endRun(ctx, tx, id, runEnd{outcome: "archived"})
-		if err != nil {
-			return err
-		}
-		return addEvent(ctx, tx, id, rid, "archived", map[string]any{"source_status": from})
+		ok, err = moveEndingRun(ctx, tx, id, from, StatusArchived,
+			`UPDATE tasks SET status='archived', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+			WHERE id=? AND status=?`, []any{id, from},
+			runEnd{outcome: "archived"}, "archived", func() map[string]any {
+				return map[string]any{"source_status": from}
+			})
+		return err
 	})
 	if err != nil || !ok {
 		return ok, err
@@ -994,23 +990,16 @@ func ReclaimTask(ctx context.Context, c *Conn, id, reason string, p ProcessOps) 
 	}
 	var ok bool
 	err = c.WriteTxn(ctx, "reclaim_task", func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL,
-			consecutive_failures=0, last_failure_error=NULL WHERE id=? AND status='running' AND claim_lock IS ?`, id, nullStr(t.ClaimLock))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
-		}
-		ok = true
-		tx.Transition(id, StatusRunning, StatusReady)
-		rid, err := endRun(ctx, tx, id, runEnd{outcome: "reclaimed", errText: "manual reclaim: " + reason,
-			metadata: term.metadata()})
-		if err != nil {
-			return err
-		}
-		return addEvent(ctx, tx, id, rid, "reclaimed", map[string]any{"manual": true, "reason": nullStr(reason),
-			"stale_lock": nullStr(t.ClaimLock), "worker_pid": nullInt(int64(t.WorkerPID))})
+		var err error
+		ok, err = moveEndingRun(ctx, tx, id, StatusRunning, StatusReady,
+			`UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL,
+			consecutive_failures=0, last_failure_error=NULL WHERE id=? AND status='running' AND claim_lock IS ?`, []any{id, nullStr(t.ClaimLock)},
+			runEnd{outcome: "reclaimed", errText: "manual reclaim: " + reason, metadata: term.metadata()}, "reclaimed",
+			func() map[string]any {
+				return map[string]any{"manual": true, "reason": nullStr(reason),
+					"stale_lock": nullStr(t.ClaimLock), "worker_pid": nullInt(int64(t.WorkerPID))}
+			})
+		return err
 	})
 	return ok, err
 }
