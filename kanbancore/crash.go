@@ -138,6 +138,15 @@ type runningRow struct {
 	failures           int64
 }
 
+// activeSince is when the task's active run started, or its first claim
+// when it has no current run.
+func (r runningRow) activeSince() int64 {
+	if !r.runStart.Valid {
+		return r.started.Int64
+	}
+	return r.runStart.Int64
+}
+
 func selectRunning(ctx context.Context, q querier, where string, args ...any) ([]runningRow, error) {
 	return queryAll(ctx, q, func(s rowScanner) (runningRow, error) {
 		var r runningRow
@@ -481,10 +490,7 @@ func EnforceMaxRuntime(ctx context.Context, c *Conn, o SweepOptions) ([]string, 
 	var out []string
 	for _, r := range rows {
 		now := c.Now().Unix()
-		start := r.runStart.Int64
-		if !r.runStart.Valid {
-			start = r.started.Int64
-		}
+		start := r.activeSince()
 		elapsed := now - start
 		if elapsed < r.maxRuntime.Int64 {
 			continue
@@ -530,10 +536,7 @@ func DetectStaleRunning(ctx context.Context, c *Conn, timeout time.Duration, o S
 	var out []string
 	for _, r := range rows {
 		now := c.Now().Unix()
-		start := r.runStart.Int64
-		if !r.runStart.Valid {
-			start = r.started.Int64
-		}
+		start := r.activeSince()
 		if now-start <= limit {
 			continue
 		}
