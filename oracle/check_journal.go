@@ -64,6 +64,13 @@ func checkJournalMode(in *Input) Result {
 	flips := len(downs)
 	var also []Evidence
 	for _, e := range in.Events {
+		if e.Type == history.TypeMode && e.T >= walT && strings.EqualFold(e.Mode, "unknown") {
+			// The newest WAL policy could not read the mode and touched
+			// nothing: SQLite still follows the header, which the trace
+			// watches for flips. Evidence, not a downgrade.
+			also = append(also, histEv(e, "connection could not read its journal mode (unknown) and changed nothing"))
+			continue
+		}
 		if e.Type == history.TypeMode && e.T >= walT && e.Mode != "" && !strings.EqualFold(e.Mode, "wal") {
 			ev := histEv(e, "connection reports journal_mode="+e.Mode+" after the database was WAL")
 			same := false // the report of a header flip this process just made

@@ -78,6 +78,13 @@ fixture("journal-mode", "bad",
         {"seq": 7, "pid": 205, "text": "flipped 2/2→1/1"},
         {"proc": "cli-5", "text": "journal_mode=delete"},
         {"text": "final header bytes 18-19 = 1/1"}]})
+# A connection whose probe failed (the newest policy reports "unknown" and
+# touches nothing) has not downgraded: the header stays 2/2.
+fixture("journal-mode", "unknown-good",
+    {"setup": [ev("setup", 100, "mode", 1.01, mode="wal")],
+     "cli-5": [ev("cli-5", 205, "mode", 3.0, mode="unknown"), ev("cli-5", 205, "return", 3.1, id=1, op="create_task")]},
+    trace=[mount, towal, tr(7, 2.99, "op", pid=205, op="open", path="kanban.db-wal", result="EIO", rule=1, fault="eio")],
+    sql=WAL)
 
 # 2 durability
 DUR_GOOD = {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")],
