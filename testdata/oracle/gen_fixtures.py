@@ -211,7 +211,9 @@ fixture("resurrection", "forked-bad", fork_hist,
         {"seq": 4, "proc": "cli-4", "text": "task t1 is \"ready\" at the end; its last acknowledged transition (seq 4, block_task) made it \"blocked\""}]})
 
 # 4 structure
-many = "BEGIN;\n" + "\n".join("INSERT INTO tasks VALUES('task-%04d','title %d','ready');" % (i, i) for i in range(300)) + "\nCOMMIT;"
+# 300 tasks, inserted in id order (one statement, so the fixtures stay small).
+many = ("WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 299)\n"
+        "INSERT INTO tasks SELECT printf('task-%04d', i), 'title ' || i, 'ready' FROM c;")
 fixture("structure", "good", {"cli-1": [commit("cli-1", 201, 1.0, 1, "create_task")]},
     trace=[mount, towal], sql=many + "\n" + WAL)
 fixture("structure", "bad",
