@@ -60,12 +60,7 @@ func seedFor(seed int64, name string) uint64 {
 // context so the role closes its connection cleanly.
 func roleMain(body func(r *role) error) func([]string) int {
 	return func([]string) int {
-		spec, err := specFromEnv()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		clock, err := ParseClock(spec.Clock)
+		spec, clock, err := roleFromEnv()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -205,12 +200,7 @@ func runWorker(r *role) error {
 // original's liveness probe (fork → /proc visibility lag, psutil races),
 // made deterministic.
 func runLauncher([]string) int {
-	spec, err := specFromEnv()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	clock, err := ParseClock(spec.Clock)
+	spec, clock, err := roleFromEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

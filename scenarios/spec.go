@@ -94,3 +94,14 @@ func specFromEnv() (RoleSpec, error) {
 	os.Unsetenv(specEnv)
 	return s, nil
 }
+
+// roleFromEnv decodes the RoleSpec and the shared board clock a role
+// process was started with.
+func roleFromEnv() (RoleSpec, Clock, error) {
+	spec, err := specFromEnv()
+	if err != nil {
+		return spec, Clock{}, err
+	}
+	clock, err := ParseClock(spec.Clock)
+	return spec, clock, err
+}
