@@ -5,19 +5,17 @@ import (
 	"strings"
 )
 
-func init() {
-	register(Checker{
-		Name: "durability",
-		Doc: "No acknowledged commit lost: every TypeCommit event (COMMIT returned success) has its row in the " +
-			"final ledger table, read by a fault-free connection: the row with its seq names its process " +
-			"(chaos_ledger.proc) and operation and was written no later than the acknowledgement. Commits are " +
-			"keyed by (seq, proc), never by seq alone: a seq acknowledged twice (by two processes, or twice by one) " +
-			"is a forked history (a -wal unlinked under a live writer: processes that open the board later " +
-			"continue the counter from the main file while the writer continues it in its deleted WAL). At most " +
-			"one of the acknowledgements can be in the ledger, so a fork alone fails, with every acknowledgement " +
-			"of the seq as evidence.",
-		Check: checkDurability,
-	})
+var durabilityChecker = Checker{
+	Name: Durability,
+	Doc: "No acknowledged commit lost: every TypeCommit event (COMMIT returned success) has its row in the " +
+		"final ledger table, read by a fault-free connection: the row with its seq names its process " +
+		"(chaos_ledger.proc) and operation and was written no later than the acknowledgement. Commits are " +
+		"keyed by (seq, proc), never by seq alone: a seq acknowledged twice (by two processes, or twice by one) " +
+		"is a forked history (a -wal unlinked under a live writer: processes that open the board later " +
+		"continue the counter from the main file while the writer continues it in its deleted WAL). At most " +
+		"one of the acknowledgements can be in the ledger, so a fork alone fails, with every acknowledgement " +
+		"of the seq as evidence.",
+	Check: checkDurability,
 }
 
 // maxLostEvidence bounds the evidence lines per kind (lost commits, forks).

@@ -10,13 +10,14 @@ import (
 // transaction.
 var shadowPhrases = []string{"cannot rollback", "no transaction is active", "cannot commit - no transaction"}
 
-func init() {
-	register(Checker{
-		Name: "error-fidelity",
-		Doc: "The error a transaction surfaces names the injected cause: no surfaced error says \"cannot " +
-			"rollback\" (or another message that shadows the real error, e.g. \"no transaction is active\").",
-		Check: checkFidelity,
-	})
+var errorFidelityChecker = Checker{
+	Name: ErrorFidelity,
+	Doc: "The error a transaction surfaces names the injected cause: no surfaced error says \"cannot " +
+		"rollback\" (or another message that shadows the real error, e.g. \"no transaction is active\"), and " +
+		"the error that surfaces each fired fault (surface.go) has a class the fault explains (Explains: a " +
+		"write EIO as IOERR, ENOSPC as FULL or IOERR, a read EIO as IOERR, CORRUPT or NOTADB, ...). " +
+		"Inconclusive when no fault fired or none surfaced.",
+	Check: checkFidelity,
 }
 
 func checkFidelity(in *Input) Result {
@@ -30,7 +31,7 @@ func checkFidelity(in *Input) Result {
 				bad++
 				text := fmt.Sprintf("surfaced %q", e.Err)
 				for _, r := range f.fired {
-					if r.T <= e.T && (r.Pid == 0 || int(r.Pid) == e.Pid || f.procs[int(r.Pid)] == "") && e.T-r.T <= int64(f.bounds.SurfaceWindow) {
+					if r.T <= e.T && (r.Pid == 0 || int(r.Pid) == e.Pid || f.procs[int(r.Pid)] == "") && e.T-r.T <= f.window() {
 						text += fmt.Sprintf(" — shadowing fault trace seq %d (%s)", r.Seq, describe(r))
 						break
 					}
@@ -40,16 +41,31 @@ func checkFidelity(in *Input) Result {
 			}
 		}
 	}
+	surfaced, wrong := 0, 0
+	for _, r := range f.fired {
+		e, ok := f.surfacedFault(r)
+		if !ok {
+			continue
+		}
+		surfaced++
+		if c := SurfacingClass(e); !Explains(r, c) {
+			wrong++
+			res.Evidence = append(res.Evidence, histEv(e, fmt.Sprintf("fault trace seq %d (%s) surfaced as %s, a class it cannot explain: %s", r.Seq, describe(r), c, errText(e))))
+		}
+	}
 	switch {
-	case bad > 0:
+	case bad > 0 || wrong > 0:
 		res.Verdict = Fail
-		res.Summary = fmt.Sprintf("%s shadow the real cause", plural(bad, "surfaced error"))
+		res.Summary = fmt.Sprintf("%s shadow the real cause; %s surfaced with a class that does not match the fault", plural(bad, "surfaced error"), plural(wrong, "fault"))
 	case len(f.fired) == 0:
 		res.Verdict = Inconclusive
 		res.Summary = "no fault fired, so no error could be shadowed"
+	case surfaced == 0:
+		res.Verdict = Inconclusive
+		res.Summary = fmt.Sprintf("%s fired but none surfaced an error: no error to judge", plural(len(f.fired), "fault"))
 	default:
 		res.Verdict = Pass
-		res.Summary = fmt.Sprintf("%d faults fired, %s surfaced, none shadowed", len(f.fired), plural(len(f.errs), "error"))
+		res.Summary = fmt.Sprintf("%d faults fired, %d surfaced with a matching class, none shadowed", len(f.fired), surfaced)
 	}
 	return res
 }

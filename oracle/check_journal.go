@@ -8,14 +8,12 @@ import (
 	"github.com/sqlchaos/sqlchaos/history"
 )
 
-func init() {
-	register(Checker{
-		Name: "journal-mode",
-		Doc: "No silent WAL→DELETE downgrade: trace header writes flipping bytes 18-19 from 2/2, " +
-			"connections reporting a non-WAL mode after the database was WAL, and the final header. " +
-			"A downgrade fails unless the process that made it surfaced an error at or after it.",
-		Check: checkJournalMode,
-	})
+var journalModeChecker = Checker{
+	Name: JournalMode,
+	Doc: "No silent WAL→DELETE downgrade: trace header writes flipping bytes 18-19 from 2/2, " +
+		"connections reporting a non-WAL mode after the database was WAL, and the final header. " +
+		"A downgrade fails unless the process that made it surfaced an error at or after it.",
+	Check: checkJournalMode,
 }
 
 func checkJournalMode(in *Input) Result {
@@ -75,7 +73,7 @@ func checkJournalMode(in *Input) Result {
 			ev := histEv(e, "connection reports journal_mode="+e.Mode+" after the database was WAL")
 			same := false // the report of a header flip this process just made
 			for _, d := range downs[:flips] {
-				if d.pid == e.Pid && e.T >= d.t && e.T-d.t <= int64(f.bounds.SurfaceWindow) {
+				if d.pid == e.Pid && e.T >= d.t && e.T-d.t <= f.window() {
 					same = true
 				}
 			}
@@ -90,7 +88,7 @@ func checkJournalMode(in *Input) Result {
 	silent := 0
 	for _, d := range downs {
 		res.Evidence = append(res.Evidence, d.ev)
-		if e, ok := f.surfaced(uint32(d.pid), d.t, nil); ok {
+		if e, ok := f.surfacedBy(d.pid, DBName, d.t, nil); ok {
 			res.Evidence = append(res.Evidence, histEv(e, "surfaced: "+errText(e)))
 		} else {
 			silent++

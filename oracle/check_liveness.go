@@ -8,16 +8,14 @@ import (
 	"github.com/sqlchaos/sqlchaos/history"
 )
 
-func init() {
-	register(Checker{
-		Name: "liveness",
-		Doc: "After the faults clear (trace mark \"faults-cleared\", or an empty plan loaded over a plan with " +
-			"rules; the mount's initial empty plan is no clearing), the board dispatches again within " +
-			"Bounds.Liveness: a TypeSpawn, or a successful return of a dispatch/tick operation (not marked " +
-			"Data[\"skipped\"]). A permanent latch fails. When nothing attempted to dispatch after the clear " +
-			"(no dispatch/tick operation and no gateway/dispatcher process event), the verdict is inconclusive.",
-		Check: checkLiveness,
-	})
+var livenessChecker = Checker{
+	Name: Liveness,
+	Doc: "After the faults clear (trace mark \"faults-cleared\", or an empty plan loaded over a plan with " +
+		"rules; the mount's initial empty plan is no clearing), the board dispatches again within " +
+		"Bounds.Liveness: a TypeSpawn, or a successful return of a dispatch/tick operation (not marked " +
+		"Data[\"skipped\"]). A permanent latch fails. When nothing attempted to dispatch after the clear " +
+		"(no dispatch/tick operation and no gateway/dispatcher process event), the verdict is inconclusive.",
+	Check: checkLiveness,
 }
 
 // isDispatch reports whether e shows the board dispatching.

@@ -11,27 +11,25 @@ import (
 	"github.com/sqlchaos/sqlchaos/history"
 )
 
-func init() {
-	register(Checker{
-		Name: "page-count",
-		Doc: "Every torn extend is reported at commit time as a TORN_EXTEND error by the process that wrote it. " +
-			"A torn extend is a faulted write (torn, short or lost: fewer bytes persisted, N, than asked, Len) on a " +
-			"*.db file that SQLite was told succeeded, whose intended end (off+len) lies beyond the file's size " +
-			"before the write, and after which no op restores the size to the intended end (a write reaching it, a " +
-			"truncate or fallocate to at least it) before that process's next commit, return or error: the file is " +
-			"left short. Sizes come from the trace: exactly from the sizes faultfs records after open, create, write " +
-			"and truncate of main database files (Record.Size; the first sized record gives the starting size, a " +
-			"write's own record the size it left, any later op of the file sized at least the intended end restores " +
-			"it); for traces without them, inferred from create, writes' persisted ends, truncate sizes in Off, " +
-			"fallocate, EOFs of short reads and, as an upper bound, the saved file. A torn page later covered by a size-restoring op is a hole of zeros " +
-			"inside a file of the right size (a WAL checkpoint ends with ftruncate(nPage*pageSize)): no size check " +
-			"can see it, so it is evidence here and judged by structure and silent. A skip-in-wal profile is not " +
-			"asked to report torn extends made while the database was in WAL mode (trace header flips, connection " +
-			"modes). TORN_EXTEND errors with no torn extend before them are false alarms: they fail on a healthy " +
-			"database (structure passes) and are evidence otherwise. A saved database shorter than its header's " +
-			"page count (no WAL left) with no TORN_EXTEND reported fails too.",
-		Check: checkPageCount,
-	})
+var pageCountChecker = Checker{
+	Name: PageCount,
+	Doc: "Every torn extend is reported at commit time as a TORN_EXTEND error by the process that wrote it. " +
+		"A torn extend is a faulted write (torn, short or lost: fewer bytes persisted, N, than asked, Len) on a " +
+		"*.db file that SQLite was told succeeded, whose intended end (off+len) lies beyond the file's size " +
+		"before the write, and after which no op restores the size to the intended end (a write reaching it, a " +
+		"truncate or fallocate to at least it) before that process's next commit, return or error: the file is " +
+		"left short. Sizes come from the trace: exactly from the sizes faultfs records after open, create, write " +
+		"and truncate of main database files (Record.Size; the first sized record gives the starting size, a " +
+		"write's own record the size it left, any later op of the file sized at least the intended end restores " +
+		"it); for traces without them, inferred from create, writes' persisted ends, truncate sizes in Off, " +
+		"fallocate, EOFs of short reads and, as an upper bound, the saved file. A torn page later covered by a size-restoring op is a hole of zeros " +
+		"inside a file of the right size (a WAL checkpoint ends with ftruncate(nPage*pageSize)): no size check " +
+		"can see it, so it is evidence here and judged by structure and silent. A skip-in-wal profile is not " +
+		"asked to report torn extends made while the database was in WAL mode (trace header flips, connection " +
+		"modes). TORN_EXTEND errors with no torn extend before them are false alarms: they fail on a healthy " +
+		"database (structure passes) and are evidence otherwise. A saved database shorter than its header's " +
+		"page count (no WAL left) with no TORN_EXTEND reported fails too.",
+	Check: checkPageCount,
 }
 
 // PageCountSwitch is the profile switch naming the post-commit page-count
@@ -248,6 +246,12 @@ func shortWrites(in *Input) []shortWrite {
 
 func checkPageCount(in *Input) Result {
 	f := in.facts()
+	switch {
+	case !in.haveDB():
+		return Result{Verdict: Inconclusive, Summary: "the run saved no database"}
+	case len(in.Events) == 0:
+		return Result{Verdict: Inconclusive, Summary: "no history events: no commit-time check to judge"}
+	}
 	sw := strings.ToLower(switchValue(in.Meta, PageCountSwitch))
 	hasCheck := sw != "" && sw != "off" && sw != "false"
 	skipInWAL := sw == "skip-in-wal"
@@ -259,7 +263,7 @@ func checkPageCount(in *Input) Result {
 		r := w.r
 		if w.possible() {
 			text := fmt.Sprintf("possible torn extend: %s; the file's size before it is unknown to the trace (at least %d bytes), it was meant to reach %d and nothing restored that before the commit", describe(r), w.before, w.intended)
-			if e, ok := f.surfaced(r.Pid, r.T, isTorn); ok {
+			if e, ok := f.surfacedBy(int(r.Pid), r.Path, r.T, isTorn); ok {
 				tornT = append(tornT, r.T)
 				reported++
 				res.Evidence = append(res.Evidence, traceEv(r, text), histEv(e, fmt.Sprintf("reported %s after the fault: %s", fmtDur(e.T-r.T), errText(e))))
@@ -293,7 +297,7 @@ func checkPageCount(in *Input) Result {
 			text += " (database in WAL mode)"
 		}
 		res.Evidence = append(res.Evidence, traceEv(r, text))
-		if e, ok := f.surfaced(r.Pid, r.T, isTorn); ok {
+		if e, ok := f.surfacedBy(int(r.Pid), r.Path, r.T, isTorn); ok {
 			reported++
 			res.Evidence = append(res.Evidence, histEv(e, fmt.Sprintf("reported %s after the fault: %s", fmtDur(e.T-r.T), errText(e))))
 			continue

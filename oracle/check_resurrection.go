@@ -6,23 +6,21 @@ import (
 	"strings"
 )
 
-func init() {
-	register(Checker{
-		Name: "resurrection",
-		Doc: "No deleted or overwritten row comes back: rows deleted by an acknowledged commit are absent " +
-			"at the end, every task's final status is its last acknowledged transition, and no row exists " +
-			"that no commit created. A row a later unacknowledged commit (in the ledger, not in any " +
-			"history) may have touched is inconclusive, not passed. A deleted key \"task:<id>\" is kanbancore's " +
-			"cascade: every row of that table with task_id=<id> at that commit; such rows present at the end " +
-			"and inserted before the cascade are resurrected, and an inserted row missing at the end is " +
-			"explained by a later cascade of the task its inserting commit names (transitions, tasks rows, " +
-			"task_links ends, task:<id> keys); when that commit names no task, or names several of which only " +
-			"some were deleted later, the row is inconclusive. On a forked history (a seq acknowledged twice, see " +
-			"durability) the branches have no order between them: rows are predicted from the acknowledged commits " +
-			"the final ledger confirms, the others are durability's to report, and an insert on any branch explains " +
-			"a row's existence.",
-		Check: checkResurrection,
-	})
+var resurrectionChecker = Checker{
+	Name: Resurrection,
+	Doc: "No deleted or overwritten row comes back: rows deleted by an acknowledged commit are absent " +
+		"at the end, every task's final status is its last acknowledged transition, and no row exists " +
+		"that no commit created. A row a later unacknowledged commit (in the ledger, not in any " +
+		"history) may have touched is inconclusive, not passed. A deleted key \"task:<id>\" is kanbancore's " +
+		"cascade: every row of that table with task_id=<id> at that commit; such rows present at the end " +
+		"and inserted before the cascade are resurrected, and an inserted row missing at the end is " +
+		"explained by a later cascade of the task its inserting commit names (transitions, tasks rows, " +
+		"task_links ends, task:<id> keys); when that commit names no task, or names several of which only " +
+		"some were deleted later, the row is inconclusive. On a forked history (a seq acknowledged twice, see " +
+		"durability) the branches have no order between them: rows are predicted from the acknowledged commits " +
+		"the final ledger confirms, the others are durability's to report, and an insert on any branch explains " +
+		"a row's existence.",
+	Check: checkResurrection,
 }
 
 type expectRow struct {

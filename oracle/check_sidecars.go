@@ -7,18 +7,16 @@ import (
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 )
 
-func init() {
-	register(Checker{
-		Name: "sidecars",
-		Doc: "No -wal or -shm file is unlinked or renamed over while another process holds it open (trace " +
-			"Holders): the lock-cancellation hazard, where a connection keeps using a sidecar that is no longer " +
-			"the file's. Truncations of either with other holders are listed but do not fail: SQLite truncates " +
-			"the -wal under its locks (wal_checkpoint(TRUNCATE), journal_size_limit), and the first connection " +
-			"to open the -shm truncates it to a few bytes while holding the DMS lock exclusively, which other " +
-			"processes may have the file open without any lock yet. faultfs cannot see POSIX locks, so a " +
-			"truncation's holders do not tell harm from routine; damage from a bad one shows in the data checks.",
-		Check: checkSidecars,
-	})
+var sidecarsChecker = Checker{
+	Name: Sidecars,
+	Doc: "No -wal or -shm file is unlinked or renamed over while another process holds it open (trace " +
+		"Holders): the lock-cancellation hazard, where a connection keeps using a sidecar that is no longer " +
+		"the file's. Truncations of either with other holders are listed but do not fail: SQLite truncates " +
+		"the -wal under its locks (wal_checkpoint(TRUNCATE), journal_size_limit), and the first connection " +
+		"to open the -shm truncates it to a few bytes while holding the DMS lock exclusively, which other " +
+		"processes may have the file open without any lock yet. faultfs cannot see POSIX locks, so a " +
+		"truncation's holders do not tell harm from routine; damage from a bad one shows in the data checks.",
+	Check: checkSidecars,
 }
 
 func checkSidecars(in *Input) Result {

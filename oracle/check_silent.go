@@ -2,60 +2,22 @@ package oracle
 
 import (
 	"fmt"
-	"strings"
-
-	"github.com/sqlchaos/sqlchaos/faultfs/trace"
-	"github.com/sqlchaos/sqlchaos/history"
 )
 
 // dataCheckers are the checkers whose passing shows a fault was harmless.
 var dataCheckers = []string{"journal-mode", "durability", "resurrection", "structure"}
 
-func init() {
-	register(Checker{
-		Name: "silent",
-		Doc: "The general rule: every fault that fired is matched by an error surfaced in the process that " +
-			"made the faulted call within Bounds.SurfaceWindow, or by passing data checks (journal-mode, " +
-			"durability, resurrection, structure). Otherwise it is silent — the worst verdict. A fault with pid " +
-			"0 (kernel writeback, e.g. of the mmapped -shm) has no calling process: it counts as surfaced only " +
-			"by an IOERR (including SQLITE_IOERR_IN_PAGE, 8714) or CORRUPT error within the window in a process " +
-			"that had opened that file (trace open/create by its pid at or before the fault; releases carry no " +
-			"pid, so a process that closed it earlier still counts), never by an unrelated error elsewhere; else " +
-			"the data checks decide.",
-		Check: checkSilent,
-	})
-}
-
-// surfacedFault returns the error that surfaced the fired fault r: for a
-// calling process, its first error in the window; for pid 0, the first
-// IOERR/CORRUPT error in the window of a process that had opened r's file.
-func surfacedFault(in *Input, r trace.Record) (history.Event, bool) {
-	f := in.facts()
-	if r.Pid != 0 {
-		return f.surfaced(r.Pid, r.T, nil)
-	}
-	openers := map[int]bool{}
-	for _, q := range in.Trace {
-		if q.T > r.T {
-			break
-		}
-		if q.Kind == trace.KindOp && (q.Op == "open" || q.Op == "create") && q.Path == r.Path && q.Result == "ok" && q.Pid != 0 {
-			openers[int(q.Pid)] = true
-		}
-	}
-	return f.surfaced(0, r.T, func(e history.Event) bool {
-		return openers[e.Pid] && damageError(e)
-	})
-}
-
-// damageError reports whether e is an I/O error or a corruption report
-// (by class, or by the extended code's primary code: 10 IOERR, 11 CORRUPT).
-func damageError(e history.Event) bool {
-	switch strings.ToUpper(e.Class) {
-	case history.ClassIOERR, history.ClassCorrupt:
-		return true
-	}
-	return e.Code != 0 && (e.Code&0xff == 10 || e.Code&0xff == 11)
+var silentChecker = Checker{
+	Name: Silent,
+	Doc: "The general rule: every fault that fired is matched by an error surfaced in the process that " +
+		"made the faulted call within Bounds.SurfaceWindow, or by passing data checks (journal-mode, " +
+		"durability, resurrection, structure). Otherwise it is silent — the worst verdict. A fault with pid " +
+		"0 (kernel writeback, e.g. of the mmapped -shm) has no calling process: it counts as surfaced only " +
+		"by an IOERR (including SQLITE_IOERR_IN_PAGE, 8714) or CORRUPT error within the window in a process " +
+		"that had opened that file (trace open/create by its pid at or before the fault; releases carry no " +
+		"pid, so a process that closed it earlier still counts), never by an unrelated error elsewhere; else " +
+		"the data checks decide.",
+	Check: checkSilent,
 }
 
 func checkSilent(in *Input) Result {
@@ -67,7 +29,7 @@ func checkSilent(in *Input) Result {
 	var unmatched []Evidence
 	matched := 0
 	for _, r := range f.fired {
-		if _, ok := surfacedFault(in, r); ok {
+		if _, ok := f.surfacedFault(r); ok {
 			matched++
 			continue
 		}

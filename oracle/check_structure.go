@@ -14,14 +14,12 @@ var detectionClasses = map[string]bool{
 	history.ClassTornExtend: true, history.ClassIOERR: true,
 }
 
-func init() {
-	register(Checker{
-		Name: "structure",
-		Doc: "Final PRAGMA integrity_check on a fault-free copy. Where it fails the verdict is fail, and the " +
-			"summary says whether the application detected damage when it happened (a CORRUPT, NOTADB, " +
-			"TORN_EXTEND or IOERR error after the first fault) or whether the corruption is silent.",
-		Check: checkStructure,
-	})
+var structureChecker = Checker{
+	Name: Structure,
+	Doc: "Final PRAGMA integrity_check on a fault-free copy. Where it fails the verdict is fail, and the " +
+		"summary says whether the application detected damage when it happened (a CORRUPT, NOTADB, " +
+		"TORN_EXTEND or IOERR error after the first fault) or whether the corruption is silent.",
+	Check: checkStructure,
 }
 
 func checkStructure(in *Input) Result {

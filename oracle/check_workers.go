@@ -8,14 +8,12 @@ import (
 	"github.com/sqlchaos/sqlchaos/history"
 )
 
-func init() {
-	register(Checker{
-		Name: "workers",
-		Doc: "At most one live worker per task at any time, and no respawn storm. A worker lives from its " +
-			"TypeSpawn (Data[\"pid\"]) to its own TypeExit, a TypeReap naming its pid, or else its last " +
-			"history event (to the end of the run when it wrote none).",
-		Check: checkWorkers,
-	})
+var workersChecker = Checker{
+	Name: Workers,
+	Doc: "At most one live worker per task at any time, and no respawn storm. A worker lives from its " +
+		"TypeSpawn (Data[\"pid\"]) to its own TypeExit, a TypeReap naming its pid, or else its last " +
+		"history event (to the end of the run when it wrote none).",
+	Check: checkWorkers,
 }
 
 type worker struct {

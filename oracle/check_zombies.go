@@ -6,13 +6,11 @@ import (
 	"github.com/sqlchaos/sqlchaos/history"
 )
 
-func init() {
-	register(Checker{
-		Name: "zombies",
-		Doc: "Defunct children of the dispatcher stay bounded across ticks: no TypeReap event counts more " +
-			"than Bounds.MaxDefunct defunct children (Data[\"defunct\"]).",
-		Check: checkZombies,
-	})
+var zombiesChecker = Checker{
+	Name: Zombies,
+	Doc: "Defunct children of the dispatcher stay bounded across ticks: no TypeReap event counts more " +
+		"than Bounds.MaxDefunct defunct children (Data[\"defunct\"]).",
+	Check: checkZombies,
 }
 
 func checkZombies(in *Input) Result {

@@ -34,6 +34,11 @@ type facts struct {
 	clearT int64
 	clearE Evidence
 	armed  bool // a plan with rules was loaded at some point
+	// scale is board seconds per wall second (Meta.Scale; 0 = 1).
+	scale float64
+	// opened maps a path to the processes that opened or created it, with
+	// the first time each did.
+	opened map[string]map[int]int64
 }
 
 type commitEv struct {
@@ -66,7 +71,8 @@ func (in *Input) facts() *facts {
 }
 
 func buildFacts(in *Input) *facts {
-	f := &facts{bySeq: map[int64][]commitEv{}, procs: map[int]string{}, bounds: in.Meta.Bounds.withDefaults()}
+	f := &facts{bySeq: map[int64][]commitEv{}, procs: map[int]string{}, bounds: in.Meta.Bounds.withDefaults(),
+		scale: in.Meta.Scale, opened: map[string]map[int]int64{}}
 	see := func(t int64) {
 		if t == 0 {
 			return
@@ -115,6 +121,16 @@ func buildFacts(in *Input) *facts {
 		see(r.T)
 		switch r.Kind {
 		case trace.KindOp:
+			if (r.Op == "open" || r.Op == "create") && r.Result == "ok" && r.Pid != 0 {
+				m := f.opened[r.Path]
+				if m == nil {
+					m = map[int]int64{}
+					f.opened[r.Path] = m
+				}
+				if _, ok := m[int(r.Pid)]; !ok {
+					m[int(r.Pid)] = r.T
+				}
+			}
 			if r.Rule > 0 && !strings.HasPrefix(r.Fault, "delay") {
 				f.fired = append(f.fired, r)
 			}
@@ -238,26 +254,6 @@ func (f *facts) unlogged(fin *final) []int64 {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
-}
-
-// surfaced returns the first error recorded by pid (any process when pid
-// is 0 or unknown to the histories) within the surface window after t.
-func (f *facts) surfaced(pid uint32, t int64, accept func(history.Event) bool) (history.Event, bool) {
-	_, known := f.procs[int(pid)]
-	w := int64(time.Duration(f.bounds.SurfaceWindow))
-	for _, e := range f.errs {
-		if e.T < t || e.T > t+w {
-			continue
-		}
-		if pid != 0 && known && e.Pid != int(pid) {
-			continue
-		}
-		if accept != nil && !accept(e) {
-			continue
-		}
-		return e, true
-	}
-	return history.Event{}, false
 }
 
 func traceEv(r trace.Record, text string) Evidence {

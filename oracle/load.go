@@ -31,31 +31,45 @@ const DefaultLedger = "chaos_ledger"
 // never changes the saved run; call Close to remove the copy.
 func Load(dir string) (*Input, error) {
 	in := &Input{Dir: dir, Files: filepath.Join(dir, FilesDir)}
-	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
-	if err != nil {
+	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("oracle: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("oracle: %s is not a run directory", dir)
 	}
-	if err := json.Unmarshal(b, &in.Meta); err != nil {
-		return nil, fmt.Errorf("oracle: %s: %w", MetaFile, err)
+	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		in.Notes = append(in.Notes, "no "+MetaFile)
+		in.missing = append(in.missing, "no "+MetaFile)
+	case err != nil:
+		return nil, fmt.Errorf("oracle: %w", err)
+	default:
+		if err := json.Unmarshal(b, &in.Meta); err != nil {
+			return nil, fmt.Errorf("oracle: %s: %w", MetaFile, err)
+		}
 	}
 	if in.Meta.Ledger == "" {
 		in.Meta.Ledger = DefaultLedger
 	}
 	in.Events, err = history.ReadDir(filepath.Join(dir, HistoriesDir))
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("oracle: %w", err)
 	}
 	if len(in.Events) == 0 {
 		in.Notes = append(in.Notes, "no history events in "+HistoriesDir+"/")
+		in.missing = append(in.missing, "no history events in "+HistoriesDir+"/")
 	}
 	in.Trace, err = readTrace(filepath.Join(dir, TraceFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		in.Notes = append(in.Notes, "no "+TraceFile)
+		in.missing = append(in.missing, "no "+TraceFile)
 	case errors.Is(err, errTruncated):
 		in.Notes = append(in.Notes, err.Error())
 	case err != nil:
 		return nil, fmt.Errorf("oracle: %w", err)
+	case len(in.Trace) == 0:
+		in.missing = append(in.missing, TraceFile+" has no records")
 	}
 	if _, err := os.Stat(filepath.Join(in.Files, DBName)); err == nil {
 		tmp, err := os.MkdirTemp("", "sqlchaos-judge-")
@@ -72,9 +86,15 @@ func Load(dir string) (*Input, error) {
 		in.DB = filepath.Join(tmp, DBName)
 	} else {
 		in.Notes = append(in.Notes, "no "+FilesDir+"/"+DBName)
+		in.missing = append(in.missing, "no "+FilesDir+"/"+DBName)
 	}
 	return in, nil
 }
+
+// Missing lists the run's inputs that Load could not find (the meta, any
+// history event, the trace, the saved database). When any is missing,
+// every checker is inconclusive: nothing is judged on partial input.
+func (in *Input) Missing() []string { return in.missing }
 
 // Close closes the final database and removes the private copy.
 func (in *Input) Close() error {

@@ -63,6 +63,9 @@ type Meta struct {
 	Ledger string `json:"ledger,omitempty"`
 	// Bounds tune the time-based checkers; zero fields take defaults.
 	Bounds Bounds `json:"bounds,omitempty"`
+	// Scale is the run's board clock: board seconds per wall second (0
+	// means 1). Windows given in board time are divided by it.
+	Scale float64 `json:"scale,omitempty"`
 }
 
 // Bounds are the scenario's time and count limits. Zero means the default
@@ -72,7 +75,8 @@ type Bounds struct {
 	// within this long (default 5s).
 	Liveness Duration `json:"liveness,omitempty"`
 	// SurfaceWindow: an error counts as surfacing a fault when it is
-	// recorded at most this long after the fault (default 3s).
+	// recorded at most this long after the fault, in board time (default
+	// 30s; see surface.go for the whole rule).
 	SurfaceWindow Duration `json:"surface_window,omitempty"`
 	// StormSpawns and StormWindow: more than StormSpawns spawns of one task
 	// within StormWindow is a respawn storm (defaults 5 and 2s).
@@ -90,7 +94,7 @@ func (b Bounds) withDefaults() Bounds {
 		}
 	}
 	def(&b.Liveness, 5*time.Second)
-	def(&b.SurfaceWindow, 3*time.Second)
+	def(&b.SurfaceWindow, 30*time.Second)
 	def(&b.StormWindow, 2*time.Second)
 	if b.StormSpawns == 0 {
 		b.StormSpawns = 5
@@ -135,6 +139,8 @@ type Input struct {
 	// truncated line), for reports.
 	Notes []string
 
+	missing []string
+
 	once    sync.Once
 	f       *facts
 	fin     *final
@@ -150,32 +156,21 @@ type Checker struct {
 	Check func(*Input) Result
 }
 
-var registry []Checker
+// all is the catalog of checkers, in report order.
+var all []Checker
 
-func register(c Checker) { registry = append(registry, c) }
-
-// Checkers returns every checker in the order issue 4 lists them.
-func Checkers() []Checker {
-	order := []string{"journal-mode", "durability", "resurrection", "structure", "page-count",
-		"sidecars", "error-fidelity", "workers", "zombies", "liveness", "silent"}
-	out := make([]Checker, 0, len(registry))
-	for _, n := range order {
-		for _, c := range registry {
-			if c.Name == n {
-				out = append(out, c)
-			}
-		}
-	}
-	if len(out) != len(registry) {
-		panic(fmt.Sprintf("oracle: %d checkers registered, %d ordered", len(registry), len(out)))
-	}
-	return out
+func init() {
+	all = []Checker{journalModeChecker, durabilityChecker, resurrectionChecker, structureChecker, pageCountChecker,
+		sidecarsChecker, errorFidelityChecker, workersChecker, zombiesChecker, livenessChecker, silentChecker}
 }
+
+// Checkers returns every checker in report order.
+func Checkers() []Checker { return append([]Checker(nil), all...) }
 
 // Judge runs every checker on in.
 func Judge(in *Input) []Result {
 	var out []Result
-	for _, c := range Checkers() {
+	for _, c := range all {
 		out = append(out, in.result(c))
 	}
 	return out
@@ -183,7 +178,7 @@ func Judge(in *Input) []Result {
 
 // Run runs the checker named name, or returns false when there is none.
 func Run(in *Input, name string) (Result, bool) {
-	for _, c := range Checkers() {
+	for _, c := range all {
 		if c.Name == name {
 			return in.result(c), true
 		}
@@ -200,7 +195,11 @@ func (in *Input) result(c Checker) Result {
 	if ok {
 		return r
 	}
-	r = c.Check(in)
+	if miss := in.Missing(); len(miss) > 0 {
+		r = Result{Verdict: Inconclusive, Summary: "the run directory is incomplete (" + strings.Join(miss, "; ") + "): nothing is judged on partial input"}
+	} else {
+		r = c.Check(in)
+	}
 	r.Checker = c.Name
 	in.mu.Lock()
 	if in.results == nil {
