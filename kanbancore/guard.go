@@ -134,15 +134,15 @@ func backupContent(path string) (string, error) {
 		return "", err
 	}
 	defer os.Remove(tmp)
-	f, err := os.Open(tmp) // our own copy: a different inode, safe to open and close
+	f, err := openNoPoll(tmp, os.O_RDONLY, 0) // our own copy: a different inode, safe to open and close
 	if err != nil {
-		return "", err
+		return "", rawReadError("read backup", err)
 	}
 	h := sha256.New()
 	_, err = io.Copy(h, f)
 	f.Close()
 	if err != nil {
-		return "", err
+		return "", rawReadError("read backup", err)
 	}
 	dst := fmt.Sprintf("%s.corrupt.%s.bak", path, hex.EncodeToString(h.Sum(nil))[:16])
 	if _, err := os.Lstat(dst); err == nil {

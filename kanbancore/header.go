@@ -89,11 +89,14 @@ func ValidateHeader(path string) error {
 // process has no SQLite connection open on path it reads in-process (holding
 // the open-file registry's lock, so no connection opens meanwhile);
 // otherwise the read runs in a child process (head -c), whose open and close
-// cannot touch our locks. n < 0 reads the whole file.
+// cannot touch our locks. n < 0 reads the whole file. The in-process read
+// never waits in Go's poller (openNoPoll): an EAGAIN from the filesystem is
+// an error, not a hang. A read error is a *Error of ClassIOErr (op "read
+// header"); a missing file stays fs.ErrNotExist.
 func ReadFilePrefix(path string, n int64) ([]byte, error) {
 	var out []byte
 	err := withFileSafely(path, func() error {
-		f, err := os.Open(path)
+		f, err := openNoPoll(path, os.O_RDONLY, 0)
 		if err != nil {
 			return err
 		}
@@ -121,20 +124,20 @@ func ReadFilePrefix(path string, n int64) ([]byte, error) {
 		out = b
 		return nil
 	})
-	return out, err
+	return out, rawReadError("read header", err)
 }
 
 // copyFileSafe copies src to dst (created, 0644) with the same rule as
 // ReadFilePrefix: in-process only when no connection of this process has
 // src open, otherwise with cp in a child process.
 func copyFileSafe(src, dst string) error {
-	return withFileSafely(src, func() error {
-		in, err := os.Open(src)
+	err := withFileSafely(src, func() error {
+		in, err := openNoPoll(src, os.O_RDONLY, 0)
 		if err != nil {
 			return err
 		}
 		defer in.Close()
-		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		out, err := openNoPoll(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return err
 		}
@@ -160,6 +163,10 @@ func copyFileSafe(src, dst string) error {
 		}
 		return nil
 	})
+	if errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return rawReadError("copy "+src, err)
 }
 
 // withFileSafely runs inProc while holding the open-file registry's lock if
