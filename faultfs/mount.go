@@ -38,6 +38,12 @@ type Config struct {
 	// are seen at once; 1s saves about 7 of 29 FUSE ops per DELETE-mode
 	// commit (none in WAL mode) but may serve stale sizes and dentries.
 	CacheTimeout time.Duration
+	// CaptureDir, when set, records the bytes of every write and a snapshot
+	// of the backing dir there (writes.bin, snapshot/; index records in the
+	// trace, which must be set) for offline crash-state exploration
+	// (chaosrun crashes). With it empty, $SQLCHAOS_CAPTURE set picks
+	// <directory of Trace>/capture.
+	CaptureDir string
 	// StartTimeout bounds the wait for the "mounted" line (default 15s).
 	StartTimeout time.Duration
 	// StopTimeout bounds Stop's wait for a graceful exit before it detaches,
@@ -124,6 +130,7 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 	if cfg.TraceFaultsOnly {
 		args = append(args, "--trace-faults-only")
 	}
+	args = append(args, captureArgs(&cfg)...)
 	if cfg.CacheTimeout > 0 {
 		args = append(args, "--cache-timeout", cfg.CacheTimeout.String())
 	}

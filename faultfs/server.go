@@ -170,6 +170,7 @@ func Serve(args []string) int {
 	faultsOnly := fl.Bool("trace-faults-only", false, "trace only operations a rule fired on (and holders)")
 	noDIO := fl.Bool("no-direct-io", false, "open db/wal/journal files page-cached (faults become unreliable; for benchmarks)")
 	debug := fl.Bool("debug", false, "log every FUSE request on stderr")
+	captureDir := fl.String("capture", "", "record every write's bytes and a snapshot of the backing dir in this directory, for offline crash-state exploration (needs --trace)")
 	cacheTimeout := fl.Duration("cache-timeout", 0, "kernel entry/attr cache timeout (0: every lookup/stat reaches the server; keep 0 when anything touches the backing dir while mounted)")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), MountUsage)
@@ -244,6 +245,10 @@ func Serve(args []string) int {
 	}
 	s.traceRecord(trace.Record{Kind: trace.KindMount, Seed: *seed, Path: *mnt, To: *backing})
 	s.loadPlan(p)
+	if err := s.startCapture(*captureDir); err != nil {
+		return fail(2, "capture: %v", err)
+	}
+	defer s.stopCapture()
 
 	var ln net.Listener
 	if *control != "" {

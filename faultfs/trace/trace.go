@@ -10,6 +10,10 @@ const (
 	KindPlan   = "plan"   // a plan was loaded (Plan holds its canonical form)
 	KindHeader = "header" // a write changed bytes 18-19 of a database header
 	KindMount  = "mount"  // first record: seed, backing dir, mountpoint
+	// KindCapture records what capture mode saw (faultfs --capture): Op is
+	// "snapshot", "write" (Off, Len, Cap), "fsync" (a barrier; T is when it
+	// started), "truncate" (Off is the new size) or "error".
+	KindCapture = "capture"
 )
 
 // Record is one line of the trace.
@@ -46,4 +50,7 @@ type Record struct {
 	Mark string `json:"mark,omitempty"`
 	Plan string `json:"plan,omitempty"`
 	Seed int64  `json:"seed,omitempty"`
+	// Cap is, on a capture "write" record, the offset in the capture's
+	// writes.bin of the Len bytes the write persisted; nil elsewhere.
+	Cap *int64 `json:"cap,omitempty"`
 }

@@ -188,6 +188,10 @@ func AppendJSON(b []byte, r *Record) []byte {
 	b = appendStringField(b, `,"mark":`, r.Mark)
 	b = appendStringField(b, `,"plan":`, r.Plan)
 	b = appendIntField(b, `,"seed":`, r.Seed)
+	if r.Cap != nil {
+		b = append(b, `,"cap":`...)
+		b = strconv.AppendInt(b, *r.Cap, 10)
+	}
 	return append(b, '}')
 }
 

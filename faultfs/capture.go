@@ -1,0 +1,245 @@
+package faultfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
+)
+
+// Capture mode records enough to rebuild, offline and without FUSE, every
+// file image a power cut could leave behind (package crashes does that):
+//
+//   - CaptureDir/snapshot/ holds a copy of every regular file of the backing
+//     directory taken at mount time, before the first request is served;
+//   - CaptureDir/writes.bin holds the bytes every write really persisted
+//     (after torn, lost and flip faults), one after another;
+//   - the trace gets one record of kind trace.KindCapture per persisted write
+//     (Off, Len, and Cap, the offset of its bytes in writes.bin), per
+//     successful fsync (a barrier) and per successful truncate (Off = new
+//     size), plus a first "snapshot" record.
+//
+// Creates, unlinks and renames are read from the trace's op records, so
+// capture needs the full trace (--trace, not --trace-faults-only). -shm
+// writes are not captured: SQLite rebuilds the wal-index on recovery.
+//
+// The trace assigns the capture records their seq under one lock with the
+// append to writes.bin, so seq order is writes.bin order. A write record
+// is stamped (T) when the write completed, a fsync record when the fsync
+// started: a write whose T is before a fsync's T was surely covered by it.
+const (
+	// CaptureWrites is the file of written bytes in the capture directory.
+	CaptureWrites = "writes.bin"
+	// CaptureSnapshot is the directory of the backing dir's files at mount.
+	CaptureSnapshot = "snapshot"
+	// CaptureEnv, when set to a non-empty value, makes Start record a
+	// capture into <directory of Config.Trace>/capture for every mount
+	// whose Config has a Trace but no CaptureDir (so a scenario run can be
+	// recorded without code changes: SQLCHAOS_CAPTURE=1 chaosrun run ...).
+	CaptureEnv = "SQLCHAOS_CAPTURE"
+	// CaptureSubdir is the capture directory's name under a run directory
+	// when CaptureEnv chooses it.
+	CaptureSubdir = "capture"
+)
+
+// Ops of capture records (trace.Record.Op when Kind is trace.KindCapture).
+const (
+	CapOpSnapshot = "snapshot" // first record: N files, Len bytes copied; Path is the capture dir
+	CapOpWrite    = "write"    // Off, Len; Cap = offset of the bytes in writes.bin
+	CapOpFsync    = "fsync"    // a fsync/fdatasync that succeeded (a barrier); T = its start
+	CapOpTruncate = "truncate" // Off = the new size
+	CapOpError    = "error"    // capture stopped (Fault says why); later records are missing
+)
+
+// capturer appends persisted write data to writes.bin.
+type capturer struct {
+	mu     sync.Mutex
+	f      *os.File
+	off    int64
+	broken bool
+}
+
+// captures maps a *server to its *capturer (one per mounted server).
+var captures sync.Map
+
+func (s *server) capturer() *capturer {
+	v, ok := captures.Load(s)
+	if !ok {
+		return nil
+	}
+	return v.(*capturer)
+}
+
+// captureArgs returns the server flags that switch capture on for cfg.
+func captureArgs(cfg *Config) []string {
+	dir := cfg.CaptureDir
+	if dir == "" && os.Getenv(CaptureEnv) != "" && cfg.Trace != "" {
+		dir = filepath.Join(filepath.Dir(cfg.Trace), CaptureSubdir)
+	}
+	if dir == "" {
+		return nil
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return []string{"--capture", dir}
+}
+
+// startCapture snapshots the backing directory into dir and starts
+// recording write data. It must run before the mount serves requests.
+func (s *server) startCapture(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if s.tr == nil || s.faultsOnly {
+		return errors.New("--capture needs the full op trace (--trace, without --trace-faults-only)")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(s.backing, dir); err == nil && !strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("capture directory %s is inside the backing directory", dir)
+	}
+	snap := filepath.Join(dir, CaptureSnapshot)
+	if err := os.RemoveAll(snap); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(snap, 0o755); err != nil {
+		return err
+	}
+	files, bytes, err := snapshotDir(s.backing, snap)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, CaptureWrites), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	captures.Store(s, &capturer{f: f})
+	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: CapOpSnapshot, Path: dir, N: files, Len: bytes})
+	return nil
+}
+
+// stopCapture closes writes.bin.
+func (s *server) stopCapture() {
+	cp := s.capturer()
+	if cp == nil {
+		return
+	}
+	captures.Delete(s)
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if err := cp.f.Close(); err != nil && !cp.broken {
+		s.captureFailed(cp, err)
+	}
+}
+
+// captureFailed records that capture stopped; later records are missing.
+func (s *server) captureFailed(cp *capturer, err error) {
+	cp.broken = true
+	fmt.Fprintf(s.stderr, "faultfs: capture: %v\n", err)
+	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: CapOpError, Fault: err.Error()})
+}
+
+// captureWrite records the bytes a write persisted at off (data is exactly
+// what reached the backing file; empty for a lost or failed write).
+func (s *server) captureWrite(path string, data []byte, off int64) {
+	cp := s.capturer()
+	if cp == nil || len(data) == 0 || strings.HasSuffix(path, "-shm") {
+		return
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.broken {
+		return
+	}
+	at := cp.off
+	n, err := cp.f.Write(data)
+	cp.off += int64(n)
+	if err != nil {
+		s.captureFailed(cp, err)
+		return
+	}
+	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: CapOpWrite, Path: path, Off: off, Len: int64(len(data)), Cap: &at})
+}
+
+// captureSync records a barrier: a fsync of path that started at start
+// and succeeded. A fsync a rule made fail or report a lost success is no
+// barrier and is not recorded.
+func (s *server) captureSync(start int64, path string, errno syscall.Errno) {
+	cp := s.capturer()
+	if cp == nil || errno != 0 || strings.HasSuffix(path, "-shm") {
+		return
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if !cp.broken {
+		s.traceRecord(trace.Record{T: start, Kind: trace.KindCapture, Op: CapOpFsync, Path: path})
+	}
+}
+
+// captureSetattr records a successful truncate of path to size.
+func (s *server) captureSetattr(path string, isTrunc bool, size int64, errno syscall.Errno) {
+	cp := s.capturer()
+	if cp == nil || !isTrunc || errno != 0 || strings.HasSuffix(path, "-shm") {
+		return
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if !cp.broken {
+		s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: CapOpTruncate, Path: path, Off: size})
+	}
+}
+
+// snapshotDir copies every regular file under src to the same relative
+// path under dst and returns the number of files and bytes copied.
+func snapshotDir(src, dst string) (files, bytes int64, err error) {
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if rel == "." {
+				return nil
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		n, err := copyRegular(p, filepath.Join(dst, rel))
+		files++
+		bytes += n
+		return err
+	})
+	return files, bytes, err
+}
+
+func copyRegular(src, dst string) (int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
