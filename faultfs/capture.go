@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 )
@@ -28,7 +30,8 @@ import (
 //
 // Creates, unlinks and renames are read from the trace's op records, so
 // capture needs the full trace (--trace, not --trace-faults-only). -shm
-// writes are not captured: SQLite rebuilds the wal-index on recovery.
+// writes are not captured (SQLite rebuilds the wal-index on recovery), nor
+// writes and fsyncs of files already unlinked (no image can hold them).
 //
 // The trace assigns the capture records their seq under one lock with the
 // append to writes.bin, so seq order is writes.bin order. A write record
@@ -151,9 +154,9 @@ func (s *server) captureFailed(cp *capturer, err error) {
 
 // captureWrite records the bytes a write persisted at off (data is exactly
 // what reached the backing file; empty for a lost or failed write).
-func (s *server) captureWrite(path string, data []byte, off int64) {
+func (s *server) captureWrite(f fs.FileHandle, path string, data []byte, off int64) {
 	cp := s.capturer()
-	if cp == nil || len(data) == 0 || strings.HasSuffix(path, "-shm") {
+	if cp == nil || len(data) == 0 || strings.HasSuffix(path, "-shm") || unlinked(f) {
 		return
 	}
 	cp.mu.Lock()
@@ -174,9 +177,9 @@ func (s *server) captureWrite(path string, data []byte, off int64) {
 // captureSync records a barrier: a fsync of path that started at start
 // and succeeded. A fsync a rule made fail or report a lost success is no
 // barrier and is not recorded.
-func (s *server) captureSync(start int64, path string, errno syscall.Errno) {
+func (s *server) captureSync(f fs.FileHandle, start int64, path string, errno syscall.Errno) {
 	cp := s.capturer()
-	if cp == nil || errno != 0 || strings.HasSuffix(path, "-shm") {
+	if cp == nil || errno != 0 || strings.HasSuffix(path, "-shm") || unlinked(f) {
 		return
 	}
 	cp.mu.Lock()
@@ -187,9 +190,9 @@ func (s *server) captureSync(start int64, path string, errno syscall.Errno) {
 }
 
 // captureSetattr records a successful truncate of path to size.
-func (s *server) captureSetattr(path string, isTrunc bool, size int64, errno syscall.Errno) {
+func (s *server) captureSetattr(f fs.FileHandle, path string, isTrunc bool, size int64, errno syscall.Errno) {
 	cp := s.capturer()
-	if cp == nil || !isTrunc || errno != 0 || strings.HasSuffix(path, "-shm") {
+	if cp == nil || !isTrunc || errno != 0 || strings.HasSuffix(path, "-shm") || unlinked(f) {
 		return
 	}
 	cp.mu.Lock()
@@ -199,10 +202,27 @@ func (s *server) captureSetattr(path string, isTrunc bool, size int64, errno sys
 	}
 }
 
+// unlinked reports whether f is an open file whose name was removed (a
+// -wal unlinked under a live writer). Its node may still report its old
+// path, which by now names another file, and nothing written to it can be
+// in any image, so capture skips it.
+func unlinked(f fs.FileHandle) bool {
+	h, ok := f.(*handle)
+	if !ok {
+		return false
+	}
+	fd, ok := h.lf.PassthroughFd()
+	if !ok {
+		return false
+	}
+	var st syscall.Stat_t
+	return syscall.Fstat(fd, &st) == nil && st.Nlink == 0
+}
+
 // snapshotDir copies every regular file under src to the same relative
 // path under dst and returns the number of files and bytes copied.
 func snapshotDir(src, dst string) (files, bytes int64, err error) {
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(src, func(p string, d iofs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

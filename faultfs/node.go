@@ -348,7 +348,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		nw, errno = h.pwrite(data, off)
 		persisted, reported = int64(nw), uint32(nw)
 	}
-	n.s.captureWrite(path, data[:persisted], off)
+	n.s.captureWrite(f, path, data[:persisted], off)
 	c.noteSize(h)
 	c.done(errno, persisted)
 	if headerCheck && persisted >= 20 && (old[0] != data[18] || old[1] != data[19]) {
@@ -408,7 +408,7 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 	case fs.FileFsyncdirer:
 		errno = fh.Fsyncdir(ctx, flags)
 	}
-	n.s.captureSync(c.start, c.ev.Path, errno)
+	n.s.captureSync(f, c.start, c.ev.Path, errno)
 	return c.done(errno, 0)
 }
 
@@ -459,7 +459,7 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	if errno == 0 {
 		errno = n.LoopbackNode.Setattr(ctx, unwrap(f), in, out)
 	}
-	n.s.captureSetattr(path, isTrunc, int64(sz), errno)
+	n.s.captureSetattr(f, path, isTrunc, int64(sz), errno)
 	if isTrunc && errno == 0 && n.s.tr != nil && isMainDB(filepath.Base(path)) {
 		size := int64(sz)
 		c.size = &size
