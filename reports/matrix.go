@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 // Matrix file names.
@@ -108,8 +109,8 @@ func MatrixMarkdown(runs []*Run) string {
 			var parts []string
 			for _, r := range cells[s+"|"+c] {
 				p := r.Outcome
-				if r.Outcome == Unexpected {
-					p = "**UNEXPECTED**"
+				if !r.Verdict().OK() {
+					p = "**" + strings.ToUpper(r.Outcome) + "**"
 				}
 				if f := failing(r); len(f) > 0 {
 					p += " (" + strings.Join(f, ", ") + ")"
@@ -123,17 +124,33 @@ func MatrixMarkdown(runs []*Run) string {
 		}
 		b.WriteString("\n")
 	}
-	n := map[string]int{}
+	fmt.Fprintf(&b, "\n%s\n", Counts(runs))
 	for _, r := range runs {
-		n[r.Outcome]++
+		if r.Outcome == Finding {
+			fmt.Fprintf(&b, "\n- finding **%s**: %s\n", r.Cell(), mdCell(r.Expect.Finding.What+" — "+r.Expect.Finding.Why))
+		}
 	}
-	fmt.Fprintf(&b, "\n%d runs: %d reproduced, %d held, %d unexpected.\n", len(runs), n[Reproduced], n[Held], n[Unexpected])
 	for _, r := range runs {
-		if r.Outcome == Unexpected {
-			fmt.Fprintf(&b, "\n- **%s** seed %d: %s\n  replay: `%s`\n", r.Cell(), r.Seed, mdCell(r.Why), r.Replay)
+		if !r.Verdict().OK() {
+			fmt.Fprintf(&b, "\n- **%s** %s, seed %d: %s\n  replay: `%s`\n", r.Cell(), strings.ToUpper(r.Outcome), r.Seed, mdCell(r.Why), r.Replay)
 		}
 	}
 	return b.String()
+}
+
+// Counts renders how many runs gave each verdict ("56 runs: 17
+// reproduced, 28 held, 11 finding, 0 unexpected, 0 inconclusive, 0 hung").
+func Counts(runs []*Run) string {
+	t := verdict.Tally{}
+	for _, r := range runs {
+		t[r.Verdict()]++
+	}
+	s := fmt.Sprintf("%d runs: %d reproduced, %d held, %d finding, %d unexpected, %d inconclusive, %d hung", len(runs),
+		t[verdict.Reproduced], t[verdict.Held], t[verdict.Finding], t[verdict.Unexpected], t[verdict.Inconclusive], t[verdict.Hung])
+	if n := t[verdict.Observed]; n > 0 {
+		s += fmt.Sprintf(", %d observed", n)
+	}
+	return s + "."
 }
 
 const css = `body{font-family:sans-serif;margin:24px;color:#202124}
@@ -142,7 +159,10 @@ td,th{border:1px solid #dadce0;padding:4px 8px;font-size:13px;vertical-align:top
 th{background:#f1f3f4}
 .reproduced{background:#fce8e6}
 .held{background:#e6f4ea}
+.finding{background:#e8f0fe}
 .unexpected{background:#fef7e0;font-weight:bold}
+.hung{background:#f3e8fd;font-weight:bold}
+td.inconclusive{background:#fff3e0;font-weight:bold}
 .pass{color:#1e8e3e}
 .fail{color:#d93025;font-weight:bold}
 .inconclusive{color:#b06000}
@@ -158,7 +178,7 @@ func HTML(runs []*Run) ([]byte, error) {
 	cells := cellRuns(runs)
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>sqlchaos matrix</title>\n<style>\n" + css + "\n</style>\n</head>\n<body>\n")
-	fmt.Fprintf(&b, "<h1>sqlchaos matrix</h1>\n<p>%d runs, generated %s. A cell is <b>reproduced</b> when the profile breaks as the scenario expects, <b>held</b> when it passes as expected, <b>unexpected</b> otherwise.</p>\n", len(runs), esc(time.Now().UTC().Format(time.RFC3339)))
+	fmt.Fprintf(&b, "<h1>sqlchaos matrix</h1>\n<p>%d runs, generated %s. A cell is <b>reproduced</b> when the profile breaks as the scenario expects, <b>held</b> when it passes as expected, <b>finding</b> when it shows a pinned finding (measurement contradicting the story, explained in the scenario), <b>inconclusive</b> when the run could not decide, <b>hung</b> when a process had to be killed, and <b>unexpected</b> otherwise. %s</p>\n", len(runs), esc(time.Now().UTC().Format(time.RFC3339)), esc(Counts(runs)))
 	b.WriteString("<table class=\"matrix\">\n<tr><th>scenario</th>")
 	for _, c := range cols {
 		b.WriteString("<th>" + esc(c) + "</th>")
@@ -199,10 +219,15 @@ func HTML(runs []*Run) ([]byte, error) {
 		fmt.Fprintf(&b, "<section id=\"%s\">\n<h2>%s — <span class=\"%s\">%s</span></h2>\n", anchor(r, i), esc(r.Cell()), esc(r.Outcome), esc(r.Outcome))
 		fmt.Fprintf(&b, "<p>%s</p>\n<p>seed <code>%d</code> · faults fired %d · first detection %s · took %s · replay <code>%s</code></p>\n",
 			esc(r.Why), r.Seed, r.FaultsFired, esc(fmtOpt(r.FirstDetection, r.FaultsFired > 0)), esc(r.Elapsed.Round(time.Millisecond).String()), esc(r.Replay))
+		fmt.Fprintf(&b, "<p>expected: %s</p>\n", esc(r.Expect.String()))
+		if p := r.Expect.Finding; p != nil {
+			fmt.Fprintf(&b, "<p>pinned finding: %s — %s</p>\n", esc(p.What), esc(p.Why))
+		}
 		b.WriteString("<table><tr><th>checker</th><th>expected</th><th>verdict</th><th>summary</th></tr>\n")
+		wants := r.Expect.Wants()
 		for _, res := range r.Results {
 			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
-				esc(res.Checker), esc(orDash(string(r.Expect[res.Checker]))), esc(string(res.Verdict)), esc(string(res.Verdict)), esc(res.Summary))
+				esc(res.Checker), esc(orDash(string(wants[res.Checker]))), esc(string(res.Verdict)), esc(string(res.Verdict)), esc(res.Summary))
 		}
 		b.WriteString("</table>\n")
 		if r.Timeline != nil {
@@ -260,8 +285,9 @@ type junitFailure struct {
 	Text    string `xml:",chardata"`
 }
 
-// JUnit renders one testcase per cell; an unexpected cell is a failure
-// carrying the seed and the replay command.
+// JUnit renders one testcase per cell; an unexpected, inconclusive or hung
+// cell is a failure carrying the seed and the replay command (a finding is
+// a pass: it is pinned).
 func JUnit(runs []*Run) ([]byte, error) {
 	runs = sortedRuns(runs)
 	s := junitSuite{Name: "sqlchaos.matrix"}
@@ -270,9 +296,9 @@ func JUnit(runs []*Run) ([]byte, error) {
 		total += r.Elapsed
 		c := junitCase{Name: r.Cell(), Classname: "sqlchaos." + r.Scenario, Time: secs(r.Elapsed),
 			SystemOut: fmt.Sprintf("outcome %s: %s\nseed %d\nreplay: %s\n", r.Outcome, r.Why, r.Seed, r.Replay)}
-		if r.Outcome == Unexpected {
+		if !r.Verdict().OK() {
 			s.Failures++
-			c.Failure = &junitFailure{Message: r.Why, Type: "unexpected",
+			c.Failure = &junitFailure{Message: r.Why, Type: r.Outcome,
 				Text: fmt.Sprintf("seed %d\nreplay: %s\nrun again: %s\n", r.Seed, r.Replay, r.RunCommand())}
 		}
 		s.Cases = append(s.Cases, c)

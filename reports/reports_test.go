@@ -10,74 +10,41 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 func res(name string, v oracle.Verdict) oracle.Result {
 	return oracle.Result{Checker: name, Verdict: v, Summary: name + " " + string(v)}
 }
 
-func TestClassify(t *testing.T) {
-	P, F, I := oracle.Pass, oracle.Fail, oracle.Inconclusive
-	cases := []struct {
-		name    string
-		results []oracle.Result
-		expect  map[string]oracle.Verdict
-		want    string
-		why     string
-	}{
-		{"legacy breaks", []oracle.Result{res("durability", F), res("silent", F), res("zombies", I)},
-			map[string]oracle.Verdict{"durability": F, "silent": F}, Reproduced, "durability, silent"},
-		{"hardened holds", []oracle.Result{res("durability", P), res("silent", P), res("zombies", I)},
-			map[string]oracle.Verdict{"durability": P, "silent": P}, Held, "2 expected passes met"},
-		{"legacy does not break", []oracle.Result{res("durability", P)},
-			map[string]oracle.Verdict{"durability": F}, Unexpected, "durability: expected fail, got pass"},
-		{"inconclusive is not pass", []oracle.Result{res("durability", I)},
-			map[string]oracle.Verdict{"durability": P}, Unexpected, "expected pass, got inconclusive"},
-		{"inconclusive is not fail", []oracle.Result{res("durability", I)},
-			map[string]oracle.Verdict{"durability": F}, Unexpected, "expected fail, got inconclusive"},
-		{"failure while holding", []oracle.Result{res("durability", P), res("sidecars", F)},
-			map[string]oracle.Verdict{"durability": P}, Unexpected, "sidecars: failed, expected to hold"},
-		{"hold with nothing listed", []oracle.Result{res("durability", P), res("sidecars", F)},
-			map[string]oracle.Verdict{}, Unexpected, "sidecars: failed, expected to hold"},
-		{"hold with nothing listed, nothing failed", []oracle.Result{res("durability", P), res("zombies", I)},
-			map[string]oracle.Verdict{}, Held, "no checker failed"},
-		{"collateral failure while reproducing", []oracle.Result{res("durability", F), res("silent", F)},
-			map[string]oracle.Verdict{"durability": F}, Reproduced, "also failed: silent"},
-		{"expected pass fails while reproducing", []oracle.Result{res("durability", F), res("structure", F)},
-			map[string]oracle.Verdict{"durability": F, "structure": P}, Unexpected, "structure: expected pass, got fail"},
-		{"missing checker", []oracle.Result{res("durability", P)},
-			map[string]oracle.Verdict{"durability": P, "workers": P}, Unexpected, "workers: expected pass, not run"},
-		{"no expectation", []oracle.Result{res("durability", F)}, nil, Observed, "no expectation for this profile; failed: durability"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			got, why := Classify(&Run{Results: c.results, Expect: c.expect})
-			if got != c.want || !strings.Contains(why, c.why) {
-				t.Fatalf("Classify = %s, %q; want %s, ~%q", got, why, c.want, c.why)
-			}
-		})
-	}
-}
-
 // judged loads an oracle fixture (one without a database, so nothing is
-// built) and judges it.
-func judged(t *testing.T, fixture string, expect map[string]oracle.Verdict) *Run {
+// built) and judges it. A fixture holds only what its checker reads, so
+// the checkers run on their own (oracle.Judge would call the incomplete
+// run inconclusive throughout).
+func judged(t *testing.T, fixture string, story verdict.Expect) *Run {
 	t.Helper()
 	in, err := oracle.Load(filepath.Join("../testdata/oracle", fixture))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	r := NewRun(in, oracle.Judge(in))
-	r.Expect = expect
+	var results []oracle.Result
+	for _, c := range oracle.Checkers() {
+		r := c.Check(in)
+		r.Checker = c.Name
+		results = append(results, r)
+	}
+	r := NewRun(in, results)
+	r.Expect = verdict.Cell{Story: &story}
+	r.Facts = verdict.Facts{Fired: r.FaultsFired}
 	r.Started = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	r.Elapsed = 1500 * time.Millisecond
-	r.Outcome, r.Why = Classify(r)
+	r.Judge()
 	return r
 }
 
 func TestWriteReadRun(t *testing.T) {
-	r := judged(t, "liveness/bad", map[string]oracle.Verdict{"liveness": oracle.Fail})
+	r := judged(t, "liveness/bad", verdict.Expect{Fail: []string{oracle.Liveness}})
 	if r.Outcome != Reproduced || r.FaultsFired != 1 || r.FirstDetection != time.Millisecond {
 		t.Fatalf("outcome %s (%s), faults %d, first detection %v", r.Outcome, r.Why, r.FaultsFired, r.FirstDetection)
 	}
@@ -90,7 +57,7 @@ func TestWriteReadRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	if back.Outcome != r.Outcome || back.Seed != r.Seed || len(back.Results) != len(r.Results) ||
-		back.Expect["liveness"] != oracle.Fail || back.Timeline == nil || len(back.Timeline.Marks) != len(r.Timeline.Marks) {
+		back.Expect.Wants()[oracle.Liveness] != oracle.Fail || back.Facts.Fired != r.Facts.Fired || back.Timeline == nil || len(back.Timeline.Marks) != len(r.Timeline.Marks) {
 		t.Fatalf("round trip lost data: %+v", back)
 	}
 	sum, _ := os.ReadFile(filepath.Join(dir, SummaryFile))
@@ -103,9 +70,9 @@ func TestWriteReadRun(t *testing.T) {
 
 func TestMatrixFiles(t *testing.T) {
 	runs := []*Run{
-		judged(t, "liveness/bad", map[string]oracle.Verdict{"liveness": oracle.Fail}),
-		judged(t, "liveness/good", map[string]oracle.Verdict{"liveness": oracle.Pass}),
-		judged(t, "error-fidelity/bad", map[string]oracle.Verdict{"error-fidelity": oracle.Pass}),
+		judged(t, "liveness/bad", verdict.Expect{Fail: []string{oracle.Liveness}}),
+		judged(t, "liveness/good", verdict.Expect{Pass: []string{oracle.Liveness}}),
+		judged(t, "error-fidelity/bad", verdict.Expect{Pass: []string{oracle.ErrorFidelity}}),
 	}
 	runs[1].Profile = "hardened"
 	runs[1].Scenario = runs[0].Scenario
@@ -114,7 +81,7 @@ func TestMatrixFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, MatrixFile))
-	for _, want := range []string{"| scenario | hardened/modernc | legacy/modernc |", "| fixture-liveness | held | reproduced (liveness) |", "**UNEXPECTED** (error-fidelity)", "3 runs: 1 reproduced, 1 held, 1 unexpected"} {
+	for _, want := range []string{"| scenario | hardened/modernc | legacy/modernc |", "| fixture-liveness | held | reproduced (liveness) |", "**UNEXPECTED** (error-fidelity)", "3 runs: 1 reproduced, 1 held, 0 finding, 1 unexpected, 0 inconclusive, 0 hung"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("matrix.md lacks %q:\n%s", want, md)
 		}
@@ -201,49 +168,5 @@ func TestTimelineThinsOps(t *testing.T) {
 	var sb strings.Builder
 	if err := tl.SVG(&sb); err != nil || strings.Count(sb.String(), `class="op"`) != len(tl.Marks) {
 		t.Fatalf("svg: %v", err)
-	}
-}
-
-func TestReadRunAcceptsRunnerReport(t *testing.T) {
-	dir := t.TempDir()
-	body := `{"scenario":"eio-wal-downgrade","profile":"legacy","driver":"mattn","seed":7,
- "outcome":{"verdict":"reproduced","expected":"fail: journal-mode, silent","why":"also failed: durability"},
- "fired":3,"results":[{"checker":"journal-mode","verdict":"fail","summary":"x"}],"replay":"chaosrun replay X"}`
-	if err := os.WriteFile(filepath.Join(dir, ReportFile), []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := ReadRun(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Outcome != Reproduced || r.Seed != 7 || r.Expect["journal-mode"] != oracle.Fail || r.Expect["silent"] != oracle.Fail || len(r.Expect) != 2 || r.Replay != "chaosrun replay X" {
-		t.Fatalf("got %+v", r)
-	}
-	for in, want := range map[string]int{"hold (pass: durability, structure)": 2, "hold": 0, "none": -1} {
-		m := ParseExpected(in)
-		if (want < 0) != (m == nil) || want >= 0 && len(m) != want {
-			t.Errorf("ParseExpected(%q) = %v", in, m)
-		}
-	}
-}
-
-// A fix that detects damage rather than preventing it holds when the damage
-// checker fails and the detection checkers pass, and not otherwise.
-func TestClassifyDetects(t *testing.T) {
-	P, F := oracle.Pass, oracle.Fail
-	expect := map[string]oracle.Verdict{"structure": F, "page-count": P, "silent": P}
-	run := &Run{Expect: expect, Detects: true,
-		Results: []oracle.Result{res("structure", F), res("page-count", P), res("silent", P)}}
-	if got, why := Classify(run); got != Held || !strings.Contains(why, "detected") {
-		t.Errorf("detected damage: got %s (%s), want held", got, why)
-	}
-	run.Results = []oracle.Result{res("structure", F), res("page-count", F), res("silent", F)}
-	if got, why := Classify(run); got != Unexpected {
-		t.Errorf("undetected damage under a detecting fix: got %s (%s), want unexpected", got, why)
-	}
-	run.Detects = false
-	run.Results = []oracle.Result{res("structure", F), res("page-count", P), res("silent", P)}
-	if got, _ := Classify(run); got != Reproduced {
-		t.Errorf("without Detects: got %s, want reproduced", got)
 	}
 }

@@ -18,14 +18,18 @@ import (
 	_ "modernc.org/sqlite" // sqlite_version() for Versions
 
 	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
-// Outcomes of a run against its expectation.
+// Outcomes of a run (the verdict package's verdicts, as strings).
 const (
-	Reproduced = "reproduced" // every expectation met, and some checker was expected to fail
-	Held       = "held"       // every expectation met, all expected passes
-	Unexpected = "unexpected" // reality differs from the expectation
-	Observed   = "observed"   // no expectation stated for this profile
+	Reproduced   = string(verdict.Reproduced)
+	Held         = string(verdict.Held)
+	Finding      = string(verdict.Finding)
+	Unexpected   = string(verdict.Unexpected)
+	Inconclusive = string(verdict.Inconclusive)
+	Hung         = string(verdict.Hung)
+	Observed     = string(verdict.Observed)
 )
 
 // File names in a run directory.
@@ -47,13 +51,13 @@ type Run struct {
 	Started  time.Time         `json:"started"`
 	Elapsed  time.Duration     `json:"elapsed"`
 	Results  []oracle.Result   `json:"results"`
-	// Expect maps a checker to the verdict this profile should get (see
-	// Classify); nil when the scenario states none, empty for "must hold".
-	Expect map[string]oracle.Verdict `json:"expect"`
-	// Detects marks a profile whose fix detects the damage rather than
-	// preventing it: its expected failures are the damage itself (e.g.
-	// structure), and a met expectation is Held, not Reproduced.
-	Detects        bool          `json:"detects,omitempty"`
+	// Expect is the cell's expectation as data: the scenario's story for
+	// the profile, a pinned finding, a rate.
+	Expect verdict.Cell `json:"expect"`
+	// Facts are what the run told the judge besides the checkers.
+	Facts verdict.Facts `json:"facts"`
+	// Outcome is the verdict (a verdict.Verdict) and Why its reason, both
+	// from Judge.
 	Outcome        string        `json:"outcome"`
 	Why            string        `json:"why"`
 	FirstDetection time.Duration `json:"first_detection,omitempty"` // first fault → first surfaced error
@@ -106,77 +110,15 @@ func (r *Run) RunCommand() string {
 // Cell names the run's matrix cell.
 func (r *Run) Cell() string { return r.Scenario + "/" + r.Profile + "/" + r.Driver }
 
-// Classify compares the results with the expectation, with the catalog's
-// rules (scenarios.Expect): when some checker is expected to fail, the run
-// is reproduced if every such checker failed (other failures are noted in
-// why, not held against it); otherwise the run must hold: no checker may
-// fail. Either way a checker expected to pass must pass outright
-// (inconclusive is not a pass). A nil Expect means the scenario states no
-// expectation for this profile: Observed. An empty, non-nil Expect means
-// "hold".
-func Classify(run *Run) (outcome, why string) {
-	if run.Expect == nil {
-		f := failing(run)
-		why := "no expectation for this profile"
-		if len(f) > 0 {
-			why += "; failed: " + strings.Join(f, ", ")
-		}
-		return Observed, why
-	}
-	got := map[string]oracle.Result{}
-	for _, res := range run.Results {
-		got[res.Checker] = res
-	}
-	names := make([]string, 0, len(run.Expect))
-	var wantFail []string
-	for n, v := range run.Expect {
-		names = append(names, n)
-		if v == oracle.Fail {
-			wantFail = append(wantFail, n)
-		}
-	}
-	sort.Strings(names)
-	sort.Strings(wantFail)
-	var miss []string
-	for _, n := range names {
-		want := run.Expect[n]
-		res, ok := got[n]
-		switch {
-		case !ok:
-			miss = append(miss, fmt.Sprintf("%s: expected %s, not run", n, want))
-		case res.Verdict != want:
-			miss = append(miss, fmt.Sprintf("%s: expected %s, got %s (%s)", n, want, res.Verdict, res.Summary))
-		}
-	}
-	var extra []string
-	for _, res := range run.Results {
-		if _, listed := run.Expect[res.Checker]; !listed && res.Verdict == oracle.Fail {
-			if len(wantFail) == 0 {
-				miss = append(miss, fmt.Sprintf("%s: failed, expected to hold (%s)", res.Checker, res.Summary))
-			} else {
-				extra = append(extra, res.Checker)
-			}
-		}
-	}
-	switch {
-	case len(miss) > 0:
-		return Unexpected, strings.Join(miss, "; ")
-	case len(wantFail) > 0 && run.Detects:
-		why := "held: the damage is there and was detected, as the fix claims (failed as expected: " + strings.Join(wantFail, ", ") + ")"
-		if len(extra) > 0 {
-			why += "; also failed: " + strings.Join(extra, ", ")
-		}
-		return Held, why
-	case len(wantFail) > 0:
-		why := "failed as expected: " + strings.Join(wantFail, ", ")
-		if len(extra) > 0 {
-			why += "; also failed: " + strings.Join(extra, ", ")
-		}
-		return Reproduced, why
-	default:
-		return Held, fmt.Sprintf("held: no checker failed, %d expected passes met", len(names))
-	}
+// Judge sets the run's Outcome and Why from its results, expectation and
+// facts with the one judge (verdict.Judge).
+func (r *Run) Judge() {
+	o := verdict.Judge(r.Results, r.Expect, r.Facts)
+	r.Outcome, r.Why = string(o.Verdict), o.Why
 }
+
+// Verdict is the run's outcome as a verdict.
+func (r *Run) Verdict() verdict.Verdict { return verdict.Verdict(r.Outcome) }
 
 // WriteRun writes report.json and summary.md into dir.
 func WriteRun(dir string, r *Run) error {
@@ -193,65 +135,18 @@ func WriteRun(dir string, r *Run) error {
 	return nil
 }
 
-// ReadRun reads dir/report.json. It also accepts the scenario runner's
-// own report shape, whose "outcome" is an object {verdict, expected, why}
-// with the expectation as text ("fail: a, b", "hold (pass: a, b)",
-// "hold", "none"), and turns that expectation into Expect.
+// ReadRun reads dir/report.json.
 func ReadRun(dir string) (*Run, error) {
 	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
-	type alias Run
-	var raw struct {
-		*alias
-		Outcome json.RawMessage `json:"outcome"`
-	}
 	var r Run
-	raw.alias = (*alias)(&r)
-	if err := json.Unmarshal(b, &raw); err != nil {
+	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("reports: %s: %w", ReportFile, err)
-	}
-	if len(raw.Outcome) > 0 && raw.Outcome[0] == '{' {
-		var o struct{ Verdict, Expected, Why string }
-		if err := json.Unmarshal(raw.Outcome, &o); err != nil {
-			return nil, fmt.Errorf("reports: %s: outcome: %w", ReportFile, err)
-		}
-		r.Outcome, r.Why = o.Verdict, o.Why
-		if r.Expect == nil {
-			r.Expect = ParseExpected(o.Expected)
-		}
-	} else if len(raw.Outcome) > 0 {
-		if err := json.Unmarshal(raw.Outcome, &r.Outcome); err != nil {
-			return nil, fmt.Errorf("reports: %s: outcome: %w", ReportFile, err)
-		}
 	}
 	r.Dir = dir
 	return &r, nil
-}
-
-// ParseExpected reads the catalog's expectation text ("fail: a, b",
-// "hold (pass: a, b)", "hold"; anything else, e.g. "none", is nil).
-func ParseExpected(s string) map[string]oracle.Verdict {
-	s = strings.TrimSpace(s)
-	list := func(body string, v oracle.Verdict) map[string]oracle.Verdict {
-		m := map[string]oracle.Verdict{}
-		for _, n := range strings.Split(body, ",") {
-			if n = strings.TrimSpace(n); n != "" {
-				m[n] = v
-			}
-		}
-		return m
-	}
-	switch {
-	case strings.HasPrefix(s, "fail:"):
-		return list(strings.TrimPrefix(s, "fail:"), oracle.Fail)
-	case strings.HasPrefix(s, "hold (pass:") && strings.HasSuffix(s, ")"):
-		return list(strings.TrimSuffix(strings.TrimPrefix(s, "hold (pass:"), ")"), oracle.Pass)
-	case s == "hold":
-		return map[string]oracle.Verdict{}
-	}
-	return nil
 }
 
 // Summary renders the run as Markdown.
@@ -259,6 +154,10 @@ func Summary(r *Run) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s — %s\n\n", r.Cell(), strings.ToUpper(r.Outcome))
 	fmt.Fprintf(&b, "%s\n\n", r.Why)
+	fmt.Fprintf(&b, "- expected: %s\n", r.Expect)
+	if p := r.Expect.Finding; p != nil {
+		fmt.Fprintf(&b, "- pinned finding: %s — %s\n", p.What, p.Why)
+	}
 	fmt.Fprintf(&b, "- seed: %d\n- replay: `%s`\n- run again from the seed: `%s`\n", r.Seed, r.Replay, r.RunCommand())
 	fmt.Fprintf(&b, "- faults fired: %d; first detection: %s after the first fault\n", r.FaultsFired, fmtOpt(r.FirstDetection, r.FaultsFired > 0))
 	fmt.Fprintf(&b, "- started %s, took %s; vcs %s\n", r.Started.Format(time.RFC3339), r.Elapsed.Round(time.Millisecond), orDash(r.VCS))
@@ -271,8 +170,9 @@ func Summary(r *Run) string {
 		fmt.Fprintf(&b, "- versions: %s\n", strings.Join(vs, ", "))
 	}
 	b.WriteString("\n| checker | expected | verdict | summary |\n|---|---|---|---|\n")
+	wants := r.Expect.Wants()
 	for _, res := range r.Results {
-		exp := string(r.Expect[res.Checker])
+		exp := string(wants[res.Checker])
 		mark := ""
 		if exp != "" && oracle.Verdict(exp) != res.Verdict || exp == "" && res.Verdict == oracle.Fail {
 			mark = " **≠**"

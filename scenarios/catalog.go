@@ -6,6 +6,7 @@ import (
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 // Scenario is one entry of the catalog: one corruption class of the seed,
@@ -27,8 +28,19 @@ type Scenario struct {
 	// legacy and hardened).
 	Profiles []string
 	// Expect states, per profile, which checkers must fail or that all
-	// must hold.
+	// must hold: the story.
 	Expect map[string]Expect
+	// Findings pin, per "profile/driver" (or per profile, for every
+	// driver), what was measured where it contradicts the story; such a
+	// cell's verdict is finding when the run shows it again.
+	Findings map[string]verdict.Pinned
+	// Rates declare rate cells, keyed like Findings: cells whose verdict
+	// is not stable run to run, with the rate their target must reach.
+	Rates map[string]verdict.Rate
+	// Pre is the scenario's precondition (besides "a fault of the main
+	// plan fired", checked for every scenario that loads its main plan):
+	// when it does not hold the cell is inconclusive.
+	Pre Precondition
 	// Sets are switch assignments ("journal_mode=delete") applied on top
 	// of the profile in every process of every run of this scenario,
 	// before the run's own --set flags: the environment the class needs.

@@ -4,110 +4,147 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
-// Verdict is a cell's outcome against its scenario's expectation.
-type Verdict string
+// Verdict is a cell's outcome (the verdict package's).
+type Verdict = verdict.Verdict
 
-// The verdicts of a cell.
+// The verdicts of a cell (see package verdict).
 const (
-	// Reproduced: the profile broke exactly where the story says it does
-	// (every checker the expectation names failed).
-	Reproduced Verdict = "reproduced"
-	// Held: the profile held (no checker failed and every checker the
-	// expectation names passed).
-	Held Verdict = "held"
-	// Unexpected: reality contradicts the story; the evidence says how.
-	Unexpected Verdict = "unexpected"
-	// Observed: the scenario states no expectation for this profile; the
-	// results are reported as they are.
-	Observed Verdict = "observed"
+	Reproduced   = verdict.Reproduced
+	Held         = verdict.Held
+	Finding      = verdict.Finding
+	Unexpected   = verdict.Unexpected
+	Inconclusive = verdict.Inconclusive
+	Hung         = verdict.Hung
+	Observed     = verdict.Observed
 )
 
-// Expect is what a scenario claims for one profile.
-type Expect struct {
-	// Fail lists the checkers that must fail (the class is reproduced).
-	// Empty means the profile must hold.
-	Fail []string
-	// Pass lists checkers that must pass outright when holding
-	// (Inconclusive is not enough): the ones that prove the fix worked.
-	Pass []string
-	// Evidence narrows an expected failure to the story's class: a checker
-	// listed here counts as failing as expected only when one of its
-	// evidence lines contains one of the substrings (a resurrection checker
-	// that fails only on missing rows has not shown a deleted row coming
-	// back). It can only turn a reproduced cell into an unexpected one.
-	Evidence map[string][]string
-	// Why says, in one line, what the story predicts.
-	Why string
-	// Detects marks a fix that detects the damage rather than preventing
-	// it: Fail lists the damage (structure), Pass the detection (silent,
-	// page-count), and a met expectation is held, not reproduced.
-	Detects bool
-}
+// Expect is what a scenario claims for one profile (see verdict.Expect).
+type Expect = verdict.Expect
 
 // Outcome is a cell's verdict with its reason.
 type Outcome struct {
 	Verdict Verdict `json:"verdict"`
-	// Expected restates the expectation ("fail: journal-mode" or "hold").
+	// Expected restates the expectation ("fail: journal-mode", "hold",
+	// "finding: ...").
 	Expected string `json:"expected"`
-	// Why explains an unexpected verdict (or notes extra failures).
+	// Why explains the verdict.
 	Why string `json:"why,omitempty"`
 }
 
-func (e Expect) String() string {
-	if len(e.Fail) > 0 && e.Detects {
-		return "hold by detection (damage: " + strings.Join(e.Fail, ", ") + "; pass: " + strings.Join(e.Pass, ", ") + ")"
-	}
-	if len(e.Fail) > 0 {
-		return "fail: " + strings.Join(e.Fail, ", ")
-	}
-	if len(e.Pass) > 0 {
-		return "hold (pass: " + strings.Join(e.Pass, ", ") + ")"
-	}
-	return "hold"
-}
+// Precondition says whether a finished run did what the scenario needs
+// before its verdict means anything: "" when it did, else why not. It reads
+// the run as the oracle does (histories, trace, checker results), so
+// `chaosrun check` can re-evaluate it.
+type Precondition func(in *oracle.Input, results []oracle.Result) string
 
-// expectMap turns the expectation for profile into the reports package's
-// form: nil when the scenario states none, empty for "must hold".
-func (sc *Scenario) expectMap(profile string) map[string]oracle.Verdict {
-	e, ok := sc.Expect[profile]
-	if !ok {
-		return nil
+// Cell returns the expectation of the (profile, driver) cell: the story
+// for the profile, and the finding pinned for "profile/driver" (or for the
+// profile on every driver), with the rate declared the same way.
+func (sc *Scenario) Cell(profile, driver string) verdict.Cell {
+	var c verdict.Cell
+	if e, ok := sc.Expect[profile]; ok {
+		c.Story = &e
 	}
-	m := map[string]oracle.Verdict{}
-	for _, n := range e.Pass {
-		m[n] = oracle.Pass
-	}
-	for _, n := range e.Fail {
-		m[n] = oracle.Fail
-	}
-	return m
-}
-
-// checkEvidence applies Expect.Evidence to a cell the reports package
-// classified as reproduced; it returns "" when every narrowed failure shows
-// its class, or the reason it does not.
-func (e Expect) checkEvidence(rs []oracle.Result) string {
-	var why []string
-	for _, r := range rs {
-		subs, ok := e.Evidence[r.Checker]
-		if !ok || r.Verdict != oracle.Fail {
-			continue
+	for _, k := range []string{profile + "/" + driver, profile} {
+		if p, ok := sc.Findings[k]; ok {
+			c.Finding = &p
+			break
 		}
-		found := false
-		for _, ev := range r.Evidence {
-			for _, sub := range subs {
-				if strings.Contains(ev.Text, sub) {
-					found = true
-				}
+	}
+	for _, k := range []string{profile + "/" + driver, profile} {
+		if r, ok := sc.Rates[k]; ok {
+			c.Rate = &r
+			break
+		}
+	}
+	return c
+}
+
+// precondition evaluates the scenario's precondition, and the one every
+// scenario with a main plan shares: some fault of it fired.
+func (sc *Scenario) precondition(in *oracle.Input, results []oracle.Result, planUsed bool) string {
+	if planUsed && firedFaults(in) == 0 {
+		return "no fault of the plan fired"
+	}
+	if sc.Pre != nil {
+		return sc.Pre(in, results)
+	}
+	return ""
+}
+
+// firedFaults counts the fired faults in the trace (delays excluded).
+func firedFaults(in *oracle.Input) int {
+	n := 0
+	for _, r := range in.Trace {
+		if r.Kind == trace.KindOp && r.Rule > 0 && !strings.HasPrefix(r.Fault, "delay") {
+			n++
+		}
+	}
+	return n
+}
+
+// countEvents counts history events of type typ (and op, when not "") by
+// processes whose name starts with proc ("" = any).
+func countEvents(in *oracle.Input, proc, typ, op string) int {
+	n := 0
+	for _, e := range in.Events {
+		if e.Type == typ && (op == "" || e.Op == op) && strings.HasPrefix(e.Proc, proc) {
+			n++
+		}
+	}
+	return n
+}
+
+// atLeast is a Precondition: at least n events of type typ (and op) by
+// processes named proc*.
+func atLeast(n int, proc, typ, op, what string) Precondition {
+	return func(in *oracle.Input, _ []oracle.Result) string {
+		if got := countEvents(in, proc, typ, op); got < n {
+			return fmt.Sprintf("%s: %d, need at least %d", what, got, n)
+		}
+		return ""
+	}
+}
+
+// all joins preconditions: the first that fails explains.
+func allOf(ps ...Precondition) Precondition {
+	return func(in *oracle.Input, rs []oracle.Result) string {
+		for _, p := range ps {
+			if why := p(in, rs); why != "" {
+				return why
 			}
 		}
-		if !found {
-			why = append(why, fmt.Sprintf("%s failed, but not as the story says: none of its evidence shows %q (%s)",
-				r.Checker, strings.Join(subs, `" or "`), r.Summary))
+		return ""
+	}
+}
+
+// resultOf finds a checker's result.
+func resultOf(rs []oracle.Result, name string) (oracle.Result, bool) {
+	for _, r := range rs {
+		if r.Checker == name {
+			return r, true
 		}
 	}
-	return strings.Join(why, "; ")
+	return oracle.Result{}, false
+}
+
+// evidenceShows is a Precondition: the checker's evidence contains sub.
+func evidenceShows(checker, sub, what string) Precondition {
+	return func(_ *oracle.Input, rs []oracle.Result) string {
+		r, ok := resultOf(rs, checker)
+		if !ok {
+			return checker + " did not run"
+		}
+		for _, e := range r.Evidence {
+			if strings.Contains(e.Text, sub) {
+				return ""
+			}
+		}
+		return what + " (" + checker + ": " + r.Summary + ")"
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
 	"github.com/sqlchaos/sqlchaos/reports"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 // Config is one cell of the matrix: a scenario under one profile and
@@ -253,28 +254,26 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.Results = oracle.Judge(in)
 	run := reports.NewRun(in, res.Results)
-	e, hasExpect := sc.Expect[cfg.Profile]
+	r.mu.Lock()
+	planUsed := r.planUsed
+	r.mu.Unlock()
+	run.Facts = verdict.Facts{Fired: run.FaultsFired, Precondition: sc.precondition(in, res.Results, planUsed),
+		Incomplete: in.Missing()}
 	in.Close()
-	res.Notes = append(res.Notes, r.notes...)
-	run.Expect = sc.expectMap(cfg.Profile)
-	run.Detects = e.Detects
-	run.Started, run.Elapsed = r.start, res.Wall
-	run.Replay = ReplayCommand(dir)
-	run.Outcome, run.Why = reports.Classify(run)
-	if (run.Outcome == reports.Reproduced || (run.Detects && run.Outcome == reports.Held)) && hasExpect {
-		if why := e.checkEvidence(res.Results); why != "" {
-			run.Outcome, run.Why = reports.Unexpected, why
+	if scriptErr != nil {
+		if errors.Is(scriptErr, context.DeadlineExceeded) && ctx.Err() == nil {
+			run.Facts.Deadline = true
+		} else {
+			run.Facts.ScriptErr = scriptErr.Error()
 		}
 	}
-	if scriptErr != nil && !errors.Is(scriptErr, context.DeadlineExceeded) {
-		// A script that could not run its phases proves nothing.
-		run.Outcome, run.Why = reports.Unexpected, "the scenario script failed: "+scriptErr.Error()
-	}
+	res.Notes = append(res.Notes, r.notes...)
+	run.Expect = sc.Cell(cfg.Profile, cfg.Driver)
+	run.Started, run.Elapsed = r.start, res.Wall
+	run.Replay = ReplayCommand(dir)
+	run.Judge()
 	res.Run = run
-	res.Outcome = Outcome{Verdict: Verdict(run.Outcome), Expected: "none", Why: run.Why}
-	if hasExpect {
-		res.Outcome.Expected = e.String()
-	}
+	res.Outcome = Outcome{Verdict: run.Verdict(), Expected: run.Expect.String(), Why: run.Why}
 	if err := reports.WriteRun(dir, run); err != nil {
 		r.note("report: %v", err)
 	}
@@ -787,11 +786,15 @@ func (r *Run) WaitUntil(limit time.Duration, cond func() bool) (bool, error) {
 // StartConnected starts a long-lived role and waits (up to 60 s board
 // time) until its first connect returned, so that long-lived roles come up
 // one at a time, as they do when a gateway and its threads start before
-// the traffic. It returns an error only when the role could not start.
+// the traffic. It returns an error when the role could not start or did
+// not connect in time (the script then fails: the cell is inconclusive).
 func (r *Run) StartConnected(s RoleSpec) error {
 	if err := r.Start(s); err != nil {
 		return err
 	}
-	_, err := r.WaitUntil(60*time.Second, func() bool { return r.Count(s.Proc, history.TypeReturn, "connect") > 0 })
+	ok, err := r.WaitUntil(60*time.Second, func() bool { return r.Count(s.Proc, history.TypeReturn, "connect") > 0 })
+	if err == nil && !ok {
+		err = fmt.Errorf("%s did not connect within 60 s of board time", s.Proc)
+	}
 	return err
 }

@@ -128,21 +128,67 @@ func TestPlanTemplates(t *testing.T) {
 	}
 }
 
-func TestEvidenceNarrowsAnExpectedFailure(t *testing.T) {
-	e := Expect{Fail: []string{"resurrection"}, Evidence: map[string][]string{"resurrection": {"is present at the end"}}}
-	missing := []oracle.Result{{Checker: "resurrection", Verdict: oracle.Fail, Summary: "1 row",
-		Evidence: []oracle.Evidence{{Text: "tasks row t_1 written by acknowledged commit seq 3 (create_task) is missing at the end"}}}}
-	if why := e.checkEvidence(missing); why == "" {
-		t.Errorf("a resurrection failure on a missing row counted as a deleted row coming back")
+// TestCatalogExpectations: every expectation names real checkers; a fix
+// that claims detection names the evidence of it; every pinned finding and
+// rate is keyed by a profile the matrix runs (and a real driver), and
+// describes itself.
+func TestCatalogExpectations(t *testing.T) {
+	names := map[string]bool{}
+	for _, c := range oracle.Checkers() {
+		names[c.Name] = true
 	}
-	back := []oracle.Result{{Checker: "resurrection", Verdict: oracle.Fail,
-		Evidence: []oracle.Evidence{{Text: "tasks row t_1 deleted by acknowledged commit seq 4 (delete_task) is present at the end"}}}}
-	if why := e.checkEvidence(back); why != "" {
-		t.Errorf("a deleted row coming back was not accepted: %s", why)
+	checkExpect := func(where string, e Expect) {
+		for _, list := range [][]string{e.Fail, e.Pass, keysOf(e.Evidence), keysOf(e.Detection)} {
+			for _, n := range list {
+				if !names[n] {
+					t.Errorf("%s names checker %q, which does not exist", where, n)
+				}
+			}
+		}
+		if e.Detects && len(e.Detection) == 0 {
+			t.Errorf("%s claims detection but names no evidence of it (Detection)", where)
+		}
 	}
-	if m := (&Scenario{Expect: map[string]Expect{"legacy": e}}).expectMap("hardened"); m != nil {
-		t.Errorf("no expectation should give a nil map, got %v", m)
+	for _, sc := range All() {
+		profiles := map[string]bool{}
+		for _, p := range sc.MatrixProfiles() {
+			profiles[p] = true
+		}
+		for p, e := range sc.Expect {
+			checkExpect(sc.Name+" expect "+p, e)
+		}
+		keys := append(keysOf(sc.Findings), keysOf(sc.Rates)...)
+		for _, k := range keys {
+			p, d, _ := strings.Cut(k, "/")
+			if !profiles[p] || (d != "" && d != "modernc" && d != "mattn") {
+				t.Errorf("%s pins %q, not a cell of its matrix", sc.Name, k)
+			}
+		}
+		for k, f := range sc.Findings {
+			checkExpect(sc.Name+" finding "+k, f.Measured)
+			if f.What == "" || f.Why == "" {
+				t.Errorf("%s finding %s does not say what was measured and why", sc.Name, k)
+			}
+			p, d, ok := strings.Cut(k, "/")
+			drivers := []string{d}
+			if !ok {
+				drivers = []string{"modernc", "mattn"}
+			}
+			for _, d := range drivers {
+				if c := sc.Cell(p, d); c.Finding == nil || c.Target() != Finding {
+					t.Errorf("%s: cell %s/%s does not carry its finding", sc.Name, p, d)
+				}
+			}
+		}
 	}
+}
+
+func keysOf[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 // TestCountDefunct makes a real zombie child and counts it from /proc.

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
@@ -24,6 +25,7 @@ gateway. The hoisted reaper runs at the top of every tick whatever the board doe
 			kanbancore.ProfileHardened: {Pass: []string{"zombies"}, Why: "reaped at the top of every tick"},
 		},
 		Bounds: oracleBounds(4),
+		Pre:    atLeast(6, "gateway-1", history.TypeSpawn, "", "workers the gateway spawned before the fault"),
 		Setup:  seedTasks(6),
 		Script: func(r *Run) error {
 			r.Phase("spawn")
@@ -34,10 +36,12 @@ gateway. The hoisted reaper runs at the top of every tick whatever the board doe
 			r.Mark("gateway started")
 			// The first tick spawns the workers; they finish 10-70 s later,
 			// spread over several 10 s ticks. Fault the connect once they run.
-			if _, err := r.WaitUntil(300*time.Second, func() bool {
+			if ok, err := r.WaitUntil(300*time.Second, func() bool {
 				return r.Count("gateway-1", history.TypeSpawn, "") >= 6
 			}); err != nil {
 				return err
+			} else if !ok {
+				return fmt.Errorf("the gateway spawned %d workers in 300 s of board time, need 6", r.Count("gateway-1", history.TypeSpawn, ""))
 			}
 			r.Phase("fault")
 			if err := r.LoadPlan(r.MainPlan()); err != nil {

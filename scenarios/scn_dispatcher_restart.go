@@ -3,6 +3,8 @@ package scenarios
 import (
 	"time"
 
+	"github.com/sqlchaos/sqlchaos/history"
+
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
 
@@ -29,6 +31,8 @@ sweep skips tasks claimed less than 30 s ago, and the workers finish within it.`
 		// 15 s of the 30 s grace; at 20× it is 3 s, as on a real host
 		// where a 30 s grace dwarfs process start-up.
 		Scale: 20,
+		Pre: allOf(atLeast(1, "gateway-2", history.TypeStart, "", "second dispatcher started"),
+			atLeast(4, "gateway-", history.TypeSpawn, "", "workers spawned")),
 		Setup: seedTasks(4),
 		Script: func(r *Run) error {
 			w := &WorkerTemplate{StartDelay: 5 * time.Second, Heartbeats: 3, Interval: 4 * time.Second}

@@ -50,6 +50,8 @@ here lost 51-129 acknowledged commits with 47-71 forked seqs
 		Roles:    "gateway, 1 long-lived Go writer (records its db-file locks after each commit), a sqlite3-shell peer reading and exiting every 10 s, Go CLI processes",
 		Plan:     "",
 		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
+		Pre: allOf(atLeast(10, "shell-", history.TypeReturn, "", "sqlite3-shell peeks"),
+			atLeast(10, "writer-1", history.TypeCommit, "", "commits by the long-lived writer")),
 		Expect: map[string]Expect{
 			kanbancore.ProfileLegacy:      {Pass: []string{"durability", "sidecars"}, Why: "no page-count check, no peek: the writer's SHARED lock keeps the shell from acting as the last connection"},
 			kanbancore.ProfileMerged33482: {Fail: []string{"durability", "sidecars"}, Why: "the shell (SQLite 3.40.1) unlinks the sidecars under the writer; acknowledged commits lost"},

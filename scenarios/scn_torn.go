@@ -1,7 +1,10 @@
 package scenarios
 
 import (
+	"strings"
 	"time"
+
+	"github.com/sqlchaos/sqlchaos/oracle"
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
@@ -29,7 +32,8 @@ resurrection checker fails only on missing rows is unexpected, not reproduced.`,
 		Expect: map[string]Expect{
 			kanbancore.ProfileLegacy: {Fail: []string{"resurrection"}, Why: "a deleted row comes back as live data",
 				Evidence: map[string][]string{"resurrection": {"is present at the end", "no acknowledged commit inserted it", "its last acknowledged transition"}}},
-			kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"resurrection", "silent"}, Why: "the damage is detected, nothing resurrects", Detects: true},
+			kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"resurrection", "silent"}, Why: "the damage is detected, nothing resurrects", Detects: true,
+				Detection: map[string][]string{"silent": {"fired faults surfaced as errors"}}},
 		},
 		Setup: func(r *role, c *kanbancore.Conn) error {
 			r.spec.Args["body"] = "1500"
@@ -104,14 +108,18 @@ inside a file of the right size and no size-based check can see it.`,
 		Roles:    "gateway, 2 writers with 3000-byte bodies (the file grows a page per task), CLI processes",
 		Plan:     "torn op=write path=kanban.db off={dbsize}..1099511627776 minlen=4096 keep=512 then=ok count=1\n",
 		Sets:     []string{"journal_mode=delete"},
+		Pre:      tornExtendHappened,
 		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
 		Expect: map[string]Expect{
 			kanbancore.ProfileLegacy: {Fail: []string{"page-count"}, Why: "the torn extend is not reported at commit time"},
 			// The fix claims detection at commit time, not prevention: the
 			// torn page stays torn (structure fails) but is reported.
-			kanbancore.ProfileMerged33482: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true},
-			kanbancore.ProfilePR32857:     {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true},
-			kanbancore.ProfileHardened:    {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)", Detects: true},
+			kanbancore.ProfileMerged33482: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
+				Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}},
+			kanbancore.ProfilePR32857: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
+				Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}},
+			kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)", Detects: true,
+				Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}},
 		},
 		Setup: func(r *role, c *kanbancore.Conn) error {
 			// Past the tables' first root splits (a root leaf that
@@ -154,4 +162,20 @@ inside a file of the right size and no size-based check can see it.`,
 			return r.CLILoop([]string{"list", "create"}, 10*time.Second, 60*time.Second, nil)
 		},
 	})
+}
+
+// tornExtendHappened is torn-extend's precondition: the torn write really
+// left the file short (page-count names a torn extend), not a hole inside
+// a file of the right size, which no size check can see.
+func tornExtendHappened(_ *oracle.Input, rs []oracle.Result) string {
+	r, ok := resultOf(rs, oracle.PageCount)
+	if !ok {
+		return "page-count did not run"
+	}
+	for _, e := range r.Evidence {
+		if strings.HasPrefix(e.Text, "torn extend:") {
+			return ""
+		}
+	}
+	return "the torn write did not leave the file short (a hole or an unknown size, see page-count: " + r.Summary + ")"
 }

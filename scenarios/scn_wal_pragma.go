@@ -1,7 +1,10 @@
 package scenarios
 
 import (
+	"errors"
 	"time"
+
+	"github.com/sqlchaos/sqlchaos/history"
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
@@ -14,8 +17,10 @@ func fullLoad(r *Run) error {
 		return err
 	}
 	// Let the first watcher create the -shm alone before anyone else opens it.
-	if _, err := r.WaitUntil(60*time.Second, func() bool { return r.Count("notifier", "return", "connect") > 0 }); err != nil {
+	if ok, err := r.WaitUntil(60*time.Second, func() bool { return r.Count("notifier", "return", "connect") > 0 }); err != nil {
 		return err
+	} else if !ok {
+		return errors.New("the notifier never connected")
 	}
 	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Op: "dashboard", Interval: 10 * time.Second}); err != nil {
 		return err
@@ -45,6 +50,7 @@ already-WAL file does no file I/O; this is the same claim tested under load.`,
 			kanbancore.ProfileLegacy:   {Fail: []string{"sidecars"}, Why: "sidecars unlinked under open connections"},
 			kanbancore.ProfileHardened: {Pass: []string{"sidecars", "durability", "structure"}, Why: "no redundant pragma, no unlink"},
 		},
+		Pre:   atLeast(20, "cli-", history.TypeMode, "", "first connections that ran the WAL policy (journal mode reported)"),
 		Setup: seedTasks(6),
 		Script: func(r *Run) error {
 			r.Phase("load")
@@ -73,6 +79,7 @@ init flock) to hold.`,
 			kanbancore.ProfilePR32857:     {Fail: []string{"sidecars"}, Why: "the residual the PR does not fix"},
 			kanbancore.ProfileHardened:    {Pass: []string{"sidecars", "durability", "structure"}, Why: "the init flock serialises first connects"},
 		},
+		Pre:   atLeast(40, "cli-", history.TypeMode, "", "first connections that ran the WAL policy (journal mode reported)"),
 		Setup: seedTasks(6),
 		Script: func(r *Run) error {
 			r.Phase("load")
@@ -105,6 +112,7 @@ skipped in WAL mode.`,
 				Evidence: map[string][]string{"page-count": {"false alarm"}}},
 			kanbancore.ProfileHardened: {Pass: []string{"page-count", "structure"}, Why: "skipped in WAL mode: no alarm"},
 		},
+		Pre:   atLeast(20, "writer-", history.TypeCommit, "", "commits by the large-body writers"),
 		Setup: seedTasks(4),
 		Script: func(r *Run) error {
 			r.Phase("load")

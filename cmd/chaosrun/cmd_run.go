@@ -170,9 +170,9 @@ func runCell(ctx context.Context, cfg scenarios.Config, planFile string) (*scena
 		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n", cfg.Seed, scenarios.RunCommand(cfg, planFile))
 		return nil, 1
 	}
-	fmt.Fprintf(os.Stderr, "%-55s %-10s %6.1fs  fired=%-4d %s\n", cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
-	if res.Outcome.Verdict == scenarios.Unexpected {
-		fmt.Fprintf(os.Stderr, "  UNEXPECTED (expected %s): %s\n", res.Outcome.Expected, res.Outcome.Why)
+	fmt.Fprintf(os.Stderr, "%-55s %-12s %6.1fs  fired=%-4d %s\n", cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
+	if !res.Outcome.Verdict.OK() {
+		fmt.Fprintf(os.Stderr, "  %s (expected %s): %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Outcome.Expected, res.Outcome.Why)
 		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n  or: %s\n", cfg.Seed, scenarios.ReplayCommand(res.Dir),
 			scenarios.RunCommand(cfg, filepath.Join(res.Dir, "plan.txt")))
 		return res, 1
