@@ -39,9 +39,9 @@ import (
 // started: a write whose T is before a fsync's T was surely covered by it.
 const (
 	// CaptureWrites is the file of written bytes in the capture directory.
-	CaptureWrites = "writes.bin"
+	CaptureWrites = trace.CaptureWrites
 	// CaptureSnapshot is the directory of the backing dir's files at mount.
-	CaptureSnapshot = "snapshot"
+	CaptureSnapshot = trace.CaptureSnapshot
 	// CaptureEnv, when set to a non-empty value, makes Start record a
 	// capture into <directory of Config.Trace>/capture for every mount
 	// whose Config has a Trace but no CaptureDir (so a scenario run can be
@@ -49,16 +49,7 @@ const (
 	CaptureEnv = "SQLCHAOS_CAPTURE"
 	// CaptureSubdir is the capture directory's name under a run directory
 	// when CaptureEnv chooses it.
-	CaptureSubdir = "capture"
-)
-
-// Ops of capture records (trace.Record.Op when Kind is trace.KindCapture).
-const (
-	CapOpSnapshot = "snapshot" // first record: N files, Len bytes copied; Path is the capture dir
-	CapOpWrite    = "write"    // Off, Len; Cap = offset of the bytes in writes.bin
-	CapOpFsync    = "fsync"    // a fsync/fdatasync that succeeded (a barrier); T = its start
-	CapOpTruncate = "truncate" // Off = the new size
-	CapOpError    = "error"    // capture stopped (Fault says why); later records are missing
+	CaptureSubdir = trace.CaptureSubdir
 )
 
 // capturer appends persisted write data to writes.bin.
@@ -127,7 +118,7 @@ func (s *server) startCapture(dir string) error {
 		return err
 	}
 	captures.Store(s, &capturer{f: f})
-	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: CapOpSnapshot, Path: dir, N: files, Len: bytes})
+	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: trace.CapOpSnapshot, Path: dir, N: files, Len: bytes})
 	return nil
 }
 
@@ -149,7 +140,7 @@ func (s *server) stopCapture() {
 func (s *server) captureFailed(cp *capturer, err error) {
 	cp.broken = true
 	fmt.Fprintf(s.stderr, "faultfs: capture: %v\n", err)
-	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: CapOpError, Fault: err.Error()})
+	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: trace.CapOpError, Fault: err.Error()})
 }
 
 // captureWrite records the bytes a write persisted at off (data is exactly
@@ -171,7 +162,7 @@ func (s *server) captureWrite(f fs.FileHandle, path string, data []byte, off int
 		s.captureFailed(cp, err)
 		return
 	}
-	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: CapOpWrite, Path: path, Off: off, Len: int64(len(data)), Cap: &at})
+	s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: trace.CapOpWrite, Path: path, Off: off, Len: int64(len(data)), Cap: &at})
 }
 
 // captureSync records a barrier: a fsync of path that started at start
@@ -185,7 +176,7 @@ func (s *server) captureSync(f fs.FileHandle, start int64, path string, errno sy
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if !cp.broken {
-		s.traceRecord(trace.Record{T: start, Kind: trace.KindCapture, Op: CapOpFsync, Path: path})
+		s.traceRecord(trace.Record{T: start, Kind: trace.KindCapture, Op: trace.CapOpFsync, Path: path})
 	}
 }
 
@@ -198,7 +189,7 @@ func (s *server) captureSetattr(f fs.FileHandle, path string, isTrunc bool, size
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if !cp.broken {
-		s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: CapOpTruncate, Path: path, Off: size})
+		s.traceRecord(trace.Record{Kind: trace.KindCapture, Op: trace.CapOpTruncate, Path: path, Off: size})
 	}
 }
 
