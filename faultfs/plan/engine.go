@@ -29,6 +29,20 @@ type Decision struct {
 	Delay   time.Duration // delay: how long to sleep (jitter included)
 	FlipBit int64         // flip: bit index within the op's data; -1 for other kinds
 	Desc    string        // what the rule did, e.g. "torn keep=512 then=ok"
+
+	// Tail (torn from=tail): persist the last Keep bytes instead of the first.
+	Tail bool
+	// Sector is the sector size of torn sectors=random and powercut
+	// keep=sectors; 0 otherwise.
+	Sector int64
+	// SectorDraw (torn sectors=random) is the seeded value that picks the
+	// kept sectors: see KeptSectors.
+	SectorDraw uint64
+	// Cut (powercut) is what the cut keeps of the unsynced writes.
+	Cut CutKeep
+	// DropUnsynced (errno, eio with drop=unsynced): the failed fsync also
+	// reverts the file's unsynced writes.
+	DropUnsynced bool
 }
 
 // RuleCounter is a snapshot of one rule's counters.
@@ -47,12 +61,19 @@ type Engine struct {
 	seed    int64
 	enabled atomic.Bool
 
+	// clock returns the time after=DURATION is measured on (time.Now; tests
+	// replace it).
+	clock func() time.Time
+
 	mu struct {
 		sync.Mutex
 		plan    *Plan
 		rules   []compiled
 		needIdx bool              // some rule draws random numbers
 		pathIdx map[string]uint64 // events seen per path since Load
+		timed   bool              // some op-driven rule has after=DURATION
+		loaded  time.Time         // when the plan was loaded (clock)
+		gen     uint64            // number of Loads
 	}
 }
 
@@ -126,7 +147,7 @@ func opBit(op Op) uint32 {
 // NewEngine returns an engine for plan p (which may be nil: no rules) whose
 // random draws derive from seed. The engine starts enabled.
 func NewEngine(p *Plan, seed int64) *Engine {
-	e := &Engine{seed: seed}
+	e := &Engine{seed: seed, clock: time.Now}
 	e.enabled.Store(true)
 	e.Load(p)
 	return e
@@ -137,7 +158,7 @@ func NewEngine(p *Plan, seed int64) *Engine {
 func (e *Engine) Load(p *Plan) {
 	cp := p.clone()
 	rules := make([]compiled, len(cp.Rules))
-	need := false
+	need, timed := false, false
 	for i, r := range cp.Rules {
 		c := compiled{rule: r, glob: newGlob(r.Path), every: 1, base: 1}
 		for _, op := range r.Ops {
@@ -154,18 +175,60 @@ func (e *Engine) Load(p *Plan) {
 		}
 		rules[i] = c
 		need = need || r.needsDraw()
+		timed = timed || (r.AfterDur > 0 && !r.Timed())
 	}
 	e.mu.Lock()
 	e.mu.plan = cp
 	e.mu.rules = rules
 	e.mu.needIdx = need
 	e.mu.pathIdx = map[string]uint64{}
+	e.mu.timed = timed
+	e.mu.loaded = e.clock()
+	e.mu.gen++
 	e.mu.Unlock()
+}
+
+// Generation returns how many times a plan was loaded (NewEngine counts as
+// one); FireTimed takes it to ignore timers armed for an older plan.
+func (e *Engine) Generation() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mu.gen
+}
+
+// Loaded returns when the current plan was loaded.
+func (e *Engine) Loaded() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mu.loaded
+}
+
+// FireTimed fires the timed rule (see Rule.Timed) with the 1-based index
+// rule of the plan loaded as generation gen, once its after=DURATION has
+// passed: it counts a match and a firing and returns the decision. It
+// returns false when the plan was replaced since, the engine or the rule is
+// off, the rule is not timed, its time has not come, or it already fired.
+// The caller (the server's timer) arms it at load time + AfterDur.
+func (e *Engine) FireTimed(gen uint64, rule int) (Decision, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if gen != e.mu.gen || rule < 1 || rule > len(e.mu.rules) || !e.enabled.Load() {
+		return Decision{}, false
+	}
+	c := &e.mu.rules[rule-1]
+	r := &c.rule
+	if r.Off || !r.Timed() || c.fired > 0 || e.clock().Sub(e.mu.loaded) < r.AfterDur {
+		return Decision{}, false
+	}
+	c.matched++
+	c.fired++
+	return e.decision(rule-1, Event{}, 0), true
 }
 
 // needsDraw reports whether the rule ever draws a random number.
 func (r *Rule) needsDraw() bool {
-	return (r.P != 0 && r.P != 1) || (r.Kind == KindFlip && !r.HasBit) || (r.Kind == KindDelay && r.Jitter > 0)
+	return (r.P != 0 && r.P != 1) || (r.Kind == KindFlip && !r.HasBit) || (r.Kind == KindDelay && r.Jitter > 0) ||
+		(r.Kind == KindTorn && r.RandomSectors)
 }
 
 func (p *Plan) clone() *Plan {
@@ -247,6 +310,10 @@ func (e *Engine) Decide(ev Event) (Decision, bool) {
 	if !e.enabled.Load() {
 		return Decision{}, false
 	}
+	var elapsed time.Duration
+	if e.mu.timed {
+		elapsed = e.clock().Sub(e.mu.loaded)
+	}
 	fired := -1
 	for i := range e.mu.rules {
 		c := &e.mu.rules[i]
@@ -254,6 +321,9 @@ func (e *Engine) Decide(ev Event) (Decision, bool) {
 		if r.Off || (c.ops != 0 && c.ops&bit == 0) || !c.glob.match(base) ||
 			ev.Len < r.MinLen || (r.Pid != 0 && uint32(r.Pid) != ev.Pid) {
 			continue
+		}
+		if r.AfterDur > 0 && (elapsed < r.AfterDur || r.Timed()) {
+			continue // not yet counting, or fired by its timer only
 		}
 		if r.HasOff && !intersects(ev.Off, ev.Len, r.OffLo, r.OffHi) {
 			continue
@@ -298,13 +368,38 @@ func (e *Engine) decision(i int, ev Event, idx uint64) Decision {
 		if r.Kind == KindEIO {
 			d.Desc = "eio"
 		}
+		if r.DropUnsynced {
+			d.DropUnsynced = true
+			d.Desc += " drop=unsynced"
+		}
 	case KindTorn:
 		d.ThenOK = r.ThenOK || r.Errno == 0
 		then := "ok"
 		if !d.ThenOK {
 			then = errnoString(r.Errno)
 		}
-		d.Desc = fmt.Sprintf("torn keep=%d then=%s", r.Keep, then)
+		switch {
+		case r.RandomSectors:
+			d.Keep = 0
+			d.Sector = sectorOrDefault(r.Sector)
+			d.SectorDraw = uint64(draw(e.seed, i+1, ev.Path, idx, PurposeTornSectors))
+			d.Desc = fmt.Sprintf("torn sectors=random sector=%d then=%s", d.Sector, then)
+		case r.Tail:
+			d.Tail = true
+			d.Desc = fmt.Sprintf("torn keep=%d from=tail then=%s", r.Keep, then)
+		default:
+			d.Desc = fmt.Sprintf("torn keep=%d then=%s", r.Keep, then)
+		}
+	case KindPowercut:
+		d.Cut = r.Cut
+		if d.Cut == "" {
+			d.Cut = CutNone
+		}
+		d.Desc = "powercut keep=" + string(d.Cut)
+		if d.Cut == CutSectors {
+			d.Sector = sectorOrDefault(r.Sector)
+			d.Desc += fmt.Sprintf(" sector=%d", d.Sector)
+		}
 	case KindLost:
 		d.Desc = "lost"
 	case KindShort:
@@ -335,6 +430,56 @@ const (
 	purposeJitter = 3
 )
 
+// Purposes of the draws behind torn sectors and power cuts (see Draw and the
+// package documentation, "Determinism").
+const (
+	PurposeTornSectors byte = 4 // torn sectors=random: which sectors of the write are kept
+	PurposeCutKeep     byte = 5 // power cut keep=random: whether one unsynced write is kept
+	PurposeCutSectors  byte = 6 // power cut keep=sectors: which sectors of one unsynced write are kept
+	PurposeCutDirOps   byte = 7 // power cut keep=random|sectors: how many unsynced directory ops are kept
+)
+
+// Draw is the engine's seeded hash (see "Determinism" in the package
+// documentation): a pure function of the seed, the 1-based rule index (0 for
+// a power cut asked for by a control request), a path, an op index and a
+// purpose. faultfs uses it for power-cut choices, so that they follow the
+// same scheme as the engine's own draws.
+func Draw(seed int64, rule int, path string, idx uint64, purpose byte) uint64 {
+	return uint64(draw(seed, rule, path, idx, purpose))
+}
+
+// Kept reports the keep=random choice derived from a draw: the write is kept
+// when the draw's top bit is 0 (probability 1/2).
+func Kept(d uint64) bool { return d>>63 == 0 }
+
+// KeptSectors returns which of n sectors a draw keeps: sector k (0-based)
+// is kept when bit k%64 of w(k/64) is 1, where w(0) = d and w(j+1) =
+// splitmix64(w(j)). Every subset of the sectors, not only prefixes, can
+// come out, each sector with probability 1/2.
+func KeptSectors(d uint64, n int) []bool {
+	out := make([]bool, n)
+	w := d
+	for k := 0; k < n; k++ {
+		if k > 0 && k%64 == 0 {
+			w = splitmix64(w)
+		}
+		out[k] = w>>(uint(k)%64)&1 == 1
+	}
+	return out
+}
+
+// splitmix64 is one step of the splitmix64 generator: it advances x by the
+// golden gamma and finalizes it.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
 // rnd is a 64-bit random value.
 type rnd uint64
 
@@ -346,6 +491,7 @@ func (x rnd) float() float64 { return float64(x>>11) / (1 << 53) }
 // the path's bytes, a 0 byte, the op index (8 bytes LE) and the purpose (1
 // byte), then the splitmix64 finalizer.
 func draw(seed int64, rule int, p string, idx uint64, purpose byte) rnd {
+	// Keep in sync with the package documentation ("Determinism").
 	const (
 		offset = 14695981039346656037
 		prime  = 1099511628211

@@ -461,3 +461,281 @@ func BenchmarkDecideNoMatchNoDraws(b *testing.B) {
 		}
 	}
 }
+
+// TestEngineCutAndTornDecisions checks the decisions of the kinds and keys
+// issue 9 added: torn from the tail or a seeded subset of sectors, a power
+// cut and its keep modes, and an fsync error that drops unsynced writes.
+func TestEngineCutAndTornDecisions(t *testing.T) {
+	const seed = 5
+	fsync := Event{Op: OpFsync, Path: "dir/test.db-wal", Pid: 100}
+	for _, tc := range []struct {
+		src  string
+		ev   Event
+		want Decision
+	}{
+		{"torn keep=512 from=tail", wal, Decision{Rule: 1, Kind: KindTorn, Keep: 512, ThenOK: true, Tail: true, FlipBit: -1,
+			Desc: "torn keep=512 from=tail then=ok"}},
+		{"torn sectors=random sector=1K then=EIO", wal, Decision{Rule: 1, Kind: KindTorn, Errno: syscall.EIO, Sector: 1024, FlipBit: -1,
+			SectorDraw: Draw(seed, 1, wal.Path, 0, PurposeTornSectors), Desc: "torn sectors=random sector=1024 then=EIO"}},
+		{"powercut op=fsync path=*-wal", fsync, Decision{Rule: 1, Kind: KindPowercut, Cut: CutNone, FlipBit: -1, Desc: "powercut keep=none"}},
+		{"powercut keep=random", fsync, Decision{Rule: 1, Kind: KindPowercut, Cut: CutRandom, FlipBit: -1, Desc: "powercut keep=random"}},
+		{"powercut keep=sectors sector=4K", fsync, Decision{Rule: 1, Kind: KindPowercut, Cut: CutSectors, Sector: 4096, FlipBit: -1,
+			Desc: "powercut keep=sectors sector=4096"}},
+		{"eio op=fsync drop=unsynced", fsync, Decision{Rule: 1, Kind: KindEIO, Errno: syscall.EIO, DropUnsynced: true, FlipBit: -1,
+			Desc: "eio drop=unsynced"}},
+		{"errno op=fsync errno=EIO drop=unsynced", fsync, Decision{Rule: 1, Kind: KindErrno, Errno: syscall.EIO, DropUnsynced: true, FlipBit: -1,
+			Desc: "errno EIO drop=unsynced"}},
+	} {
+		e := NewEngine(mustParse(t, tc.src), seed)
+		d, ok := e.Decide(tc.ev)
+		if !ok || d != tc.want {
+			t.Errorf("%s: got %+v %v, want %+v", tc.src, d, ok, tc.want)
+		}
+	}
+}
+
+// TestEnginePowercutFiresOnce: a power cut's count defaults to 1, so
+// `powercut op=fsync nth=2` cuts at the 2nd fsync and never again; count=0
+// makes it persistent like any other rule.
+func TestEnginePowercutFiresOnce(t *testing.T) {
+	fsync := Event{Op: OpFsync, Path: "test.db-wal"}
+	if got := fires(t, "powercut op=fsync nth=2", fsync, 6); !reflect.DeepEqual(got, []int{2}) {
+		t.Errorf("powercut nth=2 fired at %v, want [2]", got)
+	}
+	if got := fires(t, "powercut op=fsync nth=2 count=0", fsync, 5); !reflect.DeepEqual(got, []int{2, 3, 4, 5}) {
+		t.Errorf("powercut nth=2 count=0 fired at %v, want [2 3 4 5]", got)
+	}
+	if got := fires(t, "powercut op=fsync path=*.db", fsync, 3); got != nil {
+		t.Errorf("powercut on *.db fired on a -wal fsync at %v", got)
+	}
+}
+
+// fakeClock is a settable clock for after=DURATION.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newClockedEngine(t *testing.T, src string) (*Engine, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	e := NewEngine(nil, 1)
+	e.clock = clk.Now
+	e.Load(mustParse(t, src))
+	return e, clk
+}
+
+// TestEngineAfterDuration: after=DURATION gates a rule on the time since
+// the plan was loaded; matches before it are not counted, so nth= counts
+// from the deadline. after=N keeps meaning "skip N matches".
+func TestEngineAfterDuration(t *testing.T) {
+	e, clk := newClockedEngine(t, "eio op=write after=2s nth=2 count=1\nlost op=write after=2")
+	var got []string
+	for i := 0; i < 8; i++ {
+		if i == 4 {
+			clk.Add(2 * time.Second)
+		}
+		d, ok := e.Decide(wal)
+		if !ok {
+			got = append(got, "-")
+			continue
+		}
+		got = append(got, d.Desc)
+	}
+	// Writes 1-4 come before the deadline: rule 1 does not count them, rule
+	// 2 skips its first two. After it, rule 1 fires at its 2nd match.
+	want := []string{"-", "-", "lost", "lost", "lost", "eio", "lost", "lost"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if c := e.Counters(); c[0].Matched != 4 || c[0].Fired != 1 || c[1].Matched != 8 {
+		t.Fatalf("counters %+v: rule 1 should count only the 4 writes after 2s", c)
+	}
+	// Load restarts the clock.
+	e.Load(mustParse(t, "eio after=1s"))
+	if _, ok := e.Decide(wal); ok {
+		t.Fatal("after=1s fired right after a new Load")
+	}
+	clk.Add(time.Second)
+	if _, ok := e.Decide(wal); !ok {
+		t.Fatal("after=1s did not fire 1s after Load")
+	}
+}
+
+// TestEngineTimedPowercut: `powercut after=2s` alone is fired by the
+// server's timer through FireTimed, once, never by an op; with a selection
+// key it is an ordinary op-driven rule gated on the time.
+func TestEngineTimedPowercut(t *testing.T) {
+	e, clk := newClockedEngine(t, "powercut after=2s keep=random")
+	if r := e.Plan().Rules[0]; !r.Timed() {
+		t.Fatalf("%s is not Timed", r)
+	}
+	gen := e.Generation()
+	if _, ok := e.FireTimed(gen, 1); ok {
+		t.Fatal("FireTimed fired before the deadline")
+	}
+	clk.Add(3 * time.Second)
+	if _, ok := e.Decide(wal); ok {
+		t.Fatal("a timed powercut fired on an op")
+	}
+	if _, ok := e.FireTimed(gen+1, 1); ok {
+		t.Fatal("FireTimed fired for a plan generation that does not exist")
+	}
+	if _, ok := e.FireTimed(gen, 2); ok {
+		t.Fatal("FireTimed fired rule 2 of a 1-rule plan")
+	}
+	e.SetEnabled(false)
+	if _, ok := e.FireTimed(gen, 1); ok {
+		t.Fatal("FireTimed fired while the engine is disabled")
+	}
+	e.SetEnabled(true)
+	d, ok := e.FireTimed(gen, 1)
+	if want := (Decision{Rule: 1, Kind: KindPowercut, Cut: CutRandom, FlipBit: -1, Desc: "powercut keep=random"}); !ok || d != want {
+		t.Fatalf("FireTimed = %+v %v, want %+v", d, ok, want)
+	}
+	if _, ok := e.FireTimed(gen, 1); ok {
+		t.Fatal("FireTimed fired twice")
+	}
+	if c := e.Counters()[0]; c.Fired != 1 || c.Matched != 1 || !c.Exhausted {
+		t.Fatalf("counters %+v", c)
+	}
+
+	// Replacing the plan makes the old generation's timers harmless.
+	e.Load(mustParse(t, "powercut after=2s"))
+	clk.Add(3 * time.Second)
+	if _, ok := e.FireTimed(gen, 1); ok {
+		t.Fatal("a timer of the replaced plan fired")
+	}
+	if _, ok := e.FireTimed(e.Generation(), 1); !ok {
+		t.Fatal("the new plan's timed rule did not fire")
+	}
+
+	// With op= the rule is op-driven: the first fsync after 2s.
+	e, clk = newClockedEngine(t, "powercut op=fsync after=2s")
+	fsync := Event{Op: OpFsync, Path: "test.db-wal"}
+	if e.Plan().Rules[0].Timed() {
+		t.Fatal("powercut op=fsync after=2s is Timed")
+	}
+	if _, ok := e.Decide(fsync); ok {
+		t.Fatal("fired before 2s")
+	}
+	clk.Add(2 * time.Second)
+	if _, ok := e.FireTimed(e.Generation(), 1); ok {
+		t.Fatal("FireTimed fired an op-driven rule")
+	}
+	if d, ok := e.Decide(fsync); !ok || d.Kind != KindPowercut {
+		t.Fatalf("first fsync after 2s: %+v %v", d, ok)
+	}
+}
+
+// TestKeptSectors: the sector subsets a draw picks are deterministic, each
+// sector is kept about half the time, independently, and subsets that are
+// neither a prefix nor a suffix come out (any sector order, not only the
+// head of a write).
+func TestKeptSectors(t *testing.T) {
+	const n = 100 // more than 64 sectors: the chained words are used too
+	kept := make([]int, n)
+	var nonPrefix, nonSuffix, middleOnly int
+	const draws = 4000
+	for i := 0; i < draws; i++ {
+		d := Draw(11, 1, "test.db", uint64(i), PurposeTornSectors)
+		ks := KeptSectors(d, n)
+		if !reflect.DeepEqual(ks, KeptSectors(d, n)) {
+			t.Fatal("KeptSectors is not deterministic")
+		}
+		for k, ok := range ks {
+			if ok {
+				kept[k]++
+			}
+		}
+		if !isPrefix(ks) {
+			nonPrefix++
+		}
+		rev := make([]bool, n)
+		for k := range ks {
+			rev[n-1-k] = ks[k]
+		}
+		if !isPrefix(rev) {
+			nonSuffix++
+		}
+		four := KeptSectors(d, 4)
+		if !four[0] && !four[3] && (four[1] || four[2]) {
+			middleOnly++
+		}
+	}
+	for k, c := range kept {
+		if f := float64(c) / draws; f < 0.45 || f > 0.55 {
+			t.Errorf("sector %d kept in %.3f of draws, want about 0.5", k, f)
+		}
+	}
+	if nonPrefix < draws*9/10 || nonSuffix < draws*9/10 || middleOnly < draws/10 {
+		t.Fatalf("subsets are not spread: %d non-prefix, %d non-suffix, %d middle-only of %d", nonPrefix, nonSuffix, middleOnly, draws)
+	}
+	// Neighbouring sectors are independent: P(k and k+1 kept) ~ 1/4.
+	both := 0
+	for i := 0; i < draws; i++ {
+		ks := KeptSectors(Draw(12, 2, "x-wal", uint64(i), PurposeCutSectors), 70)
+		if ks[63] && ks[64] {
+			both++
+		}
+	}
+	if f := float64(both) / draws; f < 0.2 || f > 0.3 {
+		t.Fatalf("sectors 63 and 64 both kept in %.3f of draws, want about 0.25", f)
+	}
+	if Kept(0) != true || Kept(1<<63) != false {
+		t.Fatal("Kept: top bit 0 keeps, 1 drops")
+	}
+}
+
+// isPrefix reports whether ks is true...true false...false.
+func isPrefix(ks []bool) bool {
+	seenFalse := false
+	for _, k := range ks {
+		if k && seenFalse {
+			return false
+		}
+		seenFalse = seenFalse || !k
+	}
+	return true
+}
+
+// TestEngineTornSectorsDeterminism: the sector draw of torn sectors=random
+// is the engine's per-path hash, so the same seed and per-path sequence give
+// the same sectors whatever the interleaving with other files, and another
+// seed gives others.
+func TestEngineTornSectorsDeterminism(t *testing.T) {
+	const src = "torn path=*.db sectors=random sector=512\ntorn path=*-wal sectors=random sector=4K"
+	seqs := perPathWorkload()
+	a := runPerPath(NewEngine(mustParse(t, src), 77), seqs, rand.New(rand.NewSource(1)))
+	b := runPerPath(NewEngine(mustParse(t, src), 77), seqs, rand.New(rand.NewSource(2)))
+	c := runPerPath(NewEngine(mustParse(t, src), 78), seqs, rand.New(rand.NewSource(1)))
+	fired, diff := 0, 0
+	for p := range seqs {
+		if !reflect.DeepEqual(a[p], b[p]) {
+			t.Fatalf("seed 77: path %s differs across interleavings", p)
+		}
+		for i, s := range a[p] {
+			if s.ok {
+				fired++
+				if s.d.SectorDraw != c[p][i].d.SectorDraw {
+					diff++
+				}
+			}
+		}
+	}
+	if fired < 100 || diff < fired*9/10 {
+		t.Fatalf("%d torn writes fired, %d differ between seeds 77 and 78", fired, diff)
+	}
+}

@@ -23,8 +23,11 @@ func (p *Plan) String() string {
 
 // String returns the canonical form of one rule: the kind, then the keys
 // in the order op, path, off, minlen, pid, nth, after, every, p, errno,
-// keep, then, bit, delay, jitter, count, state, with defaults left out.
-// keep is always printed for torn and short, and then for torn.
+// drop, keep, from, sectors, sector, then, bit, delay, jitter, count, state,
+// with defaults left out. keep is always printed for short, powercut and a
+// torn rule without sectors=random, sector= with sectors=random and
+// keep=sectors, and then for torn; a powercut rule prints count unless it is
+// 1 (its default), so count=0 (persistent) is spelled out.
 func (r Rule) String() string {
 	var b strings.Builder
 	b.WriteString(string(r.Kind))
@@ -57,7 +60,9 @@ func (r Rule) String() string {
 	if r.Nth != 0 {
 		kv("nth", strconv.Itoa(r.Nth))
 	}
-	if r.After != 0 {
+	if r.AfterDur > 0 {
+		kv("after", r.AfterDur.String())
+	} else if r.After != 0 {
 		kv("after", strconv.Itoa(r.After))
 	}
 	if r.Every != 0 {
@@ -67,10 +72,23 @@ func (r Rule) String() string {
 		kv("p", strconv.FormatFloat(r.P, 'g', -1, 64))
 	}
 	switch r.Kind {
-	case KindErrno:
-		kv("errno", errnoString(r.Errno))
+	case KindErrno, KindEIO:
+		if r.Kind == KindErrno {
+			kv("errno", errnoString(r.Errno))
+		}
+		if r.DropUnsynced {
+			kv("drop", "unsynced")
+		}
 	case KindTorn:
-		kv("keep", itoa(r.Keep))
+		if r.RandomSectors {
+			kv("sectors", "random")
+			kv("sector", itoa(sectorOrDefault(r.Sector)))
+		} else {
+			kv("keep", itoa(r.Keep))
+			if r.Tail {
+				kv("from", "tail")
+			}
+		}
 		if r.ThenOK || r.Errno == 0 {
 			kv("then", "ok")
 		} else {
@@ -78,6 +96,15 @@ func (r Rule) String() string {
 		}
 	case KindShort:
 		kv("keep", itoa(r.Keep))
+	case KindPowercut:
+		c := r.Cut
+		if c == "" {
+			c = CutNone
+		}
+		kv("keep", string(c))
+		if c == CutSectors {
+			kv("sector", itoa(sectorOrDefault(r.Sector)))
+		}
 	case KindFlip:
 		if r.HasBit {
 			kv("bit", itoa(r.Bit))
@@ -88,7 +115,7 @@ func (r Rule) String() string {
 			kv("jitter", r.Jitter.String())
 		}
 	}
-	if r.Count != 0 {
+	if (r.Kind == KindPowercut && r.Count != 1) || (r.Kind != KindPowercut && r.Count != 0) {
 		kv("count", strconv.Itoa(r.Count))
 	}
 	if r.Off {
@@ -104,4 +131,12 @@ func errnoString(e syscall.Errno) string {
 		return n
 	}
 	return "errno(" + strconv.Itoa(int(e)) + ")"
+}
+
+// sectorOrDefault returns n, or the default sector size 512 for 0.
+func sectorOrDefault(n int64) int64 {
+	if n <= 0 {
+		return minSector
+	}
+	return n
 }

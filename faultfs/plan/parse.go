@@ -57,7 +57,7 @@ func (l ErrorList) Unwrap() []error {
 const maxErrors = 20
 
 // kinds lists the fault kinds in the order error messages show them.
-var kinds = []Kind{KindErrno, KindEIO, KindTorn, KindLost, KindShort, KindFlip, KindDelay}
+var kinds = []Kind{KindErrno, KindEIO, KindTorn, KindLost, KindShort, KindFlip, KindDelay, KindPowercut}
 
 // Kinds returns every fault kind.
 func Kinds() []Kind { return append([]Kind(nil), kinds...) }
@@ -95,16 +95,21 @@ func kindOps(k Kind) []Op {
 
 // keyOrder is the order of keys in the canonical form, and in messages.
 var keyOrder = []string{"op", "path", "off", "minlen", "pid", "nth", "after", "every",
-	"p", "errno", "keep", "then", "bit", "delay", "jitter", "count", "state"}
+	"p", "errno", "drop", "keep", "from", "sectors", "sector", "then", "bit", "delay", "jitter",
+	"count", "state"}
 
 // keyKinds restricts keys to kinds; a key not listed is allowed with every kind.
 var keyKinds = map[string][]Kind{
-	"errno":  {KindErrno},
-	"keep":   {KindTorn, KindShort},
-	"then":   {KindTorn},
-	"bit":    {KindFlip},
-	"delay":  {KindDelay},
-	"jitter": {KindDelay},
+	"errno":   {KindErrno},
+	"keep":    {KindTorn, KindShort, KindPowercut},
+	"from":    {KindTorn},
+	"sectors": {KindTorn},
+	"sector":  {KindTorn, KindPowercut},
+	"drop":    {KindErrno, KindEIO},
+	"then":    {KindTorn},
+	"bit":     {KindFlip},
+	"delay":   {KindDelay},
+	"jitter":  {KindDelay},
 }
 
 func kindAllows(k Kind, key string) bool {
@@ -147,6 +152,15 @@ const (
 	expDelay    = "a positive Go duration such as 10ms or 1.5s"
 	expState    = "on or off"
 	expPath     = "a glob over the base name as in path.Match, such as *.db or *-wal, without /"
+	expAfter    = "a non-negative integer (matches to skip) or a positive Go duration such as 2s (time since the plan was loaded)"
+	expCutKeep  = "none, all, random or sectors"
+	expSector   = "a power of two from 512 to 1M bytes, such as 512 or 4K"
+)
+
+// minSector and maxSector bound sector=.
+const (
+	minSector = 512
+	maxSector = 1 << 20
 )
 
 // ParseFile reads and parses the plan in file name. Parse errors carry the
@@ -251,6 +265,7 @@ func parseLine(line string, lineno int) (*Rule, *ParseError) {
 		return nil, errAt(kt.col, "unknown fault kind %q (expected one of: %s)", kt.text, joinKinds(kinds))
 	}
 	seen := map[string]bool{}
+	cols := map[string]int{}
 	var opTok token
 	for _, t := range toks[1:] {
 		key, val, ok := strings.Cut(t.text, "=")
@@ -264,6 +279,7 @@ func parseLine(line string, lineno int) (*Rule, *ParseError) {
 			return nil, errAt(t.col, "duplicate key %q (each key may appear once per rule)", key)
 		}
 		seen[key] = true
+		cols[key] = t.col
 		if !kindAllows(r.Kind, key) {
 			return nil, errAt(t.col, "key %q is not allowed with %s (it is for: %s)", key, r.Kind, joinKinds(keyKinds[key]))
 		}
@@ -283,16 +299,42 @@ func parseLine(line string, lineno int) (*Rule, *ParseError) {
 	case KindEIO:
 		r.Errno = errnoByName["EIO"]
 	case KindTorn:
-		if !seen["keep"] {
-			return nil, errAt(kt.col, "torn rule needs keep=N (expected the number of bytes of the write to persist)")
+		switch {
+		case r.RandomSectors && seen["keep"]:
+			return nil, errAt(cols["keep"], "keep= cannot be combined with sectors=random (the kept sectors are drawn)")
+		case r.RandomSectors && seen["from"]:
+			return nil, errAt(cols["from"], "from= cannot be combined with sectors=random (the kept sectors are drawn)")
+		case !r.RandomSectors && seen["sector"]:
+			return nil, errAt(cols["sector"], "sector= needs sectors=random (expected e.g. torn sectors=random sector=512)")
+		case !r.RandomSectors && !seen["keep"]:
+			return nil, errAt(kt.col, "torn rule needs keep=N or sectors=random (expected the number of bytes of the write to persist)")
+		}
+		if r.RandomSectors && r.Sector == 0 {
+			r.Sector = minSector
 		}
 		if !seen["then"] {
 			r.ThenOK = true
+		}
+	case KindPowercut:
+		if r.Cut == "" {
+			r.Cut = CutNone
+		}
+		if seen["sector"] && r.Cut != CutSectors {
+			return nil, errAt(cols["sector"], "sector= needs keep=sectors (expected e.g. powercut keep=sectors sector=4096)")
+		}
+		if r.Cut == CutSectors && r.Sector == 0 {
+			r.Sector = minSector
+		}
+		if !seen["count"] {
+			r.Count = 1 // a power cut fires once unless count= says otherwise
 		}
 	case KindDelay:
 		if !seen["delay"] {
 			return nil, errAt(kt.col, "delay rule needs delay=DURATION (expected e.g. delay=10ms)")
 		}
+	}
+	if r.DropUnsynced && (len(r.Ops) != 1 || r.Ops[0] != OpFsync) {
+		return nil, errAt(cols["drop"], "drop=unsynced needs op=fsync (it reverts the unsynced writes of the file whose fsync fails)")
 	}
 	if allowed := kindOps(r.Kind); allowed != nil {
 		if len(r.Ops) == 0 {
@@ -337,7 +379,51 @@ func init() {
 			return ""
 		},
 		"minlen": sizeKey("minlen", func(r *Rule, n int64) { r.MinLen = n }),
-		"keep":   sizeKey("keep", func(r *Rule, n int64) { r.Keep = n }),
+		"keep": func(r *Rule, v string) string {
+			if r.Kind == KindPowercut {
+				for _, k := range CutKeeps() {
+					if v == string(k) {
+						r.Cut = k
+						return ""
+					}
+				}
+				return bad("keep", v, expCutKeep)
+			}
+			return sizeKey("keep", func(r *Rule, n int64) { r.Keep = n })(r, v)
+		},
+		"from": func(r *Rule, v string) string {
+			switch v {
+			case "head":
+				r.Tail = false
+			case "tail":
+				r.Tail = true
+			default:
+				return bad("from", v, "head (keep the first keep= bytes) or tail (keep the last)")
+			}
+			return ""
+		},
+		"sectors": func(r *Rule, v string) string {
+			if v != "random" {
+				return bad("sectors", v, "random (a seeded subset of the write's sectors is kept)")
+			}
+			r.RandomSectors = true
+			return ""
+		},
+		"sector": func(r *Rule, v string) string {
+			n, ok := parseSize(v)
+			if !ok || n < minSector || n > maxSector || n&(n-1) != 0 {
+				return bad("sector", v, expSector)
+			}
+			r.Sector = n
+			return ""
+		},
+		"drop": func(r *Rule, v string) string {
+			if v != "unsynced" {
+				return bad("drop", v, "unsynced")
+			}
+			r.DropUnsynced = true
+			return ""
+		},
 		"pid": func(r *Rule, v string) string {
 			n, err := strconv.ParseUint(v, 10, 32)
 			if err != nil || n == 0 || n > math.MaxInt32 {
@@ -346,8 +432,23 @@ func init() {
 			r.Pid = int(n)
 			return ""
 		},
-		"nth":   intKey("nth", 1, func(r *Rule, n int) { r.Nth = n }),
-		"after": intKey("after", 0, func(r *Rule, n int) { r.After = n }),
+		"nth": intKey("nth", 1, func(r *Rule, n int) { r.Nth = n }),
+		"after": func(r *Rule, v string) string {
+			if isDigits(v) {
+				n, err := strconv.ParseInt(v, 10, 32)
+				if err != nil {
+					return bad("after", v, expAfter)
+				}
+				r.After = int(n)
+				return ""
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return bad("after", v, expAfter)
+			}
+			r.AfterDur = d
+			return ""
+		},
 		"every": intKey("every", 1, func(r *Rule, n int) { r.Every = n }),
 		"count": intKey("count", 0, func(r *Rule, n int) { r.Count = n }),
 		"bit": func(r *Rule, v string) string {

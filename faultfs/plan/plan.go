@@ -19,7 +19,26 @@ const (
 	KindShort Kind = "short" // return the first Keep bytes of a read
 	KindFlip  Kind = "flip"  // flip one seeded bit of the data read or written
 	KindDelay Kind = "delay" // sleep Delay (+ seeded random up to Jitter), then proceed
+	// KindPowercut cuts the power: the op does not run, the mount freezes, and
+	// a later recover resets every file to its synced content plus the
+	// unsynced writes Cut keeps (faultfs's unsynced-write model).
+	KindPowercut Kind = "powercut"
 )
+
+// CutKeep is what a power cut keeps of the writes not yet covered by an
+// fsync (the powercut rule's keep=).
+type CutKeep string
+
+// The power-cut keep modes.
+const (
+	CutNone    CutKeep = "none"    // drop every unsynced write and directory op
+	CutAll     CutKeep = "all"     // keep them all (the cut loses nothing)
+	CutRandom  CutKeep = "random"  // keep a seeded subset of whole writes
+	CutSectors CutKeep = "sectors" // keep a seeded subset of each write's sectors
+)
+
+// CutKeeps lists the keep modes in the order messages show them.
+func CutKeeps() []CutKeep { return []CutKeep{CutNone, CutAll, CutRandom, CutSectors} }
 
 // Op is a filesystem operation kind as faultfs sees it.
 type Op string
@@ -68,6 +87,32 @@ type Rule struct {
 	Off    bool          // disabled at run time (state=off)
 	Bit    int64         // bit=N: flip this bit of the op's data (flip); see HasBit
 	HasBit bool          // Bit is set; otherwise the flipped bit is seeded
+
+	// AfterDur is after=DURATION: matches before this much time has passed
+	// since the plan was loaded are not counted (After is then 0).
+	AfterDur time.Duration
+	// Tail is torn from=tail: the write persists its last Keep bytes.
+	Tail bool
+	// RandomSectors is torn sectors=random: the write persists a seeded
+	// subset of its Sector-sized sectors (Keep is then unused).
+	RandomSectors bool
+	// Sector is the sector size in bytes of torn sectors=random and powercut
+	// keep=sectors (sector=N, default 512); 0 otherwise.
+	Sector int64
+	// Cut is the powercut rule's keep= mode (default none); "" for other kinds.
+	Cut CutKeep
+	// DropUnsynced is drop=unsynced (errno, eio on op=fsync): the failing
+	// fsync also reverts the file's unsynced writes, as Linux drops dirty
+	// pages after a failed writeback.
+	DropUnsynced bool
+}
+
+// Timed reports whether the rule fires by itself, from a timer, rather than
+// on an op: a powercut rule with after=DURATION and no selection key (op,
+// path, off, minlen, pid) and no nth, every or p.
+func (r *Rule) Timed() bool {
+	return r.Kind == KindPowercut && r.AfterDur > 0 && len(r.Ops) == 0 && r.Path == "" &&
+		!r.HasOff && r.MinLen == 0 && r.Pid == 0 && r.Nth == 0 && r.Every == 0 && (r.P == 0 || r.P == 1)
 }
 
 // Plan is an ordered list of rules; the first rule that fires wins.

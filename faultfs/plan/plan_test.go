@@ -70,6 +70,34 @@ func TestParseValid(t *testing.T) {
 			"eio pid=42 nth=2 every=3 state=off"},
 		{"eio path=test.db", Rule{Kind: KindEIO, Errno: syscall.EIO, Path: "test.db"}, "eio path=test.db"},
 		{"eio path=[a-c]*.db", Rule{Kind: KindEIO, Errno: syscall.EIO, Path: "[a-c]*.db"}, "eio path=[a-c]*.db"},
+		// after=N counts matches; after=DURATION is time since the plan was loaded.
+		{"eio after=3", Rule{Kind: KindEIO, Errno: syscall.EIO, After: 3}, "eio after=3"},
+		{"eio op=write after=1500ms", Rule{Kind: KindEIO, Errno: syscall.EIO, Ops: []Op{OpWrite}, AfterDur: 1500 * time.Millisecond},
+			"eio op=write after=1.5s"},
+		{"eio after=2m", Rule{Kind: KindEIO, Errno: syscall.EIO, AfterDur: 2 * time.Minute}, "eio after=2m0s"},
+		// powercut: keep=none and count=1 are its defaults; keep is always printed.
+		{"powercut", Rule{Kind: KindPowercut, Cut: CutNone, Count: 1}, "powercut keep=none"},
+		{"powercut op=fsync path=*-wal nth=40", Rule{Kind: KindPowercut, Ops: []Op{OpFsync}, Path: "*-wal", Nth: 40, Cut: CutNone, Count: 1},
+			"powercut op=fsync path=*-wal nth=40 keep=none"},
+		{"powercut after=2s", Rule{Kind: KindPowercut, AfterDur: 2 * time.Second, Cut: CutNone, Count: 1}, "powercut after=2s keep=none"},
+		{"powercut keep=all count=1", Rule{Kind: KindPowercut, Cut: CutAll, Count: 1}, "powercut keep=all"},
+		{"powercut keep=random count=0", Rule{Kind: KindPowercut, Cut: CutRandom}, "powercut keep=random count=0"},
+		{"powercut keep=sectors", Rule{Kind: KindPowercut, Cut: CutSectors, Sector: 512, Count: 1}, "powercut keep=sectors sector=512"},
+		{"powercut sector=4K keep=sectors count=2", Rule{Kind: KindPowercut, Cut: CutSectors, Sector: 4096, Count: 2},
+			"powercut keep=sectors sector=4096 count=2"},
+		// torn from the tail, or a seeded subset of sectors.
+		{"torn keep=512 from=tail", Rule{Kind: KindTorn, Ops: []Op{OpWrite}, Keep: 512, Tail: true, ThenOK: true},
+			"torn op=write keep=512 from=tail then=ok"},
+		{"torn keep=512 from=head", Rule{Kind: KindTorn, Ops: []Op{OpWrite}, Keep: 512, ThenOK: true}, "torn op=write keep=512 then=ok"},
+		{"torn sectors=random", Rule{Kind: KindTorn, Ops: []Op{OpWrite}, RandomSectors: true, Sector: 512, ThenOK: true},
+			"torn op=write sectors=random sector=512 then=ok"},
+		{"torn sectors=random sector=4096 then=EIO", Rule{Kind: KindTorn, Ops: []Op{OpWrite}, RandomSectors: true, Sector: 4096, Errno: syscall.EIO},
+			"torn op=write sectors=random sector=4096 then=EIO"},
+		// fsync errors that drop the unsynced writes.
+		{"eio op=fsync path=*-wal drop=unsynced", Rule{Kind: KindEIO, Errno: syscall.EIO, Ops: []Op{OpFsync}, Path: "*-wal", DropUnsynced: true},
+			"eio op=fsync path=*-wal drop=unsynced"},
+		{"errno op=fsync errno=EIO drop=unsynced count=1", Rule{Kind: KindErrno, Errno: syscall.EIO, Ops: []Op{OpFsync}, DropUnsynced: true, Count: 1},
+			"errno op=fsync errno=EIO drop=unsynced count=1"},
 	} {
 		p, err := Parse(tc.src)
 		if err != nil {
@@ -103,17 +131,36 @@ func TestParseBlankAndComments(t *testing.T) {
 
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
-		{"tron op=write", `plan:1:1: unknown fault kind "tron" (expected one of: errno, eio, torn, lost, short, flip, delay)`},
-		{"eio\nerrno nht=1", `plan:2:7: unknown key "nht" (expected one of: op, path, off, minlen, pid, nth, after, every, p, errno, keep, then, bit, delay, jitter, count, state)`},
+		{"tron op=write", `plan:1:1: unknown fault kind "tron" (expected one of: errno, eio, torn, lost, short, flip, delay, powercut)`},
+		{"eio\nerrno nht=1", `plan:2:7: unknown key "nht" (expected one of: op, path, off, minlen, pid, nth, after, every, p, errno, drop, keep, from, sectors, sector, then, bit, delay, jitter, count, state)`},
 		{"eio\neio\neio op=write nth=x", `plan:3:14: bad value for nth: "x" (expected a positive integer)`},
 		{"eio nth=0", `plan:1:5: bad value for nth: "0" (expected a positive integer)`},
 		{"eio nth=-1", `plan:1:5: bad value for nth: "-1" (expected a positive integer)`},
 		{"eio nth=+1", `plan:1:5: bad value for nth: "+1" (expected a positive integer)`},
-		{"eio after=x", `plan:1:5: bad value for after: "x" (expected a non-negative integer)`},
+		{"eio after=x", `plan:1:5: bad value for after: "x" (expected a non-negative integer (matches to skip) or a positive Go duration such as 2s (time since the plan was loaded))`},
+		{"eio after=0s", `plan:1:5: bad value for after: "0s" (expected a non-negative integer (matches to skip) or a positive Go duration such as 2s (time since the plan was loaded))`},
+		{"eio after=-2s", `plan:1:5: bad value for after: "-2s" (expected a non-negative integer (matches to skip) or a positive Go duration such as 2s (time since the plan was loaded))`},
+		{"powercut keep=some", `plan:1:10: bad value for keep: "some" (expected none, all, random or sectors)`},
+		{"powercut keep=512", `plan:1:10: bad value for keep: "512" (expected none, all, random or sectors)`},
+		{"powercut sector=512", `plan:1:10: sector= needs keep=sectors (expected e.g. powercut keep=sectors sector=4096)`},
+		{"powercut keep=sectors sector=1000", `plan:1:23: bad value for sector: "1000" (expected a power of two from 512 to 1M bytes, such as 512 or 4K)`},
+		{"powercut keep=sectors sector=256", `plan:1:23: bad value for sector: "256" (expected a power of two from 512 to 1M bytes, such as 512 or 4K)`},
+		{"powercut then=ok", `plan:1:10: key "then" is not allowed with powercut (it is for: torn)`},
+		{"powercut drop=unsynced", `plan:1:10: key "drop" is not allowed with powercut (it is for: errno, eio)`},
+		{"torn keep=5 from=middle", `plan:1:13: bad value for from: "middle" (expected head (keep the first keep= bytes) or tail (keep the last))`},
+		{"torn sectors=all", `plan:1:6: bad value for sectors: "all" (expected random (a seeded subset of the write's sectors is kept))`},
+		{"torn sectors=random keep=512", `plan:1:21: keep= cannot be combined with sectors=random (the kept sectors are drawn)`},
+		{"torn sectors=random from=tail", `plan:1:21: from= cannot be combined with sectors=random (the kept sectors are drawn)`},
+		{"torn keep=512 sector=512", `plan:1:15: sector= needs sectors=random (expected e.g. torn sectors=random sector=512)`},
+		{"torn from=tail", `plan:1:1: torn rule needs keep=N or sectors=random (expected the number of bytes of the write to persist)`},
+		{"short from=tail", `plan:1:7: key "from" is not allowed with short (it is for: torn)`},
+		{"eio drop=unsynced", `plan:1:5: drop=unsynced needs op=fsync (it reverts the unsynced writes of the file whose fsync fails)`},
+		{"eio op=fsync|write drop=unsynced", `plan:1:20: drop=unsynced needs op=fsync (it reverts the unsynced writes of the file whose fsync fails)`},
+		{"eio op=fsync drop=all", `plan:1:14: bad value for drop: "all" (expected unsynced)`},
 		{"eio every=0", `plan:1:5: bad value for every: "0" (expected a positive integer)`},
 		{"eio count=-2", `plan:1:5: bad value for count: "-2" (expected a non-negative integer)`},
 		{"eio count=99999999999", `plan:1:5: bad value for count: "99999999999" (expected a non-negative integer)`},
-		{"op=write eio", `plan:1:1: expected a fault kind before "op=write" (one of: errno, eio, torn, lost, short, flip, delay)`},
+		{"op=write eio", `plan:1:1: expected a fault kind before "op=write" (one of: errno, eio, torn, lost, short, flip, delay, powercut)`},
 		{"eio op", `plan:1:5: expected key=value, got "op"`},
 		{"eio =x", `plan:1:5: expected key=value, got "=x"`},
 		{"eio op=wrte", `plan:1:5: unknown op "wrte" (expected one of: any, open, create, read, write, fsync, flush, release, unlink, rename, setattr, truncate, fallocate, getattr, lookup, mkdir, readdir)`},
@@ -135,14 +182,14 @@ func TestParseErrors(t *testing.T) {
 		{"eio state=maybe", `plan:1:5: bad value for state: "maybe" (expected on or off)`},
 		{"eio nth=1 nth=2", `plan:1:11: duplicate key "nth" (each key may appear once per rule)`},
 		{"eio errno=EIO", `plan:1:5: key "errno" is not allowed with eio (it is for: errno)`},
-		{"eio keep=1", `plan:1:5: key "keep" is not allowed with eio (it is for: torn, short)`},
-		{"lost keep=1", `plan:1:6: key "keep" is not allowed with lost (it is for: torn, short)`},
+		{"eio keep=1", `plan:1:5: key "keep" is not allowed with eio (it is for: torn, short, powercut)`},
+		{"lost keep=1", `plan:1:6: key "keep" is not allowed with lost (it is for: torn, short, powercut)`},
 		{"short then=ok", `plan:1:7: key "then" is not allowed with short (it is for: torn)`},
 		{"errno delay=1s", `plan:1:7: key "delay" is not allowed with errno (it is for: delay)`},
 		{"eio bit=1", `plan:1:5: key "bit" is not allowed with eio (it is for: flip)`},
 		{"errno op=write", `plan:1:1: errno rule needs errno=NAME (expected e.g. errno=ENOSPC)`},
 		{"errno errno=EFOO", `plan:1:7: unknown errno "EFOO" (expected a name such as EIO, ENOSPC, EDQUOT, EROFS, EAGAIN; see plan.ErrnoNames)`},
-		{"  torn op=write", `plan:1:3: torn rule needs keep=N (expected the number of bytes of the write to persist)`},
+		{"  torn op=write", `plan:1:3: torn rule needs keep=N or sectors=random (expected the number of bytes of the write to persist)`},
 		{"torn keep=1 then=maybe", `plan:1:13: bad value for then: "maybe" (expected ok or an errno name such as EIO)`},
 		{"torn op=read keep=1", `plan:1:6: op read is not allowed with torn (expected op=write)`},
 		{"short op=write|read", `plan:1:7: op write is not allowed with short (expected op=read)`},
@@ -171,7 +218,7 @@ func TestParseErrorList(t *testing.T) {
 	if !errors.As(err, &list) || len(list) != 2 {
 		t.Fatalf("got %v (%T), want an ErrorList of 2", err, err)
 	}
-	want := "plan:2:1: unknown fault kind \"tron\" (expected one of: errno, eio, torn, lost, short, flip, delay)\n" +
+	want := "plan:2:1: unknown fault kind \"tron\" (expected one of: errno, eio, torn, lost, short, flip, delay, powercut)\n" +
 		"plan:4:5: bad value for nth: \"x\" (expected a positive integer)"
 	if err.Error() != want {
 		t.Fatalf("got\n%s\nwant\n%s", err, want)
@@ -252,6 +299,8 @@ func TestRoundTripTable(t *testing.T) {
 		"delay delay=1m jitter=1ns",
 		"torn keep=0 then=ENOSPC op=write\nlost\nshort keep=1M\nerrno errno=eRoFs op=open|create|rename",
 		"eio p=0.1\neio p=1e-3\neio p=0x1p-4",
+		"powercut op=fsync path=*-wal nth=40\npowercut after=2s keep=random\npowercut after=90s op=write keep=sectors sector=4K count=0",
+		"torn keep=1 from=tail then=EDQUOT\ntorn sectors=random sector=1M\neio op=fsync drop=unsynced after=1h",
 	} {
 		checkRoundTrip(t, src)
 	}
@@ -262,6 +311,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("flip op=write path=*-wal off=32..4K minlen=1K pid=7 nth=3 after=2 every=5 p=0.125 count=9 state=off")
 	f.Add("delay delay=1m jitter=1ns # c\ntorn keep=0 then=ENOSPC")
 	f.Add("eio p=0x1p-4 path=[a-z]*")
+	f.Add("powercut op=fsync path=*-wal nth=40 keep=sectors sector=4K\npowercut after=2s count=0")
+	f.Add("torn sectors=random sector=512 then=EIO\ntorn keep=8 from=tail\neio op=fsync drop=unsynced after=1ms")
 	if files, _ := filepath.Glob("../../testdata/plans/*.plan"); len(files) > 0 {
 		for _, name := range files {
 			if b, err := os.ReadFile(name); err == nil {
@@ -272,4 +323,29 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		checkRoundTrip(t, src)
 	})
+}
+
+// TestDocExamples parses every example line of the Grammar section of
+// doc.go, so the documentation never shows a rule Parse rejects.
+func TestDocExamples(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(src), "Examples:\n")
+	block, _, _ := strings.Cut(rest, "\n//\n// # Kinds")
+	n := 0
+	for _, line := range strings.Split(block, "\n") {
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "//"), "\t")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		n++
+		if _, err := Parse(line); err != nil {
+			t.Errorf("doc example %q: %v", line, err)
+		}
+	}
+	if n < 12 {
+		t.Fatalf("found %d example lines in doc.go, want at least 12", n)
+	}
 }
