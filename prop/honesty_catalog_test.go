@@ -12,6 +12,7 @@ import (
 	"github.com/leanovate/gopter/prop"
 
 	"github.com/sqlchaos/sqlchaos/internal/fusetest"
+	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/scenarios"
 )
 
@@ -194,7 +195,16 @@ func TestPropDetectorHonestyCatalog(t *testing.T) {
 				t.Logf("%s/%s: checkers %v; %d cases, %d evaluations, %v; %s", tg.Scenario, driver, tg.Checkers, st.Cases, st.Evals,
 					st.Wall.Round(time.Millisecond), stats)
 				if err != nil {
-					t.Fatalf("setup: %v", err)
+					t.Fatalf("%v", err)
+				}
+				if why := st.Vacuous(true); why != "" {
+					t.Fatalf("vacuous: %s", why)
+				}
+				if tg.Skip(kanbancore.ProfileLegacy, driver) == "" && h.Legacy > 0 && stats.PredConclusive == 0 {
+					t.Errorf("vacuous: no legacy run of a predicted variant was conclusive (%s)", stats)
+				}
+				if tg.Skip(kanbancore.ProfileHardened, driver) == "" && h.Hardened > 0 && stats.HardConclusive == 0 {
+					t.Errorf("vacuous: no hardened run was conclusive (%s)", stats)
 				}
 				if f == nil {
 					return
@@ -220,9 +230,6 @@ func TestPropDetectorHonestyCatalog(t *testing.T) {
 // must keep the plan and replay the cell (profile, sets) it failed in.
 func TestCatalogHonestyCatchesPlantedBug(t *testing.T) {
 	fusetest.Require(t)
-	if testing.Short() {
-		t.Skip("about 15 s of scenario runs; covered outside -short")
-	}
 	seed := testSeed(t)
 	targets, _ := HonestyTargets()
 	var tg HonestyTarget

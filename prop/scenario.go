@@ -2,7 +2,6 @@ package prop
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -154,13 +153,21 @@ func (sp ScenarioProperty) Eval(ctx context.Context, c ScenarioCase) Outcome {
 	}
 	res, err := scenarios.Execute(ctx, cfg)
 	if err != nil {
-		if errors.Is(err, scenarios.ErrSetup) || ctx.Err() != nil {
-			return Outcome{Err: err}
-		}
-		return Outcome{Fail: false, Why: "run error (not a verdict): " + err.Error()}
+		// A run that could not be judged is an error of the search, never
+		// a pass.
+		return Outcome{Err: fmt.Errorf("run error (seed %d, %s): %w", cfg.Seed, cfg.Cell(), err)}
 	}
 	o := JudgeResults(res.Results, sp.checkers())
 	o.Dir = res.Dir
+	o.Fired = int(res.Fired)
+	if res.Run != nil {
+		f := res.Run.Facts
+		o.Inconclusive = f.ScriptErr != "" || f.Deadline || len(f.Incomplete) > 0
+		if res.Run.Verdict() == scenarios.Hung {
+			o.Fail = true
+			o.Why = res.Run.Why + "; " + o.Why
+		}
+	}
 	if res.ScriptErr != nil {
 		o.Why += fmt.Sprintf(" [script: %v]", res.ScriptErr)
 	}

@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
@@ -67,12 +69,16 @@ func TestPropHardenedNeverSilent(t *testing.T) {
 			s := sp.Search(HonestSpace(), seed, b, t.Logf, driver)
 			s.Name = sp.Name + "-" + driver
 			f, st, err := s.Run(context.Background())
-			t.Logf("%d cases, %d runs, %v", st.Cases, st.Evals, st.Wall.Round(time.Millisecond))
+			t.Logf("%d cases (%d conclusive), %d runs, %d faults fired, %v", st.Cases, st.Conclusive, st.Evals, st.Fired, st.Wall.Round(time.Millisecond))
 			if err != nil {
-				t.Fatalf("setup: %v", err)
+				t.Fatalf("%v", err)
 			}
 			if f != nil {
 				reportFailure(t, sp, f, FoundDir())
+				return
+			}
+			if why := st.Vacuous(true); why != "" {
+				t.Fatalf("vacuous: %s (seed %d)", why, seed)
 			}
 		})
 	}
@@ -112,7 +118,7 @@ func TestPlantedBugShrinks(t *testing.T) {
 	s := sp.Search(plantedSpace(), seed, b, t.Logf, "modernc")
 	f, st, err := s.Run(context.Background())
 	if err != nil {
-		t.Fatalf("setup: %v", err)
+		t.Fatalf("%v", err)
 	}
 	if f == nil {
 		t.Fatalf("planted bug (write_txn=legacy under hardened) not detected in %d cases (%d runs, %v)", st.Cases, st.Evals, st.Wall)
@@ -178,7 +184,7 @@ func TestPlantedBugShrinks(t *testing.T) {
 	args := strings.Fields(found.ReplayCommand(path))[1:]
 	for i := 0; i < 6; i++ {
 		out, err := exec.Command(bin, append(args, "--out", filepath.Join(t.TempDir(), "run"))...).CombinedOutput()
-		failed := strings.Contains(string(out), "error-fidelity  fail") || strings.Contains(string(out), "silent  fail") || strings.Contains(string(out), "durability  fail")
+		failed := neverFailRow.Match(out)
 		t.Logf("chaosrun %s: exit %v, property failure seen: %v", strings.Join(args, " "), err, failed)
 		if failed {
 			return
@@ -188,6 +194,10 @@ func TestPlantedBugShrinks(t *testing.T) {
 		}
 	}
 }
+
+// neverFailRow matches a failing NeverFail checker's row in chaosrun run's
+// output (a tabwriter table: the name is padded to the widest).
+var neverFailRow = regexp.MustCompile(`(?m)^\s*(silent|durability|error-fidelity)\s+fail\s`)
 
 func devNull(t *testing.T) *os.File {
 	f, err := os.Open(os.DevNull)
@@ -216,4 +226,23 @@ func buildChaosrun(t *testing.T) string {
 		t.Fatalf("go build chaosrun: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// TestNeverFailRowMatchesPaddedTable: chaosrun run prints the checkers as
+// a tabwriter table, so a short name is padded; the row matcher must see a
+// failing silent or durability row, and no passing one.
+func TestNeverFailRowMatchesPaddedTable(t *testing.T) {
+	for _, c := range []struct {
+		checker, verdict string
+		want             bool
+	}{{"silent", "fail", true}, {"durability", "fail", true}, {"error-fidelity", "fail", true}, {"silent", "pass", false}, {"structure", "fail", false}} {
+		var b strings.Builder
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", "error-fidelity", "pass", "x")
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.checker, c.verdict, "summary")
+		tw.Flush()
+		if got := neverFailRow.MatchString(b.String()); got != c.want {
+			t.Errorf("%s %s: matched %v, want %v in\n%s", c.checker, c.verdict, got, c.want, b.String())
+		}
+	}
 }

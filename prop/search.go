@@ -17,6 +17,13 @@ type Outcome struct {
 	Err error
 	// Dir is the run directory an evaluation left behind, if any.
 	Dir string
+	// Fired counts the faults that fired in the evaluation (scenario
+	// runs); Inconclusive marks an evaluation that could not observe the
+	// property (its script failed or was cut): the tests require that some
+	// cases were conclusive and that faults fired, so a property cannot
+	// pass vacuously.
+	Fired        int
+	Inconclusive bool
 }
 
 // Search runs a property over generated values within a budget, shrinks
@@ -68,9 +75,25 @@ type Failure struct {
 
 // Stats counts a search's work.
 type Stats struct {
-	Cases int           // cases generated and evaluated
-	Evals int           // evaluations in all
-	Wall  time.Duration // total wall time
+	Cases      int           // cases generated and evaluated
+	Conclusive int           // cases whose evaluation was conclusive
+	Fired      int           // faults fired over the cases (not the shrinks)
+	Evals      int           // evaluations in all
+	Wall       time.Duration // total wall time
+}
+
+// Vacuous says why a finished search proved nothing (no case ran, none was
+// conclusive, or, when faults must fire, none did), or "".
+func (st Stats) Vacuous(needFaults bool) string {
+	switch {
+	case st.Cases == 0:
+		return "no case ran"
+	case st.Conclusive == 0:
+		return fmt.Sprintf("none of %d cases was conclusive", st.Cases)
+	case needFaults && st.Fired == 0:
+		return fmt.Sprintf("no fault fired in %d cases", st.Cases)
+	}
+	return ""
 }
 
 // Run runs the search. It returns the failure found (nil if every case
@@ -112,6 +135,10 @@ func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error
 		o, _ := eval(v)
 		if o.Err != nil {
 			return nil, st, o.Err
+		}
+		st.Fired += o.Fired
+		if !o.Inconclusive {
+			st.Conclusive++
 		}
 		logf("%s case %d (case seed %d): fail=%v %s\n  %s", s.Name, i, cs, o.Fail, o.Why, key(v))
 		if !o.Fail {

@@ -170,3 +170,26 @@ func TestTimelineThinsOps(t *testing.T) {
 		t.Fatalf("svg: %v", err)
 	}
 }
+
+func TestCells(t *testing.T) {
+	story := verdict.Expect{Fail: []string{oracle.Liveness}}
+	mk := func(v verdict.Verdict, seed int64, d time.Duration) *Run {
+		return &Run{Scenario: "s", Profile: "legacy", Driver: "modernc", Seed: seed, Elapsed: d,
+			Expect: verdict.Cell{Story: &story}, Outcome: string(v)}
+	}
+	runs := []*Run{mk(verdict.Reproduced, 1, 3*time.Second), mk(verdict.Reproduced, 2, time.Second), mk(verdict.Reproduced, 3, 2*time.Second)}
+	cs := Cells(runs)
+	if len(cs) != 1 || cs[0].Result.Verdict != verdict.Reproduced || cs[0].MedianToTarget != 2*time.Second || cs[0].Runs != 3 {
+		t.Fatalf("stable cell: %+v", cs)
+	}
+	runs = append(runs, mk(verdict.Held, 4, time.Second))
+	if cs := Cells(runs); cs[0].Result.Verdict != verdict.Unexpected || !strings.Contains(cs[0].Result.Why, "flips") {
+		t.Fatalf("flipping cell: %+v", cs[0].Result)
+	}
+	md := CellsMarkdown(Cells(runs))
+	for _, want := range []string{"| s/legacy/modernc | fail: liveness | 4 | 3 reproduced, 1 held | **UNEXPECTED** | 2s |", "1 cells: 1 unexpected."} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}

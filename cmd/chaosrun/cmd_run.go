@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/oracle"
 	"github.com/sqlchaos/sqlchaos/reports"
 	"github.com/sqlchaos/sqlchaos/scenarios"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 func init() {
@@ -196,24 +199,51 @@ func printResults(w io.Writer, res *scenarios.Result) {
 	}
 }
 
-const matrixUsage = `Usage: chaosrun matrix [--scenarios a,b] [--profiles legacy,hardened] [--drivers modernc,mattn] [--out DIR] [--seed N] [--duration D]
+const matrixUsage = `Usage: chaosrun matrix [--scenarios a,b] [--profiles legacy,hardened] [--drivers modernc,mattn] [--out DIR] [--seed N] [--duration D] [--repeat N] [--jobs N]
 
-Runs every (scenario, profile, driver) cell one after another and prints the
-matrix: per cell, reproduced (the profile broke as its story says), held (it
-passed), or unexpected (reality contradicts the story; the evidence is in
-the cell's run directory). Without --profiles each scenario runs under the
-profiles its expectation names (legacy and hardened, plus the PR-era profile
-for the PR-era defects). Writes the matrix (Markdown, HTML, JUnit XML) into
-the output directory.
+Runs every (scenario, profile, driver) cell and prints the matrix. Each
+cell's verdict is one of:
 
-Exit status: 0 every cell matches its expectation, 1 some cell is
-unexpected or failed to run, 2 usage or setup error.
+  reproduced    the profile broke as its story says
+  held          it held as the story says (or detected the damage)
+  finding       it shows the finding pinned to the cell: measurement that
+                contradicts the story, explained in the scenario's doc
+  unexpected    nothing predicted this; the evidence is in the run directory
+  inconclusive  the run could not decide (its fault never fired, the script
+                failed or hit its deadline, a needed checker undecided)
+  hung          a process had to be killed at its deadline
+
+Without --profiles each scenario runs under the profiles its expectation
+names (legacy and hardened, plus the PR-era profile for the PR-era defects).
+--repeat N runs each cell N times with seeds derived from --seed (the first
+is --seed itself) and judges the cell over its runs: a cell whose runs do
+not all agree is unexpected unless the scenario declares it a rate cell,
+which must reach its rate. Writes matrix.md (with the per-cell table under
+--repeat), index.html, junit.xml and cells.json into the output directory.
+
+Exit status: 0 when every cell is reproduced, held or finding; 1 when any
+is unexpected, inconclusive or hung (or failed to run); 2 on usage or setup
+errors (no FUSE, bad flags).
 
 Examples:
   chaosrun matrix
   chaosrun matrix --scenarios eio-wal-downgrade,rollback-shadow --drivers modernc
+  chaosrun matrix --repeat 5 --jobs 3 --out /tmp/m5
   chaosrun matrix --profiles legacy,pr32857,merged33482,hardened --out /tmp/m --seed 7
 `
+
+// DeriveSeed returns the seed of the i-th repeat of a cell run from seed:
+// seed itself for i = 0, then a splitmix64 mix of (seed, i), positive.
+func DeriveSeed(seed int64, i int) int64 {
+	if i == 0 {
+		return seed
+	}
+	z := uint64(seed) + uint64(i)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return int64(z >> 1)
+}
 
 func cmdMatrix(args []string) int {
 	fl := flag.NewFlagSet("chaosrun matrix", flag.ContinueOnError)
@@ -221,8 +251,10 @@ func cmdMatrix(args []string) int {
 	profFlag := fl.String("profiles", "", "comma-separated profiles (default: each scenario's)")
 	drvFlag := fl.String("drivers", "modernc,mattn", "comma-separated drivers")
 	out := fl.String("out", "", "output directory (default: a new temporary directory)")
-	seed := fl.Int64("seed", 1, "seed of every cell")
+	seed := fl.Int64("seed", 1, "seed of every cell (the first repeat's)")
 	duration := fl.Duration("duration", 0, "load phase length per cell (wall clock)")
+	repeat := fl.Int("repeat", 1, "runs per cell, each with a seed derived from --seed")
+	jobs := fl.Int("jobs", defaultJobs(), "cells run at once, each with its own mount and run directory")
 	fl.Usage = func() { fmt.Fprint(fl.Output(), matrixUsage) }
 	pos, err := parseInterleaved(fl, args)
 	if err != nil {
@@ -230,6 +262,10 @@ func cmdMatrix(args []string) int {
 	}
 	if len(pos) != 0 {
 		fmt.Fprintf(os.Stderr, "chaosrun matrix: unexpected argument %q\n", pos[0])
+		return 2
+	}
+	if *repeat < 1 || *jobs < 1 {
+		fmt.Fprintln(os.Stderr, "chaosrun matrix: --repeat and --jobs must be at least 1")
 		return 2
 	}
 	var scs []*scenarios.Scenario
@@ -269,11 +305,7 @@ func cmdMatrix(args []string) int {
 		fmt.Fprintf(os.Stderr, "chaosrun matrix: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	fmt.Fprintf(os.Stderr, "matrix: seed %d, output %s\n", *seed, dir)
-	var results []*scenarios.Result
-	code := 0
+	var cfgs []scenarios.Config
 	for _, sc := range scs {
 		profiles := splitList(*profFlag)
 		if len(profiles) == 0 {
@@ -281,33 +313,111 @@ func cmdMatrix(args []string) int {
 		}
 		for _, p := range profiles {
 			for _, d := range drivers {
-				if ctx.Err() != nil {
-					fmt.Fprintln(os.Stderr, "matrix: interrupted")
-					return 1
-				}
-				cfg := scenarios.Config{Scenario: sc.Name, Profile: p, Driver: d, Seed: *seed, Duration: *duration,
-					Out: filepath.Join(dir, fmt.Sprintf("%s-%s-%s", sc.Name, p, d))}
-				res, c := runCell(ctx, cfg, "")
-				if c == 2 && res == nil && ctx.Err() == nil {
-					// A setup error in one cell (e.g. no FUSE) would repeat in all.
-					return 2
-				}
-				if c > code {
-					code = c
-				}
-				if res != nil {
-					results = append(results, res)
+				for i := 0; i < *repeat; i++ {
+					name := fmt.Sprintf("%s-%s-%s", sc.Name, p, d)
+					if *repeat > 1 {
+						name += fmt.Sprintf("-r%d", i+1)
+					}
+					cfgs = append(cfgs, scenarios.Config{Scenario: sc.Name, Profile: p, Driver: d, Seed: DeriveSeed(*seed, i),
+						Duration: *duration, Out: filepath.Join(dir, name)})
 				}
 			}
 		}
 	}
-	if err := writeMatrix(os.Stdout, dir, results); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(os.Stderr, "matrix: seed %d, %d runs (%d per cell), %d at once, output %s\n", *seed, len(cfgs), *repeat, *jobs, dir)
+	start := time.Now()
+	results, code := runCells(ctx, cfgs, *jobs)
+	if code == 2 {
+		return 2
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "matrix: interrupted")
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "matrix: %d runs in %s\n", len(cfgs), time.Since(start).Round(time.Second))
+	cellCode, err := writeMatrix(os.Stdout, dir, results, *repeat > 1)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "chaosrun matrix: report: %v\n", err)
-		if code == 0 {
-			code = 1
+		return 1
+	}
+	return max(code, cellCode)
+}
+
+// defaultJobs is how many cells the matrix runs at once by default: one
+// per core, at most 3. A cell mostly waits on its scaled board clock, but
+// its verdict depends on cross-process timing, and more parallel cells than
+// cores were measured to change verdicts (see the README).
+func defaultJobs() int { return min(runtime.NumCPU(), 3) }
+
+// runCells runs the cells, jobs at a time, and returns their results (nil
+// for a cell that failed to run) and an exit status: 1 when a cell failed
+// to run, 2 on a setup error (which stops the matrix).
+func runCells(ctx context.Context, cfgs []scenarios.Config, jobs int) ([]*scenarios.Result, int) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]*scenarios.Result, len(cfgs))
+	p := newMatrixProgress(os.Stderr, len(cfgs))
+	var mu sync.Mutex
+	code := 0
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < jobs; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				cfg := cfgs[i]
+				var logf *os.File
+				if err := os.MkdirAll(cfg.Out, 0o755); err == nil {
+					if logf, err = os.Create(filepath.Join(cfg.Out, "stderr.log")); err == nil {
+						cfg.Stderr = logf
+					}
+				}
+				p.started(cfg.Cell())
+				res, err := scenarios.Execute(ctx, cfg)
+				if logf != nil {
+					logf.Close()
+				}
+				mu.Lock()
+				switch {
+				case err != nil && errors.Is(err, scenarios.ErrSetup) && ctx.Err() == nil:
+					fmt.Fprintf(os.Stderr, "chaosrun: %s: %v\n", cfg.Cell(), err)
+					code = 2 // a setup error (e.g. no FUSE) would repeat in every cell
+					cancel()
+				case err != nil:
+					if ctx.Err() == nil {
+						fmt.Fprintf(os.Stderr, "chaosrun: %s: %v\n  seed %d; replay: %s\n", cfg.Cell(), err, cfg.Seed, scenarios.RunCommand(cfg, ""))
+						code = max(code, 1)
+					}
+				default:
+					results[i] = res
+				}
+				mu.Unlock()
+				p.finished(cfg, res)
+			}
+		}()
+	}
+	for i := range cfgs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
 		}
 	}
-	return code
+	close(next)
+	wg.Wait()
+	p.end()
+	var out []*scenarios.Result
+	for _, r := range results {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out, code
 }
 
 const replayUsage = `Usage: chaosrun replay DIR [--out DIR2]
@@ -475,9 +585,11 @@ func (p *progress) end() {
 	}
 }
 
-// writeMatrix writes matrix.md, index.html and junit.xml into dir and
-// prints the matrix and where the HTML is.
-func writeMatrix(w io.Writer, dir string, results []*scenarios.Result) error {
+// writeMatrix writes matrix.md, index.html, junit.xml and cells.json into
+// dir, prints the matrix (and, for repeated runs, the per-cell table) and
+// returns the exit status the cells give: 0 when every cell's verdict is
+// reproduced, held, finding or observed, else 1.
+func writeMatrix(w io.Writer, dir string, results []*scenarios.Result, repeated bool) (int, error) {
 	var runs []*reports.Run
 	for _, r := range results {
 		if r.Run != nil {
@@ -485,11 +597,94 @@ func writeMatrix(w io.Writer, dir string, results []*scenarios.Result) error {
 		}
 	}
 	if err := reports.WriteMatrix(dir, runs); err != nil {
-		return err
+		return 1, err
+	}
+	cells := reports.Cells(runs)
+	b, err := json.MarshalIndent(cells, "", "  ")
+	if err != nil {
+		return 1, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cells.json"), append(b, '\n'), 0o644); err != nil {
+		return 1, err
 	}
 	fmt.Fprintln(w)
 	fmt.Fprint(w, reports.MatrixMarkdown(runs))
+	if repeated {
+		fmt.Fprintln(w)
+		fmt.Fprint(w, reports.CellsMarkdown(cells))
+	}
 	fmt.Fprintf(w, "\nmatrix: %s\nHTML:   %s\nJUnit:  %s\n", filepath.Join(dir, reports.MatrixFile),
 		filepath.Join(dir, reports.HTMLFile), filepath.Join(dir, reports.JUnitFile))
-	return nil
+	code := 0
+	for _, c := range cells {
+		if !c.Result.Verdict.OK() {
+			code = 1
+		}
+	}
+	return code, nil
+}
+
+// matrixProgress shows a live line on a terminal (runs done/total, the
+// verdicts so far, an ETA) and, off a terminal, one line per finished run.
+type matrixProgress struct {
+	w     io.Writer
+	tty   bool
+	total int
+	start time.Time
+
+	mu      sync.Mutex
+	done    int
+	running int
+	tally   verdict.Tally
+}
+
+func newMatrixProgress(w *os.File, total int) *matrixProgress {
+	_, err := unix.IoctlGetTermios(int(w.Fd()), unix.TCGETS)
+	return &matrixProgress{w: w, tty: err == nil, total: total, start: time.Now(), tally: verdict.Tally{}}
+}
+
+func (p *matrixProgress) started(cell string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.running++
+	p.draw()
+}
+
+func (p *matrixProgress) finished(cfg scenarios.Config, res *scenarios.Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.running--
+	p.done++
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	if res != nil {
+		p.tally[res.Outcome.Verdict]++
+		fmt.Fprintf(p.w, "[%d/%d] %-55s %-12s %6.1fs  fired=%-4d %s\n", p.done, p.total, cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
+		if !res.Outcome.Verdict.OK() {
+			fmt.Fprintf(p.w, "  %s (expected %s): %s\n  seed %d; replay: %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Outcome.Expected,
+				res.Outcome.Why, cfg.Seed, scenarios.ReplayCommand(res.Dir))
+		}
+	}
+	p.draw()
+}
+
+func (p *matrixProgress) draw() {
+	if !p.tty {
+		return
+	}
+	eta := "?"
+	if p.done > 0 {
+		el := time.Since(p.start)
+		eta = (el * time.Duration(p.total-p.done) / time.Duration(p.done)).Round(time.Second).String()
+	}
+	fmt.Fprintf(p.w, "\r\033[K%d/%d done, %d running · %d reproduced, %d held, %d finding, %d unexpected, %d inconclusive, %d hung · ETA %s",
+		p.done, p.total, p.running, p.tally[verdict.Reproduced], p.tally[verdict.Held], p.tally[verdict.Finding],
+		p.tally[verdict.Unexpected], p.tally[verdict.Inconclusive], p.tally[verdict.Hung], eta)
+}
+
+func (p *matrixProgress) end() {
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
 }
