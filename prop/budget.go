@@ -82,10 +82,10 @@ func ResolveSeed(flagSeed int64) (seed int64, from string, err error) {
 	if flagSeed != 0 {
 		return flagSeed, "-seed", nil
 	}
-	if v := os.Getenv(SeedEnv); v != "" {
+	if v := os.Getenv(SeedEnv); v != "" && v != "random" {
 		s, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, "", fmt.Errorf("prop: %s=%q: want an integer", SeedEnv, v)
+			return 0, "", fmt.Errorf("prop: %s=%q: want an integer, or random for a seed from the clock", SeedEnv, v)
 		}
 		return s, SeedEnv, nil
 	}
