@@ -15,7 +15,7 @@ import (
 
 // agreementSeed is the base seed; SQLCHAOS_SEED overrides it.
 func agreementSeed(t *testing.T) int64 {
-	if s := os.Getenv("SQLCHAOS_SEED"); s != "" {
+	if s := os.Getenv("SQLCHAOS_SEED"); s != "" && s != "random" {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			t.Fatalf("SQLCHAOS_SEED: %v", err)
