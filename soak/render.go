@@ -1,0 +1,454 @@
+package soak
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"html"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/reports"
+)
+
+// RunsDir is the subdirectory of a merge's output that holds the per-run
+// views (reports.WriteMatrix) of the runs that kept it from passing.
+const RunsDir = "runs"
+
+// maxRunViews bounds the runs drawn in RunsDir (each carries a timeline).
+const maxRunViews = 200
+
+// outcomeOrder is the order of outcome columns; others follow, sorted.
+var outcomeOrder = []string{reports.Reproduced, reports.Held, "finding", reports.Unexpected, "inconclusive", "hung", reports.Observed}
+
+// Outcomes lists the outcomes that occur in m, in report order.
+func (m *Merged) Outcomes() []string {
+	var out []string
+	for _, o := range outcomeOrder {
+		if m.Totals.Outcomes[o] > 0 {
+			out = append(out, o)
+		}
+	}
+	var rest []string
+	for o := range m.Totals.Outcomes {
+		known := false
+		for _, k := range outcomeOrder {
+			known = known || k == o
+		}
+		if !known {
+			rest = append(rest, o)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
+// Write writes matrix.md, index.html, junit.xml and report.json into dir,
+// and the per-run views of the failing runs (at most 200) into dir/runs.
+func Write(dir string, m *Merged, runs []*reports.Run) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var bad []*reports.Run
+	for _, r := range runs {
+		if !passing(r.Outcome) && len(bad) < maxRunViews {
+			bad = append(bad, r)
+		}
+	}
+	if len(bad) > 0 {
+		if err := reports.WriteMatrix(filepath.Join(dir, RunsDir), bad); err != nil {
+			return err
+		}
+	}
+	j, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	ju, err := JUnit(m)
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		reports.MatrixFile: []byte(Markdown(m)),
+		reports.HTMLFile:   []byte(HTML(m, len(bad) > 0)),
+		reports.JUnitFile:  ju,
+		reports.ReportFile: append(j, '\n'),
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Runs collects every run of the sources (for the per-run views).
+func Runs(srcs []Source) []*reports.Run {
+	var out []*reports.Run
+	for _, s := range srcs {
+		for _, k := range sortedKeys(s.Runs) {
+			out = append(out, s.Runs[k])
+		}
+	}
+	return out
+}
+
+func verdictLine(m *Merged) string {
+	if m.OK {
+		return "PASS: every run reproduced, held or finding; every shard finished."
+	}
+	var why []string
+	for _, o := range m.Outcomes() {
+		if !passing(o) {
+			why = append(why, fmt.Sprintf("%d %s", m.Totals.Outcomes[o], o))
+		}
+	}
+	if n := len(m.Problems); n > 0 {
+		why = append(why, fmt.Sprintf("%d problems (dead or missing shards, errored or lost cases)", n))
+	}
+	return "FAIL: " + strings.Join(why, ", ") + "."
+}
+
+func pct(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }
+
+func dur(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// cellSummary is a cell's short text in the matrix: counts by outcome.
+func cellSummary(c CellStats, outcomes []string) string {
+	var parts []string
+	for _, o := range outcomes {
+		if n := c.Outcomes[o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, o))
+		}
+	}
+	for _, x := range []struct {
+		n    int
+		what string
+	}{{c.Lost, "lost"}, {c.Errored, "errored"}, {c.NotRun, "not run"}} {
+		if x.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", x.n, x.what))
+		}
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// grid lays the cells out as scenario × profile/driver.
+func grid(m *Merged) (cols, rows []string, at map[string]CellStats) {
+	at = map[string]CellStats{}
+	seenC, seenR := map[string]bool{}, map[string]bool{}
+	for _, c := range m.Cells {
+		scn, pd, _ := strings.Cut(c.Cell, "/")
+		at[scn+"|"+pd] = c
+		if !seenC[pd] {
+			seenC[pd] = true
+			cols = append(cols, pd)
+		}
+		if !seenR[scn] {
+			seenR[scn] = true
+			rows = append(rows, scn)
+		}
+	}
+	sort.Strings(cols)
+	sort.Strings(rows)
+	return cols, rows, at
+}
+
+func md(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) }
+
+// Markdown renders the merge: the verdict, the matrix, per-cell numbers,
+// shards, problems and found plans.
+func Markdown(m *Merged) string {
+	var b strings.Builder
+	outs := m.Outcomes()
+	fmt.Fprintf(&b, "# sqlchaos soak: %d runs from %d sources\n\n**%s**\n\n", m.Totals.Runs, len(m.Shards), verdictLine(m))
+	var tot []string
+	for _, o := range outs {
+		tot = append(tot, fmt.Sprintf("%d %s", m.Totals.Outcomes[o], o))
+	}
+	fmt.Fprintf(&b, "Runs by outcome: %s. Lost %d, errored %d, not run %d.\n\n", orNone(strings.Join(tot, ", ")), m.Totals.Lost, m.Totals.Errored, m.Totals.NotRun)
+	cols, rows, at := grid(m)
+	if len(cols) > 0 {
+		b.WriteString("| scenario | " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
+		for _, r := range rows {
+			b.WriteString("| " + r + " |")
+			for _, c := range cols {
+				cs, ok := at[r+"|"+c]
+				s := "—"
+				if ok {
+					s = cellSummary(cs, outs)
+				}
+				b.WriteString(" " + md(s) + " |")
+			}
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\n## Cells\n\n| cell | runs | " + strings.Join(outs, " | "))
+	b.WriteString(" | lost | errored | not run | reproduction rate | median time to reproduce |\n|---|---|" + strings.Repeat("---|", len(outs)+5) + "\n")
+	for _, c := range m.Cells {
+		fmt.Fprintf(&b, "| %s | %d |", c.Cell, c.Runs)
+		for _, o := range outs {
+			fmt.Fprintf(&b, " %d |", c.Outcomes[o])
+		}
+		fmt.Fprintf(&b, " %d | %d | %d | %s | %s |\n", c.Lost, c.Errored, c.NotRun, pct(c.ReproductionRate), dur(c.MedianToReproduce))
+	}
+	b.WriteString("\n## Shards\n\n| shard | seeds | state | given | finished | errored | lost | not run | directory |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range m.Shards {
+		state := s.State
+		if state == StateDead || state == StateMissing {
+			state = "**" + strings.ToUpper(state) + "**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d | %s |\n", orDash(s.Shard), orDash(s.Seeds), state, s.Given, s.Finished, s.Errored, s.Lost, s.NotRun, orDash(md(s.Dir)))
+	}
+	if len(m.Problems) > 0 {
+		fmt.Fprintf(&b, "\n## Problems (%d)\n\n", len(m.Problems))
+		for i, p := range m.Problems {
+			if i == 100 {
+				fmt.Fprintf(&b, "- … %d more in report.json\n", len(m.Problems)-i)
+				break
+			}
+			fmt.Fprintf(&b, "- **%s**%s%s: %s\n", p.Kind, prefix(" shard ", p.Shard), prefix(" ", p.Case), md(p.Detail))
+		}
+	}
+	var bad []RunRef
+	for _, c := range m.Cells {
+		bad = append(bad, c.Bad...)
+	}
+	if len(bad) > 0 {
+		b.WriteString("\n## Runs outside reproduced/held/finding\n\n")
+		for _, r := range bad {
+			fmt.Fprintf(&b, "- **%s** seed %d: %s — %s\n  - replay: `%s`\n  - run again: `%s`\n", r.Cell, r.Seed, r.Outcome, md(r.Why), r.Replay, r.Again)
+		}
+	}
+	if len(m.Plans) > 0 {
+		fmt.Fprintf(&b, "\n## Plans that broke something (%d, deduplicated by canonical form)\n", len(m.Plans))
+		for _, p := range m.Plans {
+			fmt.Fprintf(&b, "\n%d runs (%s) in %s\n\n```\n%s```\n\n- replay: `%s`\n- run again: `%s`\n",
+				p.Runs, countList(p.Outcomes), strings.Join(p.Cells, ", "), p.Plan, p.Example.Replay, p.Example.Again)
+		}
+	}
+	for _, n := range m.Notes {
+		fmt.Fprintf(&b, "\nNote: %s\n", n)
+	}
+	return b.String()
+}
+
+func countList(c map[string]int) string {
+	var parts []string
+	for _, o := range sortedKeys(c) {
+		parts = append(parts, fmt.Sprintf("%d %s", c[o], o))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func prefix(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+const css = `body{font-family:sans-serif;margin:24px;color:#202124}
+table{border-collapse:collapse;margin:8px 0 16px}
+td,th{border:1px solid #dadce0;padding:4px 8px;font-size:13px;vertical-align:top}
+th{background:#f1f3f4}
+.pass{background:#e6f4ea}
+.fail{background:#fce8e6;font-weight:bold}
+pre{background:#f8f9fa;padding:8px;font-size:12px}
+code{font-size:12px}`
+
+// HTML renders the merge as one self-contained page; runViews links the
+// per-run views in runs/index.html.
+func HTML(m *Merged, runViews bool) string {
+	e := html.EscapeString
+	var b strings.Builder
+	outs := m.Outcomes()
+	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>sqlchaos soak</title>\n<style>\n" + css + "\n</style>\n</head>\n<body>\n")
+	class := "pass"
+	if !m.OK {
+		class = "fail"
+	}
+	fmt.Fprintf(&b, "<h1>sqlchaos soak: %d runs from %d sources</h1>\n<p class=\"%s\">%s</p>\n", m.Totals.Runs, len(m.Shards), class, e(verdictLine(m)))
+	if runViews {
+		fmt.Fprintf(&b, "<p>Timelines of the runs outside reproduced/held/finding: <a href=\"%s/%s\">%s/%s</a></p>\n", RunsDir, reports.HTMLFile, RunsDir, reports.HTMLFile)
+	}
+	cols, rows, at := grid(m)
+	b.WriteString("<table>\n<tr><th>scenario</th>")
+	for _, c := range cols {
+		b.WriteString("<th>" + e(c) + "</th>")
+	}
+	b.WriteString("</tr>\n")
+	for _, r := range rows {
+		b.WriteString("<tr><th>" + e(r) + "</th>")
+		for _, c := range cols {
+			cs, ok := at[r+"|"+c]
+			if !ok {
+				b.WriteString("<td>—</td>")
+				continue
+			}
+			fmt.Fprintf(&b, "<td class=\"%s\">%s</td>", cellClass(cs), e(cellSummary(cs, outs)))
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</table>\n<h2>Cells</h2>\n<table>\n<tr><th>cell</th><th>runs</th>")
+	for _, o := range outs {
+		b.WriteString("<th>" + e(o) + "</th>")
+	}
+	b.WriteString("<th>lost</th><th>errored</th><th>not run</th><th>reproduction rate</th><th>median time to reproduce</th></tr>\n")
+	for _, c := range m.Cells {
+		fmt.Fprintf(&b, "<tr class=\"%s\"><td>%s</td><td>%d</td>", cellClass(c), e(c.Cell), c.Runs)
+		for _, o := range outs {
+			fmt.Fprintf(&b, "<td>%d</td>", c.Outcomes[o])
+		}
+		fmt.Fprintf(&b, "<td>%d</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td></tr>\n", c.Lost, c.Errored, c.NotRun, pct(c.ReproductionRate), e(dur(c.MedianToReproduce)))
+	}
+	b.WriteString("</table>\n<h2>Shards</h2>\n<table>\n<tr><th>shard</th><th>seeds</th><th>state</th><th>given</th><th>finished</th><th>errored</th><th>lost</th><th>not run</th><th>directory</th></tr>\n")
+	for _, s := range m.Shards {
+		cl := "pass"
+		if s.State != StopDone && s.State != StopBudget && s.State != StateRuns {
+			cl = "fail"
+		}
+		fmt.Fprintf(&b, "<tr class=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td><code>%s</code></td></tr>\n",
+			cl, e(orDash(s.Shard)), e(orDash(s.Seeds)), e(s.State), s.Given, s.Finished, s.Errored, s.Lost, s.NotRun, e(s.Dir))
+	}
+	b.WriteString("</table>\n")
+	if len(m.Problems) > 0 {
+		fmt.Fprintf(&b, "<h2>Problems (%d)</h2>\n<ul>\n", len(m.Problems))
+		for _, p := range m.Problems {
+			fmt.Fprintf(&b, "<li><b>%s</b>%s%s: %s</li>\n", e(p.Kind), e(prefix(" shard ", p.Shard)), e(prefix(" ", p.Case)), e(p.Detail))
+		}
+		b.WriteString("</ul>\n")
+	}
+	var bad []RunRef
+	for _, c := range m.Cells {
+		bad = append(bad, c.Bad...)
+	}
+	if len(bad) > 0 {
+		b.WriteString("<h2>Runs outside reproduced/held/finding</h2>\n<ul>\n")
+		for _, r := range bad {
+			fmt.Fprintf(&b, "<li><b>%s</b> seed %d: %s — %s<br/>replay <code>%s</code><br/>run again <code>%s</code></li>\n", e(r.Cell), r.Seed, e(r.Outcome), e(r.Why), e(r.Replay), e(r.Again))
+		}
+		b.WriteString("</ul>\n")
+	}
+	if len(m.Plans) > 0 {
+		fmt.Fprintf(&b, "<h2>Plans that broke something (%d, deduplicated by canonical form)</h2>\n", len(m.Plans))
+		for _, p := range m.Plans {
+			fmt.Fprintf(&b, "<p>%d runs (%s) in %s</p>\n<pre>%s</pre>\n<p>replay <code>%s</code><br/>run again <code>%s</code></p>\n",
+				p.Runs, e(countList(p.Outcomes)), e(strings.Join(p.Cells, ", ")), e(p.Plan), e(p.Example.Replay), e(p.Example.Again))
+		}
+	}
+	for _, n := range m.Notes {
+		fmt.Fprintf(&b, "<p>Note: %s</p>\n", e(n))
+	}
+	b.WriteString("</body>\n</html>\n")
+	return b.String()
+}
+
+func cellClass(c CellStats) string {
+	if len(c.Bad) > 0 || c.Lost > 0 || c.Errored > 0 {
+		return "fail"
+	}
+	for o, n := range c.Outcomes {
+		if n > 0 && !passing(o) {
+			return "fail"
+		}
+	}
+	return "pass"
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// JUnit renders one testcase per cell (failing when a run is outside
+// reproduced/held/finding, or a case errored or was lost) and one per
+// shard (failing when it died, is missing or stopped early).
+func JUnit(m *Merged) ([]byte, error) {
+	outs := m.Outcomes()
+	cells := junitSuite{Name: "sqlchaos.soak.cells"}
+	for _, c := range m.Cells {
+		scn, _, _ := strings.Cut(c.Cell, "/")
+		jc := junitCase{Name: c.Cell, Classname: "sqlchaos.soak." + scn,
+			SystemOut: fmt.Sprintf("%d runs: %s; reproduction rate %s; median time to reproduce %s\n", c.Runs, cellSummary(c, outs), pct(c.ReproductionRate), dur(c.MedianToReproduce))}
+		if cellClass(c) == "fail" {
+			var t strings.Builder
+			for _, r := range c.Bad {
+				fmt.Fprintf(&t, "seed %d: %s — %s\nreplay: %s\nrun again: %s\n", r.Seed, r.Outcome, r.Why, r.Replay, r.Again)
+			}
+			for _, p := range m.Problems {
+				if strings.HasPrefix(p.Case, c.Cell+" ") {
+					fmt.Fprintf(&t, "%s %s: %s\n", p.Kind, p.Case, p.Detail)
+				}
+			}
+			jc.Failure = &junitFailure{Message: cellSummary(c, outs), Type: "soak", Text: t.String()}
+			cells.Failures++
+		}
+		cells.Cases = append(cells.Cases, jc)
+	}
+	cells.Tests = len(cells.Cases)
+	shards := junitSuite{Name: "sqlchaos.soak.shards"}
+	for _, s := range m.Shards {
+		name := s.Shard
+		if name == "" {
+			name = s.Dir
+		}
+		jc := junitCase{Name: "shard " + name, Classname: "sqlchaos.soak.shard",
+			SystemOut: fmt.Sprintf("state %s; given %d, finished %d, errored %d, lost %d, not run %d; %s\n", s.State, s.Given, s.Finished, s.Errored, s.Lost, s.NotRun, s.Dir)}
+		if s.State != StopDone && s.State != StopBudget && s.State != StateRuns || s.Errored+s.Lost > 0 {
+			jc.Failure = &junitFailure{Message: "shard " + name + ": " + s.State, Type: s.State, Text: jc.SystemOut}
+			shards.Failures++
+		}
+		shards.Cases = append(shards.Cases, jc)
+	}
+	shards.Tests = len(shards.Cases)
+	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{cells, shards}}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}

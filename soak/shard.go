@@ -1,0 +1,319 @@
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/reports"
+)
+
+// ShardFile is the name of a shard's record in its output directory.
+const ShardFile = "shard.json"
+
+// ShardKind marks a shard record (the "kind" field of shard.json).
+const ShardKind = "sqlchaos-soak-shard"
+
+// Case states in a shard record.
+const (
+	Pending  = "pending"  // given to the shard, not started yet
+	Running  = "running"  // started, no result recorded yet
+	Finished = "finished" // ran and was judged: report.json holds the outcome
+	Errored  = "errored"  // ran but could not be judged (the error says why)
+	NotRun   = "not_run"  // never started: the budget ran out or the shard stopped
+)
+
+// Why a shard stopped (ShardRecord.Stopped).
+const (
+	StopDone        = "done"        // every case given was started
+	StopBudget      = "budget"      // the budget ran out; the rest are not_run
+	StopInterrupted = "interrupted" // SIGINT/SIGTERM
+	StopSetup       = "setup-error" // cases could not be set up (e.g. no FUSE)
+)
+
+// ShardRecord is shard.json: what a shard was given and what became of
+// each case. It is rewritten (atomically) as cases start and end, so a
+// shard that died leaves a record without an end.
+type ShardRecord struct {
+	Kind      string     `json:"kind"`
+	Shard     string     `json:"shard"` // I/N
+	Index     int        `json:"index"`
+	Count     int        `json:"count"`
+	Partition string     `json:"partition"`
+	Seeds     string     `json:"seeds"`
+	Cells     []string   `json:"cells"`
+	Budget    string     `json:"budget,omitempty"`
+	Duration  string     `json:"duration,omitempty"` // --duration per case
+	Host      string     `json:"host,omitempty"`
+	VCS       string     `json:"vcs,omitempty"`
+	Started   time.Time  `json:"started"`
+	Updated   time.Time  `json:"updated"`
+	Ended     *time.Time `json:"ended,omitempty"` // nil: still running, or died
+	Stopped   string     `json:"stopped,omitempty"`
+	// Cases are the cases given, in run order. For an open seed range only
+	// the cases started are listed (the rest is unbounded).
+	Cases []CaseRecord `json:"cases"`
+}
+
+// CaseRecord is one case's entry in shard.json.
+type CaseRecord struct {
+	Case
+	Dir     string        `json:"dir"` // relative to the shard directory
+	Status  string        `json:"status"`
+	Outcome string        `json:"outcome,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Started time.Time     `json:"started,omitzero"`
+	Elapsed time.Duration `json:"elapsed,omitempty"`
+}
+
+// ReadShard reads dir/shard.json.
+func ReadShard(dir string) (*ShardRecord, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ShardFile))
+	if err != nil {
+		return nil, err
+	}
+	var r ShardRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ShardFile), err)
+	}
+	if r.Kind != ShardKind {
+		return nil, fmt.Errorf("%s: kind %q, want %q", filepath.Join(dir, ShardFile), r.Kind, ShardKind)
+	}
+	return &r, nil
+}
+
+func writeShard(dir string, r *ShardRecord) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ShardFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, ShardFile))
+}
+
+// Runner runs one case into dir (which exists) and returns its judged run,
+// or an error when the case could not run or be judged. An error wrapping
+// ErrSetup says the environment cannot run cases at all (no FUSE).
+type Runner interface {
+	Run(ctx context.Context, c Case, dir string) (*reports.Run, error)
+}
+
+// RunnerFunc adapts a function to Runner.
+type RunnerFunc func(ctx context.Context, c Case, dir string) (*reports.Run, error)
+
+// Run calls f.
+func (f RunnerFunc) Run(ctx context.Context, c Case, dir string) (*reports.Run, error) {
+	return f(ctx, c, dir)
+}
+
+// ErrSetup marks a runner error that would repeat for every case.
+var ErrSetup = errors.New("setup")
+
+// maxSetupErrors is how many setup errors in a row stop a shard: one may be
+// a transient mount failure, three in a row are the environment.
+const maxSetupErrors = 3
+
+// maxListed bounds the cases a closed range may give one shard: shard.json
+// lists them all. Larger soaks use an open range with a budget.
+const maxListed = 1_000_000
+
+// Options configure one shard.
+type Options struct {
+	Out      string // the shard's output directory
+	Shard    Shard
+	Cells    []Cell
+	Seeds    Seeds
+	Budget   time.Duration // 0: no budget (a closed range is required)
+	Duration time.Duration // recorded in shard.json; the Runner applies it
+	Runner   Runner
+	// Keep decides whether a finished case keeps its bulky evidence (the
+	// database copies, the trace, the histories); nil keeps everything.
+	Keep func(*reports.Run) bool
+	// Events, if set, receives a CaseStart and a CaseEnd per case.
+	Events func(Event)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Event is a case starting or ending, for progress displays.
+type Event struct {
+	End     bool
+	Case    Case
+	Index   int    // 1-based position among the shard's cases
+	Total   int    // cases given (0 for an open range)
+	Outcome string // when End: the run's outcome, or "errored"
+	Err     error
+	Elapsed time.Duration
+	Dir     string
+}
+
+// Validate checks the options that do not depend on the machine.
+func (o *Options) Validate() error {
+	if o.Out == "" {
+		return errors.New("no output directory")
+	}
+	if len(o.Cells) == 0 {
+		return errors.New("no cells")
+	}
+	if o.Seeds.Open && o.Budget <= 0 {
+		return fmt.Errorf("the open seed range %s needs a --budget", o.Seeds)
+	}
+	if !o.Seeds.Open && o.Seeds.Count() > int64(maxListed)/int64(len(o.Cells))*int64(o.Shard.Count) {
+		return fmt.Errorf("seeds %s × %d cells is too many cases to list in %s; use an open range (%d..) with --budget", o.Seeds, len(o.Cells), ShardFile, o.Seeds.First)
+	}
+	if o.Runner == nil {
+		return errors.New("no runner")
+	}
+	return nil
+}
+
+// RunShard runs the shard's cases one after another into o.Out/<case>/,
+// keeping o.Out/shard.json current, until the cases are done, the budget
+// is spent (no new case starts after it), ctx is cancelled, or the
+// environment cannot set cases up. It returns the final record; err is
+// non-nil only when shard.json itself cannot be written.
+func RunShard(ctx context.Context, o Options) (*ShardRecord, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	rec := &ShardRecord{Kind: ShardKind, Shard: o.Shard.String(), Index: o.Shard.Index, Count: o.Shard.Count,
+		Partition: Partition, Seeds: o.Seeds.String(), Host: host, VCS: reports.VCS(), Started: now()}
+	for _, c := range o.Cells {
+		rec.Cells = append(rec.Cells, c.String())
+	}
+	if o.Budget > 0 {
+		rec.Budget = o.Budget.String()
+	}
+	if o.Duration > 0 {
+		rec.Duration = o.Duration.String()
+	}
+	if !o.Seeds.Open {
+		for c := range Cases(o.Cells, o.Seeds, o.Shard) {
+			rec.Cases = append(rec.Cases, CaseRecord{Case: c, Dir: c.Name(), Status: Pending})
+		}
+	}
+	total := len(rec.Cases)
+	// Rewriting the record costs O(cases): at most once a second (a case
+	// takes seconds), and always at the start and the end. A case that has
+	// a report.json merges whatever status the record last showed.
+	var saved time.Time
+	save := func(force bool) error {
+		t := now()
+		if !force && t.Sub(saved) < time.Second {
+			return nil
+		}
+		saved, rec.Updated = t, t
+		return writeShard(o.Out, rec)
+	}
+	if err := save(true); err != nil {
+		return nil, err
+	}
+	emit := func(ev Event) {
+		if o.Events != nil {
+			o.Events(ev)
+		}
+	}
+	stopped, setupErrs, i := StopDone, 0, 0
+	for c := range Cases(o.Cells, o.Seeds, o.Shard) {
+		if ctx.Err() != nil {
+			stopped = StopInterrupted
+			break
+		}
+		if o.Budget > 0 && now().Sub(rec.Started) >= o.Budget {
+			stopped = StopBudget
+			break
+		}
+		if o.Seeds.Open {
+			rec.Cases = append(rec.Cases, CaseRecord{Case: c, Dir: c.Name()})
+		}
+		cr := &rec.Cases[i]
+		i++
+		cr.Status, cr.Started = Running, now()
+		if err := save(false); err != nil {
+			return rec, err
+		}
+		dir := filepath.Join(o.Out, cr.Dir)
+		emit(Event{Case: c, Index: i, Total: total, Dir: dir})
+		run, err := runCase(ctx, o.Runner, c, dir)
+		cr.Elapsed = now().Sub(cr.Started)
+		ev := Event{End: true, Case: c, Index: i, Total: total, Elapsed: cr.Elapsed, Dir: dir, Err: err}
+		if err != nil {
+			cr.Status, cr.Error, ev.Outcome = Errored, err.Error(), Errored
+		} else {
+			cr.Status, cr.Outcome, ev.Outcome = Finished, run.Outcome, run.Outcome
+			if o.Keep != nil && !o.Keep(run) {
+				prune(dir)
+			}
+		}
+		if err := save(false); err != nil {
+			return rec, err
+		}
+		emit(ev)
+		switch {
+		case err != nil && errors.Is(err, ErrSetup):
+			setupErrs++
+		case err != nil && ctx.Err() != nil:
+			// Interrupted mid-case: the error says so; stop below.
+		default:
+			setupErrs = 0
+		}
+		if setupErrs >= maxSetupErrors {
+			stopped = StopSetup
+			break
+		}
+	}
+	if stopped == StopDone && ctx.Err() != nil && i < len(rec.Cases) {
+		stopped = StopInterrupted
+	}
+	for j := i; j < len(rec.Cases); j++ {
+		rec.Cases[j].Status = NotRun
+	}
+	end := now()
+	rec.Ended, rec.Stopped = &end, stopped
+	return rec, save(true)
+}
+
+// runCase runs one case, turning a panic or a nil run into an error.
+func runCase(ctx context.Context, r Runner, c Case, dir string) (run *reports.Run, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			run, err = nil, fmt.Errorf("runner panic: %v", p)
+		}
+	}()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	run, err = r.Run(ctx, c, dir)
+	if err == nil && run == nil {
+		err = errors.New("the runner returned no run")
+	}
+	return run, err
+}
+
+// Bulky evidence pruned from runs a Keep policy does not keep: the
+// database copies, the op trace and the histories. report.json,
+// summary.md, meta.json, plan.txt and runner.log stay, so the run still
+// merges, reads and replays (from its seed and plan).
+var bulky = []string{oracle.FilesDir, oracle.TraceFile, oracle.HistoriesDir}
+
+func prune(dir string) {
+	for _, n := range bulky {
+		os.RemoveAll(filepath.Join(dir, n))
+	}
+}
