@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+
+	"github.com/sqlchaos/sqlchaos/internal/proctree"
 )
 
 // EnvVar names the role a re-executed process must run.
@@ -31,8 +33,11 @@ func Register(name string, main func(args []string) int) {
 
 // Init runs the registered role named by $SQLCHAOS_REEXEC, if any, with
 // os.Args[1:], and exits with its status. It returns only when the process
-// is not a re-executed role.
+// is not a re-executed role. In every process (role or not) it first starts
+// the anchor watch (proctree.WatchAnchor): a process whose environment names
+// an anchor ($SQLCHAOS_ANCHOR, set by Command) exits when that anchor does.
 func Init() {
+	proctree.WatchAnchor()
 	name := os.Getenv(EnvVar)
 	if name == "" {
 		return
@@ -49,13 +54,16 @@ func Init() {
 }
 
 // Command returns a command that runs this same executable in role name with
-// args. The caller sets Stdout/Stderr/Env additions and starts it.
+// args. The caller sets Stdout/Stderr/Env additions and starts it (best
+// with proctree.Start or proctree.StartChild). Its environment names this
+// process's anchor (proctree.Anchor: the inherited one, or this process), so
+// the child exits when the anchor does, whoever starts it.
 func Command(name string, args ...string) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("reexec: %w", err)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), EnvVar+"="+name)
+	cmd.Env = append(proctree.WithAnchor(nil), EnvVar+"="+name)
 	return cmd, nil
 }

@@ -1,0 +1,238 @@
+package proctree
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The registry: every process started through Start, and every faultfs
+// mount, is recorded in a file named after its anchor, in RegistryDir:
+//
+//	proc PID START NAME
+//	mount MOUNTPOINT
+//
+// When an anchor dies without cleaning up (SIGKILL, a crash, a test
+// timeout), the next Sweep — run by the next test binary that mounts, the
+// next scenario run — finds its file, kills what it recorded that is still
+// alive, reaps what became its own zombies (a runner's orphans are
+// re-parented to the nearest child subreaper) and clears the mounts.
+
+// RegistryEnv overrides the registry directory (default
+// $TMPDIR/sqlchaos-procs). Children inherit it.
+const RegistryEnv = "SQLCHAOS_PROCREG"
+
+// RegistryDir is the directory of the anchor files.
+func RegistryDir() string {
+	if d := os.Getenv(RegistryEnv); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "sqlchaos-procs")
+}
+
+// AnchorFile is the registry file of the anchor "PID:START".
+func AnchorFile(anchor string) string {
+	return filepath.Join(RegistryDir(), strings.Replace(anchor, ":", "-", 1))
+}
+
+// record appends one line to this process's anchor file. Errors are
+// returned but callers may ignore them: the registry is a safety net.
+func record(line string) error {
+	if err := os.MkdirAll(RegistryDir(), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(AnchorFile(Anchor()), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// RecordProc records a started process (already running) under name.
+func RecordProc(pid int, name string) error {
+	s, ok := ReadStat(pid)
+	if !ok {
+		return fmt.Errorf("proctree: no process %d to record", pid)
+	}
+	name = strings.Join(strings.Fields(name), "_")
+	if name == "" {
+		name = "-"
+	}
+	return record(fmt.Sprintf("proc %d %d %s", pid, s.Start, name))
+}
+
+// RecordMount records a mount point this process's tree mounted.
+func RecordMount(mountpoint string) error {
+	return record("mount " + strconv.Quote(mountpoint))
+}
+
+// SweepReport says what one Sweep found.
+type SweepReport struct {
+	Anchors []string // dead anchors whose leftovers were swept ("PID:START")
+	Killed  []int    // recorded processes still alive, SIGKILLed
+	Reaped  []int    // zombies reaped (they had become this process's children)
+	Zombies []int    // zombies left: another process's children (it must reap them)
+	Alive   []int    // still alive after SIGKILL and the wait (not removed)
+	Mounts  []string // recorded mount points the unmount callback cleared
+}
+
+// Empty reports whether the sweep found nothing to do.
+func (r SweepReport) Empty() bool {
+	return len(r.Killed)+len(r.Reaped)+len(r.Zombies)+len(r.Alive)+len(r.Mounts) == 0
+}
+
+// String is a one-line summary.
+func (r SweepReport) String() string {
+	return fmt.Sprintf("dead anchors %v: killed %v, reaped %v, zombies left %v, alive %v, mounts %q",
+		r.Anchors, r.Killed, r.Reaped, r.Zombies, r.Alive, r.Mounts)
+}
+
+// Sweep clears what dead anchors left behind (see the registry above):
+// recorded processes still alive get SIGKILL; zombies among them that are
+// children of this process are reaped (never any other child: an exec.Cmd
+// of this process keeps its exit status); every recorded mount point is
+// passed to unmount, which reports whether it was still mounted and cleared
+// it (nil: mounts are left alone). An anchor file is removed
+// once nothing it recorded is left alive and every unmount succeeded. Live
+// anchors are never touched. Sweeps of concurrent processes skip each
+// other's files (flock).
+func Sweep(unmount func(mountpoint string) (cleared bool, err error)) (SweepReport, error) {
+	var rep SweepReport
+	ents, err := os.ReadDir(RegistryDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return rep, nil
+	}
+	if err != nil {
+		return rep, err
+	}
+	var errs []error
+	for _, e := range ents {
+		a := strings.Replace(e.Name(), "-", ":", 1)
+		pid, start, err := parseAnchor(a)
+		if err != nil || Alive(pid, start) {
+			continue
+		}
+		if err := sweepFile(filepath.Join(RegistryDir(), e.Name()), unmount, &rep); err != nil {
+			errs = append(errs, err)
+		}
+		rep.Anchors = append(rep.Anchors, a)
+	}
+	return rep, errors.Join(errs...)
+}
+
+type recProc struct {
+	pid   int
+	start uint64
+	name  string
+}
+
+func sweepFile(path string, unmount func(string) (bool, error), rep *SweepReport) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil // another sweep has it
+	}
+	var procs []recProc
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		switch {
+		case len(fl) >= 3 && fl[0] == "proc":
+			pid, err1 := strconv.Atoi(fl[1])
+			start, err2 := strconv.ParseUint(fl[2], 10, 64)
+			if err1 == nil && err2 == nil {
+				name := ""
+				if len(fl) > 3 {
+					name = fl[3]
+				}
+				procs = append(procs, recProc{pid, start, name})
+			}
+		case len(fl) >= 2 && fl[0] == "mount":
+			if m, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(sc.Text(), "mount"))); err == nil {
+				mounts = append(mounts, m)
+			}
+		}
+	}
+	// Kill what is alive; then wait (bounded) for it to exit.
+	var pending []recProc
+	for _, p := range procs {
+		if Alive(p.pid, p.start) {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+			rep.Killed = append(rep.Killed, p.pid)
+		}
+		if Same(p.pid, p.start) {
+			pending = append(pending, p)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	me := os.Getpid()
+	left := 0
+	for {
+		left = 0
+		var still []recProc
+		for _, p := range pending {
+			s, ok := ReadStat(p.pid)
+			if !ok || s.Start != p.start {
+				continue // gone
+			}
+			if s.Zombie() && s.Ppid == me {
+				var ws unix.WaitStatus
+				if got, err := unix.Wait4(p.pid, &ws, unix.WNOHANG, nil); err == nil && got == p.pid {
+					rep.Reaped = append(rep.Reaped, p.pid)
+					continue
+				}
+			}
+			still = append(still, p)
+			if !s.Zombie() {
+				left++
+			}
+		}
+		pending = still
+		if left == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, p := range pending {
+		if Alive(p.pid, p.start) {
+			rep.Alive = append(rep.Alive, p.pid)
+		} else if Same(p.pid, p.start) {
+			rep.Zombies = append(rep.Zombies, p.pid)
+		}
+	}
+	var errs []error
+	if unmount != nil {
+		for _, m := range mounts {
+			cleared, err := unmount(m)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if cleared {
+				rep.Mounts = append(rep.Mounts, m)
+			}
+		}
+	}
+	if left == 0 && len(errs) == 0 {
+		os.Remove(path)
+	}
+	return errors.Join(errs...)
+}
