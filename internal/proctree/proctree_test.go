@@ -28,11 +28,11 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	roleHang       = "proctree-test-hang"        // prints "ready", then sleeps in hangHere for ever
-	roleStubborn   = "proctree-test-stubborn"    // ignores SIGQUIT and SIGTERM, sleeps for ever
-	roleChatty     = "proctree-test-chatty"      // writes to stdout and stderr, exits 3
-	roleAnchor     = "proctree-test-anchor"      // becomes an anchor, starts args[0] as a child, prints its pid, sleeps
-	roleGrandchild = "proctree-test-grandchild"  // prints its pid and sleeps (no Pdeathsig: only the anchor watch ends it)
+	roleHang       = "proctree-test-hang"       // prints "ready", then sleeps in hangHere for ever
+	roleStubborn   = "proctree-test-stubborn"   // ignores SIGQUIT and SIGTERM, sleeps for ever
+	roleChatty     = "proctree-test-chatty"     // writes to stdout and stderr, exits 3
+	roleAnchor     = "proctree-test-anchor"     // becomes an anchor, starts args[0] as a child, prints its pid, sleeps
+	roleGrandchild = "proctree-test-grandchild" // prints its pid and sleeps (no Pdeathsig: only the anchor watch ends it)
 	roleThreadExit = "proctree-test-threadexit" // see TestPdeathsigTrap
 )
 
