@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sqlchaos/sqlchaos/internal/proctree"
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 )
 
@@ -46,9 +47,13 @@ type Config struct {
 	CaptureDir string
 	// StartTimeout bounds the wait for the "mounted" line (default 15s).
 	StartTimeout time.Duration
-	// StopTimeout bounds Stop's wait for a graceful exit before it detaches,
-	// aborts and kills (default 5s).
+	// StopTimeout bounds Stop's wait for a graceful exit before it declares
+	// the server hung, takes its stacks (SIGQUIT), detaches, aborts and kills
+	// (default 5s).
 	StopTimeout time.Duration
+	// Stacks is the directory where a hung server's goroutine stacks are
+	// saved, as faultfs.txt (e.g. RUNDIR/stacks); "" sends them to Stderr.
+	Stacks string
 }
 
 // Mount is a running faultfs server process.
@@ -56,6 +61,7 @@ type Mount struct {
 	cfg     Config
 	dir     string
 	cmd     *child
+	proc    *proctree.Child
 	client  *Client
 	tmp     string // temp dir for plan file and default socket
 	minor   uint32 // FUSE connection id (minor device number), 0 if unknown
@@ -79,7 +85,19 @@ type child struct {
 // re-executed in role ServerRole; main or TestMain must call reexec.Init) and
 // waits until it has mounted. ctx bounds the start-up only; end the mount
 // with Stop.
+//
+// The server dies with this process: it is started with Pdeathsig SIGTERM
+// (it unmounts on SIGTERM) from proctree's starter thread, it follows this
+// process's anchor (proctree.WatchAnchor: SIGTERM, then SIGKILL), and it and
+// its mount point are recorded in the anchor's registry, so that the first
+// Start of the next process (SweepOrphans) clears a mount that a killed
+// process left behind.
 func Start(ctx context.Context, cfg Config) (*Mount, error) {
+	sweepOnce.Do(func() {
+		if rep, err := SweepOrphans(); err != nil || !rep.Empty() {
+			fmt.Fprintf(os.Stderr, "faultfs: swept what a dead run left: %v (err %v)\n", rep, err)
+		}
+	})
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
@@ -139,18 +157,20 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 		return nil, err
 	}
 	tail := &tailBuffer{max: 4096}
-	cmd.Stderr = io.MultiWriter(cfg.Stderr, tail)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
 	// If this process dies without Stop, the server unmounts on SIGTERM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	_ = proctree.RecordMount(cfg.Mountpoint)
+	pc, err := proctree.StartChild(cmd, proctree.Options{Name: "faultfs", StacksDir: cfg.Stacks,
+		Output: io.MultiWriter(cfg.Stderr, tail)})
+	if err != nil {
 		return nil, fmt.Errorf("faultfs: start server: %w", err)
 	}
 	m := &Mount{
-		cfg: cfg, dir: cfg.Mountpoint, tmp: tmp,
+		cfg: cfg, dir: cfg.Mountpoint, tmp: tmp, proc: pc,
 		exited: make(chan struct{}),
 	}
 	m.cmd = &child{
@@ -173,7 +193,9 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 		io.Copy(io.Discard, br)
 	}()
 	go func() {
-		m.waitErr = cmd.Wait()
+		<-pc.Done()
+		pc.WaitOutput(2 * time.Second) // the tail holds the server's last words
+		m.waitErr = pc.Err()
 		close(m.exited)
 	}()
 
@@ -239,6 +261,11 @@ func (m *Mount) Kill() error {
 	return err
 }
 
+// Hung reports a server that did not stop within Config.StopTimeout after
+// Stop asked it to: Stop took its stacks with SIGQUIT (saved under
+// Config.Stacks) and killed it. nil otherwise.
+func (m *Mount) Hung() *proctree.Hang { return m.proc.Hung() }
+
 // Died reports a server that ended badly: a crash or a kill by someone else
 // than Kill, or a non-zero exit after Stop asked it to stop (status 1: the
 // mount was busy and had to be detached lazily; 66: the race detector fired).
@@ -261,11 +288,14 @@ func (m *Mount) Died() error {
 
 // Stop unmounts and ends the server. It is idempotent and safe to call after
 // the server died. The ladder: control "stop" (SIGTERM if the socket does not
-// answer), wait up to Config.StopTimeout; then lazy unmount (MNT_DETACH) and
-// fusectl abort of the connection, so blocked clients fail instead of
-// hanging; then SIGKILL; always reaping the child. It never stats the mount
-// point, which would hang on a dead server. It returns an error only if the
-// mount is still listed afterwards; see Died for how the server ended.
+// answer), wait up to Config.StopTimeout; then the server is hung (Hung): it
+// gets SIGQUIT, which dumps its goroutines into Config.Stacks and ends it
+// (the kernel aborts the connection when its /dev/fuse closes), SIGKILL
+// after 2 s; then lazy unmount (MNT_DETACH) and fusectl abort of the
+// connection, so blocked clients fail instead of hanging; always reaping the
+// child. It never stats the mount point, which would hang on a dead server.
+// It returns an error only if the mount is still listed afterwards; see Died
+// for how the server ended.
 func (m *Mount) Stop() error {
 	m.stopOnce.Do(func() { m.stopErr = m.stop() })
 	return m.stopErr
@@ -285,12 +315,13 @@ func (m *Mount) stop() error {
 			m.cmd.kill(syscall.SIGTERM)
 		}
 		if !waitClosed(m.exited, m.cfg.StopTimeout) {
+			m.killed.Store(true) // our own escalation, not a crash
+			m.proc.Quit(fmt.Sprintf("no exit %v after stop", m.cfg.StopTimeout))
 			unix.Unmount(m.dir, unix.MNT_DETACH)
 			if m.minor != 0 {
 				abortConn(m.minor)
 			}
 			if !waitClosed(m.exited, min(2*time.Second, m.cfg.StopTimeout)) {
-				m.killed.Store(true) // our own escalation, not a crash
 				m.cmd.kill(syscall.SIGKILL)
 				<-m.exited
 			}
@@ -322,6 +353,27 @@ func waitClosed(c <-chan struct{}, d time.Duration) bool {
 	case <-t.C:
 		return false
 	}
+}
+
+var sweepOnce sync.Once
+
+// SweepOrphans clears what dead anchors (runs, test binaries, chaosrun
+// processes killed before they could clean up) left behind, as recorded in
+// proctree's registry: it kills their processes still alive, reaps those
+// that became this process's zombies, and unmounts (lazily, aborting the
+// connection) their faultfs mounts still listed. Live runs are never
+// touched. Start calls it once per process; a scenario runner calls it at
+// each start.
+func SweepOrphans() (proctree.SweepReport, error) {
+	return proctree.Sweep(func(mnt string) (bool, error) {
+		if !mountedAt(mnt) {
+			return false, nil
+		}
+		if err := Unmount(mnt); err != nil && !errors.Is(err, ErrNotMounted) {
+			return false, err
+		}
+		return true, nil
+	})
 }
 
 // ErrNotMounted is returned by Unmount for a directory with no FUSE mount.

@@ -6,6 +6,7 @@ package fusetest
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/sqlchaos/sqlchaos/faultfs"
@@ -13,6 +14,8 @@ import (
 
 // RequireEnv names the variable that turns a skip into a failure (CI sets it).
 const RequireEnv = "SQLCHAOS_REQUIRE_FUSE"
+
+var sweepOnce sync.Once
 
 // Reason returns why FUSE cannot be mounted here, or "" if it can.
 func Reason() string {
@@ -26,11 +29,20 @@ func Reason() string {
 }
 
 // Require skips t with a one-line reason when FUSE cannot be mounted, or fails
-// it instead when SQLCHAOS_REQUIRE_FUSE=1.
+// it instead when SQLCHAOS_REQUIRE_FUSE=1. The first call in a test binary
+// that can mount clears what dead runs left behind (faultfs.SweepOrphans:
+// their mounts, processes and zombies; live runs of other test binaries are
+// not touched) and logs what it cleared.
 func Require(t testing.TB) {
 	t.Helper()
 	r := Reason()
 	if r == "" {
+		sweepOnce.Do(func() {
+			rep, err := faultfs.SweepOrphans()
+			if err != nil || !rep.Empty() {
+				t.Logf("fusetest: cleared what a dead run left: %v (err %v)", rep, err)
+			}
+		})
 		return
 	}
 	if os.Getenv(RequireEnv) == "1" {

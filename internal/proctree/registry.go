@@ -200,11 +200,13 @@ func sweepFile(path string, unmount func(string) (bool, error), rep *SweepReport
 					rep.Reaped = append(rep.Reaped, p.pid)
 					continue
 				}
-			}
-			still = append(still, p)
-			if !s.Zombie() {
+				// A thread-group leader shows Z while its other threads
+				// are still exiting; wait4 reaps it only after them.
+				left++
+			} else if !s.Zombie() {
 				left++
 			}
+			still = append(still, p)
 		}
 		pending = still
 		if left == 0 || time.Now().After(deadline) {
