@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,22 +27,30 @@ import (
 //	{"cmd":"enable","on":false}                                     switch all fault injection off or on
 //	{"cmd":"flush"}                                                 flush the trace
 //	{"cmd":"stop"}                                                  unmount and exit
+//	{"cmd":"track","on":true}                                       switch the unsynced-write model on (off forgets it)
+//	{"cmd":"powercut","keep":"random"}                              cut the power now (keep: none, all, random, sectors; "sector":4096)
+//	{"cmd":"recover"}                                               reset files after the cut, unfreeze ("recover" in the response)
+//	{"cmd":"state"}                                                 model and cut state ("state" in the response)
 //
 // Responses are {"ok":true,...} or {"ok":false,"error":"..."}.
 type request struct {
-	Cmd  string `json:"cmd"`
-	Plan string `json:"plan,omitempty"`
-	Mark string `json:"mark,omitempty"`
-	Rule int    `json:"rule,omitempty"`
-	On   bool   `json:"on,omitempty"`
+	Cmd    string `json:"cmd"`
+	Plan   string `json:"plan,omitempty"`
+	Mark   string `json:"mark,omitempty"`
+	Rule   int    `json:"rule,omitempty"`
+	On     bool   `json:"on,omitempty"`
+	Keep   string `json:"keep,omitempty"`
+	Sector int64  `json:"sector,omitempty"`
 }
 
 type response struct {
-	OK       bool               `json:"ok"`
-	Error    string             `json:"error,omitempty"`
-	Plan     string             `json:"plan,omitempty"`
-	Seq      uint64             `json:"seq,omitempty"`
-	Counters []plan.RuleCounter `json:"counters,omitempty"`
+	OK        bool               `json:"ok"`
+	Error     string             `json:"error,omitempty"`
+	Plan      string             `json:"plan,omitempty"`
+	Seq       uint64             `json:"seq,omitempty"`
+	Counters  []plan.RuleCounter `json:"counters,omitempty"`
+	State     *State             `json:"state,omitempty"`
+	Recovered *RecoverResult     `json:"recover,omitempty"`
 }
 
 const maxControlLine = 4 << 20
@@ -120,6 +129,34 @@ func (s *server) handle(req request) response {
 				return response{Error: err.Error()}
 			}
 		}
+	case "track":
+		if !req.On {
+			if s.cut.frozen.Load() {
+				return response{Error: "frozen by a power cut: recover first"}
+			}
+			s.track.disable()
+		} else {
+			s.track.enable()
+		}
+	case "powercut":
+		keep, sector, err := parseCutOptions(req.Keep, req.Sector)
+		if err != nil {
+			return response{Error: err.Error()}
+		}
+		if !s.powerCut(CutInfo{Trigger: "control", Keep: string(keep), Sector: sector}) {
+			return response{Error: "the mount is already frozen by a power cut"}
+		}
+		st := s.state()
+		ok.State = &st
+	case "recover":
+		res, err := s.recoverCut()
+		if err != nil {
+			return response{Error: err.Error()}
+		}
+		ok.Recovered = &res
+	case "state":
+		st := s.state()
+		ok.State = &st
 	case "stop":
 	default:
 		return response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
@@ -234,6 +271,92 @@ func (c *Client) Flush() error {
 func (c *Client) Stop() error {
 	_, err := c.call(request{Cmd: "stop"})
 	return err
+}
+
+// Track switches the unsynced-write model on (on=true) or off. While on,
+// the server keeps, for every file, the writes and truncates not yet
+// covered by an fsync of it (with the bytes they overwrote), and the
+// creates, unlinks, renames and mkdirs not yet covered by an fsync of their
+// directory; what is on the backing when it is switched on counts as
+// synced. Loading a plan with a powercut or drop=unsynced rule, and the
+// server flag --track-unsynced, switch it on too. Off forgets everything
+// (refused while frozen).
+func (c *Client) Track(on bool) error {
+	_, err := c.call(request{Cmd: "track", On: on})
+	return err
+}
+
+// PowerCut cuts the power now: the server waits for the ops in flight, then
+// freezes the mount (every later op waits until Recover, then fails with
+// EIO, so nothing written after the cut reaches the files), and writes a
+// "powercut" trace record. opt says what Recover keeps of the unsynced
+// writes (the zero value: none). It fails if the mount is already frozen.
+// Without the unsynced-write model on (Track), Recover resets nothing.
+func (c *Client) PowerCut(opt PowerCutOptions) error {
+	_, err := c.call(request{Cmd: "powercut", Keep: string(opt.Keep), Sector: opt.Sector})
+	return err
+}
+
+// Recover ends a power cut (asked for by PowerCut, a powercut rule or its
+// timer): it resets every file to its last-synced content plus the unsynced
+// writes the cut's keep mode picks (seeded), undoes the unsynced directory
+// ops it drops, traces each decision, and unfreezes the mount. Kill every
+// process using the mount before calling it: an op still waiting then fails
+// with EIO. It returns ErrNotCut's text as an error when nothing was cut.
+func (c *Client) Recover() (RecoverResult, error) {
+	resp, err := c.call(request{Cmd: "recover"})
+	if resp.Recovered == nil {
+		return RecoverResult{}, err
+	}
+	return *resp.Recovered, err
+}
+
+// State returns the unsynced-write model's and the power cut's state: a
+// runner polls it (or calls WaitCut) to learn that a plan's cut has fired.
+func (c *Client) State() (State, error) {
+	resp, err := c.call(request{Cmd: "state"})
+	if resp.State == nil {
+		return State{}, err
+	}
+	return *resp.State, err
+}
+
+// WaitCut polls State until the mount is frozen by a power cut and returns
+// the cut; ctx bounds the wait.
+func (c *Client) WaitCut(ctx context.Context) (CutInfo, error) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st, err := c.State()
+		if err != nil {
+			return CutInfo{}, err
+		}
+		if st.Frozen && st.Cut != nil {
+			return *st.Cut, nil
+		}
+		select {
+		case <-ctx.Done():
+			return CutInfo{}, fmt.Errorf("faultfs: waiting for a power cut: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// parseCutOptions checks a control request's keep mode and sector size.
+func parseCutOptions(keep string, sector int64) (plan.CutKeep, int64, error) {
+	if keep == "" {
+		keep = string(plan.CutNone)
+	}
+	spec := "powercut keep=" + keep
+	if sector != 0 {
+		spec += fmt.Sprintf(" sector=%d", sector)
+	}
+	p, err := plan.Parse(spec)
+	if err != nil {
+		return "", 0, fmt.Errorf("powercut: %v", err)
+	}
+	r := p.Rules[0]
+	return r.Cut, r.Sector, nil
 }
 
 // Close closes the connection.

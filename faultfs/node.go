@@ -2,6 +2,7 @@ package faultfs
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -117,7 +118,9 @@ type opCall struct {
 	d     plan.Decision
 	fired bool
 	start int64
-	size  *int64 // the file's size after the op (main db files), for the trace
+	size  *int64        // the file's size after the op (main db files), for the trace
+	gated bool          // holds the power cut's gate (see enter) until finish
+	cut   syscall.Errno // the mount was frozen by a power cut: the op fails with this and never runs
 }
 
 // noteSize records the backing file's size after the op when the trace is
@@ -136,17 +139,44 @@ func (c *opCall) noteSize(h *handle) {
 	}
 }
 
-// begin consults the engine for one op and applies a delay decision.
+// begin consults the engine for one op and applies a delay decision. On a
+// mount frozen by a power cut it waits instead (see enter) and the op fails
+// without running; release and flush, which change no data and which the
+// kernel sends from dying processes, never wait. A powercut decision cuts
+// the power before the op runs.
 func (s *server) begin(ctx context.Context, op plan.Op, path string, off, n int64) opCall {
 	c := opCall{s: s, ev: plan.Event{Op: op, Path: path, Off: off, Len: n, Pid: s.pids.tgid(callerTid(ctx))}}
 	if s.tr != nil {
 		c.start = trace.Now()
 	}
+	if op != plan.OpRelease && op != plan.OpFlush {
+		if c.cut = s.enter(ctx); c.cut != 0 {
+			return c
+		}
+		c.gated = true
+	}
 	c.d, c.fired = s.eng.Decide(c.ev)
+	if c.fired && c.d.Kind == plan.KindPowercut {
+		c.leave()
+		s.powerCut(CutInfo{Trigger: "rule", Rule: c.d.Rule, Op: string(op), Path: path, Pid: c.ev.Pid,
+			Keep: string(c.d.Cut), Sector: c.d.Sector})
+		if op != plan.OpRelease && op != plan.OpFlush {
+			c.cut = s.waitThaw(ctx)
+		}
+		return c
+	}
 	if c.fired && c.d.Kind == plan.KindDelay && c.d.Delay > 0 {
 		sleepCtx(ctx, c.d.Delay)
 	}
 	return c
+}
+
+// leave releases the power cut's gate taken by begin.
+func (c *opCall) leave() {
+	if c.gated {
+		c.gated = false
+		c.s.cut.gate.RUnlock()
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -165,6 +195,9 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // errno returns the errno the decision fails the op with, or 0 when the
 // decision lets the op run (delay, or a data fault the op applies itself).
 func (c *opCall) errno() syscall.Errno {
+	if c.cut != 0 {
+		return c.cut
+	}
 	if !c.fired {
 		return 0
 	}
@@ -193,9 +226,10 @@ func (c *opCall) done(errno syscall.Errno, nbytes int64) syscall.Errno {
 }
 
 func (c *opCall) finish(errno syscall.Errno, nbytes int64, to string, holders []uint32) {
+	c.leave()
 	s := c.s
-	if s.tr == nil || (s.faultsOnly && !c.fired && len(holders) == 0) {
-		return
+	if s.tr == nil || c.cut != 0 || (s.faultsOnly && !c.fired && len(holders) == 0) {
+		return // an op stopped by a power cut never ran: the "powercut" record says why
 	}
 	r := trace.Record{
 		T:       c.start,
@@ -255,9 +289,15 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if e := c.errno(); e != 0 {
 		return nil, nil, 0, c.done(e, 0)
 	}
+	tracking := n.s.track.on.Load()
+	existed := tracking && n.s.exists(path)
 	ino, fh, fuseFlags, errno := n.LoopbackNode.Create(ctx, name, flags, mode, out)
 	if errno != 0 {
 		return nil, nil, 0, c.done(errno, 0)
+	}
+	if tracking && !existed {
+		n.s.dirChanged(&dirOp{op: plan.OpCreate, path: path, pid: c.ev.Pid, ino: ino.StableAttr().Ino},
+			n.StableAttr().Ino, n.StableAttr().Ino)
 	}
 	h := n.s.newHandle(fh, ino, c.ev.Pid, path)
 	c.noteSize(h)
@@ -324,10 +364,13 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	case plan.KindLost:
 		reported = uint32(len(data))
 	case plan.KindTorn:
+		if c.d.Tail || c.d.Sector > 0 {
+			return n.writeTorn(&c, f, h, path, data, off, headerCheck, old)
+		}
 		keep := min(max(c.d.Keep, 0), int64(len(data)))
 		var nw int
 		if keep > 0 {
-			nw, errno = h.pwrite(data[:keep], off)
+			nw, errno = n.s.write(h, n.StableAttr().Ino, path, c.ev.Pid, data[:keep], off)
 		}
 		persisted = int64(nw)
 		if errno == 0 {
@@ -345,7 +388,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		fallthrough
 	default:
 		var nw int
-		nw, errno = h.pwrite(data, off)
+		nw, errno = n.s.write(h, n.StableAttr().Ino, path, c.ev.Pid, data, off)
 		persisted, reported = int64(nw), uint32(nw)
 	}
 	n.s.captureWrite(f, path, data[:persisted], off)
@@ -393,9 +436,17 @@ func flipBit(data []byte, bit int64) {
 }
 
 // Fsync syncs the file; a "lost" decision reports success without syncing.
+// A successful fsync or fdatasync makes the file's unsynced writes durable
+// in the unsynced-write model; an errno decision with drop=unsynced reverts
+// them. (Directory handles come through dirHandle.Fsyncdir.)
 func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
 	c := n.s.begin(ctx, plan.OpFsync, n.relPath(), 0, 0)
 	if e := c.errno(); e != 0 {
+		if c.cut == 0 && c.d.DropUnsynced {
+			if fd := fdOf(f); fd >= 0 {
+				n.s.dropUnsynced(n.StableAttr().Ino, fd, c.d.Rule, c.d.Desc)
+			}
+		}
 		return c.done(e, 0)
 	}
 	if c.kind() == plan.KindLost {
@@ -409,6 +460,9 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 		errno = fh.Fsyncdir(ctx, flags)
 	}
 	n.s.captureSync(f, c.start, c.ev.Path, errno)
+	if errno == 0 {
+		n.s.synced(n.StableAttr().Ino)
+	}
 	return c.done(errno, 0)
 }
 
@@ -457,7 +511,12 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	}
 	errno := c.errno()
 	if errno == 0 {
-		errno = n.LoopbackNode.Setattr(ctx, unwrap(f), in, out)
+		setattr := func() syscall.Errno { return n.LoopbackNode.Setattr(ctx, unwrap(f), in, out) }
+		if isTrunc {
+			errno = n.s.truncate(n.StableAttr().Ino, path, c.ev.Pid, fdOf(f), int64(sz), setattr)
+		} else {
+			errno = setattr()
+		}
 	}
 	n.s.captureSetattr(f, path, isTrunc, int64(sz), errno)
 	if isTrunc && errno == 0 && n.s.tr != nil && isMainDB(filepath.Base(path)) {
@@ -496,6 +555,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	// ENOENT is the common, expected answer of a lookup; trace it only when
 	// a rule fired, to keep the trace about I/O.
 	if errno == syscall.ENOENT && !c.fired {
+		c.leave()
 		return nil, errno
 	}
 	return ino, c.done(errno, 0)
@@ -508,6 +568,10 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 		return nil, c.done(e, 0)
 	}
 	ino, errno := n.LoopbackNode.Mkdir(ctx, name, mode, out)
+	if errno == 0 && n.s.track.on.Load() {
+		n.s.dirChanged(&dirOp{op: plan.OpMkdir, path: c.ev.Path, pid: c.ev.Pid, ino: ino.StableAttr().Ino},
+			n.StableAttr().Ino, n.StableAttr().Ino)
+	}
 	return ino, c.done(errno, 0)
 }
 
@@ -518,6 +582,9 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, 
 		return nil, 0, c.done(e, 0)
 	}
 	fh, ff, errno := n.LoopbackNode.OpendirHandle(ctx, flags)
+	if errno == 0 {
+		fh = &dirHandle{FileHandle: fh, n: n}
+	}
 	return fh, ff, c.done(errno, 0)
 }
 
@@ -533,7 +600,16 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	}
 	errno := c.errno()
 	if errno == 0 {
-		errno = n.LoopbackNode.Unlink(ctx, name)
+		held, heldIno := n.s.holdForUndo(path)
+		if ch := n.GetChild(name); ch != nil && held != nil {
+			heldIno = ch.StableAttr().Ino
+		}
+		if errno = n.LoopbackNode.Unlink(ctx, name); errno == 0 && n.s.track.on.Load() {
+			n.s.dirChanged(&dirOp{op: plan.OpUnlink, path: path, pid: c.ev.Pid, held: held, heldIno: heldIno},
+				n.StableAttr().Ino, n.StableAttr().Ino)
+		} else if held != nil {
+			held.Close()
+		}
 	}
 	c.finish(errno, 0, "", holders)
 	return errno
@@ -560,7 +636,21 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	}
 	errno := c.errno()
 	if errno == 0 {
-		errno = n.LoopbackNode.Rename(ctx, name, newParent, newName, flags)
+		var held *os.File
+		var heldIno uint64
+		if flags == 0 && n.s.track.on.Load() && n.s.exists(to) {
+			if held, heldIno = n.s.holdForUndo(to); held != nil {
+				if ch := newParent.EmbeddedInode().GetChild(newName); ch != nil {
+					heldIno = ch.StableAttr().Ino
+				}
+			}
+		}
+		if errno = n.LoopbackNode.Rename(ctx, name, newParent, newName, flags); errno == 0 && flags == 0 && n.s.track.on.Load() {
+			n.s.dirChanged(&dirOp{op: plan.OpRename, path: path, to: to, pid: c.ev.Pid, held: held, heldIno: heldIno},
+				n.StableAttr().Ino, newParent.EmbeddedInode().StableAttr().Ino)
+		} else if held != nil {
+			held.Close()
+		}
 	}
 	c.finish(errno, 0, to, holders)
 	return errno
@@ -576,7 +666,9 @@ func (n *node) Allocate(ctx context.Context, f fs.FileHandle, off uint64, size u
 	if !ok {
 		return c.done(syscall.ENOTSUP, 0)
 	}
-	return c.done(a.Allocate(ctx, off, size, mode), 0)
+	return c.done(n.s.allocate(n.StableAttr().Ino, c.ev.Path, c.ev.Pid, fdOf(f), func() syscall.Errno {
+		return a.Allocate(ctx, off, size, mode)
+	}), 0)
 }
 
 // CopyFileRange is refused with ENOSYS so the kernel falls back to reads and
@@ -629,6 +721,16 @@ func (h *handle) pwrite(data []byte, off int64) (int, syscall.Errno) {
 		}
 		return max(nw, 0), fs.ToErrno(err)
 	}
+}
+
+// fdOf returns the backing fd of an open file handle, or -1.
+func fdOf(f fs.FileHandle) int {
+	if h, ok := f.(*handle); ok {
+		if fd, ok := h.lf.PassthroughFd(); ok {
+			return fd
+		}
+	}
+	return -1
 }
 
 // Lseek serves SEEK_DATA/SEEK_HOLE from the backing file.

@@ -45,6 +45,8 @@ type server struct {
 	directIO            bool
 	stderr              io.Writer
 	pids                pidCache
+	track               tracker  // the unsynced-write model
+	cut                 cutState // the power cut and the freeze
 
 	mu      sync.Mutex
 	open    map[*fs.Inode]map[*handle]struct{}
@@ -117,11 +119,18 @@ func (s *server) traceRecord(r trace.Record) {
 	}
 }
 
-// loadPlan installs p and writes a plan record with its canonical text.
+// loadPlan installs p and writes a plan record with its canonical text. A
+// plan with a powercut or drop=unsynced rule switches the unsynced-write
+// model on (what is on the backing now counts as synced), and each timed
+// powercut rule gets its timer.
 func (s *server) loadPlan(p *plan.Plan) {
 	s.planMu.Lock()
 	defer s.planMu.Unlock()
+	if needsTracking(p) {
+		s.track.enable()
+	}
 	s.eng.Load(p)
+	s.armTimers(p, s.eng.Generation())
 	s.traceRecord(trace.Record{Kind: trace.KindPlan, Plan: p.String()})
 }
 
@@ -132,6 +141,7 @@ func (s *server) requestStop() {
 // MountUsage is the help text of the server's flags (`chaosrun mount`).
 const MountUsage = `Usage: chaosrun mount --backing DIR --mountpoint DIR [--plan FILE] [--seed N]
                       [--trace FILE] [--control SOCK] [--trace-faults-only]
+                      [--track-unsynced]
 
 Mounts faultfs (type fuse.chaosfs) at --mountpoint, passing every operation
 through to --backing after consulting the fault plan. Runs in the foreground,
@@ -146,6 +156,13 @@ Examples:
 
   # fail the first WAL write once with EIO; change faults at run time via the socket
   echo 'eio op=write path=*-wal nth=1 count=1' > /tmp/plan.txt
+  chaosrun mount --backing /tmp/back --mountpoint /tmp/mnt --plan /tmp/plan.txt \
+      --seed 7 --trace /tmp/ops.jsonl --control /tmp/faultfs.sock
+
+  # power-cut the mount after 2s of load, keeping a seeded subset of the
+  # unsynced writes; after killing every user of the mount, reset the files
+  # with the control request {"cmd":"recover"}
+  echo 'powercut after=2s keep=random' > /tmp/plan.txt
   chaosrun mount --backing /tmp/back --mountpoint /tmp/mnt --plan /tmp/plan.txt \
       --seed 7 --trace /tmp/ops.jsonl --control /tmp/faultfs.sock
 
@@ -168,6 +185,7 @@ func Serve(args []string) int {
 	tracePath := fl.String("trace", "", "write the op trace (JSONL) to this file")
 	control := fl.String("control", "", "listen for control commands on this unix socket")
 	faultsOnly := fl.Bool("trace-faults-only", false, "trace only operations a rule fired on (and holders)")
+	trackUnsynced := fl.Bool("track-unsynced", false, "keep the unsynced-write model from the start (a power cut by control request needs it; a plan with a powercut or drop=unsynced rule switches it on by itself)")
 	noDIO := fl.Bool("no-direct-io", false, "open db/wal/journal files page-cached (faults become unreliable; for benchmarks)")
 	debug := fl.Bool("debug", false, "log every FUSE request on stderr")
 	captureDir := fl.String("capture", "", "record every write's bytes and a snapshot of the backing dir in this directory, for offline crash-state exploration (needs --trace)")
@@ -235,6 +253,10 @@ func Serve(args []string) int {
 		open:       map[*fs.Inode]map[*handle]struct{}{},
 		stopReq:    make(chan struct{}),
 	}
+	s.cut.init()
+	if *trackUnsynced {
+		s.track.enable()
+	}
 	if *tracePath != "" {
 		tw, err := trace.Create(*tracePath)
 		if err != nil {
@@ -285,6 +307,7 @@ func Serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "chaosrun mount: %v: unmounting %s\n", sig, *mnt)
 	case <-s.stopReq:
 	}
+	s.thawForStop() // ops waiting on a power cut fail now, so the unmount is not held up
 	if err := fsrv.Unmount(); err != nil {
 		fmt.Fprintf(os.Stderr, "chaosrun mount: unmount %s: %v; detaching lazily\n", *mnt, err)
 		if err := unix.Unmount(*mnt, unix.MNT_DETACH); err != nil {
