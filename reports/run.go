@@ -6,7 +6,9 @@ package reports
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -280,4 +282,36 @@ func VCS() string {
 		rev += "+dirty"
 	}
 	return rev
+}
+
+// Recheck judges the saved run in dir again, as `chaosrun check` does: the
+// oracle's checkers on its files, then the one judge with the expectation
+// and facts its report.json saved (a directory without a report is judged
+// with no expectation). Only Facts.Incomplete is taken afresh, from what
+// the directory holds now. The result is not written.
+func Recheck(dir string) (*Run, error) {
+	if st, err := os.Stat(dir); err != nil {
+		return nil, err
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a run directory", dir)
+	}
+	in, err := oracle.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	run := NewRun(in, oracle.Judge(in))
+	if old, err := ReadRun(dir); err == nil {
+		run.Expect, run.Facts, run.Started, run.Elapsed = old.Expect, old.Facts, old.Started, old.Elapsed
+		if old.Replay != "" {
+			run.Replay = old.Replay
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	} else {
+		run.Facts.Fired = run.FaultsFired
+	}
+	run.Facts.Incomplete = in.Missing()
+	run.Judge()
+	return run, nil
 }

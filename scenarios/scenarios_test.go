@@ -15,6 +15,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/reports"
 )
 
 // sleeperRole is a test role: it starts a child of its own (like a
@@ -316,6 +317,13 @@ func TestMatrixSubset(t *testing.T) {
 				if r.Checker == c.checker {
 					got = r
 				}
+			}
+			// One judge: re-checking the saved cell gives the verdict the
+			// run gave.
+			if again, err := reports.Recheck(res.Dir); err != nil {
+				t.Errorf("recheck: %v", err)
+			} else if again.Verdict() != res.Outcome.Verdict || again.Why != res.Outcome.Why {
+				t.Errorf("chaosrun check disagrees with the run: %s (%s), run gave %s (%s)", again.Verdict(), again.Why, res.Outcome.Verdict, res.Outcome.Why)
 			}
 			if res.Outcome.Verdict != c.want || got.Verdict != c.verdict {
 				var b strings.Builder

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
-
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
 

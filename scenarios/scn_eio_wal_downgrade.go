@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 func init() {
@@ -33,6 +35,14 @@ the connection's first statement and reads page 1 itself.`,
 		Expect: map[string]Expect{
 			kanbancore.ProfileLegacy:   {Fail: []string{"journal-mode"}, Why: "the header flips WAL→DELETE"},
 			kanbancore.ProfileHardened: {Pass: []string{"journal-mode", "durability"}, Why: "EIO re-raised or retried; the file stays WAL"},
+		},
+		Findings: map[string]verdict.Pinned{
+			kanbancore.ProfileLegacy + "/mattn": {
+				What: "the transient EIO fails mattn's connect (surfaced as an error) and never reaches the legacy WAL→DELETE fallback: the file stays WAL",
+				Why: "mattn's connector reads page 1 (PRAGMA synchronous, locking_mode) before kanbancore's journal_mode=WAL, which then does no I/O on an " +
+					"idle board; the downgrade needs the pragma to meet the EIO, as it does on modernc",
+				Measured: Expect{Pass: []string{oracle.JournalMode, oracle.Silent}, Evidence: map[string][]string{oracle.Silent: {"surfaced as errors"}}},
+			},
 		},
 		Setup: seedTasks(4),
 		Script: func(r *Run) error {

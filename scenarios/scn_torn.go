@@ -4,9 +4,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sqlchaos/sqlchaos/oracle"
-
 	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 func init() {
@@ -34,6 +34,24 @@ resurrection checker fails only on missing rows is unexpected, not reproduced.`,
 				Evidence: map[string][]string{"resurrection": {"is present at the end", "no acknowledged commit inserted it", "its last acknowledged transition"}}},
 			kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"resurrection", "silent"}, Why: "the damage is detected, nothing resurrects", Detects: true,
 				Detection: map[string][]string{"silent": {"fired faults surfaced as errors"}}},
+		},
+		Findings: map[string]verdict.Pinned{
+			kanbancore.ProfileLegacy: verdict.Pinned{
+				What: "torn checkpoint pages lose acknowledged task rows (integrity_check fails) and no deleted row comes back; the damage surfaces as CORRUPT in processes that read those pages",
+				Why: "the torn page keeps the new page's head (cell-pointer array, freeblock list) over the old page's tail, so cells the new head points at are cut, not " +
+					"old cells revived; secure_delete and cell_size_check change neither. A deleted row comes back through a lost write of a changed leaf page, which this " +
+					"plan does not inject",
+				Measured: Expect{Fail: []string{oracle.Resurrection, oracle.Structure}, Pass: []string{oracle.Silent, oracle.Durability},
+					Evidence: map[string][]string{oracle.Resurrection: {"is missing at the end"}}},
+			},
+			kanbancore.ProfileHardened: verdict.Pinned{
+				What: "torn checkpoint pages lose acknowledged task rows (integrity_check fails) and no deleted row comes back; the damage surfaces as CORRUPT in processes that read those pages",
+				Why: "the torn page keeps the new page's head (cell-pointer array, freeblock list) over the old page's tail, so cells the new head points at are cut, not " +
+					"old cells revived; secure_delete and cell_size_check change neither. A deleted row comes back through a lost write of a changed leaf page, which this " +
+					"plan does not inject",
+				Measured: Expect{Fail: []string{oracle.Resurrection, oracle.Structure}, Pass: []string{oracle.Silent, oracle.Durability},
+					Evidence: map[string][]string{oracle.Resurrection: {"is missing at the end"}}},
+			},
 		},
 		Setup: func(r *role, c *kanbancore.Conn) error {
 			r.spec.Args["body"] = "1500"

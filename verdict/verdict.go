@@ -82,11 +82,12 @@ type Expect struct {
 	// makes it unexpected.
 	Detects   bool                `json:"detects,omitempty"`
 	Detection map[string][]string `json:"detection,omitempty"`
-	// Others, in a finding, lets checkers outside Fail and Pass fail too
-	// (a break that takes others with it); in a story, failures of
-	// unlisted checkers are allowed when something is expected to fail and
-	// the fix does not claim detection.
-	Others bool `json:"others,omitempty"`
+	// Allow lists checkers outside Fail and Pass that may fail without
+	// contradicting the expectation (another class the same run shows).
+	// Besides these, a story that expects something to fail (and does not
+	// claim detection) tolerates any other failure, noted as collateral;
+	// a hold, a detection and a finding tolerate none.
+	Allow []string `json:"allow,omitempty"`
 	// Why says, in one line, what is predicted.
 	Why string `json:"why,omitempty"`
 }
@@ -197,18 +198,18 @@ func Judge(results []oracle.Result, c Cell, f Facts) Outcome {
 		return Outcome{Inconclusive, "precondition not met: " + f.Precondition}
 	}
 	if c.Finding != nil {
-		m := match(results, c.Finding.Measured)
+		m := match(results, c.Finding.Measured, true)
+		storyMet := c.Story != nil && match(results, *c.Story, false).met()
 		switch {
+		case storyMet:
+			return Outcome{Unexpected, "finding pinned (" + c.Finding.What + "), but the story's expectation (" + c.Story.String() +
+				") was met: re-measure and unpin the finding"}
 		case m.met():
 			return Outcome{Finding, "finding: " + c.Finding.What}
 		case len(m.contra) == 0:
 			return Outcome{Inconclusive, "finding pinned, but " + strings.Join(m.undecided, "; ")}
 		}
-		why := "finding pinned (" + c.Finding.What + ") but the run differs: " + strings.Join(m.contra, "; ")
-		if c.Story != nil && match(results, *c.Story).met() {
-			why += "; the story's expectation was met instead: re-measure and unpin the finding"
-		}
-		return Outcome{Unexpected, why}
+		return Outcome{Unexpected, "finding pinned (" + c.Finding.What + ") but the run differs: " + strings.Join(m.contra, "; ")}
 	}
 	if c.Story == nil {
 		why := "no expectation for this profile"
@@ -218,7 +219,7 @@ func Judge(results []oracle.Result, c Cell, f Facts) Outcome {
 		return Outcome{Observed, why}
 	}
 	e := *c.Story
-	m := match(results, e)
+	m := match(results, e, false)
 	switch {
 	case len(m.contra) > 0:
 		return Outcome{Unexpected, strings.Join(m.contra, "; ")}
@@ -246,7 +247,7 @@ type matched struct {
 
 func (m matched) met() bool { return len(m.contra) == 0 && len(m.undecided) == 0 }
 
-func match(results []oracle.Result, e Expect) matched {
+func match(results []oracle.Result, e Expect, finding bool) matched {
 	var m matched
 	got := map[string]oracle.Result{}
 	for _, r := range results {
@@ -281,12 +282,12 @@ func match(results []oracle.Result, e Expect) matched {
 			}
 		}
 	}
-	allowOthers := e.Others || (len(e.Fail) > 0 && !e.Detects)
+	collateral := len(e.Fail) > 0 && !e.Detects && !finding
 	for _, r := range results {
 		if _, listed := want[r.Checker]; listed || r.Verdict != oracle.Fail {
 			continue
 		}
-		if allowOthers {
+		if collateral || contains(e.Allow, r.Checker) {
 			m.extra = append(m.extra, r.Checker)
 			continue
 		}
@@ -309,6 +310,15 @@ func shows(r oracle.Result, subs []string) bool {
 			if strings.Contains(ev.Text, s) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
 		}
 	}
 	return false

@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/oracle"
@@ -23,9 +23,9 @@ func init() {
 	})
 }
 
-const checkUsage = `Usage: chaosrun check [--quiet] DIR
+const checkUsage = `Usage: chaosrun check [--quiet] DIR...
 
-check re-judges the saved run in DIR with every oracle checker: it reads
+check re-judges the saved run in each DIR with every oracle checker: it reads
 meta.json, histories/*.jsonl and trace.jsonl, opens a private copy of
 files/kanban.db (with its -wal/-shm) on a fresh fault-free connection,
 and never modifies files/. It then judges the cell with the same judge the
@@ -34,13 +34,20 @@ report.json, rewrites DIR/report.json and DIR/summary.md, and prints one
 line per checker. A run directory missing any input (meta.json, histories,
 trace, files/kanban.db) is inconclusive.
 
-Exit status: 0 when the verdict is reproduced, held, finding or observed;
-1 when it is unexpected, inconclusive or hung; 2 on bad usage or an
-unreadable DIR.
+A matrix output directory (one without meta.json, holding run directories)
+stands for all its runs: each is re-judged and compared with the verdict
+saved in its report.json, and any disagreement is reported (exit 1): the
+verdict of a saved cell must not depend on who judges it.
+
+Exit status: 0 when every verdict is reproduced, held, finding or observed
+(and agrees with the saved one); 1 when one is unexpected, inconclusive or
+hung, or differs from the saved verdict; 2 on bad usage or an unreadable
+DIR.
 
 Examples:
   chaosrun check /tmp/sqlchaos-run-123
   chaosrun check --quiet out/eio-wal-downgrade-legacy-modernc && echo as expected
+  chaosrun check --quiet /tmp/sqlchaos-matrix-123
 `
 
 // runCheck runs "chaosrun check ARGS".
@@ -56,13 +63,69 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fl.NArg() != 1 {
+	if fl.NArg() == 0 {
 		fmt.Fprint(stderr, checkUsage)
 		return 2
 	}
-	dir := fl.Arg(0)
+	code := 0
+	for _, arg := range fl.Args() {
+		dirs, matrix, err := runDirs(arg)
+		if err != nil {
+			fmt.Fprintf(stderr, "chaosrun check: %v\n", err)
+			return 2
+		}
+		for _, dir := range dirs {
+			c := checkOne(dir, matrix, *quiet, stdout, stderr)
+			if c == 2 {
+				return 2
+			}
+			code = max(code, c)
+		}
+	}
+	return code
+}
+
+// runDirs expands arg: a run directory (it has meta.json, or is empty) is
+// itself; a matrix directory stands for its run directories.
+func runDirs(arg string) (dirs []string, matrix bool, err error) {
+	st, err := os.Stat(arg)
+	if err != nil {
+		return nil, false, err
+	}
+	if !st.IsDir() {
+		return nil, false, fmt.Errorf("%s is not a directory", arg)
+	}
+	if _, err := os.Stat(filepath.Join(arg, oracle.MetaFile)); err == nil {
+		return []string{arg}, false, nil
+	}
+	ents, err := os.ReadDir(arg)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(arg, e.Name(), reports.ReportFile)); e.IsDir() && err == nil {
+			dirs = append(dirs, filepath.Join(arg, e.Name()))
+		}
+	}
+	if len(dirs) == 0 {
+		return []string{arg}, false, nil // an empty or broken run directory: judged as such
+	}
+	return dirs, true, nil
+}
+
+// checkOne re-judges one run directory; in a matrix it compares the
+// verdict with the saved one.
+func checkOne(dir string, matrix, quiet bool, stdout, stderr io.Writer) int {
 	start := time.Now()
-	run, err := recheck(dir)
+	var saved *reports.Run
+	if matrix {
+		var err error
+		if saved, err = reports.ReadRun(dir); err != nil {
+			fmt.Fprintf(stderr, "chaosrun check: %v\n", err)
+			return 2
+		}
+	}
+	run, err := reports.Recheck(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "chaosrun check: %v\n", err)
 		return 2
@@ -71,7 +134,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chaosrun check: %v\n", err)
 		return 2
 	}
-	if !*quiet {
+	if !quiet {
 		wants := run.Expect.Wants()
 		for _, r := range run.Results {
 			exp := string(wants[r.Checker])
@@ -82,39 +145,14 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "%s: %s — %s (judged in %s)\n", run.Cell(), run.Outcome, run.Why, time.Since(start).Round(time.Millisecond))
+	code := 0
+	if saved != nil && (saved.Outcome != run.Outcome || saved.Why != run.Why) {
+		fmt.Fprintf(stdout, "  DIFFERS from the saved verdict %s (%s)\n", saved.Outcome, saved.Why)
+		code = 1
+	}
 	if !run.Verdict().OK() {
 		fmt.Fprintf(stdout, "seed %d; replay: %s\n", run.Seed, run.Replay)
-		return 1
+		code = 1
 	}
-	return 0
-}
-
-// recheck judges the saved run in dir again: the oracle's checkers on its
-// files, then the one judge with the expectation and facts report.json
-// saved (a run directory without a report is judged with no expectation).
-func recheck(dir string) (*reports.Run, error) {
-	if st, err := os.Stat(dir); err != nil {
-		return nil, err
-	} else if !st.IsDir() {
-		return nil, fmt.Errorf("%s is not a run directory", dir)
-	}
-	in, err := oracle.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer in.Close()
-	run := reports.NewRun(in, oracle.Judge(in))
-	if old, err := reports.ReadRun(dir); err == nil {
-		run.Expect, run.Facts, run.Started, run.Elapsed = old.Expect, old.Facts, old.Started, old.Elapsed
-		if old.Replay != "" {
-			run.Replay = old.Replay
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	} else {
-		run.Facts.Fired = run.FaultsFired
-	}
-	run.Facts.Incomplete = in.Missing()
-	run.Judge()
-	return run, nil
+	return code
 }
