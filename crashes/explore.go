@@ -1,0 +1,924 @@
+package crashes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/history"
+)
+
+// Options configure an exploration.
+type Options struct {
+	RunDir     string
+	CaptureDir string // default RUNDIR/capture
+	DB         string // main database name; default kanban.db, or the only database recorded
+	Ledger     string // commit ledger table; default meta.json's, else chaos_ledger
+	// Mode is the durability rule; nil reads meta.json's switches
+	// (journal_mode, synchronous), else guesses the journal mode from the
+	// files and judges prefix only.
+	Mode    *Mode
+	Budget  int   // states to judge; <= 0: every systematic state and no random ones
+	Seed    int64 // seed of every random choice (sampling, random states)
+	Jobs    int   // parallel judges; default GOMAXPROCS
+	Sector  int64 // sector size for torn writes; default 512
+	Classes []Class
+	// Progress, when set, gets a line every ProgressEvery (default 5s).
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// NoShrink leaves failing multi-write states as found.
+	NoShrink bool
+	TmpDir   string // where images are written; default /dev/shm when writable
+}
+
+// Explorer holds a loaded recording, ready to enumerate and judge states.
+type Explorer struct {
+	opts       Options
+	rec        *Recording
+	tl         *timeline
+	claims     []claim
+	x          *expect
+	mode       Mode
+	modeSource string
+	ledger     string
+	notes      []string
+}
+
+// metaFile is the part of the runner's meta.json the explorer reads.
+type metaFile struct {
+	Scenario string            `json:"scenario"`
+	Profile  string            `json:"profile"`
+	Driver   string            `json:"driver"`
+	Switches map[string]string `json:"switches"`
+	Ledger   string            `json:"ledger"`
+}
+
+// Open loads a run directory's capture, histories and meta.json.
+func Open(opts Options) (*Explorer, error) {
+	if opts.Sector == 0 {
+		opts.Sector = 512
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = runtime.GOMAXPROCS(0)
+	}
+	if len(opts.Classes) == 0 {
+		opts.Classes = Classes
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 5 * time.Second
+	}
+	st, err := os.Stat(opts.RunDir)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", opts.RunDir)
+	}
+	rec, err := LoadRecording(opts.RunDir, opts.CaptureDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Explorer{opts: opts, rec: rec, notes: append([]string(nil), rec.Notes...)}
+	if e.opts.DB == "" {
+		if e.opts.DB, err = guessDB(rec); err != nil {
+			return nil, err
+		}
+	}
+	var meta metaFile
+	if b, err := os.ReadFile(filepath.Join(opts.RunDir, MetaFile)); err == nil {
+		if err := json.Unmarshal(b, &meta); err != nil {
+			return nil, fmt.Errorf("%s: %w", MetaFile, err)
+		}
+	}
+	e.ledger = opts.Ledger
+	if e.ledger == "" {
+		e.ledger = meta.Ledger
+	}
+	if e.ledger == "" {
+		e.ledger = "chaos_ledger"
+	}
+	e.mode, e.modeSource = e.pickMode(meta)
+	events, err := history.ReadDir(filepath.Join(opts.RunDir, HistoriesDir))
+	if err != nil {
+		return nil, err
+	}
+	e.x = newExpect(events)
+	if len(e.x.acks) == 0 {
+		e.notes = append(e.notes, "no acknowledged commits in "+HistoriesDir+"/: only structure is judged")
+	}
+	if e.tl, e.claims, err = newTimeline(rec, e.opts.DB, opts.Sector); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Explorer) pickMode(meta metaFile) (Mode, string) {
+	if e.opts.Mode != nil {
+		return *e.opts.Mode, "flags"
+	}
+	jm := strings.ToLower(meta.Switches["journal_mode"])
+	sy := strings.ToLower(meta.Switches["synchronous"])
+	if jm != "" && sy != "" {
+		return Mode{Journal: jm, Sync: sy}, MetaFile
+	}
+	m := Mode{Journal: "delete", Sync: "unknown"}
+	for _, o := range e.rec.Ops {
+		if o.Kind == OpWrite && strings.HasSuffix(o.Path, "-wal") {
+			m.Journal = "wal"
+			break
+		}
+	}
+	return m, "guessed (no meta.json switches): prefix rule only; set --sync"
+}
+
+// Mode returns the durability rule in use and where it came from.
+func (e *Explorer) Mode() (Mode, string) { return e.mode, e.modeSource }
+
+// DB returns the main database's name.
+func (e *Explorer) DB() string { return e.opts.DB }
+
+// Points returns the number of crash points.
+func (e *Explorer) Points() int { return len(e.tl.points) }
+
+// ClassStats counts one class's states.
+type ClassStats struct {
+	Class      Class `json:"class"`
+	Candidates int   `json:"candidates"` // systematic: every state of the class; random: the budget share
+	Run        int   `json:"run"`
+	Pass       int   `json:"pass"`
+	Fail       int   `json:"fail"`
+	Detected   int   `json:"detected"`
+	Unsure     int   `json:"inconclusive"`
+	Errors     int   `json:"error"`
+}
+
+// AltDesc describes one altered write.
+type AltDesc struct {
+	Seq  uint64 `json:"seq"`
+	Path string `json:"path"`
+	Off  int64  `json:"off"`
+	Len  int    `json:"len"`
+	Page int64  `json:"page,omitempty"` // 1-based database page (main db writes, page-aligned)
+	What string `json:"what"`           // "lost", or "torn: kept sectors 0-3 of 8"
+	// Synced: a barrier before the cut had reported this write durable.
+	Synced bool `json:"synced,omitempty"`
+}
+
+// Finding is one judged state with what the explorer knows about it.
+type Finding struct {
+	ID         string    `json:"id"`
+	Class      Class     `json:"class"`
+	Point      uint64    `json:"point"`      // barrier trace seq; 0 = end
+	PointFile  string    `json:"point_file"` // the file the barrier synced
+	Alts       []AltDesc `json:"alterations,omitempty"`
+	Judgement  Judgement `json:"judgement"`
+	Rebuild    string    `json:"rebuild"`
+	ShrunkFrom string    `json:"shrunk_from,omitempty"`
+	bytes      int
+}
+
+// Report is the result of an exploration.
+type Report struct {
+	Run        string         `json:"run"`
+	DB         string         `json:"db"`
+	Mode       Mode           `json:"mode"`
+	ModeSource string         `json:"mode_source"`
+	Seed       int64          `json:"seed"`
+	Budget     int            `json:"budget"`
+	Jobs       int            `json:"jobs"`
+	Sector     int64          `json:"sector"`
+	Ops        int            `json:"ops"`
+	Writes     int            `json:"writes"`
+	Barriers   int            `json:"barriers"`
+	Points     int            `json:"points"`
+	Classes    []ClassStats   `json:"classes"`
+	States     int            `json:"states"`
+	Failing    int            `json:"failing"`
+	Kinds      map[string]int `json:"kinds,omitempty"` // failing states per problem kind
+	Elapsed    string         `json:"elapsed"`
+	PerSecond  float64        `json:"states_per_second"`
+	// PerMinuteCore is states per minute per core: states / minutes /
+	// min(jobs, CPUs).
+	PerMinuteCore float64             `json:"states_per_minute_per_core"`
+	Minimal       *Finding            `json:"minimal,omitempty"`
+	MinimalByKind map[string]*Finding `json:"minimal_by_kind,omitempty"`
+	Failures      []*Finding          `json:"failures,omitempty"` // the smallest, at most maxFailures
+	Notes         []string            `json:"notes,omitempty"`
+}
+
+// maxFailures bounds the failures a report lists.
+const maxFailures = 20
+
+// planned is a state chosen for judging.
+type planned struct {
+	pi    int
+	alts  []Alt
+	class Class
+}
+
+// Plan chooses the states to judge: every state of each systematic class
+// when the budget allows, else a seeded uniform sample; the budget is
+// shared max-min fairly among the classes (random states take what the
+// systematic ones leave, and at least a fair share).
+func (e *Explorer) Plan() ([]planned, []ClassStats) {
+	rng := rand.New(rand.NewPCG(uint64(e.opts.Seed), 0x5eed))
+	type source struct {
+		class Class
+		count int
+		get   func(i int) planned
+	}
+	var srcs []source
+	want := map[Class]bool{}
+	for _, c := range e.opts.Classes {
+		want[c] = true
+	}
+	pts := e.tl.points
+	if want[ClassClean] {
+		srcs = append(srcs, source{ClassClean, len(pts), func(i int) planned { return planned{pi: i, class: ClassClean} }})
+	}
+	var withVol []int
+	type pw struct{ pi, w int }
+	var vols []pw
+	for pi, p := range pts {
+		n := 0
+		for _, f := range p.files {
+			for _, w := range f.volatile {
+				vols = append(vols, pw{pi, w})
+				n++
+			}
+		}
+		if n > 0 {
+			withVol = append(withVol, pi)
+		}
+	}
+	if want[ClassSynced] {
+		srcs = append(srcs, source{ClassSynced, len(withVol), func(i int) planned {
+			pi := withVol[i]
+			var alts []Alt
+			for _, f := range pts[pi].files {
+				for _, w := range f.volatile {
+					alts = append(alts, Alt{Seq: e.rec.Ops[w].Seq})
+				}
+			}
+			return planned{pi: pi, alts: sortAlts(alts), class: ClassSynced}
+		}})
+	}
+	if want[ClassLost] {
+		srcs = append(srcs, source{ClassLost, len(vols), func(i int) planned {
+			return planned{pi: vols[i].pi, alts: []Alt{{Seq: e.rec.Ops[vols[i].w].Seq}}, class: ClassLost}
+		}})
+	}
+	if want[ClassLostSynced] {
+		srcs = append(srcs, source{ClassLostSynced, len(e.claims), func(i int) planned {
+			c := e.claims[i]
+			return planned{pi: c.point, alts: []Alt{{Seq: e.rec.Ops[c.write].Seq}}, class: ClassLostSynced}
+		}})
+	}
+	if want[ClassTorn] {
+		var starts []int // prefix sums of torn masks per volatile write
+		total := 0
+		for _, v := range vols {
+			starts = append(starts, total)
+			total += tornCount(e.tl.npieces(v.w))
+		}
+		srcs = append(srcs, source{ClassTorn, total, func(i int) planned {
+			k := sort.Search(len(starts), func(k int) bool { return starts[k] > i }) - 1
+			v := vols[k]
+			masks := tornMasks(e.tl.npieces(v.w))
+			return planned{pi: v.pi, alts: []Alt{{Seq: e.rec.Ops[v.w].Seq, Keep: masks[i-starts[k]]}}, class: ClassTorn}
+		}})
+	}
+	// Budget shares (max-min fair). Random demands the whole budget.
+	randomOK := want[ClassRandom] && len(withVol) > 0 && e.opts.Budget > 0
+	type demand struct {
+		k    int // index into srcs, or -1 for random
+		need int
+	}
+	var ds []demand
+	for k, s := range srcs {
+		ds = append(ds, demand{k, s.count})
+	}
+	if randomOK {
+		ds = append(ds, demand{-1, e.opts.Budget})
+	}
+	quota := map[int]int{}
+	if e.opts.Budget <= 0 {
+		for _, d := range ds {
+			quota[d.k] = d.need
+		}
+	} else {
+		sort.SliceStable(ds, func(i, j int) bool { return ds[i].need < ds[j].need })
+		left := e.opts.Budget
+		for i, d := range ds {
+			share := left / (len(ds) - i)
+			q := min(d.need, share)
+			quota[d.k] = q
+			left -= q
+		}
+	}
+	var out []planned
+	var stats []ClassStats
+	seen := map[string]bool{}
+	for k, s := range srcs {
+		q := quota[k]
+		stats = append(stats, ClassStats{Class: s.class, Candidates: s.count})
+		for _, i := range sample(rng, s.count, q) {
+			p := s.get(i)
+			id := State{Point: pts[p.pi].seq, Alts: p.alts}.ID()
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, p)
+			}
+		}
+	}
+	if randomOK {
+		q := quota[-1]
+		stats = append(stats, ClassStats{Class: ClassRandom, Candidates: q})
+		for tries := 0; q > 0 && tries < 20*q+100; tries++ {
+			p := e.randomState(rng, withVol)
+			if len(p.alts) == 0 {
+				continue
+			}
+			id := State{Point: pts[p.pi].seq, Alts: p.alts}.ID()
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			out = append(out, p)
+			q--
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].pi != out[j].pi {
+			return out[i].pi < out[j].pi
+		}
+		return out[i].class.rank() < out[j].class.rank()
+	})
+	return out, stats
+}
+
+// randomState draws a point with unsynced writes and, per unsynced write,
+// kept (1/2), lost (1/4) or torn at a random subset of its sectors (1/4).
+func (e *Explorer) randomState(rng *rand.Rand, withVol []int) planned {
+	pi := withVol[rng.IntN(len(withVol))]
+	var alts []Alt
+	for _, f := range e.tl.points[pi].files {
+		for _, w := range f.volatile {
+			r := rng.IntN(4)
+			seq := e.rec.Ops[w].Seq
+			switch {
+			case r < 2:
+			case r == 2:
+				alts = append(alts, Alt{Seq: seq})
+			default:
+				n := e.tl.npieces(w)
+				keep := make([]bool, n)
+				kept := 0
+				for i := range keep {
+					keep[i] = rng.IntN(2) == 0
+					if keep[i] {
+						kept++
+					}
+				}
+				switch kept {
+				case 0:
+					alts = append(alts, Alt{Seq: seq})
+				case n:
+				default:
+					alts = append(alts, Alt{Seq: seq, Keep: keep})
+				}
+			}
+		}
+	}
+	return planned{pi: pi, alts: sortAlts(alts), class: ClassRandom}
+}
+
+func sortAlts(a []Alt) []Alt {
+	sort.Slice(a, func(i, j int) bool { return a[i].Seq < a[j].Seq })
+	return a
+}
+
+// sample returns q distinct indexes of [0, n) chosen uniformly (all of
+// them, in order, when q >= n), sorted.
+func sample(rng *rand.Rand, n, q int) []int {
+	if q <= 0 || n <= 0 {
+		return nil
+	}
+	if q >= n {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	// Floyd's algorithm.
+	chosen := make(map[int]bool, q)
+	for j := n - q; j < n; j++ {
+		t := rng.IntN(j + 1)
+		if chosen[t] {
+			chosen[j] = true
+		} else {
+			chosen[t] = true
+		}
+	}
+	out := make([]int, 0, q)
+	for i := range chosen {
+		out = append(out, i)
+	}
+	sort.Ints(out)
+	return out
+}
+
+type job struct {
+	n   int // index into plan
+	img Image
+	cut Cut
+}
+
+type result struct {
+	n int
+	j Judgement
+}
+
+// tmpParent returns where judge directories go.
+func (e *Explorer) tmpParent() string {
+	if e.opts.TmpDir != "" {
+		return e.opts.TmpDir
+	}
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if f, err := os.CreateTemp("/dev/shm", "sqlchaos-probe-"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+			return "/dev/shm"
+		}
+	}
+	return os.TempDir()
+}
+
+// Run enumerates, builds and judges the planned states in parallel.
+func (e *Explorer) Run(ctx context.Context) (*Report, error) {
+	plan, stats := e.Plan()
+	rep := &Report{Run: e.opts.RunDir, DB: e.opts.DB, Mode: e.mode, ModeSource: e.modeSource, Seed: e.opts.Seed,
+		Budget: e.opts.Budget, Jobs: e.opts.Jobs, Sector: e.opts.Sector, Ops: len(e.rec.Ops), Points: len(e.tl.points),
+		Kinds: map[string]int{}, MinimalByKind: map[string]*Finding{}, Notes: append([]string(nil), e.notes...)}
+	for _, o := range e.rec.Ops {
+		switch o.Kind {
+		case OpWrite:
+			rep.Writes++
+		case OpSync:
+			rep.Barriers++
+		}
+	}
+	tmp, err := os.MkdirTemp(e.tmpParent(), "sqlchaos-crashes-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	jobs := make(chan job, 2*e.opts.Jobs)
+	results := make(chan result, 2*e.opts.Jobs)
+	var wg sync.WaitGroup
+	var werr atomic.Value
+	for k := 0; k < e.opts.Jobs; k++ {
+		d, err := newJudgeDir(tmp, e.opts.DB, e.ledger, e.x)
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer d.close()
+			for jb := range jobs {
+				results <- result{jb.n, d.judge(ctx, jb.img, jb.cut, e.mode)}
+			}
+		}()
+	}
+	start := time.Now()
+	go func() {
+		defer close(jobs)
+		r := newReplayer(e.tl)
+		for n, p := range plan {
+			if ctx.Err() != nil {
+				return
+			}
+			r.advance(e.tl.points[p.pi].idx)
+			img, err := r.build(p.pi, p.alts)
+			if err != nil {
+				werr.Store(err)
+				return
+			}
+			jobs <- job{n: n, img: img, cut: e.cut(p)}
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+
+	judged := make([]Judgement, len(plan))
+	done := make([]bool, len(plan))
+	ticker := time.NewTicker(e.opts.ProgressEvery)
+	defer ticker.Stop()
+	count, failing := 0, 0
+	for loop := true; loop; {
+		select {
+		case res, ok := <-results:
+			if !ok {
+				loop = false
+				break
+			}
+			judged[res.n], done[res.n] = res.j, true
+			count++
+			if res.j.Verdict == Fail {
+				failing++
+			}
+		case <-ticker.C:
+			if e.opts.Progress != nil {
+				el := time.Since(start)
+				fmt.Fprintf(e.opts.Progress, "crashes: %d/%d states (%.0f%%), %.0f states/s, %d failing, %v\n",
+					count, len(plan), 100*float64(count)/float64(max(1, len(plan))), float64(count)/el.Seconds(), failing, el.Round(time.Second))
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	if err, _ := werr.Load().(error); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	byClass := map[Class]*ClassStats{}
+	for i := range stats {
+		byClass[stats[i].Class] = &stats[i]
+	}
+	var fails []*Finding
+	for n, p := range plan {
+		if !done[n] {
+			continue
+		}
+		j := judged[n]
+		cs := byClass[p.class]
+		cs.Run++
+		switch j.Verdict {
+		case Pass:
+			cs.Pass++
+		case Fail:
+			cs.Fail++
+		case Detected:
+			cs.Detected++
+		case Inconclusive:
+			cs.Unsure++
+		default:
+			cs.Errors++
+		}
+		if j.Verdict == Fail {
+			f := e.finding(p, j)
+			fails = append(fails, f)
+			for _, k := range j.Kinds() {
+				rep.Kinds[k]++
+			}
+		}
+	}
+	rep.Classes = stats
+	rep.States = len(plan)
+	rep.Failing = len(fails)
+	rep.Elapsed = elapsed.Round(time.Millisecond).String()
+	rep.PerSecond = float64(rep.States) / elapsed.Seconds()
+	cores := min(e.opts.Jobs, runtime.NumCPU())
+	rep.PerMinuteCore = rep.PerSecond * 60 / float64(cores)
+	sortFindings(fails)
+	if !e.opts.NoShrink {
+		fails = e.shrink(ctx, fails)
+	}
+	for _, f := range fails {
+		for _, k := range f.Judgement.Kinds() {
+			if rep.MinimalByKind[k] == nil {
+				rep.MinimalByKind[k] = f
+			}
+		}
+	}
+	if len(fails) > 0 {
+		rep.Minimal = fails[0]
+	}
+	rep.Failures = fails[:min(len(fails), maxFailures)]
+	return rep, nil
+}
+
+// cut returns the judgement's view of a planned state's crash point.
+func (e *Explorer) cut(p planned) Cut {
+	return Cut{T: e.tl.points[p.pi].t, Lying: p.class == ClassLostSynced}
+}
+
+// size orders findings: fewer altered writes, then fewer altered bytes,
+// then class, then earlier point.
+func sortFindings(fs []*Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if len(a.Alts) != len(b.Alts) {
+			return len(a.Alts) < len(b.Alts)
+		}
+		if a.bytes != b.bytes {
+			return a.bytes < b.bytes
+		}
+		if a.Class.rank() != b.Class.rank() {
+			return a.Class.rank() < b.Class.rank()
+		}
+		pa, pb := a.Point, b.Point
+		if pa == 0 {
+			pa = ^uint64(0)
+		}
+		if pb == 0 {
+			pb = ^uint64(0)
+		}
+		return pa < pb
+	})
+}
+
+// finding describes a judged state.
+func (e *Explorer) finding(p planned, j Judgement) *Finding {
+	pt := e.tl.points[p.pi]
+	s := State{Point: pt.seq, Alts: p.alts, Class: p.class}
+	f := &Finding{ID: s.ID(), Class: p.class, Point: pt.seq, PointFile: pt.path, Judgement: j,
+		Rebuild: RebuildCommand(e.opts.RunDir, s.ID())}
+	if pt.seq == 0 {
+		f.PointFile = "(end of the recording)"
+	}
+	for _, a := range p.alts {
+		w := e.tl.bySeq[a.Seq]
+		o := e.rec.Ops[w]
+		d := AltDesc{Seq: a.Seq, Path: o.Path, Off: o.Off, Len: len(o.Data), Synced: !e.tl.volatileAt(p.pi, w)}
+		if ps := e.pageSize(); o.Path == e.opts.DB && ps > 0 && o.Off%ps == 0 {
+			d.Page = o.Off/ps + 1
+		}
+		if a.Lost() {
+			d.What = "lost"
+			f.bytes += len(o.Data)
+		} else {
+			var kept []string
+			cuts := pieces(o.Off, len(o.Data), e.opts.Sector)
+			for i, k := range a.Keep {
+				if k {
+					kept = append(kept, fmt.Sprint(i))
+				} else {
+					f.bytes += cuts[i+1] - cuts[i]
+				}
+			}
+			d.What = fmt.Sprintf("torn: kept sector pieces %s of %d (%d-byte sectors)", strings.Join(kept, ","), len(a.Keep), e.opts.Sector)
+		}
+		f.Alts = append(f.Alts, d)
+	}
+	return f
+}
+
+// pageSize returns the main database's page size from its first write or
+// snapshot (0 if unknown).
+func (e *Explorer) pageSize() int64 {
+	hdr := e.rec.Initial[e.opts.DB]
+	if len(hdr) < 18 {
+		for _, o := range e.rec.Ops {
+			if o.Kind == OpWrite && o.Path == e.opts.DB && o.Off == 0 && len(o.Data) >= 18 {
+				hdr = o.Data
+				break
+			}
+		}
+	}
+	if len(hdr) < 18 {
+		return 0
+	}
+	ps := int64(hdr[16])<<8 | int64(hdr[17])
+	if ps == 1 {
+		ps = 65536
+	}
+	return ps
+}
+
+// shrink tries to drop alterations of failing multi-write states (the
+// smallest few) while they keep failing with a common problem kind, and
+// re-sorts.
+func (e *Explorer) shrink(ctx context.Context, fails []*Finding) []*Finding {
+	const maxShrink = 3
+	if len(fails) == 0 || len(fails[0].Alts) <= 1 {
+		return fails
+	}
+	tmp, err := os.MkdirTemp(e.tmpParent(), "sqlchaos-shrink-")
+	if err != nil {
+		return fails
+	}
+	defer os.RemoveAll(tmp)
+	d, err := newJudgeDir(tmp, e.opts.DB, e.ledger, e.x)
+	if err != nil {
+		return fails
+	}
+	defer d.close()
+	for k := 0; k < min(maxShrink, len(fails)); k++ {
+		f := fails[k]
+		if len(f.Alts) <= 1 {
+			continue
+		}
+		s, err := ParseID(f.ID)
+		if err != nil {
+			continue
+		}
+		pi, ok := e.tl.pointOf(s.Point)
+		if !ok {
+			continue
+		}
+		kinds := f.Judgement.Kinds()
+		alts := s.Alts
+		var last Judgement
+		for i := 0; i < len(alts) && len(alts) > 1; {
+			try := append(append([]Alt(nil), alts[:i]...), alts[i+1:]...)
+			p := planned{pi: pi, alts: try, class: e.tl.classify(pi, try)}
+			j, err := e.judgeOne(ctx, d, p)
+			if err == nil && j.Verdict == Fail && shares(kinds, j.Kinds()) {
+				alts, last = try, j
+				continue
+			}
+			i++
+		}
+		if len(alts) < len(s.Alts) {
+			p := planned{pi: pi, alts: alts, class: e.tl.classify(pi, alts)}
+			nf := e.finding(p, last)
+			nf.ShrunkFrom = f.ID
+			fails[k] = nf
+		}
+	}
+	sortFindings(fails)
+	return fails
+}
+
+func shares(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// judgeOne builds and judges one state from scratch.
+func (e *Explorer) judgeOne(ctx context.Context, d *judgeDir, p planned) (Judgement, error) {
+	r := newReplayer(e.tl)
+	r.advance(e.tl.points[p.pi].idx)
+	img, err := r.build(p.pi, p.alts)
+	if err != nil {
+		return Judgement{}, err
+	}
+	return d.judge(ctx, img, e.cut(p), e.mode), nil
+}
+
+// Rebuild builds the image of the state named by id into outDir (which
+// must not hold another database's files), judges a private copy of it,
+// and returns the finding.
+func (e *Explorer) Rebuild(ctx context.Context, id, outDir string) (*Finding, error) {
+	s, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	pi, err := e.tl.validate(&s)
+	if err != nil {
+		return nil, err
+	}
+	p := planned{pi: pi, alts: s.Alts, class: s.Class}
+	r := newReplayer(e.tl)
+	r.advance(e.tl.points[pi].idx)
+	img, err := r.build(pi, p.alts)
+	if err != nil {
+		return nil, err
+	}
+	if outDir != "" {
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := place(outDir, e.opts.DB, img); err != nil {
+			return nil, err
+		}
+	}
+	tmp, err := os.MkdirTemp(e.tmpParent(), "sqlchaos-rebuild-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	d, err := newJudgeDir(tmp, e.opts.DB, e.ledger, e.x)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	j := d.judge(ctx, img, e.cut(p), e.mode)
+	return e.finding(p, j), nil
+}
+
+// RebuildCommand is the command that rebuilds a state's image.
+func RebuildCommand(runDir, id string) string {
+	if abs, err := filepath.Abs(runDir); err == nil {
+		runDir = abs
+	}
+	return fmt.Sprintf("chaosrun crashes %s --state %s --out DIR", shellQuote(runDir), id)
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == '+' || r == ':' || r == ',' ||
+			(r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9'))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// SavedState is the file the explorer writes for the minimal failing
+// state: RUNDIR/crashes/minimal-state.json, and with --save a copy under
+// testdata/found/.
+type SavedState struct {
+	Run      string   `json:"run"`
+	DB       string   `json:"db"`
+	Mode     Mode     `json:"mode"`
+	Sector   int64    `json:"sector"`
+	Seed     int64    `json:"seed"`
+	Scenario string   `json:"scenario,omitempty"`
+	Profile  string   `json:"profile,omitempty"`
+	Driver   string   `json:"driver,omitempty"`
+	State    *Finding `json:"state"`
+}
+
+// Save writes the report (RUNDIR/crashes/report.json) and, when a state
+// failed, the minimal one (RUNDIR/crashes/minimal-state.json; with
+// foundDir set also foundDir/crash-<run>-<state>.json). It returns the
+// paths written.
+func (e *Explorer) Save(rep *Report, foundDir string) ([]string, error) {
+	out := filepath.Join(e.opts.RunDir, OutDir)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	var paths []string
+	write := func(p string, v any) error {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		paths = append(paths, p)
+		return nil
+	}
+	if err := write(filepath.Join(out, "report.json"), rep); err != nil {
+		return paths, err
+	}
+	if rep.Minimal == nil {
+		os.Remove(filepath.Join(out, "minimal-state.json"))
+		return paths, nil
+	}
+	var meta metaFile
+	if b, err := os.ReadFile(filepath.Join(e.opts.RunDir, MetaFile)); err == nil {
+		json.Unmarshal(b, &meta)
+	}
+	abs, _ := filepath.Abs(e.opts.RunDir)
+	ss := SavedState{Run: abs, DB: e.opts.DB, Mode: e.mode, Sector: e.opts.Sector, Seed: e.opts.Seed,
+		Scenario: meta.Scenario, Profile: meta.Profile, Driver: meta.Driver, State: rep.Minimal}
+	if err := write(filepath.Join(out, "minimal-state.json"), ss); err != nil {
+		return paths, err
+	}
+	if foundDir != "" {
+		if err := os.MkdirAll(foundDir, 0o755); err != nil {
+			return paths, err
+		}
+		name := fmt.Sprintf("crash-%s-%s.json", filepath.Base(abs), strings.NewReplacer("/", "_", ":", "-").Replace(rep.Minimal.ID))
+		if err := write(filepath.Join(foundDir, name), ss); err != nil {
+			return paths, err
+		}
+	}
+	return paths, nil
+}
+
+// FoundEnv overrides where --save writes (as for the properties' found plans).
+const FoundEnv = "SQLCHAOS_FOUND_DIR"
+
+// FoundDir is $SQLCHAOS_FOUND_DIR, else testdata/found at the module root
+// (walking up to go.mod from the working directory).
+func FoundDir() string {
+	if d := os.Getenv(FoundEnv); d != "" {
+		return d
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return filepath.Join("testdata", "found")
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(d, "testdata", "found")
+		}
+		if filepath.Dir(d) == d {
+			return filepath.Join(dir, "testdata", "found")
+		}
+	}
+}

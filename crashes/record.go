@@ -1,0 +1,205 @@
+package crashes
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
+)
+
+// Run directory names read by the explorer (the scenario runner's layout).
+const (
+	TraceFile    = "trace.jsonl"
+	HistoriesDir = "histories"
+	MetaFile     = "meta.json"
+	// OutDir is where the explorer writes its report and minimal state
+	// under the run directory.
+	OutDir = "crashes"
+)
+
+// OpKind is what a recorded op did to the file namespace or a file.
+type OpKind uint8
+
+// The op kinds the explorer replays.
+const (
+	OpWrite OpKind = iota + 1
+	OpTruncate
+	OpSync
+	OpCreate
+	OpUnlink
+	OpRename
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case OpWrite:
+		return "write"
+	case OpTruncate:
+		return "truncate"
+	case OpSync:
+		return "fsync"
+	case OpCreate:
+		return "create"
+	case OpUnlink:
+		return "unlink"
+	case OpRename:
+		return "rename"
+	}
+	return fmt.Sprintf("op%d", k)
+}
+
+// Op is one recorded change, in trace order.
+type Op struct {
+	Seq  uint64 // trace seq (names the op in state IDs)
+	T    int64  // CLOCK_MONOTONIC ns: completion for writes, start for fsyncs
+	Kind OpKind
+	Path string // relative to the mount root
+	To   string // rename target
+	Off  int64  // write offset; truncate: the new size
+	Data []byte // write: the bytes persisted
+}
+
+// Recording is a captured run: the files at mount time and every op that
+// changed them since, in trace order.
+type Recording struct {
+	Initial map[string][]byte // relative path -> content at mount
+	Ops     []Op
+	Notes   []string // what could not be read exactly (a truncated trace tail)
+}
+
+// LoadRecording reads the capture of a run directory: trace.jsonl with its
+// capture records, and the capture directory (writes.bin, snapshot/),
+// by default RUNDIR/capture or the directory the trace's snapshot record
+// names.
+func LoadRecording(runDir, captureDir string) (*Recording, error) {
+	recs, err := trace.ReadFile(filepath.Join(runDir, TraceFile))
+	rec := &Recording{Initial: map[string][]byte{}}
+	switch {
+	case errors.Is(err, trace.ErrTruncated):
+		rec.Notes = append(rec.Notes, err.Error()+" (the ops after it are missing)")
+	case err != nil:
+		return nil, err
+	}
+	snapAt := -1
+	for i, r := range recs {
+		if r.Kind == trace.KindCapture && r.Op == trace.CapOpSnapshot {
+			if snapAt >= 0 {
+				return nil, fmt.Errorf("%s: two capture snapshots (seq %d and %d): one mount per trace", TraceFile, recs[snapAt].Seq, r.Seq)
+			}
+			snapAt = i
+		}
+	}
+	if snapAt < 0 {
+		return nil, fmt.Errorf("%s has no capture records: record the run with capture on (faultfs.Config.CaptureDir, chaosrun mount --capture DIR, or SQLCHAOS_CAPTURE=1 chaosrun run ...)", filepath.Join(runDir, TraceFile))
+	}
+	if captureDir == "" {
+		captureDir = filepath.Join(runDir, trace.CaptureSubdir)
+		if _, err := os.Stat(captureDir); err != nil && recs[snapAt].Path != "" {
+			captureDir = recs[snapAt].Path
+		}
+	}
+	writes, err := os.ReadFile(filepath.Join(captureDir, trace.CaptureWrites))
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	if err := readSnapshot(filepath.Join(captureDir, trace.CaptureSnapshot), rec.Initial); err != nil {
+		return nil, fmt.Errorf("capture snapshot: %w", err)
+	}
+	for _, r := range recs[snapAt+1:] {
+		switch r.Kind {
+		case trace.KindCapture:
+			switch r.Op {
+			case trace.CapOpWrite:
+				if r.Cap == nil || *r.Cap < 0 || *r.Cap+r.Len > int64(len(writes)) {
+					rec.Notes = append(rec.Notes, fmt.Sprintf("trace seq %d: write data beyond the end of %s (the capture was cut short); ops from here on are left out", r.Seq, trace.CaptureWrites))
+					return rec, nil
+				}
+				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpWrite, Path: r.Path, Off: r.Off, Data: writes[*r.Cap : *r.Cap+r.Len]})
+			case trace.CapOpFsync:
+				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpSync, Path: r.Path})
+			case trace.CapOpTruncate:
+				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpTruncate, Path: r.Path, Off: r.Off})
+			case trace.CapOpError:
+				return nil, fmt.Errorf("trace seq %d: capture stopped during the run: %s", r.Seq, r.Fault)
+			}
+		case trace.KindOp:
+			if r.Result != "ok" {
+				continue
+			}
+			switch r.Op {
+			case "create":
+				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpCreate, Path: r.Path})
+			case "unlink":
+				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpUnlink, Path: r.Path})
+			case "rename":
+				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpRename, Path: r.Path, To: r.To})
+			}
+		}
+	}
+	return rec, nil
+}
+
+func readSnapshot(dir string, into map[string][]byte) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		into[filepath.ToSlash(rel)] = b
+		return err
+	})
+}
+
+// dbNames returns the main database, -wal and -journal names of db.
+func dbNames(db string) [3]string { return [3]string{db, db + "-wal", db + "-journal"} }
+
+// guessDB picks the main database of a recording: kanban.db when the
+// recording has it, else the only file whose name has no -wal, -journal
+// or -shm suffix and that starts with the SQLite header.
+func guessDB(rec *Recording) (string, error) {
+	names := map[string]bool{}
+	for p := range rec.Initial {
+		names[p] = true
+	}
+	for _, o := range rec.Ops {
+		if o.Kind == OpWrite || o.Kind == OpCreate {
+			names[o.Path] = true
+		}
+	}
+	if names["kanban.db"] {
+		return "kanban.db", nil
+	}
+	var cands []string
+	for n := range names {
+		if strings.HasSuffix(n, "-wal") || strings.HasSuffix(n, "-journal") || strings.HasSuffix(n, "-shm") {
+			continue
+		}
+		if b, ok := rec.Initial[n]; ok && strings.HasPrefix(string(b), "SQLite format 3\x00") {
+			cands = append(cands, n)
+			continue
+		}
+		for _, o := range rec.Ops {
+			if o.Kind == OpWrite && o.Path == n && o.Off == 0 && strings.HasPrefix(string(o.Data), "SQLite format 3\x00") {
+				cands = append(cands, n)
+				break
+			}
+		}
+	}
+	sort.Strings(cands)
+	switch len(cands) {
+	case 0:
+		return "", errors.New("no SQLite database in the recording (name one with --db)")
+	case 1:
+		return cands[0], nil
+	}
+	return "", fmt.Errorf("several databases in the recording (%s): name one with --db", strings.Join(cands, ", "))
+}

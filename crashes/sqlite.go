@@ -1,0 +1,250 @@
+package crashes
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // the fault-free judge connection
+)
+
+// judgeDir is a private directory where one worker writes images and opens
+// them with SQLite (modernc), one at a time.
+type judgeDir struct {
+	dir    string
+	db     string // base name of the main database
+	ledger string
+	x      *expect
+	keys   map[string]string // table -> key expression (see keyExpr)
+	taskID map[string]bool   // table -> has a task_id column
+}
+
+func newJudgeDir(parent, db, ledger string, x *expect) (*judgeDir, error) {
+	dir, err := os.MkdirTemp(parent, "judge-")
+	if err != nil {
+		return nil, err
+	}
+	return &judgeDir{dir: dir, db: db, ledger: ledger, x: x, keys: map[string]string{}, taskID: map[string]bool{}}, nil
+}
+
+func (d *judgeDir) close() error { return os.RemoveAll(d.dir) }
+
+// place writes img into dir (main db name kept, so SQLite finds its -wal
+// or -journal and recovers from it) after removing what the last image
+// left, -shm included.
+func place(dir, db string, img Image) error {
+	names := dbNames(db)
+	for _, n := range append(names[:], db+"-shm") {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	for n, b := range img {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// judge writes img, reads its facts and judges them.
+func (d *judgeDir) judge(ctx context.Context, img Image, cut Cut, mode Mode) Judgement {
+	if err := place(d.dir, d.db, img); err != nil {
+		return judge(d.x, &facts{harnessError: err}, cut, mode)
+	}
+	f := d.read(ctx)
+	return judge(d.x, f, cut, mode)
+}
+
+// read opens the image in d.dir and reads what the judgement needs.
+func (d *judgeDir) read(ctx context.Context) *facts {
+	f := &facts{rowsErr: map[string]error{}}
+	path := filepath.Join(d.dir, d.db)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(2000)")
+	if err != nil {
+		f.harnessError = err
+		return f
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		f.openErr, f.damaged = err, isDamage(err)
+		return f
+	}
+	defer conn.Close()
+	f.integrity, err = strs(ctx, conn, "PRAGMA integrity_check")
+	if err != nil {
+		f.openErr, f.damaged = err, isDamage(err)
+		return f
+	}
+	if !(len(f.integrity) == 1 && f.integrity[0] == "ok") {
+		f.quick, _ = strs(ctx, conn, "PRAGMA quick_check")
+		return f
+	}
+	// A table that does not exist yet (a cut before the schema was
+	// created, or a lost schema write) is empty: what the ledger then
+	// lacks, durability and the row checks report.
+	f.ledger, f.ledgerErr = readLedger(ctx, conn, d.ledger)
+	if noSuchTable(f.ledgerErr) {
+		f.ledger, f.ledgerErr = map[int64]ledgerRow{}, nil
+	}
+	f.rows = map[string]map[string]string{}
+	for _, t := range d.x.tables {
+		rows, err := d.readKeys(ctx, conn, t)
+		if noSuchTable(err) {
+			rows, err = map[string]string{}, nil
+		}
+		if err != nil {
+			f.rowsErr[t] = err
+			continue
+		}
+		f.rows[t] = rows
+	}
+	if len(d.x.trans) > 0 {
+		f.status, f.statusErr = readStatus(ctx, conn)
+		if noSuchTable(f.statusErr) {
+			f.status, f.statusErr = map[string]string{}, nil
+		}
+	}
+	return f
+}
+
+func noSuchTable(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such table")
+}
+
+func strs(ctx context.Context, c *sql.Conn, q string, args ...any) ([]string, error) {
+	rows, err := c.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s sql.NullString
+		if err := rows.Scan(&s); err != nil {
+			return out, err
+		}
+		out = append(out, s.String)
+	}
+	return out, rows.Err()
+}
+
+func readLedger(ctx context.Context, c *sql.Conn, table string) (map[int64]ledgerRow, error) {
+	rows, err := c.QueryContext(ctx, fmt.Sprintf(`SELECT seq, proc, op FROM %q`, table))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]ledgerRow{}
+	for rows.Next() {
+		var r ledgerRow
+		var proc, op sql.NullString
+		if err := rows.Scan(&r.Seq, &proc, &op); err != nil {
+			return out, err
+		}
+		r.Proc, r.Op = proc.String, op.String
+		out[r.Seq] = r
+	}
+	return out, rows.Err()
+}
+
+func readStatus(ctx context.Context, c *sql.Conn) (map[string]string, error) {
+	rows, err := c.QueryContext(ctx, `SELECT id, status FROM tasks`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, st sql.NullString
+		if err := rows.Scan(&id, &st); err != nil {
+			return out, err
+		}
+		out[id.String] = st.String
+	}
+	return out, rows.Err()
+}
+
+// readKeys returns every row key of table (rendered as the histories write
+// it: the single primary-key column, rowid without one, or a composite
+// key's columns joined by ">") with its task_id when the table has one.
+func (d *judgeDir) readKeys(ctx context.Context, c *sql.Conn, table string) (map[string]string, error) {
+	expr, ok := d.keys[table]
+	if !ok {
+		var err error
+		var hasTask bool
+		if expr, hasTask, err = keyExpr(ctx, c, table); err != nil {
+			return nil, err
+		}
+		d.keys[table], d.taskID[table] = expr, hasTask
+	}
+	task := "''"
+	if d.taskID[table] {
+		task = `CAST("task_id" AS TEXT)`
+	}
+	rows, err := c.QueryContext(ctx, fmt.Sprintf("SELECT %s, %s FROM %q", expr, task, table))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, t sql.NullString
+		if err := rows.Scan(&k, &t); err != nil {
+			return out, err
+		}
+		out[k.String] = t.String
+	}
+	return out, rows.Err()
+}
+
+// keyExpr is the oracle's key rendering (oracle/final.go keyExpr), kept in
+// step by TestKeyExprMatchesHistories.
+func keyExpr(ctx context.Context, c *sql.Conn, table string) (string, bool, error) {
+	rows, err := c.QueryContext(ctx, fmt.Sprintf("PRAGMA table_info(%q)", table))
+	if err != nil {
+		return "", false, err
+	}
+	defer rows.Close()
+	pk := map[int]string{}
+	n := 0
+	hasTask := false
+	for rows.Next() {
+		var cid, notnull, k int
+		var name, typ string
+		var dflt sql.NullString
+		if err := rows.Scan(&cid, &name, &typ, &notnull, &dflt, &k); err != nil {
+			return "", false, err
+		}
+		n++
+		if k > 0 {
+			pk[k] = name
+		}
+		hasTask = hasTask || name == "task_id"
+	}
+	if err := rows.Err(); err != nil {
+		return "", false, err
+	}
+	if n == 0 {
+		return "", false, fmt.Errorf("no such table: %s", table)
+	}
+	cols := []string{"rowid"}
+	if len(pk) > 0 {
+		cols = cols[:0]
+		for i := 1; i <= len(pk); i++ {
+			cols = append(cols, pk[i])
+		}
+	}
+	parts := make([]string, 0, len(cols))
+	for _, col := range cols {
+		parts = append(parts, fmt.Sprintf("CAST(%q AS TEXT)", col))
+	}
+	return strings.Join(parts, "||'>'||"), hasTask, nil
+}

@@ -1,0 +1,329 @@
+package crashes
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// timeline is a Recording resolved into file objects and crash points.
+//
+// Files are tracked as objects, not names: a create makes a new object
+// (the -journal of each rollback transaction is a new one), an unlink
+// drops the name, a rename moves it. Metadata ops are durable at once
+// (the model does not lose creates, unlinks or truncates; SQLite never
+// relies on a directory fsync except at synchronous=EXTRA).
+//
+// A crash point is the moment just before a barrier (a successful fsync)
+// of the main database, its -wal or its -journal completes, plus the end
+// of the recording. At a point, a file's unsynced writes are those not
+// covered by its last barrier before the point: written after that
+// fsync started (their completion time is not before its start time).
+type timeline struct {
+	rec    *Recording
+	db     string
+	sector int64
+
+	fileOf  []int   // per op: the file object it touched (-1: none)
+	opsOf   [][]int // per file object: its write and truncate op indexes, in order
+	nFiles  int
+	initial map[string]int // name -> file object at mount
+	bySeq   map[uint64]int // write/barrier seq -> op index
+	points  []point
+}
+
+// point is one crash point.
+type point struct {
+	idx   int    // ops[:idx] happened; ops[idx] (the barrier) did not complete
+	seq   uint64 // ops[idx].Seq; 0 for the end
+	t     int64  // the cut's time: the barrier's start (MaxInt64 for the end)
+	path  string // the file the barrier synced ("" for the end)
+	files []liveFile
+}
+
+// liveFile is a main file (db, -wal, -journal) present at a point.
+type liveFile struct {
+	name     string
+	id       int
+	volatile []int // op indexes of its writes not covered by its last barrier
+	// lastBarrier is the op index of its last barrier before the point
+	// (-1: none since it was created or mounted).
+	lastBarrier int
+}
+
+// claim is a write that a barrier reported durable, and the point at
+// which losing it is explored (ClassLostSynced).
+type claim struct {
+	write int // op index
+	point int // index into points
+}
+
+func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, error) {
+	if sector <= 0 {
+		return nil, nil, fmt.Errorf("sector size must be positive, got %d", sector)
+	}
+	tl := &timeline{rec: rec, db: db, sector: sector, fileOf: make([]int, len(rec.Ops)),
+		initial: map[string]int{}, bySeq: map[uint64]int{}}
+	names := map[string]int{}
+	newFile := func() int {
+		tl.opsOf = append(tl.opsOf, nil)
+		tl.nFiles++
+		return tl.nFiles - 1
+	}
+	initNames := make([]string, 0, len(rec.Initial))
+	for n := range rec.Initial {
+		initNames = append(initNames, n)
+	}
+	sort.Strings(initNames)
+	for _, n := range initNames {
+		id := newFile()
+		names[n], tl.initial[n] = id, id
+	}
+	main := dbNames(db)
+	isMain := func(name string) bool { return name == main[0] || name == main[1] || name == main[2] }
+
+	// Per file object: writes since the last barrier, the last barrier and
+	// the writes it claimed.
+	pending := map[int][]int{}
+	lastBarrier := map[int]int{}
+	// barrierClaims: barrier op index -> the writes it made durable.
+	barrierClaims := map[int][]int{}
+	// lastPointOf: barrier op index -> the last point at which it is its
+	// file's last barrier and the file is live under a main name.
+	lastPointOf := map[int]int{}
+
+	snapshotPoint := func(idx int, seq uint64, t int64, path string) {
+		p := point{idx: idx, seq: seq, t: t, path: path}
+		for _, n := range main {
+			id, ok := names[n]
+			if !ok {
+				continue
+			}
+			lb, ok := lastBarrier[id]
+			if !ok {
+				lb = -1
+			}
+			p.files = append(p.files, liveFile{name: n, id: id, volatile: append([]int(nil), pending[id]...), lastBarrier: lb})
+			if lb >= 0 {
+				lastPointOf[lb] = len(tl.points)
+			}
+		}
+		tl.points = append(tl.points, p)
+	}
+
+	for i, o := range rec.Ops {
+		tl.fileOf[i] = -1
+		switch o.Kind {
+		case OpCreate:
+			id := newFile()
+			names[o.Path] = id
+			tl.fileOf[i] = id
+		case OpUnlink:
+			if id, ok := names[o.Path]; ok {
+				tl.fileOf[i] = id
+				delete(names, o.Path)
+			}
+		case OpRename:
+			if id, ok := names[o.Path]; ok {
+				tl.fileOf[i] = id
+				delete(names, o.Path)
+				names[o.To] = id
+			}
+		case OpWrite, OpTruncate, OpSync:
+			id, ok := names[o.Path]
+			if !ok && o.Kind == OpSync {
+				continue // a directory, or a file the recording never saw
+			}
+			if !ok {
+				// A file the snapshot missed and no create made (created
+				// before the trace started, or by a failed-then-retried
+				// open): it starts empty.
+				id = newFile()
+				names[o.Path] = id
+			}
+			tl.fileOf[i] = id
+			switch o.Kind {
+			case OpWrite:
+				tl.opsOf[id] = append(tl.opsOf[id], i)
+				pending[id] = append(pending[id], i)
+				tl.bySeq[o.Seq] = i
+			case OpTruncate:
+				tl.opsOf[id] = append(tl.opsOf[id], i)
+			case OpSync:
+				tl.bySeq[o.Seq] = i
+				if isMain(o.Path) {
+					snapshotPoint(i, o.Seq, o.T, o.Path)
+				}
+				var keep, claimed []int
+				for _, w := range pending[id] {
+					if rec.Ops[w].T < o.T {
+						claimed = append(claimed, w)
+					} else {
+						keep = append(keep, w)
+					}
+				}
+				pending[id] = keep
+				lastBarrier[id] = i
+				barrierClaims[i] = claimed
+			}
+		}
+	}
+	snapshotPoint(len(rec.Ops), 0, math.MaxInt64, "")
+
+	var claims []claim
+	barriers := make([]int, 0, len(lastPointOf))
+	for b := range lastPointOf {
+		barriers = append(barriers, b)
+	}
+	sort.Ints(barriers)
+	for _, b := range barriers {
+		pi := lastPointOf[b]
+		for _, w := range barrierClaims[b] {
+			if !tl.overwritten(w, tl.points[pi].idx) {
+				claims = append(claims, claim{write: w, point: pi})
+			}
+		}
+	}
+	return tl, claims, nil
+}
+
+// overwritten reports whether later writes to the same file before op
+// index end cover write w's whole range (so losing w changes nothing).
+func (tl *timeline) overwritten(w, end int) bool {
+	id := tl.fileOf[w]
+	o := tl.rec.Ops[w]
+	lo, hi := o.Off, o.Off+int64(len(o.Data))
+	ops := tl.opsOf[id]
+	k := sort.SearchInts(ops, w+1)
+	// Intervals of later writes, merged greedily while scanning forward.
+	type iv struct{ lo, hi int64 }
+	var cov []iv
+	for scanned := 0; k < len(ops) && ops[k] < end && scanned < 20000; k, scanned = k+1, scanned+1 {
+		q := tl.rec.Ops[ops[k]]
+		if q.Kind != OpWrite {
+			continue
+		}
+		a, b := q.Off, q.Off+int64(len(q.Data))
+		if b <= lo || a >= hi {
+			continue
+		}
+		cov = append(cov, iv{max(a, lo), min(b, hi)})
+	}
+	sort.Slice(cov, func(i, j int) bool { return cov[i].lo < cov[j].lo })
+	at := lo
+	for _, c := range cov {
+		if c.lo > at {
+			return false
+		}
+		at = max(at, c.hi)
+	}
+	return at >= hi
+}
+
+// pointOf returns the index of the point with barrier seq (0: the end).
+func (tl *timeline) pointOf(seq uint64) (int, bool) {
+	if seq == 0 {
+		return len(tl.points) - 1, true
+	}
+	i := sort.Search(len(tl.points)-1, func(i int) bool { return tl.points[i].seq >= seq })
+	if i < len(tl.points)-1 && tl.points[i].seq == seq {
+		return i, true
+	}
+	return 0, false
+}
+
+// npieces returns the number of sector pieces of write op i.
+func (tl *timeline) npieces(i int) int {
+	o := tl.rec.Ops[i]
+	return len(pieces(o.Off, len(o.Data), tl.sector)) - 1
+}
+
+// volatileAt reports whether write op w is unsynced at point pi.
+func (tl *timeline) volatileAt(pi, w int) bool {
+	for _, f := range tl.points[pi].files {
+		for _, v := range f.volatile {
+			if v == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// liveAt reports whether write op w belongs to a main file live at pi.
+func (tl *timeline) liveAt(pi, w int) bool {
+	for _, f := range tl.points[pi].files {
+		if f.id == tl.fileOf[w] {
+			return true
+		}
+	}
+	return false
+}
+
+// classify returns the class of a state given by ID (for --state).
+func (tl *timeline) classify(pi int, alts []Alt) Class {
+	if len(alts) == 0 {
+		return ClassClean
+	}
+	synced := false
+	for _, a := range alts {
+		if !tl.volatileAt(pi, tl.bySeq[a.Seq]) {
+			synced = true
+		}
+	}
+	switch {
+	case synced:
+		return ClassLostSynced
+	case len(alts) == 1 && alts[0].Lost():
+		return ClassLost
+	case len(alts) == 1:
+		return ClassTorn
+	}
+	nv := 0
+	allLost := true
+	for _, f := range tl.points[pi].files {
+		nv += len(f.volatile)
+	}
+	for _, a := range alts {
+		allLost = allLost && a.Lost()
+	}
+	if allLost && len(alts) == nv {
+		return ClassSynced
+	}
+	return ClassRandom
+}
+
+// validate checks that a parsed state names a point and writes of this
+// recording, and trims torn masks to the writes' piece counts.
+func (tl *timeline) validate(s *State) (int, error) {
+	pi, ok := tl.pointOf(s.Point)
+	if !ok {
+		return 0, fmt.Errorf("state %s: no barrier of %s, its -wal or -journal has trace seq %d", s.ID(), tl.db, s.Point)
+	}
+	for k, a := range s.Alts {
+		w, ok := tl.bySeq[a.Seq]
+		if !ok || tl.rec.Ops[w].Kind != OpWrite {
+			return 0, fmt.Errorf("state %s: trace seq %d is not a captured write", s.ID(), a.Seq)
+		}
+		if w >= tl.points[pi].idx {
+			return 0, fmt.Errorf("state %s: write %d comes after the crash point", s.ID(), a.Seq)
+		}
+		if !tl.liveAt(pi, w) {
+			return 0, fmt.Errorf("state %s: write %d is to a file that is gone at the crash point", s.ID(), a.Seq)
+		}
+		if a.Keep != nil {
+			n := tl.npieces(w)
+			for i := n; i < len(a.Keep); i++ {
+				if a.Keep[i] {
+					return 0, fmt.Errorf("state %s: write %d has %d sector pieces, the mask keeps piece %d", s.ID(), a.Seq, n, i)
+				}
+			}
+			if len(a.Keep) < n {
+				a.Keep = append(a.Keep, make([]bool, n-len(a.Keep))...)
+			}
+			s.Alts[k].Keep = a.Keep[:n]
+		}
+	}
+	s.Class = tl.classify(pi, s.Alts)
+	return pi, nil
+}
