@@ -226,7 +226,7 @@ func Run(cmd *exec.Cmd, o Options) (*Child, error) {
 		return nil, err
 	}
 	<-c.done
-	c.waitOutput(time.Second)
+	c.WaitOutput(time.Second)
 	return c, nil
 }
 
@@ -302,7 +302,7 @@ func (c *Child) Quit(reason string) *Hang {
 			}
 		}
 		h.Exit = time.Since(t0)
-		c.waitOutput(time.Second)
+		c.WaitOutput(time.Second)
 		c.mu.Lock()
 		c.hang = h
 		c.mu.Unlock()
@@ -310,9 +310,10 @@ func (c *Child) Quit(reason string) *Hang {
 	return c.Hung()
 }
 
-// waitOutput waits (at most d) until the child's output pipe is drained:
-// every writer closed it (a grandchild may keep it open longer).
-func (c *Child) waitOutput(d time.Duration) {
+// WaitOutput waits (at most d) until the child's output has all reached
+// Output: every writer closed the pipe (a grandchild that inherited it may
+// keep it open after the child exited). Done does not wait for that.
+func (c *Child) WaitOutput(d time.Duration) {
 	select {
 	case <-c.out.drained:
 	case <-time.After(d):
