@@ -40,9 +40,10 @@ const (
 	// write's range (truncate, fallocate: Off is the new size); N the bytes
 	// of a write that survive; Pid the writer; Rule the powercut (or fsync
 	// error) rule, 0 for a control request; Result is "kept", "dropped",
-	// "torn" (some sectors kept), "gone" (the file no longer exists, so
+	// "torn" (some sectors kept), "gone" (the file was unlinked for good, so
 	// nothing was reset) or "unrestorable" (a directory op that could not be
-	// undone); Fault says why, e.g. "powercut keep=sectors sector=512
+	// undone); a write to a file whose create the recover undid is
+	// "dropped". Fault says why, e.g. "powercut keep=sectors sector=512
 	// kept=0,2,3/8" (the kept sector indices of the write, 0 = the sector
 	// holding its first byte, out of 8).
 	TraceKindUnsynced = "unsynced"
@@ -146,6 +147,8 @@ type tracker struct {
 type fileLog struct {
 	ino  uint64
 	path string // current path relative to the root, "" when unlinked; guarded by tracker.mu
+	// uncreated: a recover undid the file's create (guarded by tracker.mu).
+	uncreated bool
 
 	mu      sync.Mutex // serialises capture, write and append for this file
 	entries []undoEntry
@@ -875,6 +878,11 @@ func (s *server) resetLocked(ci *CutInfo, res *RecoverResult) []error {
 		res.Writes += len(fl.entries)
 		if fl.path == "" {
 			for i := range fl.entries {
+				if fl.uncreated {
+					res.Dropped++
+					s.traceRecord(unsyncedRecord(&fl.entries[i], ci.Rule, UnsyncedDropped, 0, why+" (the file's create was undone)"))
+					continue
+				}
 				res.Gone++
 				s.traceRecord(unsyncedRecord(&fl.entries[i], ci.Rule, UnsyncedGone, 0, why+" (the file no longer exists)"))
 			}
@@ -975,7 +983,7 @@ func (s *server) undoDirOpLocked(op *dirOp) error {
 		}
 		for _, fl := range t.files {
 			if fl.path == op.path || strings.HasPrefix(fl.path, op.path+"/") {
-				fl.path = ""
+				fl.path, fl.uncreated = "", true
 			}
 		}
 	case plan.OpUnlink:
