@@ -149,3 +149,21 @@ func TestModelWorkloadShrinks(t *testing.T) {
 		t.Fatalf("not shrunk to the two steps on two roles: %s", w)
 	}
 }
+
+func TestStatsVacuous(t *testing.T) {
+	for _, c := range []struct {
+		st    Stats
+		need  bool
+		empty bool
+	}{
+		{Stats{}, false, false},
+		{Stats{Cases: 3}, false, false},
+		{Stats{Cases: 3, Conclusive: 1}, true, false},
+		{Stats{Cases: 3, Conclusive: 1}, false, true},
+		{Stats{Cases: 3, Conclusive: 1, Fired: 2}, true, true},
+	} {
+		if got := c.st.Vacuous(c.need); (got == "") != c.empty {
+			t.Errorf("%+v.Vacuous(%v) = %q", c.st, c.need, got)
+		}
+	}
+}

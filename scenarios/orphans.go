@@ -1,24 +1,38 @@
 package scenarios
 
 import (
+	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sqlchaos/sqlchaos/faultfs"
+	"github.com/sqlchaos/sqlchaos/internal/proctree"
 )
 
 var adoptOnce sync.Once
 
-// adoptOrphans makes this process a child subreaper: a worker whose
-// dispatcher was killed (or a real worker whose launcher exited) is
-// re-parented to the runner instead of to PID 1, which on some machines
-// never reaps it. reapOrphans then collects them, so a run leaves no zombie
-// behind.
+// adoptOrphans prepares this process to run a scenario (Execute calls it
+// first):
+//   - it becomes a child subreaper: a worker whose dispatcher was killed
+//     (or a real worker whose launcher exited) is re-parented to the runner
+//     instead of to PID 1, which on some machines never reaps it;
+//     reapOrphans then collects them, so a run leaves no zombie behind;
+//   - it becomes the anchor of the processes it starts (proctree): if it is
+//     killed, its roles (Pdeathsig), their workers and its faultfs server
+//     (anchor watch) die with it, also when this runner was itself started
+//     by another anchor (a test binary);
+//   - it sweeps what a dead run left behind (faultfs.SweepOrphans): the
+//     processes still alive are killed, the zombies this process adopted
+//     are reaped, the mounts are cleared. Live runs are not touched.
 func adoptOrphans() {
 	adoptOnce.Do(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })
+	proctree.BecomeAnchor()
+	if rep, err := faultfs.SweepOrphans(); err != nil || !rep.Empty() {
+		fmt.Fprintf(os.Stderr, "scenarios: cleared what a dead run left: %v (err %v)\n", rep, err)
+	}
 }
 
 // reapOrphans waits for this process's children that belong to one of the
@@ -31,17 +45,19 @@ func reapOrphans(groups map[int]bool, timeout time.Duration) (reaped, alive int)
 	self := os.Getpid()
 	for {
 		alive = 0
-		for _, c := range childrenOf(self) {
-			if groups[c.pid] || !groups[c.pgrp] {
+		for _, c := range proctree.Children(self) {
+			if groups[c.Pid] || !groups[c.Pgrp] {
 				continue
 			}
-			if c.state != 'Z' {
+			if !c.Zombie() {
 				alive++
 				continue
 			}
 			var ws unix.WaitStatus
-			if pid, err := unix.Wait4(c.pid, &ws, unix.WNOHANG, nil); err == nil && pid == c.pid {
+			if pid, err := unix.Wait4(c.Pid, &ws, unix.WNOHANG, nil); err == nil && pid == c.Pid {
 				reaped++
+			} else {
+				alive++ // a leader shows Z before its other threads are gone
 			}
 		}
 		if alive == 0 || time.Now().After(deadline) {
@@ -49,53 +65,4 @@ func reapOrphans(groups map[int]bool, timeout time.Duration) (reaped, alive int)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type childProc struct {
-	pid, pgrp int
-	state     byte
-}
-
-// childrenOf lists the processes whose parent is ppid, from /proc.
-func childrenOf(ppid int) []childProc {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []childProc
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		c, parent, ok := readStat(pid)
-		if ok && parent == ppid {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// readStat parses /proc/<pid>/stat: state, ppid and pgrp follow the
-// parenthesised command name.
-func readStat(pid int) (c childProc, ppid int, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return c, 0, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return c, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 3 || len(f[0]) == 0 {
-		return c, 0, false
-	}
-	ppid, err1 := strconv.Atoi(f[1])
-	pgrp, err2 := strconv.Atoi(f[2])
-	if err1 != nil || err2 != nil {
-		return c, 0, false
-	}
-	return childProc{pid: pid, pgrp: pgrp, state: f[0][0]}, ppid, true
 }

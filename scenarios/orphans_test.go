@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sqlchaos/sqlchaos/internal/proctree"
 )
 
 // A grandchild whose parent exits is adopted by the runner (not PID 1) and
@@ -25,16 +27,16 @@ func TestReapOrphansAdoptsAndReaps(t *testing.T) {
 		t.Fatalf("orphan pid %q: %v", out, err)
 	}
 	t.Cleanup(func() { syscall.Kill(orphan, syscall.SIGKILL) })
-	c, ppid, ok := readStat(orphan)
-	if !ok || ppid != syscall.Getpid() || c.pgrp != leader {
-		t.Fatalf("orphan %d: ok=%v ppid=%d (want us, %d) pgrp=%d (want %d)", orphan, ok, ppid, syscall.Getpid(), c.pgrp, leader)
+	c, ok := proctree.ReadStat(orphan)
+	if !ok || c.Ppid != syscall.Getpid() || c.Pgrp != leader {
+		t.Fatalf("orphan %d: ok=%v ppid=%d (want us, %d) pgrp=%d (want %d)", orphan, ok, c.Ppid, syscall.Getpid(), c.Pgrp, leader)
 	}
 	syscall.Kill(-leader, syscall.SIGKILL)
 	reaped, alive := reapOrphans(map[int]bool{leader: true}, 5*time.Second)
 	if reaped != 1 || alive != 0 {
 		t.Fatalf("reapOrphans = %d reaped, %d alive; want 1, 0", reaped, alive)
 	}
-	if _, _, ok := readStat(orphan); ok {
+	if _, ok := proctree.ReadStat(orphan); ok {
 		t.Fatalf("orphan %d still in /proc after reaping", orphan)
 	}
 }

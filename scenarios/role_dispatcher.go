@@ -36,7 +36,7 @@ func (s *spawner) Spawn(ctx context.Context, task kanbancore.Task, workspace str
 	if spec.Worker == nil {
 		spec.Worker = &WorkerTemplate{Heartbeats: 3, Interval: 10 * time.Second}
 	}
-	p, err := startRole(spec, os.Stderr, false)
+	p, err := startRole(spec, os.Stderr, false, "")
 	if err != nil {
 		s.r.h.Write(errEvent(history.TypeError, 0, "spawn", task.ID, err))
 		return 0, err

@@ -219,7 +219,7 @@ func runLauncher([]string) int {
 	// oracle does not count launcher and worker as two live workers.
 	h.Write(history.Event{Type: history.TypeExit, Data: map[string]any{"handoff": true}})
 	spec.Role = RoleWorker
-	p, err := startRole(spec, os.Stderr, false)
+	p, err := startRole(spec, os.Stderr, false, "")
 	if err != nil {
 		h.Write(errEvent(history.TypeError, 0, "spawn", spec.Task, err))
 		fmt.Fprintln(os.Stderr, err)

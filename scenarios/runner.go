@@ -792,9 +792,20 @@ func (r *Run) StartConnected(s RoleSpec) error {
 	if err := r.Start(s); err != nil {
 		return err
 	}
-	ok, err := r.WaitUntil(60*time.Second, func() bool { return r.Count(s.Proc, history.TypeReturn, "connect") > 0 })
+	ok, err := r.waitStarted(func() bool { return r.Count(s.Proc, history.TypeReturn, "connect") > 0 })
 	if err == nil && !ok {
-		err = fmt.Errorf("%s did not connect within 60 s of board time", s.Proc)
+		err = fmt.Errorf("%s did not connect within %v", s.Proc, r.startLimit())
 	}
 	return err
+}
+
+// startLimit is how long a role gets to start and connect: 60 s of board
+// time, but never less than 10 s of wall time, since starting a process
+// (exec, runtime init, the driver's first open) takes wall time that a
+// loaded machine stretches, whatever the board clock's scale.
+func (r *Run) startLimit() time.Duration { return max(r.clock.Wall(60*time.Second), 10*time.Second) }
+
+// waitStarted polls cond until it holds or startLimit passes.
+func (r *Run) waitStarted(cond func() bool) (bool, error) {
+	return r.WaitUntil(r.clock.Board(r.startLimit()), cond)
 }

@@ -18,7 +18,7 @@ func fullLoad(r *Run) error {
 		return err
 	}
 	// Let the first watcher create the -shm alone before anyone else opens it.
-	if ok, err := r.WaitUntil(60*time.Second, func() bool { return r.Count("notifier", "return", "connect") > 0 }); err != nil {
+	if ok, err := r.waitStarted(func() bool { return r.Count("notifier", "return", "connect") > 0 }); err != nil {
 		return err
 	} else if !ok {
 		return errors.New("the notifier never connected")
