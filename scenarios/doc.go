@@ -45,10 +45,16 @@
 //
 // # Verdicts
 //
-// Each scenario states, per profile, which checkers must fail (the class is
-// reproduced) or that the profile holds (named checkers must pass outright,
-// none may fail). reports.Classify compares; Expect.Evidence can narrow an
-// expected failure to the story's class. Where reality contradicts the
-// story the cell is unexpected, with the evidence in its run directory; the
-// scenario docs record what was measured.
+// Each scenario states, per profile, its story (Expect): which checkers
+// must fail (the class is reproduced), or that the profile holds (named
+// checkers must pass outright, none may fail), or that the fix detects the
+// damage (the detection named in the evidence). Where measurement
+// contradicts the story, Findings pins, per profile/driver, what was
+// measured instead, the evidence it must show and why; Rates declares the
+// cells whose verdict is not stable run to run, with the rate they must
+// reach under `chaosrun matrix --repeat`. Pre is the scenario's
+// precondition (every scenario that loads its main plan also needs a rule
+// of it to fire). The runner hands all of it, with the run's facts (script
+// error, deadline, hung processes, incomplete input), to the one judge,
+// package verdict, which also judges `chaosrun check` and the properties.
 package scenarios
