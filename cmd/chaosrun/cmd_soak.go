@@ -54,7 +54,7 @@ Flags:
                     and plan.txt always stay)
   --record-only     exit 0 once every case is recorded, whatever the verdicts
                     (for engines that retry failed pods or jobs: the merge
-                    gives the verdict)
+                    gives the verdict); an interrupted shard still exits 1
 
 On a terminal a live line shows cases done/total, reproduced, held, finding,
 unexpected so far and the ETA; otherwise one line per case.
@@ -285,9 +285,9 @@ func soakSummary(w io.Writer, rec *soak.ShardRecord, dir string, recordOnly bool
 	switch {
 	case rec.Stopped == soak.StopSetup:
 		return 2
-	case recordOnly:
-		return 0
-	case bad > 0 || rec.Stopped == soak.StopInterrupted:
+	case rec.Stopped == soak.StopInterrupted:
+		return 1
+	case bad > 0 && !recordOnly:
 		return 1
 	}
 	return 0

@@ -247,3 +247,29 @@ func TestSoakFUSEEndToEnd(t *testing.T) {
 		t.Fatalf("merge exit %d, %v, totals %+v for a %s run\n%s", code, err, m.Totals, run.Outcome, mout)
 	}
 }
+
+// An interrupted shard exits 1 even with --record-only, so that an engine
+// retries it (a pod evicted mid-soak), and its record says why it stopped.
+func TestSoakInterruptedExits1(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prev := newSoakRunner
+	t.Cleanup(func() { newSoakRunner = prev })
+	newSoakRunner = func(time.Duration, func()) soak.Runner {
+		return soak.RunnerFunc(func(ctx context.Context, c soak.Case, dir string) (*reports.Run, error) {
+			cancel() // SIGTERM arrives during the first case
+			return nil, fmt.Errorf("interrupted: %w (run directory %s)", ctx.Err(), dir)
+		})
+	}
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := runSoak(ctx, []string{"--seeds", "1..3", "--scenarios", "rollback-shadow", "--record-only", "--out", dir},
+		func(string) string { return "" }, &out, &errb, false)
+	rec, err := soak.ReadShard(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || rec.Stopped != soak.StopInterrupted || rec.Cases[0].Status != soak.Errored || rec.Cases[1].Status != soak.NotRun {
+		t.Fatalf("exit %d, stopped %s, cases %+v\n%s%s", code, rec.Stopped, rec.Cases[:2], out.String(), errb.String())
+	}
+}
