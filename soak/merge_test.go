@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -291,3 +292,27 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("budget ETA: %q", l)
 	}
 }
+
+// matrix.md is a CI job summary (1 MiB at most there): a merge with
+// thousands of failing runs, distinct plans and problems stays far below.
+func TestMarkdownStaysBounded(t *testing.T) {
+	runs := map[string]*reports.Run{}
+	unread := map[string]string{}
+	for i := 0; i < 5000; i++ {
+		k := strings.Repeat("x", 10) + itoa(i)
+		r := run("scn"+itoa(i%40), "legacy", int64(i), reports.Unexpected, time.Second, "eio op=write path=*-wal nth="+itoa(i+1)+" count=1\n")
+		r.Why = strings.Repeat("why ", 40)
+		runs[k] = r
+		unread[k+"u"] = strings.Repeat("bad ", 20)
+	}
+	m := Aggregate([]Source{{Dir: "/plain", Runs: runs, Unreadable: unread}})
+	if len(m.Plans) != 5000 || len(m.Problems) != 5000 {
+		t.Fatalf("%d plans, %d problems", len(m.Plans), len(m.Problems))
+	}
+	md := Markdown(m)
+	if len(md) > 256<<10 || !strings.Contains(md, "… 4950 more in report.json") {
+		t.Fatalf("matrix.md is %d bytes", len(md))
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

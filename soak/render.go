@@ -166,6 +166,15 @@ func grid(m *Merged) (cols, rows []string, at map[string]CellStats) {
 
 func md(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) }
 
+// matrix.md stays well under the 1 MiB a CI job summary takes: it lists at
+// most this many problems, runs and plans (report.json and index.html list
+// them all).
+const (
+	mdMaxProblems = 100
+	mdMaxRuns     = 200
+	mdMaxPlans    = 50
+)
+
 // Markdown renders the merge: the verdict, the matrix, per-cell numbers,
 // shards, problems and found plans.
 func Markdown(m *Merged) string {
@@ -213,8 +222,8 @@ func Markdown(m *Merged) string {
 	if len(m.Problems) > 0 {
 		fmt.Fprintf(&b, "\n## Problems (%d)\n\n", len(m.Problems))
 		for i, p := range m.Problems {
-			if i == 100 {
-				fmt.Fprintf(&b, "- … %d more in report.json\n", len(m.Problems)-i)
+			if i == mdMaxProblems {
+				fmt.Fprintf(&b, "- … %d more in report.json and index.html\n", len(m.Problems)-i)
 				break
 			}
 			fmt.Fprintf(&b, "- **%s**%s%s: %s\n", p.Kind, prefix(" shard ", p.Shard), prefix(" ", p.Case), md(p.Detail))
@@ -226,13 +235,21 @@ func Markdown(m *Merged) string {
 	}
 	if len(bad) > 0 {
 		b.WriteString("\n## Runs outside reproduced/held/finding\n\n")
-		for _, r := range bad {
+		for i, r := range bad {
+			if i == mdMaxRuns {
+				fmt.Fprintf(&b, "- … %d more in report.json and index.html\n", len(bad)-i)
+				break
+			}
 			fmt.Fprintf(&b, "- **%s** seed %d: %s — %s\n  - replay: `%s`\n  - run again: `%s`\n", r.Cell, r.Seed, r.Outcome, md(r.Why), r.Replay, r.Again)
 		}
 	}
 	if len(m.Plans) > 0 {
 		fmt.Fprintf(&b, "\n## Plans that broke something (%d, deduplicated by canonical form)\n", len(m.Plans))
-		for _, p := range m.Plans {
+		for i, p := range m.Plans {
+			if i == mdMaxPlans {
+				fmt.Fprintf(&b, "\n… %d more in report.json and index.html\n", len(m.Plans)-i)
+				break
+			}
 			fmt.Fprintf(&b, "\n%d runs (%s) in %s\n\n```\n%s```\n\n- replay: `%s`\n- run again: `%s`\n",
 				p.Runs, countList(p.Outcomes), strings.Join(p.Cells, ", "), p.Plan, p.Example.Replay, p.Example.Again)
 		}
