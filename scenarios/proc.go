@@ -27,9 +27,10 @@ const StacksDir = "stacks"
 // SIGQUIT (its goroutine stacks into stacks/<proc>.txt), then SIGKILL.
 var StopHangAfter = 5 * time.Second
 
-// CLIDeadline is the floor of a CLI process's deadline (one connect and one
-// operation); cliDeadline raises it to cover twice the profile's
-// busy_timeout, the longest wait a healthy CLI can be in.
+// CLIDeadline is a CLI process's deadline (one connect and one operation)
+// beyond the waits its profile allows: cliDeadline adds twice the
+// profile's busy_timeout (a connect and its operation may each wait that
+// long for a lock; 30 s under legacy, 120 s under hardened).
 var CLIDeadline = 30 * time.Second
 
 // HungProc is a process of the run that had to be stopped as hung: past
@@ -128,18 +129,17 @@ func runDirOf(spec RoleSpec) string {
 	return filepath.Dir(spec.HistDir)
 }
 
-// cliDeadline is a CLI process's deadline under its profile: CLIDeadline,
-// or twice its busy_timeout plus 30 s when that is longer.
+// cliDeadline is a CLI process's deadline under its profile and switches:
+// CLIDeadline plus twice its busy_timeout.
 func cliDeadline(spec RoleSpec) time.Duration {
-	d := CLIDeadline
 	sw, err := kanbancore.ProfileByName(spec.Profile)
 	if err == nil {
 		err = sw.ApplySets(spec.Switches)
 	}
-	if err == nil && 2*sw.BusyTimeout+30*time.Second > d {
-		d = 2*sw.BusyTimeout + 30*time.Second
+	if err != nil {
+		return CLIDeadline + 2*kanbancore.Hardened().BusyTimeout
 	}
-	return d
+	return CLIDeadline + 2*sw.BusyTimeout
 }
 
 // startRole starts spec as a separate OS process of this binary (the
@@ -277,12 +277,6 @@ func (ps *procSet) stopAll(grace time.Duration) {
 		case <-p.done:
 		case <-deadline:
 		}
-	}
-	for _, p := range procs {
-		if p.exited() {
-			continue
-		}
-		fmt.Fprintf(ps.stderr, "DEBUGSTOP %s not exited %v after SIGTERM\n", p.name, time.Since(t0))
 	}
 	hangAt := time.After(max(0, StopHangAfter-time.Since(t0)))
 	for _, p := range procs {
