@@ -34,18 +34,15 @@ func fakeOutcome(c Case) (outcome string, h int) {
 	return "hung", h
 }
 
-// fakeRunner writes a deterministic report.json per case, as the scenario
-// runner would: the outcome, a plan whose pid differs per run, an elapsed
-// time.
+// fakeRunner writes a deterministic report.json (and summary.md) per case,
+// as the scenario runner would: the outcome, a plan whose pid differs per
+// run, an elapsed time.
 func fakeRunner(c Case, dir string) (*reports.Run, error) {
 	outcome, h := fakeOutcome(c)
 	r := &reports.Run{Scenario: c.Scenario, Profile: c.Profile, Driver: c.Driver, Seed: c.Seed,
 		Plan:    fmt.Sprintf("eio op=write path=*-wal nth=%d pid=%d count=1\n", h%3+1, 4000+h),
 		Outcome: outcome, Why: "fake " + outcome, Elapsed: time.Duration(h) * 10 * time.Millisecond,
 		Replay: "chaosrun replay " + dir, Dir: dir, Started: time.Unix(1, 0)}
-	if err := os.WriteFile(filepath.Join(dir, "trace.jsonl"), []byte("{}\n"), 0o644); err != nil {
-		return nil, err
-	}
 	return r, reports.WriteRun(dir, r)
 }
 
@@ -185,7 +182,13 @@ func TestRunShardErrorsInterruptAndSetup(t *testing.T) {
 // Keep prunes the bulky evidence of the runs it does not keep.
 func TestRunShardKeep(t *testing.T) {
 	dir := t.TempDir()
-	rec := runShard(t, Options{Out: dir, Shard: Shard{0, 1}, Cells: testCells(), Seeds: Seeds{First: 1, Last: 8},
+	withTrace := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Run, error) {
+		if err := os.WriteFile(filepath.Join(d, "trace.jsonl"), []byte("{}\n"), 0o644); err != nil {
+			return nil, err
+		}
+		return fakeRunner(c, d)
+	})
+	rec := runShard(t, Options{Out: dir, Shard: Shard{0, 1}, Cells: testCells(), Seeds: Seeds{First: 1, Last: 8}, Runner: withTrace,
 		Keep: func(r *reports.Run) bool { return r.Outcome != reports.Held }})
 	pruned, kept := 0, 0
 	for _, c := range rec.Cases {
