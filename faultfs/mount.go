@@ -124,6 +124,7 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 	if err != nil {
 		return nil, err
 	}
+	_ = proctree.RecordTemp(tmp)
 	cleanupTmp := true
 	defer func() {
 		if cleanupTmp {

@@ -286,7 +286,8 @@ func TestWatchAnchor(t *testing.T) {
 // TestSweepKillsReapsAndUnmounts: what a dead anchor recorded — a
 // non-Go process that no watch ends, adopted by this (subreaper) process —
 // is SIGKILLed and reaped by Sweep; its recorded mount point is handed to
-// the unmount callback; the anchor file goes. A live anchor's file is left
+// the unmount callback; its temporary directory is removed; the anchor
+// file goes. A live anchor's file is left
 // alone.
 func TestSweepKillsReapsAndUnmounts(t *testing.T) {
 	reg := t.TempDir()
@@ -310,6 +311,10 @@ func TestSweepKillsReapsAndUnmounts(t *testing.T) {
 		t.Fatalf("the anchor's registry file: %v", err)
 	}
 	fmt.Fprintf(f, "mount %q\n", "/nonexistent/mnt")
+	tmp := filepath.Join(t.TempDir(), "run tmp")
+	os.MkdirAll(filepath.Join(tmp, "sub"), 0o755)
+	os.WriteFile(filepath.Join(tmp, "sub", "f"), []byte("x"), 0o644)
+	fmt.Fprintf(f, "tmp %q\n", tmp)
 	f.Close()
 
 	var asked []string
@@ -339,6 +344,9 @@ func TestSweepKillsReapsAndUnmounts(t *testing.T) {
 	}
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Errorf("anchor file still there after the sweep: %v", err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) || len(rep.Temps) != 1 {
+		t.Errorf("the recorded temporary dir: %v, swept %q", err, rep.Temps)
 	}
 }
 

@@ -18,13 +18,15 @@ import (
 // mount, is recorded in a file named after its anchor, in RegistryDir:
 //
 //	proc PID START NAME
-//	mount MOUNTPOINT
+//	mount "MOUNTPOINT"
+//	tmp "DIR"
 //
 // When an anchor dies without cleaning up (SIGKILL, a crash, a test
 // timeout), the next Sweep — run by the next test binary that mounts, the
 // next scenario run — finds its file, kills what it recorded that is still
 // alive, reaps what became its own zombies (a runner's orphans are
-// re-parented to the nearest child subreaper) and clears the mounts.
+// re-parented to the nearest child subreaper), clears the mounts and
+// removes the temporary directories.
 
 // RegistryEnv overrides the registry directory (default
 // $TMPDIR/sqlchaos-procs). Children inherit it.
@@ -78,6 +80,13 @@ func RecordMount(mountpoint string) error {
 	return record("mount " + strconv.Quote(mountpoint))
 }
 
+// RecordTemp records a temporary directory of this process's tree, removed
+// by the Sweep after a dead anchor (never while anything is mounted under
+// it).
+func RecordTemp(dir string) error {
+	return record("tmp " + strconv.Quote(dir))
+}
+
 // SweepReport says what one Sweep found.
 type SweepReport struct {
 	Anchors []string // dead anchors whose leftovers were swept ("PID:START")
@@ -86,17 +95,18 @@ type SweepReport struct {
 	Zombies []int    // zombies left: another process's children (it must reap them)
 	Alive   []int    // still alive after SIGKILL and the wait (not removed)
 	Mounts  []string // recorded mount points the unmount callback cleared
+	Temps   []string // recorded temporary directories removed
 }
 
 // Empty reports whether the sweep found nothing to do.
 func (r SweepReport) Empty() bool {
-	return len(r.Killed)+len(r.Reaped)+len(r.Zombies)+len(r.Alive)+len(r.Mounts) == 0
+	return len(r.Killed)+len(r.Reaped)+len(r.Zombies)+len(r.Alive)+len(r.Mounts)+len(r.Temps) == 0
 }
 
 // String is a one-line summary.
 func (r SweepReport) String() string {
-	return fmt.Sprintf("dead anchors %v: killed %v, reaped %v, zombies left %v, alive %v, mounts %q",
-		r.Anchors, r.Killed, r.Reaped, r.Zombies, r.Alive, r.Mounts)
+	return fmt.Sprintf("dead anchors %v: killed %v, reaped %v, zombies left %v, alive %v, mounts %q, temporary dirs %q",
+		r.Anchors, r.Killed, r.Reaped, r.Zombies, r.Alive, r.Mounts, r.Temps)
 }
 
 // Sweep clears what dead anchors left behind (see the registry above):
@@ -151,7 +161,7 @@ func sweepFile(path string, unmount func(string) (bool, error), rep *SweepReport
 		return nil // another sweep has it
 	}
 	var procs []recProc
-	var mounts []string
+	var mounts, temps []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fl := strings.Fields(sc.Text())
@@ -169,6 +179,10 @@ func sweepFile(path string, unmount func(string) (bool, error), rep *SweepReport
 		case len(fl) >= 2 && fl[0] == "mount":
 			if m, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(sc.Text(), "mount"))); err == nil {
 				mounts = append(mounts, m)
+			}
+		case len(fl) >= 2 && fl[0] == "tmp":
+			if d, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(sc.Text(), "tmp"))); err == nil {
+				temps = append(temps, d)
 			}
 		}
 	}
@@ -234,7 +248,63 @@ func sweepFile(path string, unmount func(string) (bool, error), rep *SweepReport
 		}
 	}
 	if left == 0 && len(errs) == 0 {
+		for _, d := range temps {
+			if _, err := os.Lstat(d); err != nil {
+				continue
+			}
+			if mountedUnder(d) {
+				errs = append(errs, fmt.Errorf("proctree: %s: still mounted under it, not removed", d))
+				continue
+			}
+			if err := os.RemoveAll(d); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rep.Temps = append(rep.Temps, d)
+		}
+	}
+	if left == 0 && len(errs) == 0 {
 		os.Remove(path)
 	}
 	return errors.Join(errs...)
+}
+
+// mountedUnder reports whether anything is mounted at dir or below it (or
+// whether that cannot be told), from /proc/self/mountinfo.
+func mountedUnder(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return true
+	}
+	dir = filepath.Clean(dir)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		mp := unescapeOctal(f[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeOctal undoes mountinfo's \NNN escapes.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
