@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
@@ -24,9 +25,10 @@ type Options struct {
 	CaptureDir string // default RUNDIR/capture
 	DB         string // main database name; default kanban.db, or the only database recorded
 	Ledger     string // commit ledger table; default meta.json's, else chaos_ledger
-	// Mode is the durability rule; nil reads meta.json's switches
-	// (journal_mode, synchronous), else guesses the journal mode from the
-	// files and judges prefix only.
+	// Mode is the durability rule; its empty fields (all of them when
+	// nil) come from meta.json's switches (journal_mode, synchronous),
+	// else the journal mode is guessed from the files and synchronous is
+	// unknown (prefix rule only).
 	Mode    *Mode
 	Budget  int   // states to judge; <= 0: every systematic state and no random ones
 	Seed    int64 // seed of every random choice (sampling, random states)
@@ -123,9 +125,26 @@ func Open(opts Options) (*Explorer, error) {
 }
 
 func (e *Explorer) pickMode(meta metaFile) (Mode, string) {
-	if e.opts.Mode != nil {
-		return *e.opts.Mode, "flags"
+	m, src := e.defaultMode(meta)
+	if o := e.opts.Mode; o != nil {
+		if o.Journal != "" {
+			m.Journal = o.Journal
+		}
+		if o.Sync != "" {
+			m.Sync = o.Sync
+		}
+		if o.Journal != "" && o.Sync != "" {
+			src = "flags"
+		} else {
+			src = "flags, the rest " + src
+		}
 	}
+	return m, src
+}
+
+// defaultMode reads meta.json's switches, else guesses the journal mode
+// from the recording and leaves synchronous unknown (prefix rule only).
+func (e *Explorer) defaultMode(meta metaFile) (Mode, string) {
 	jm := strings.ToLower(meta.Switches["journal_mode"])
 	sy := strings.ToLower(meta.Switches["synchronous"])
 	if jm != "" && sy != "" {
@@ -207,9 +226,15 @@ type Report struct {
 	Kinds      map[string]int `json:"kinds,omitempty"` // failing states per problem kind
 	Elapsed    string         `json:"elapsed"`
 	PerSecond  float64        `json:"states_per_second"`
-	// PerMinuteCore is states per minute per core: states / minutes /
-	// min(jobs, CPUs).
-	PerMinuteCore float64             `json:"states_per_minute_per_core"`
+	// PerMinuteCore is states per minute per core by the wall clock:
+	// states / minutes / min(jobs, CPUs). On a shared machine it
+	// understates; PerCPUMinute does not.
+	PerMinuteCore float64 `json:"states_per_minute_per_core"`
+	// CPUSeconds is the CPU time (user+system) the process spent while
+	// judging; PerCPUMinute is states per minute of that CPU time: the
+	// rate of one fully used core.
+	CPUSeconds    float64             `json:"cpu_seconds"`
+	PerCPUMinute  float64             `json:"states_per_cpu_minute"`
 	Minimal       *Finding            `json:"minimal,omitempty"`
 	MinimalByKind map[string]*Finding `json:"minimal_by_kind,omitempty"`
 	Failures      []*Finding          `json:"failures,omitempty"` // the smallest, at most maxFailures
@@ -439,10 +464,12 @@ func sample(rng *rand.Rand, n, q int) []int {
 	return out
 }
 
+// job is a placed image waiting for its judge.
 type job struct {
-	n   int // index into plan
-	img Image
-	cut Cut
+	n        int // index into plan
+	d        *judgeDir
+	placeErr error
+	cut      Cut
 }
 
 type result struct {
@@ -485,25 +512,41 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 	}
 	defer os.RemoveAll(tmp)
 
-	jobs := make(chan job, 2*e.opts.Jobs)
+	// The planner replays and writes each image straight into a free judge
+	// directory (no copy of the files in memory); a judge opens it with
+	// SQLite and hands the directory back. One directory more than judges
+	// keeps the judges busy while the next image is written.
+	jobs := make(chan job, e.opts.Jobs+1)
+	free := make(chan *judgeDir, e.opts.Jobs+1)
 	results := make(chan result, 2*e.opts.Jobs)
-	var wg sync.WaitGroup
-	var werr atomic.Value
-	for k := 0; k < e.opts.Jobs; k++ {
+	var dirs []*judgeDir
+	defer func() {
+		for _, d := range dirs {
+			d.close()
+		}
+	}()
+	for k := 0; k < e.opts.Jobs+1; k++ {
 		d, err := newJudgeDir(tmp, e.opts.DB, e.ledger, e.x)
 		if err != nil {
 			return nil, err
 		}
+		dirs = append(dirs, d)
+		free <- d
+	}
+	var wg sync.WaitGroup
+	var werr atomic.Value
+	for k := 0; k < e.opts.Jobs; k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer d.close()
 			for jb := range jobs {
-				results <- result{jb.n, d.judge(ctx, jb.img, jb.cut, e.mode)}
+				j := jb.d.judgePlaced(ctx, jb.placeErr, jb.cut, e.mode)
+				free <- jb.d
+				results <- result{jb.n, j}
 			}
 		}()
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	go func() {
 		defer close(jobs)
 		r := newReplayer(e.tl)
@@ -517,7 +560,8 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 				werr.Store(err)
 				return
 			}
-			jobs <- job{n: n, img: img, cut: e.cut(p)}
+			d := <-free
+			jobs <- job{n: n, d: d, placeErr: place(d.dir, d.db, img), cut: e.cut(p)}
 		}
 	}()
 	go func() { wg.Wait(); close(results) }()
@@ -547,7 +591,7 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 			}
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	if err, _ := werr.Load().(error); err != nil {
 		return nil, err
 	}
@@ -593,6 +637,10 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 	rep.PerSecond = float64(rep.States) / elapsed.Seconds()
 	cores := min(e.opts.Jobs, runtime.NumCPU())
 	rep.PerMinuteCore = rep.PerSecond * 60 / float64(cores)
+	rep.CPUSeconds = cpu.Seconds()
+	if cpu > 0 {
+		rep.PerCPUMinute = float64(rep.States) / cpu.Minutes()
+	}
 	sortFindings(fails)
 	if !e.opts.NoShrink {
 		fails = e.shrink(ctx, fails)
@@ -609,6 +657,15 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 	}
 	rep.Failures = fails[:min(len(fails), maxFailures)]
 	return rep, nil
+}
+
+// cpuTime returns the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // cut returns the judgement's view of a planned state's crash point.

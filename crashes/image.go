@@ -11,11 +11,12 @@ import (
 // and redoing them with the alterations: the cost is the bytes written
 // since then, not the file's size times the number of ops.
 type replayer struct {
-	tl    *timeline
-	pos   int               // ops[:pos] applied
-	files [][]byte          // file object -> content
-	names map[string]int    // name -> file object
-	undo  map[int]undoEntry // op index -> what it overwrote (writes, truncates)
+	tl      *timeline
+	pos     int               // ops[:pos] applied
+	files   [][]byte          // file object -> content
+	names   map[string]int    // name -> file object
+	undo    map[int]undoEntry // op index -> what it overwrote (writes, truncates)
+	scratch [][]byte          // reused buffers for rebuilt files
 }
 
 type undoEntry struct {
@@ -108,8 +109,9 @@ func resize(f []byte, n int) []byte {
 type Image map[string][]byte
 
 // build returns the image of state s at point pi. The replayer must be
-// positioned at the point (advance(points[pi].idx)). The result is a
-// private copy.
+// positioned at the point (advance(points[pi].idx)). The image shares the
+// replayer's buffers: it is valid until the next build or advance, and
+// must not be modified.
 func (r *replayer) build(pi int, alts []Alt) (Image, error) {
 	p := r.tl.points[pi]
 	if r.pos != p.idx {
@@ -125,21 +127,28 @@ func (r *replayer) build(pi int, alts []Alt) (Image, error) {
 		byFile[id] = append(byFile[id], a)
 	}
 	img := Image{}
+	k := 0
 	for _, lf := range p.files {
 		cur := r.files[lf.id]
 		as := byFile[lf.id]
 		if len(as) == 0 {
-			img[lf.name] = append(make([]byte, 0, len(cur)), cur...)
+			img[lf.name] = cur
 			continue
 		}
-		img[lf.name] = r.rebuild(lf.id, cur, as)
+		if k == len(r.scratch) {
+			r.scratch = append(r.scratch, nil)
+		}
+		r.scratch[k] = r.rebuild(lf.id, cur, as, r.scratch[k][:0])
+		img[lf.name] = r.scratch[k]
+		k++
 	}
 	return img, nil
 }
 
-// rebuild returns file id's content with alts applied: undo its ops back
-// to the first altered write, then redo them with the alterations.
-func (r *replayer) rebuild(id int, cur []byte, alts []Alt) []byte {
+// rebuild returns file id's content with alts applied, in buf: undo its
+// ops back to the first altered write, then redo them with the
+// alterations.
+func (r *replayer) rebuild(id int, cur []byte, alts []Alt, buf []byte) []byte {
 	ops := r.tl.rec.Ops
 	first := r.tl.bySeq[alts[0].Seq]
 	alt := make(map[int]Alt, len(alts))
@@ -151,7 +160,7 @@ func (r *replayer) rebuild(id int, cur []byte, alts []Alt) []byte {
 	list := r.tl.opsOf[id]
 	lo := sort.SearchInts(list, first)
 	hi := sort.SearchInts(list, r.pos)
-	buf := append(make([]byte, 0, len(cur)+len(cur)/8), cur...)
+	buf = append(buf[:0], cur...)
 	for k := hi - 1; k >= lo; k-- {
 		i := list[k]
 		u := r.undo[i]

@@ -211,3 +211,40 @@ func TestTimelineVolatileAndClaims(t *testing.T) {
 		t.Fatalf("end image: %v", keys(img))
 	}
 }
+
+// TestClaimsAfterWALRestart: a checkpoint's database write, reported
+// durable by the database fsync, is explored as lost at the first point
+// after the barrier, at the first point after the next WAL restart (the
+// WAL header rewritten), and at the last point before the database's next
+// fsync.
+func TestClaimsAfterWALRestart(t *testing.T) {
+	w := func(tm int64, path string, off int64) Op {
+		return Op{T: tm, Kind: OpWrite, Path: path, Off: off, Data: bytes.Repeat([]byte{byte(tm)}, 4096)}
+	}
+	sync := func(tm int64, path string) Op { return Op{T: tm, Kind: OpSync, Path: path} }
+	ops := []Op{
+		w(1, "kanban.db-wal", 0), sync(2, "kanban.db-wal"), // point 0 (seq 2)
+		w(3, "kanban.db", 4096), sync(4, "kanban.db"), // checkpoint: point 1 (seq 4)
+		w(5, "kanban.db-wal", 8192), sync(6, "kanban.db-wal"), // point 2 (seq 6): first after the checkpoint
+		w(7, "kanban.db-wal", 0), sync(8, "kanban.db-wal"), // restart; point 3 (seq 8): first after it
+		w(9, "kanban.db-wal", 4096), sync(10, "kanban.db-wal"), // point 4 (seq 10)
+		w(11, "kanban.db", 8192), sync(12, "kanban.db"), // next checkpoint: point 5 (seq 12), the last for the first
+	}
+	for i := range ops {
+		ops[i].Seq = uint64(i + 1)
+	}
+	tl, claims, err := newTimeline(&Recording{Initial: map[string][]byte{}, Ops: ops}, "kanban.db", 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range claims {
+		if tl.rec.Ops[c.write].Path == "kanban.db" {
+			got = append(got, State{Point: tl.points[c.point].seq, Alts: []Alt{{Seq: tl.rec.Ops[c.write].Seq}}}.ID())
+		}
+	}
+	sort.Strings(got)
+	if want := []string{"12/d3", "6/d3", "8/d3", "end/d11"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("database claims = %v, want %v", got, want)
+	}
+}

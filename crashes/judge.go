@@ -196,6 +196,7 @@ type expect struct {
 	insTask  map[rowKey]string // the task a child row belongs to (InsertedFor)
 	trans    map[string][]int  // task -> ack indexes with a transition of it
 	tables   []string          // tables any commit inserted into or deleted from
+	keys     []rowKey          // the keys of rows, sorted
 }
 
 // newExpect indexes the TypeCommit events of the histories.
@@ -252,6 +253,15 @@ func newExpect(events []history.Event) *expect {
 		x.tables = append(x.tables, t)
 	}
 	sort.Strings(x.tables)
+	for k := range x.rows {
+		x.keys = append(x.keys, k)
+	}
+	sort.Slice(x.keys, func(i, j int) bool {
+		if x.keys[i].table != x.keys[j].table {
+			return x.keys[i].table < x.keys[j].table
+		}
+		return x.keys[i].key < x.keys[j].key
+	})
 	return x
 }
 
@@ -442,18 +452,7 @@ func judgeRows(x *expect, f *facts, applied []bool, unknown []int64, ps, unsure 
 			unsure.add("unreadable", fmt.Sprintf("%s: %v", t, err))
 		}
 	}
-	// Rows with events.
-	keys := make([]rowKey, 0, len(x.rows))
-	for k := range x.rows {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].table != keys[j].table {
-			return keys[i].table < keys[j].table
-		}
-		return keys[i].key < keys[j].key
-	})
-	for _, k := range keys {
+	for _, k := range x.keys {
 		tab, ok := f.rows[k.table]
 		if !ok {
 			continue // unreadable table (reported above) or not in this schema

@@ -191,7 +191,8 @@ func countRows(t testing.TB, path, q string) int {
 
 func logReport(t testing.TB, rep *Report) {
 	t.Helper()
-	t.Logf("%d states in %s (%.0f/s, %.0f per minute per core), %d failing, kinds %v", rep.States, rep.Elapsed, rep.PerSecond, rep.PerMinuteCore, rep.Failing, rep.Kinds)
+	t.Logf("%d states in %s (%.0f/s, %.0f per minute per core by wall clock, %.0f per CPU-minute), %d failing, kinds %v",
+		rep.States, rep.Elapsed, rep.PerSecond, rep.PerMinuteCore, rep.PerCPUMinute, rep.Failing, rep.Kinds)
 	for _, c := range rep.Classes {
 		t.Logf("  %-12s candidates %5d run %5d pass %5d fail %4d detected %4d inconclusive %4d error %d", c.Class, c.Candidates, c.Run, c.Pass, c.Fail, c.Detected, c.Unsure, c.Errors)
 	}

@@ -54,18 +54,23 @@ func place(dir, db string, img Image) error {
 
 // judge writes img, reads its facts and judges them.
 func (d *judgeDir) judge(ctx context.Context, img Image, cut Cut, mode Mode) Judgement {
-	if err := place(d.dir, d.db, img); err != nil {
-		return judge(d.x, &facts{harnessError: err}, cut, mode)
+	return d.judgePlaced(ctx, place(d.dir, d.db, img), cut, mode)
+}
+
+// judgePlaced judges the image already placed in d.dir (placeErr: what
+// placing it failed with).
+func (d *judgeDir) judgePlaced(ctx context.Context, placeErr error, cut Cut, mode Mode) Judgement {
+	if placeErr != nil {
+		return judge(d.x, &facts{harnessError: placeErr}, cut, mode)
 	}
-	f := d.read(ctx)
-	return judge(d.x, f, cut, mode)
+	return judge(d.x, d.read(ctx), cut, mode)
 }
 
 // read opens the image in d.dir and reads what the judgement needs.
 func (d *judgeDir) read(ctx context.Context) *facts {
 	f := &facts{rowsErr: map[string]error{}}
 	path := filepath.Join(d.dir, d.db)
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(2000)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(2000)&_pragma=synchronous(0)")
 	if err != nil {
 		f.harnessError = err
 		return f

@@ -91,6 +91,11 @@ func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, e
 	// lastPointOf: barrier op index -> the last point at which it is its
 	// file's last barrier and the file is live under a main name.
 	lastPointOf := map[int]int{}
+	// ownPoint: barrier op index -> its own point (main files only).
+	ownPoint := map[int]int{}
+	// walHeaders: op indexes of writes at offset 0 of the -wal (a WAL
+	// restart rewrites the header).
+	var walHeaders []int
 
 	snapshotPoint := func(idx int, seq uint64, t int64, path string) {
 		p := point{idx: idx, seq: seq, t: t, path: path}
@@ -147,11 +152,15 @@ func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, e
 				tl.opsOf[id] = append(tl.opsOf[id], i)
 				pending[id] = append(pending[id], i)
 				tl.bySeq[o.Seq] = i
+				if o.Path == main[1] && o.Off == 0 {
+					walHeaders = append(walHeaders, i)
+				}
 			case OpTruncate:
 				tl.opsOf[id] = append(tl.opsOf[id], i)
 			case OpSync:
 				tl.bySeq[o.Seq] = i
 				if isMain(o.Path) {
+					ownPoint[i] = len(tl.points)
 					snapshotPoint(i, o.Seq, o.T, o.Path)
 				}
 				var keep, claimed []int
@@ -170,17 +179,49 @@ func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, e
 	}
 	snapshotPoint(len(rec.Ops), 0, math.MaxInt64, "")
 
+	// Where losing a claimed write is explored: a lost write stays lost
+	// (the page cache had served the right bytes until the cut), so any
+	// later point will do; three tell most. The first point after the
+	// barrier (least chance that later writes cover it up); in WAL mode,
+	// the first point after the next WAL restart (a lost checkpoint write
+	// is repaired from the WAL until the WAL is reset); and the last point
+	// before the file's next fsync.
 	var claims []claim
 	barriers := make([]int, 0, len(lastPointOf))
 	for b := range lastPointOf {
 		barriers = append(barriers, b)
 	}
 	sort.Ints(barriers)
+	firstPointAfter := func(idx int) int {
+		return sort.Search(len(tl.points), func(k int) bool { return tl.points[k].idx > idx })
+	}
 	for _, b := range barriers {
-		pi := lastPointOf[b]
-		for _, w := range barrierClaims[b] {
-			if !tl.overwritten(w, tl.points[pi].idx) {
-				claims = append(claims, claim{write: w, point: pi})
+		id := tl.fileOf[b]
+		cands := []int{lastPointOf[b]}
+		if op, ok := ownPoint[b]; ok && op+1 < len(tl.points) {
+			cands = append(cands, op+1)
+		}
+		if k := sort.SearchInts(walHeaders, b+1); k < len(walHeaders) && rec.Ops[b].Path == main[0] {
+			if pi := firstPointAfter(walHeaders[k]); pi < len(tl.points) {
+				cands = append(cands, pi)
+			}
+		}
+		sort.Ints(cands)
+		for k, pi := range cands {
+			if k > 0 && cands[k-1] == pi {
+				continue
+			}
+			live := false
+			for _, f := range tl.points[pi].files {
+				live = live || f.id == id
+			}
+			if !live {
+				continue
+			}
+			for _, w := range barrierClaims[b] {
+				if !tl.overwritten(w, tl.points[pi].idx) {
+					claims = append(claims, claim{write: w, point: pi})
+				}
 			}
 		}
 	}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/crashes"
+)
+
+func init() {
+	register(command{
+		name:    "crashes",
+		summary: "explore the database images a power cut could have left in a captured run",
+		run: func(args []string) int {
+			return runCrashes(args, os.Stdout, os.Stderr)
+		},
+	})
+}
+
+const crashesUsage = `Usage: chaosrun crashes RUNDIR [--budget N] [--seed N] [--jobs N] [--classes LIST]
+                        [--sector N] [--db NAME] [--journal wal|delete] [--sync full|normal|off]
+                        [--save] [--json] [--no-shrink]
+       chaosrun crashes RUNDIR --state ID [--out DIR]
+
+crashes rebuilds, offline and without FUSE, the database images a power cut
+could have left during a run recorded in capture mode, opens each with SQLite
+(modernc, on a private copy with its -wal/-journal, so SQLite recovers) in
+parallel, and judges it. Record a run with capture on:
+  SQLCHAOS_CAPTURE=1 chaosrun run SCENARIO ... --out RUNDIR
+  (or faultfs.Config.CaptureDir, or chaosrun mount --trace F --capture DIR)
+
+Crash points are the moments just before each fsync of the main database, its
+-wal or its -journal completes, and the end of the recording. At each point the
+states are, by class:
+  clean        nothing lost
+  synced       every write since its file's last fsync lost
+  lost         one write since its file's last fsync lost
+  torn         one such write torn at sector boundaries (a prefix, a suffix,
+               or all but one sector kept)
+  random       seeded random subsets: each unsynced write kept, lost or torn
+  lost-synced  one write that a fsync had reported durable lost (a lying fsync
+               or disk cache); durability is not judged, and damage SQLite
+               reports counts as detected, not failed
+The first five are an honest disk: SQLite promises every one of them passes.
+Every class runs in full when --budget allows, else a seeded uniform sample;
+the budget is shared fairly between the classes.
+
+Each image is judged: PRAGMA integrity_check; durability (at
+synchronous=FULL, or NORMAL with a rollback journal, every commit
+acknowledged before the cut is in the image's chaos_ledger; otherwise the
+ledger must be a prefix with no holes); and rows: no row a commit in the image
+deleted is back (resurrected), none it inserted is missing, none only a
+later commit inserted is present, every task's status is its last transition.
+The durability rule comes from RUNDIR/meta.json (switches journal_mode and
+synchronous); --journal and --sync override it.
+
+The smallest failing state (fewest altered writes, then fewest bytes) is
+printed with the command that rebuilds its files, and saved, with the report,
+under RUNDIR/crashes/ (minimal-state.json, report.json); --save also copies it
+to testdata/found/ (or $SQLCHAOS_FOUND_DIR). A state ID is "<point>" (the
+barrier's trace seq, or "end") followed by "/d<seq>" for each lost write and
+"/t<seq>:<hex mask>" for each torn one (bit i set: sector piece i kept).
+
+--state ID rebuilds that state's files into --out DIR (kanban.db with its
+-wal or -journal, as SQLite would find them after the cut), judges a private
+copy and prints the verdict; DIR itself is never opened by SQLite.
+
+The rate is printed as states per second, states per minute per core by the
+wall clock (jobs used), and states per CPU-minute (the process's CPU time:
+the rate of one fully used core, independent of other load on the machine).
+
+Exit status: 0 no failing state; 1 a failing state was found (or --state
+names one); 2 bad usage, or a run directory without a capture.
+
+Examples:
+  SQLCHAOS_CAPTURE=1 chaosrun run soak --profile hardened --driver modernc --seed 3 --duration 20s --out /tmp/soak
+  chaosrun crashes /tmp/soak
+  chaosrun crashes /tmp/soak --budget 50000 --jobs 2 --seed 7 --save
+  chaosrun crashes /tmp/soak --classes clean,synced,lost,torn,random      # an honest disk only
+  chaosrun crashes /tmp/soak --state end/d308 --out /tmp/image && sqlite3 /tmp/image/kanban.db 'select count(*) from tasks'
+
+Flags:
+`
+
+// runCrashes runs "chaosrun crashes ARGS".
+func runCrashes(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("chaosrun crashes", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	budget := fl.Int("budget", 10000, "states to judge (0: every systematic state, no random ones)")
+	seed := fl.Int64("seed", 1, "seed of every random choice (sampling and random states)")
+	jobs := fl.Int("jobs", 0, "parallel judges (default GOMAXPROCS)")
+	classes := fl.String("classes", "all", "comma-separated classes: clean,synced,lost,lost-synced,torn,random")
+	sector := fl.Int64("sector", 512, "sector size of torn writes (512 or 4096)")
+	db := fl.String("db", "", "main database name in the recording (default kanban.db, or the only one)")
+	capDir := fl.String("capture", "", "capture directory (default RUNDIR/capture)")
+	journal := fl.String("journal", "", "journal mode for the durability rule: wal | delete (default from meta.json)")
+	syncMode := fl.String("sync", "", "synchronous setting for the durability rule: full | normal | off (default from meta.json)")
+	state := fl.String("state", "", "rebuild and judge this state ID instead of exploring")
+	out := fl.String("out", "", "with --state: write the state's files into this directory")
+	save := fl.Bool("save", false, "also save the minimal failing state under testdata/found/")
+	asJSON := fl.Bool("json", false, "print the report as JSON on stdout")
+	noShrink := fl.Bool("no-shrink", false, "do not shrink failing multi-write states")
+	progress := fl.Duration("progress", 5*time.Second, "interval of progress lines on stderr (0: none)")
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), crashesUsage)
+		fl.PrintDefaults()
+	}
+	// Flags may follow RUNDIR.
+	var pos []string
+	rest := args
+	for {
+		if err := fl.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			return 2
+		}
+		if fl.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fl.Arg(0))
+		rest = fl.Args()[1:]
+	}
+	bad := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "chaosrun crashes: "+format+"\n", a...)
+		return 2
+	}
+	if len(pos) != 1 {
+		return bad("want exactly one RUNDIR, got %d arguments (see --help)", len(pos))
+	}
+	cls, err := crashes.ParseClasses(*classes)
+	if err != nil {
+		return bad("--classes: %v", err)
+	}
+	if *sector <= 0 || *sector%512 != 0 {
+		return bad("--sector must be a positive multiple of 512, got %d", *sector)
+	}
+	if *jobs < 0 {
+		return bad("--jobs must not be negative")
+	}
+	if *out != "" && *state == "" {
+		return bad("--out needs --state ID")
+	}
+	opts := crashes.Options{RunDir: pos[0], CaptureDir: *capDir, DB: *db, Budget: *budget, Seed: *seed, Jobs: *jobs,
+		Sector: *sector, Classes: cls, NoShrink: *noShrink}
+	if *progress > 0 {
+		opts.Progress, opts.ProgressEvery = stderr, *progress
+	}
+	if *journal != "" || *syncMode != "" {
+		j, s := strings.ToLower(*journal), strings.ToLower(*syncMode)
+		if j != "" && j != "wal" && j != "delete" {
+			return bad("--journal must be wal or delete, got %q", *journal)
+		}
+		if s != "" && s != "full" && s != "normal" && s != "off" && s != "extra" {
+			return bad("--sync must be full, normal or off, got %q", *syncMode)
+		}
+		opts.Mode = &crashes.Mode{Journal: j, Sync: s}
+	}
+	e, err := crashes.Open(opts)
+	if err != nil {
+		return bad("%v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	mode, src := e.Mode()
+	fmt.Fprintf(stderr, "chaosrun crashes: %s: %s, %s (%s), seed %d\n", pos[0], e.DB(), mode, src, *seed)
+
+	if *state != "" {
+		f, err := e.Rebuild(ctx, *state, *out)
+		if err != nil {
+			return bad("%v", err)
+		}
+		if *asJSON {
+			writeJSON(stdout, f)
+		} else {
+			printFinding(stdout, "state", f)
+			if *out != "" {
+				fmt.Fprintf(stdout, "  files written to %s\n", *out)
+			}
+		}
+		if f.Judgement.Verdict == crashes.Fail {
+			return 1
+		}
+		return 0
+	}
+
+	rep, err := e.Run(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "chaosrun crashes: %v\n", err)
+		return 2
+	}
+	found := ""
+	if *save {
+		found = crashes.FoundDir()
+	}
+	paths, err := e.Save(rep, found)
+	if err != nil {
+		fmt.Fprintf(stderr, "chaosrun crashes: saving: %v\n", err)
+	}
+	if *asJSON {
+		writeJSON(stdout, rep)
+	} else {
+		printReport(stdout, rep)
+		for _, p := range paths {
+			fmt.Fprintf(stdout, "saved %s\n", p)
+		}
+	}
+	if rep.Failing > 0 {
+		return 1
+	}
+	return 0
+}
+
+func writeJSON(w io.Writer, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintf(w, "%s\n", b)
+}
+
+func printReport(w io.Writer, rep *crashes.Report) {
+	fmt.Fprintf(w, "%s: %s, %s (%s); %d ops, %d writes, %d barriers, %d crash points; seed %d, budget %d, %d jobs, %d-byte sectors\n",
+		rep.Run, rep.DB, rep.Mode, rep.ModeSource, rep.Ops, rep.Writes, rep.Barriers, rep.Points, rep.Seed, rep.Budget, rep.Jobs, rep.Sector)
+	fmt.Fprintf(w, "%-12s %10s %7s %7s %6s %8s %12s %5s\n", "class", "candidates", "run", "pass", "fail", "detected", "inconclusive", "error")
+	for _, c := range rep.Classes {
+		fmt.Fprintf(w, "%-12s %10d %7d %7d %6d %8d %12d %5d\n", c.Class, c.Candidates, c.Run, c.Pass, c.Fail, c.Detected, c.Unsure, c.Errors)
+	}
+	fmt.Fprintf(w, "%d states in %s: %.0f states/s, %.0f states per minute per core (wall clock, %d jobs), %.0f states per CPU-minute (%.1f CPU-s)\n",
+		rep.States, rep.Elapsed, rep.PerSecond, rep.PerMinuteCore, rep.Jobs, rep.PerCPUMinute, rep.CPUSeconds)
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if rep.Failing == 0 {
+		fmt.Fprintln(w, "no failing state")
+		return
+	}
+	var kinds []string
+	for k, n := range rep.Kinds {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(kinds)
+	fmt.Fprintf(w, "FAILING: %d states (%s)\n", rep.Failing, strings.Join(kinds, ", "))
+	printFinding(w, "smallest failing state", rep.Minimal)
+	var ks []string
+	for k := range rep.MinimalByKind {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	for _, k := range ks {
+		if f := rep.MinimalByKind[k]; f.ID != rep.Minimal.ID {
+			printFinding(w, "smallest "+k, f)
+		}
+	}
+}
+
+func printFinding(w io.Writer, title string, f *crashes.Finding) {
+	fmt.Fprintf(w, "%s: %s (%s)\n", title, f.ID, f.Class)
+	if f.Point == 0 {
+		fmt.Fprintf(w, "  cut: at the end of the recording\n")
+	} else {
+		fmt.Fprintf(w, "  cut: just before the fsync of %s (trace seq %d) completed\n", f.PointFile, f.Point)
+	}
+	for _, a := range f.Alts {
+		page := ""
+		if a.Page > 0 {
+			page = fmt.Sprintf(" (page %d)", a.Page)
+		}
+		synced := ""
+		if a.Synced {
+			synced = ", though a fsync had reported it durable"
+		}
+		fmt.Fprintf(w, "  write seq %d: %s at %d, %d bytes%s: %s%s\n", a.Seq, a.Path, a.Off, a.Len, page, a.What, synced)
+	}
+	if f.ShrunkFrom != "" {
+		fmt.Fprintf(w, "  shrunk from %s\n", f.ShrunkFrom)
+	}
+	fmt.Fprintf(w, "  verdict: %s\n", f.Judgement.Summary())
+	for _, p := range f.Judgement.Problems {
+		for _, ex := range p.Examples {
+			fmt.Fprintf(w, "    %s: %s\n", p.Kind, ex)
+		}
+	}
+	for _, n := range f.Judgement.Notes {
+		fmt.Fprintf(w, "    note: %s\n", n)
+	}
+	fmt.Fprintf(w, "  rebuild: %s\n", f.Rebuild)
+}
