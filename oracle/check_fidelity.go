@@ -43,14 +43,25 @@ func checkFidelity(in *Input) Result {
 	}
 	surfaced, wrong := 0, 0
 	for _, r := range f.fired {
-		e, ok := f.surfacedFault(r)
-		if !ok {
+		// The fault is named by its cause when some error that can surface
+		// it (its own process's, or another opener's: an unrelated error
+		// may come first) has a class the fault explains.
+		es := f.surfacing(int(r.Pid), r.Path, r.T, nil)
+		if len(es) == 0 {
 			continue
 		}
 		surfaced++
-		if c := SurfacingClass(e); !Explains(r, c) {
+		named := false
+		for _, e := range es {
+			if Explains(r, SurfacingClass(e)) {
+				named = true
+				break
+			}
+		}
+		if !named {
 			wrong++
-			res.Evidence = append(res.Evidence, histEv(e, fmt.Sprintf("fault trace seq %d (%s) surfaced as %s, a class it cannot explain: %s", r.Seq, describe(r), c, errText(e))))
+			e := es[0]
+			res.Evidence = append(res.Evidence, histEv(e, fmt.Sprintf("fault trace seq %d (%s) surfaced only as %s, a class it cannot explain: %s", r.Seq, describe(r), SurfacingClass(e), errText(e))))
 		}
 	}
 	switch {

@@ -208,3 +208,30 @@ func TestErrorFidelityClassMismatch(t *testing.T) {
 		t.Fatalf("write fault surfaced as CORRUPT: %s", dump(r2))
 	}
 }
+
+// TestErrorFidelityPrefersTheNamingError: a WAL fsync EIO whose window
+// also holds another opener's unrelated CORRUPT is named by the faulting
+// process's IOERR; with only the CORRUPT it is not.
+func TestErrorFidelityPrefersTheNamingError(t *testing.T) {
+	for _, ownIOERR := range []bool{true, false} {
+		in, _ := loadFixture(t, "silent", "bad")
+		in.Meta.Scale = 100
+		in.Trace = []trace.Record{
+			{Seq: 1, T: 900_000_000, Kind: trace.KindMount},
+			{Seq: 2, T: 1_000_000_000, Kind: trace.KindOp, Pid: 400, Op: "open", Path: "kanban.db-wal", Result: "ok"},
+			{Seq: 3, T: 1_000_000_000, Kind: trace.KindOp, Pid: 300, Op: "open", Path: "kanban.db-wal", Result: "ok"},
+			{Seq: 4, T: 2_000_000_000, Kind: trace.KindOp, Pid: 300, Op: "fsync", Path: "kanban.db-wal", Result: "EIO", Rule: 1, Fault: "eio"},
+		}
+		in.Events = append(in.Events, history.Event{T: 2_001_000_000, Proc: "watcher", Pid: 400, Type: history.TypeError, Class: "CORRUPT", Code: 11, Err: "malformed"})
+		if ownIOERR {
+			in.Events = append(in.Events, history.Event{T: 2_002_000_000, Proc: "cli-3", Pid: 300, Type: history.TypeError, Class: "IOERR", Code: 1034, Err: "disk I/O error"})
+		}
+		want := Pass
+		if !ownIOERR {
+			want = Fail
+		}
+		if r, _ := Run(in, ErrorFidelity); r.Verdict != want {
+			t.Errorf("own IOERR %v: %s, want %s", ownIOERR, dump(r), want)
+		}
+	}
+}

@@ -110,26 +110,33 @@ func (f *facts) openedBy(path string, pid int, t int64) bool {
 	return ok && first <= t
 }
 
-// surfacedBy returns the first error that surfaces an event at time t on
-// path made by pid (0: no calling process): an error of a surfacing class
+// surfacing returns every error that can surface an event at time t on
+// path made by pid (0: no calling process): errors of a surfacing class
 // (accepted by accept, when not nil) recorded in the window after t by pid
-// or by a process that had opened path by then.
-func (f *facts) surfacedBy(pid int, path string, t int64, accept func(history.Event) bool) (history.Event, bool) {
+// or by a process that had opened path by then — pid's own first, each
+// group in time order.
+func (f *facts) surfacing(pid int, path string, t int64, accept func(history.Event) bool) []history.Event {
 	w := f.window()
+	var own, others []history.Event
 	for _, e := range f.errs {
-		if e.T < t || e.T > t+w {
+		if e.T < t || e.T > t+w || SurfacingClass(e) == "" || (accept != nil && !accept(e)) {
 			continue
 		}
-		if SurfacingClass(e) == "" {
-			continue
+		switch {
+		case pid != 0 && e.Pid == pid:
+			own = append(own, e)
+		case path != "" && f.openedBy(path, e.Pid, t):
+			others = append(others, e)
 		}
-		if !(pid != 0 && e.Pid == pid) && !(path != "" && f.openedBy(path, e.Pid, t)) {
-			continue
-		}
-		if accept != nil && !accept(e) {
-			continue
-		}
-		return e, true
+	}
+	return append(own, others...)
+}
+
+// surfacedBy returns the error that surfaces an event (see surfacing):
+// the calling process's first, else another opener's first.
+func (f *facts) surfacedBy(pid int, path string, t int64, accept func(history.Event) bool) (history.Event, bool) {
+	if es := f.surfacing(pid, path, t, accept); len(es) > 0 {
+		return es[0], true
 	}
 	return history.Event{}, false
 }

@@ -51,7 +51,7 @@ already-WAL file does no file I/O; this is the same claim tested under load.`,
 			kanbancore.ProfileLegacy:   {Fail: []string{"sidecars"}, Why: "sidecars unlinked under open connections"},
 			kanbancore.ProfileHardened: {Pass: []string{"sidecars", "durability", "structure"}, Why: "no redundant pragma, no unlink"},
 		},
-		Pre: atLeast(20, "", history.TypeMode, "", "connections that ran the WAL policy (journal mode reported)"),
+		Pre: atLeast(15, "", history.TypeMode, "", "connections that ran the WAL policy (journal mode reported)"),
 		Findings: map[string]verdict.Pinned{
 			kanbancore.ProfileLegacy: verdict.Pinned{
 				What: "no -wal/-shm was unlinked, renamed over or truncated under another holder, although every connection ran PRAGMA journal_mode=WAL",
@@ -88,7 +88,7 @@ init flock) to hold.`,
 			kanbancore.ProfilePR32857:     {Fail: []string{"sidecars"}, Why: "the residual the PR does not fix"},
 			kanbancore.ProfileHardened:    {Pass: []string{"sidecars", "durability", "structure"}, Why: "the init flock serialises first connects"},
 		},
-		Pre: atLeast(30, "", history.TypeMode, "", "connections that ran the WAL policy (journal mode reported)"),
+		Pre: atLeast(15, "", history.TypeMode, "", "connections that ran the WAL policy (journal mode reported)"),
 		Findings: map[string]verdict.Pinned{
 			kanbancore.ProfileLegacy: verdict.Pinned{
 				What: "no -wal/-shm was unlinked, renamed over or truncated under another holder, although every connection ran PRAGMA journal_mode=WAL (first connections of fresh processes under write pressure)",
