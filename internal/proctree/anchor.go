@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,6 +66,14 @@ func parseAnchor(a string) (pid int, start uint64, err error) {
 // and a second line behind Pdeathsig for the others. It returns at once;
 // the watch runs in a goroutine (blocked in poll(2) on a pidfd, or polling
 // /proc every 250 ms where pidfds are missing).
+//
+// It also keeps a broken stdout or stderr from killing the process: a
+// child's output usually goes through a pipe its parent reads (StartChild),
+// and when the parent dies, Go would end the child with SIGPIPE at its next
+// log line — the faultfs server's "unmounting" line, before it unmounted.
+// With SIGPIPE caught, such a write fails with EPIPE and the process goes
+// on with its cleanup. (A handler, unlike SIG_IGN, is not inherited by the
+// programs the process executes.)
 func WatchAnchor() {
 	a := os.Getenv(AnchorEnv)
 	if a == "" {
@@ -74,6 +83,12 @@ func WatchAnchor() {
 	if err != nil || pid == os.Getpid() {
 		return
 	}
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	go func() {
+		for range sigpipe {
+		}
+	}()
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err == nil && !Same(pid, start) {
 		unix.Close(fd) // the pid names another process now

@@ -2,6 +2,7 @@ package proctree
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -134,7 +135,7 @@ func Sweep(unmount func(mountpoint string) (cleared bool, err error)) (SweepRepo
 		if err != nil || Alive(pid, start) {
 			continue
 		}
-		if err := sweepFile(filepath.Join(RegistryDir(), e.Name()), unmount, &rep); err != nil {
+		if err := sweepFile(filepath.Join(RegistryDir(), e.Name()), a, unmount, &rep); err != nil {
 			errs = append(errs, err)
 		}
 		rep.Anchors = append(rep.Anchors, a)
@@ -148,7 +149,7 @@ type recProc struct {
 	name  string
 }
 
-func sweepFile(path string, unmount func(string) (bool, error), rep *SweepReport) error {
+func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *SweepReport) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -184,6 +185,30 @@ func sweepFile(path string, unmount func(string) (bool, error), rep *SweepReport
 			if d, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(sc.Text(), "tmp"))); err == nil {
 				temps = append(temps, d)
 			}
+		}
+	}
+	// A process started in the instant its starter died was never
+	// recorded: the live ones still name the anchor in their environment;
+	// the zombies this process adopted are in the process group of a
+	// recorded role (workers are never group leaders).
+	groups := map[int]bool{}
+	for _, p := range procs {
+		groups[p.pid] = true
+	}
+	known := map[int]bool{}
+	for _, p := range procs {
+		known[p.pid] = true
+	}
+	for _, pid := range namingAnchor(anchor) {
+		if s, ok := ReadStat(pid); ok && !known[pid] {
+			procs = append(procs, recProc{pid, s.Start, "unrecorded"})
+			known[pid] = true
+		}
+	}
+	for _, c := range Children(os.Getpid()) {
+		if c.Zombie() && groups[c.Pgrp] && c.Pid != c.Pgrp && !known[c.Pid] {
+			procs = append(procs, recProc{c.Pid, c.Start, "unrecorded"})
+			known[c.Pid] = true
 		}
 	}
 	// Kill what is alive; then wait (bounded) for it to exit.
@@ -267,6 +292,31 @@ func sweepFile(path string, unmount func(string) (bool, error), rep *SweepReport
 		os.Remove(path)
 	}
 	return errors.Join(errs...)
+}
+
+// namingAnchor lists the processes whose environment names anchor
+// ($SQLCHAOS_ANCHOR=anchor). A zombie has no environment to read.
+func namingAnchor(anchor string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	kv := []byte(AnchorEnv + "=" + anchor + "\x00")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		if bytes.HasPrefix(env, kv) || bytes.Contains(env, append([]byte{0}, kv...)) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // mountedUnder reports whether anything is mounted at dir or below it (or
