@@ -13,6 +13,7 @@ import (
 
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 	"github.com/sqlchaos/sqlchaos/reports"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 // MergeKind marks a merged report.json (its "kind" field), so that a merge
@@ -236,17 +237,10 @@ type Problem struct {
 	Detail string `json:"detail"`
 }
 
-// Passing are the outcomes that let a merge pass.
-var Passing = []string{reports.Reproduced, reports.Held, "finding"}
-
-func passing(outcome string) bool {
-	for _, o := range Passing {
-		if o == outcome {
-			return true
-		}
-	}
-	return false
-}
+// passing reports whether a run's outcome lets a merge pass: the same
+// gate as the matrix's (verdict.Verdict.OK: reproduced, held, finding, and
+// observed for a profile its scenario states nothing for).
+func passing(outcome string) bool { return verdict.Verdict(outcome).OK() }
 
 // Aggregate merges the sources. It is a pure function of its input: the
 // same runs give the same result however they were sharded (Generated
