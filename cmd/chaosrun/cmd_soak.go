@@ -18,6 +18,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/reports"
 	"github.com/sqlchaos/sqlchaos/scenarios"
 	"github.com/sqlchaos/sqlchaos/soak"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 func init() {
@@ -243,14 +244,7 @@ func soakShard(flagShard string, flagShards int, getenv func(string) string) (so
 	return soak.NewShard(i, n)
 }
 
-func soakPassing(outcome string) bool {
-	for _, o := range soak.Passing {
-		if o == outcome {
-			return true
-		}
-	}
-	return false
-}
+func soakPassing(outcome string) bool { return verdict.Verdict(outcome).OK() }
 
 // soakSummary prints the shard's counts and returns its exit status.
 func soakSummary(w io.Writer, rec *soak.ShardRecord, dir string, recordOnly bool) int {
