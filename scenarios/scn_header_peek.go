@@ -8,11 +8,11 @@ import (
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
 
-func init() {
-	add(&Scenario{
-		Name: "header-peek-lock-drop",
-		Fix:  "PR-era defect of fix 6 (#32300, corrected by #71724): the raw-read page-count check cancels POSIX locks",
-		Doc: `No fault is injected: the defect is in the check. The PR-era post-commit page-count
+// headerPeekLockDrop is the header-peek-lock-drop scenario.
+var headerPeekLockDrop = &Scenario{
+	Name: "header-peek-lock-drop",
+	Fix:  "PR-era defect of fix 6 (#32300, corrected by #71724): the raw-read page-count check cancels POSIX locks",
+	Doc: `No fault is injected: the defect is in the check. The PR-era post-commit page-count
 check opens the database file, reads bytes 28-31 and closes it; close(2) drops every
 POSIX lock the process holds on the file, including the SHARED lock its SQLite
 connection keeps in WAL mode. A long-lived writer with that check therefore looks
@@ -47,53 +47,52 @@ durability checker matches every acknowledgement against the ledger row's proces
 and op and reports seqs acknowledged twice as a forked history: every run judged
 here lost 51-129 acknowledged commits with 47-71 forked seqs
 (TestHeaderPeekShellLosesCommits counts the same loss independently).`,
-		Roles:    "gateway, 1 long-lived Go writer (records its db-file locks after each commit), a sqlite3-shell peer reading and exiting every 10 s, Go CLI processes",
-		Plan:     "",
-		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
-		Pre: allOf(atLeast(10, "shell-", history.TypeReturn, "", "sqlite3-shell peeks"),
-			atLeast(10, "writer-1", history.TypeCommit, "", "commits by the long-lived writer")),
-		Expect: map[string]Expect{
-			kanbancore.ProfileLegacy:      {Pass: []string{"durability", "sidecars"}, Why: "no page-count check, no peek: the writer's SHARED lock keeps the shell from acting as the last connection"},
-			kanbancore.ProfileMerged33482: {Fail: []string{"durability", "sidecars"}, Why: "the shell (SQLite 3.40.1) unlinks the sidecars under the writer; acknowledged commits lost"},
-			kanbancore.ProfilePR32857:     {Fail: []string{"durability", "sidecars"}, Why: "same check as merged"},
-			kanbancore.ProfileHardened:    {Pass: []string{"durability", "sidecars"}, Why: "the safe check never opens the file"},
-		},
-		Setup: func(r *role, c *kanbancore.Conn) error {
-			v, minor, err := ShellVersion()
-			if err != nil {
-				return err
-			}
-			// The shell's SQLite is part of the run's facts: >= 3.51
-			// protects the writer's sidecars, older does not.
-			id := r.h.NextID()
-			r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: "shell_version"})
-			r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "shell_version", Data: map[string]any{
-				"path": shellPath, "version": v, "shares_shm_check": minor >= 51}})
-			return seedTasks(4)(r, c)
-		},
-		Script: func(r *Run) error {
-			r.Phase("load")
-			if err := startGateway(r, "gateway-1", nil); err != nil {
-				return err
-			}
-			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 15 * time.Second,
-				Args: map[string]string{"ops": "create,complete"}}); err != nil {
-				return err
-			}
-			if err := r.Start(RoleSpec{Role: RoleShell, Proc: "shell-1", Interval: 10 * time.Second}); err != nil {
-				return err
-			}
-			if err := r.CLILoop([]string{"create", "list", "complete"}, 8*time.Second, r.LoadDuration(600*time.Second), nil); err != nil {
-				return err
-			}
-			r.Phase("stop-writer")
-			if err := r.Stop("shell-1"); err != nil {
-				return fmt.Errorf("stop shell: %w", err)
-			}
-			// A clean stop: the writer closes its connection, which is when
-			// a writer that kept a deleted WAL checkpoints it over the
-			// main file.
-			return r.Stop("writer-1")
-		},
-	})
+	Roles:    "gateway, 1 long-lived Go writer (records its db-file locks after each commit), a sqlite3-shell peer reading and exiting every 10 s, Go CLI processes",
+	Plan:     "",
+	Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
+	Pre: allOf(atLeast(10, "shell-", history.TypeReturn, "", "sqlite3-shell peeks"),
+		atLeast(10, "writer-1", history.TypeCommit, "", "commits by the long-lived writer")),
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy:      {Pass: []string{"durability", "sidecars"}, Why: "no page-count check, no peek: the writer's SHARED lock keeps the shell from acting as the last connection"},
+		kanbancore.ProfileMerged33482: {Fail: []string{"durability", "sidecars"}, Why: "the shell (SQLite 3.40.1) unlinks the sidecars under the writer; acknowledged commits lost"},
+		kanbancore.ProfilePR32857:     {Fail: []string{"durability", "sidecars"}, Why: "same check as merged"},
+		kanbancore.ProfileHardened:    {Pass: []string{"durability", "sidecars"}, Why: "the safe check never opens the file"},
+	},
+	Setup: func(r *role, c *kanbancore.Conn) error {
+		v, minor, err := ShellVersion()
+		if err != nil {
+			return err
+		}
+		// The shell's SQLite is part of the run's facts: >= 3.51
+		// protects the writer's sidecars, older does not.
+		id := r.h.NextID()
+		r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: "shell_version"})
+		r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "shell_version", Data: map[string]any{
+			"path": shellPath, "version": v, "shares_shm_check": minor >= 51}})
+		return seedTasks(4)(r, c)
+	},
+	Script: func(r *Run) error {
+		r.Phase("load")
+		if err := startGateway(r, "gateway-1", nil); err != nil {
+			return err
+		}
+		if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 15 * time.Second,
+			Args: map[string]string{"ops": "create,complete"}}); err != nil {
+			return err
+		}
+		if err := r.Start(RoleSpec{Role: RoleShell, Proc: "shell-1", Interval: 10 * time.Second}); err != nil {
+			return err
+		}
+		if err := r.CLILoop([]string{"create", "list", "complete"}, 8*time.Second, r.LoadDuration(600*time.Second), nil); err != nil {
+			return err
+		}
+		r.Phase("stop-writer")
+		if err := r.Stop("shell-1"); err != nil {
+			return fmt.Errorf("stop shell: %w", err)
+		}
+		// A clean stop: the writer closes its connection, which is when
+		// a writer that kept a deleted WAL checkpoints it over the
+		// main file.
+		return r.Stop("writer-1")
+	},
 }

@@ -6,11 +6,11 @@ import (
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
 
-func init() {
-	add(&Scenario{
-		Name: "rollback-shadow",
-		Fix:  "fix 3 (#31310): preserve the original exception when write_txn's ROLLBACK fails",
-		Doc: `Reads of WAL frames come back short (0 bytes) while several processes write. A
+// rollbackShadow is the rollback-shadow scenario.
+var rollbackShadow = &Scenario{
+	Name: "rollback-shadow",
+	Fix:  "fix 3 (#31310): preserve the original exception when write_txn's ROLLBACK fails",
+	Doc: `Reads of WAL frames come back short (0 bytes) while several processes write. A
 statement inside a write transaction that needs a page from the WAL fails with
 SQLITE_IOERR_SHORT_READ; an IOERR makes SQLite roll the transaction back by itself,
 so the legacy write_txn's unguarded ROLLBACK raises "cannot rollback - no transaction
@@ -18,39 +18,38 @@ is active" and that is what the caller sees. The guarded ROLLBACK of the fix let
 original "disk I/O error" through. (A read EIO would not do: SQLite reports it as
 SQLITE_CORRUPT, which does not auto-roll back. WAL writes happen only at COMMIT,
 outside the body.)`,
-		Roles: "gateway (dispatcher + workers), 2 long-lived writers, CLI processes",
-		Plan:  "short op=read path=kanban.db-wal keep=0 p=0.5 count=12\n",
-		Expect: map[string]Expect{
-			kanbancore.ProfileLegacy:   {Fail: []string{"error-fidelity"}, Why: `callers see "cannot rollback" instead of the I/O error`},
-			kanbancore.ProfileHardened: {Pass: []string{"error-fidelity", "durability"}, Why: "the original error surfaces"},
-		},
-		Setup: seedTasks(8),
-		Script: func(r *Run) error {
-			r.Phase("warm")
-			if err := startGateway(r, "gateway-1", nil); err != nil {
+	Roles: "gateway (dispatcher + workers), 2 long-lived writers, CLI processes",
+	Plan:  "short op=read path=kanban.db-wal keep=0 p=0.5 count=12\n",
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy:   {Fail: []string{"error-fidelity"}, Why: `callers see "cannot rollback" instead of the I/O error`},
+		kanbancore.ProfileHardened: {Pass: []string{"error-fidelity", "durability"}, Why: "the original error surfaces"},
+	},
+	Setup: seedTasks(8),
+	Script: func(r *Run) error {
+		r.Phase("warm")
+		if err := startGateway(r, "gateway-1", nil); err != nil {
+			return err
+		}
+		for i := 1; i <= 2; i++ {
+			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 4 * time.Second,
+				Args: map[string]string{"ops": "create,heartbeat,complete"}}); err != nil {
 				return err
 			}
-			for i := 1; i <= 2; i++ {
-				if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 4 * time.Second,
-					Args: map[string]string{"ops": "create,heartbeat,complete"}}); err != nil {
-					return err
-				}
-			}
-			if err := r.Sleep(30 * time.Second); err != nil {
-				return err
-			}
-			r.Phase("fault")
-			if err := r.LoadPlan(r.MainPlan()); err != nil {
-				return err
-			}
-			if err := r.CLILoop([]string{"create", "block", "complete"}, 5*time.Second, r.LoadDuration(300*time.Second), nil); err != nil {
-				return err
-			}
-			if err := r.Clear(); err != nil {
-				return err
-			}
-			r.Phase("after")
-			return r.CLILoop([]string{"create", "list"}, 5*time.Second, 50*time.Second, nil)
-		},
-	})
+		}
+		if err := r.Sleep(30 * time.Second); err != nil {
+			return err
+		}
+		r.Phase("fault")
+		if err := r.LoadPlan(r.MainPlan()); err != nil {
+			return err
+		}
+		if err := r.CLILoop([]string{"create", "block", "complete"}, 5*time.Second, r.LoadDuration(300*time.Second), nil); err != nil {
+			return err
+		}
+		if err := r.Clear(); err != nil {
+			return err
+		}
+		r.Phase("after")
+		return r.CLILoop([]string{"create", "list"}, 5*time.Second, 50*time.Second, nil)
+	},
 }

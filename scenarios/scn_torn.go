@@ -9,11 +9,11 @@ import (
 	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
-func init() {
-	add(&Scenario{
-		Name: "torn-write-resurrection",
-		Fix:  "fix 1 (#31208): secure_delete, cell_size_check, synchronous=FULL",
-		Doc: `Tasks with recognisable bodies are created, checkpointed, then many are deleted and the
+// tornWriteResurrection is the torn-write-resurrection scenario.
+var tornWriteResurrection = &Scenario{
+	Name: "torn-write-resurrection",
+	Fix:  "fix 1 (#31208): secure_delete, cell_size_check, synchronous=FULL",
+	Doc: `Tasks with recognisable bodies are created, checkpointed, then many are deleted and the
 board keeps writing new tasks into the freed space. Meanwhile page writes to the
 database file (checkpoints) are torn: the first 512 bytes of the new page land, the
 rest of the old page stays, and the write reports success. Without secure_delete the
@@ -29,63 +29,65 @@ in some a -wal was unlinked under another holder. Legacy and hardened look the s
 the finding pinned to both cells (tornCheckpointFinding). The legacy story stays
 narrowed to real resurrection evidence (a deleted row present, a stale status, a row no
 commit created): should it ever be met, the cell says so (unexpected: unpin).`,
-		Roles: "gateway, 1 writer, CLI processes (create, delete)",
-		Plan:  "torn op=write path=kanban.db minlen=4096 keep=512 then=ok count=4\n",
-		Expect: map[string]Expect{
-			kanbancore.ProfileLegacy: {Fail: []string{"resurrection"}, Why: "a deleted row comes back as live data",
-				Evidence: map[string][]string{"resurrection": {"is present at the end", "no acknowledged commit inserted it", "its last acknowledged transition"}}},
-			kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"resurrection", "silent"}, Why: "the damage is detected, nothing resurrects", Detects: true,
-				Detection: map[string][]string{"silent": {"fired faults surfaced as errors"}}},
-		},
-		Findings: map[string]verdict.Pinned{
-			kanbancore.ProfileLegacy:   tornCheckpointFinding,
-			kanbancore.ProfileHardened: tornCheckpointFinding,
-		},
-		Setup: func(r *role, c *kanbancore.Conn) error {
-			r.spec.Args["body"] = "1500"
-			for i := 0; i < 40; i++ {
-				if err := r.boardOp(c, "create"); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		Script: func(r *Run) error {
-			r.Phase("delete")
-			if err := startGateway(r, "gateway-1", nil); err != nil {
+	Roles: "gateway, 1 writer, CLI processes (create, delete)",
+	Plan:  "torn op=write path=kanban.db minlen=4096 keep=512 then=ok count=4\n",
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy: {Fail: []string{"resurrection"}, Why: "a deleted row comes back as live data",
+			Evidence: map[string][]string{"resurrection": {"is present at the end", "no acknowledged commit inserted it", "its last acknowledged transition"}}},
+		kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"resurrection", "silent"}, Why: "the damage is detected, nothing resurrects", Detects: true,
+			Detection: map[string][]string{"silent": {"fired faults surfaced as errors"}}},
+	},
+	Findings: map[string]verdict.Pinned{
+		kanbancore.ProfileLegacy:   tornCheckpointFinding,
+		kanbancore.ProfileHardened: tornCheckpointFinding,
+	},
+	Setup: func(r *role, c *kanbancore.Conn) error {
+		r.spec.Args["body"] = "1500"
+		for i := 0; i < 40; i++ {
+			if err := r.boardOp(c, "create"); err != nil {
 				return err
 			}
-			for i := 0; i < 12; i++ {
-				if _, err := r.CLI("delete", nil); err != nil {
-					return err
-				}
-			}
-			if _, err := r.CLI("checkpoint", nil); err != nil {
+		}
+		return nil
+	},
+	Script: func(r *Run) error {
+		r.Phase("delete")
+		if err := startGateway(r, "gateway-1", nil); err != nil {
+			return err
+		}
+		for i := 0; i < 12; i++ {
+			if _, err := r.CLI("delete", nil); err != nil {
 				return err
 			}
-			r.Phase("fault")
-			if err := r.LoadPlan(r.MainPlan()); err != nil {
-				return err
-			}
-			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 5 * time.Second,
-				Args: map[string]string{"ops": "create,delete,create,checkpoint", "body": "1500"}}); err != nil {
-				return err
-			}
-			if err := r.CLILoop([]string{"create", "delete", "list"}, 10*time.Second, r.LoadDuration(250*time.Second),
-				map[string]string{"body": "1500"}); err != nil {
-				return err
-			}
-			if err := r.Clear(); err != nil {
-				return err
-			}
-			r.Phase("after")
-			return r.CLILoop([]string{"list", "create"}, 10*time.Second, 60*time.Second, nil)
-		},
-	})
-	add(&Scenario{
-		Name: "torn-extend",
-		Fix:  "fix 6 (#32300): post-commit page-count invariant check",
-		Doc: `The board runs in rollback-journal mode (journal_mode=delete: a filesystem that refuses
+		}
+		if _, err := r.CLI("checkpoint", nil); err != nil {
+			return err
+		}
+		r.Phase("fault")
+		if err := r.LoadPlan(r.MainPlan()); err != nil {
+			return err
+		}
+		if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-1", Interval: 5 * time.Second,
+			Args: map[string]string{"ops": "create,delete,create,checkpoint", "body": "1500"}}); err != nil {
+			return err
+		}
+		if err := r.CLILoop([]string{"create", "delete", "list"}, 10*time.Second, r.LoadDuration(250*time.Second),
+			map[string]string{"body": "1500"}); err != nil {
+			return err
+		}
+		if err := r.Clear(); err != nil {
+			return err
+		}
+		r.Phase("after")
+		return r.CLILoop([]string{"list", "create"}, 10*time.Second, 60*time.Second, nil)
+	},
+}
+
+// tornExtend is the torn-extend scenario.
+var tornExtend = &Scenario{
+	Name: "torn-extend",
+	Fix:  "fix 6 (#32300): post-commit page-count invariant check",
+	Doc: `The board runs in rollback-journal mode (journal_mode=delete: a filesystem that refuses
 WAL, as NFS/SMB do, where the original falls back to DELETE on "locking protocol" or
 "not authorized"). There a COMMIT writes its pages into the database file itself, in
 ascending page order, page 1 (with the new page count) first. The write that extends
@@ -111,64 +113,63 @@ Measured earlier in WAL mode (the default environment): the file never ends shor
 The checkpoint copies pages in ascending order and then sets the file's size with
 ftruncate(nPage*pageSize), so a torn page past the old end becomes a hole of zeros
 inside a file of the right size and no size-based check can see it.`,
-		Roles:    "gateway, 2 writers with 3000-byte bodies (the file grows a page per task), CLI processes",
-		Plan:     "torn op=write path=kanban.db off={dbsize}..1099511627776 minlen=4096 keep=512 then=ok count=1\n",
-		Sets:     []string{"journal_mode=delete"},
-		Pre:      tornExtendHappened,
-		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
-		Expect: map[string]Expect{
-			kanbancore.ProfileLegacy: {Fail: []string{"page-count"}, Why: "the torn extend is not reported at commit time"},
-			// The fix claims detection at commit time, not prevention: the
-			// torn page stays torn (structure fails; the rows on it may be
-			// lost, so resurrection may fail) but is reported.
-			kanbancore.ProfileMerged33482: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
-				Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
-			kanbancore.ProfilePR32857: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
-				Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
-			kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)", Detects: true,
-				Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
-		},
-		Setup: func(r *role, c *kanbancore.Conn) error {
-			// Past the tables' first root splits (a root leaf that
-			// overflows adds two pages at once), so that the first extend
-			// after the plan loads is, as a rule, a single page.
-			r.spec.Args["body"] = "3000"
-			for i := 0; i < 12; i++ {
-				if err := r.boardOp(c, "create"); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		Script: func(r *Run) error {
-			r.Phase("warm")
-			if err := startGateway(r, "gateway-1", nil); err != nil {
+	Roles:    "gateway, 2 writers with 3000-byte bodies (the file grows a page per task), CLI processes",
+	Plan:     "torn op=write path=kanban.db off={dbsize}..1099511627776 minlen=4096 keep=512 then=ok count=1\n",
+	Sets:     []string{"journal_mode=delete"},
+	Pre:      tornExtendHappened,
+	Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy: {Fail: []string{"page-count"}, Why: "the torn extend is not reported at commit time"},
+		// The fix claims detection at commit time, not prevention: the
+		// torn page stays torn (structure fails; the rows on it may be
+		// lost, so resurrection may fail) but is reported.
+		kanbancore.ProfileMerged33482: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
+			Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
+		kanbancore.ProfilePR32857: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
+			Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
+		kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)", Detects: true,
+			Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
+	},
+	Setup: func(r *role, c *kanbancore.Conn) error {
+		// Past the tables' first root splits (a root leaf that
+		// overflows adds two pages at once), so that the first extend
+		// after the plan loads is, as a rule, a single page.
+		r.spec.Args["body"] = "3000"
+		for i := 0; i < 12; i++ {
+			if err := r.boardOp(c, "create"); err != nil {
 				return err
 			}
-			r.Phase("fault")
-			if err := r.LoadPlan(r.MainPlan()); err != nil {
+		}
+		return nil
+	},
+	Script: func(r *Run) error {
+		r.Phase("warm")
+		if err := startGateway(r, "gateway-1", nil); err != nil {
+			return err
+		}
+		r.Phase("fault")
+		if err := r.LoadPlan(r.MainPlan()); err != nil {
+			return err
+		}
+		for i := 1; i <= 2; i++ {
+			// In rollback-journal mode the committing process writes
+			// the extending pages itself, inside its COMMIT, so its
+			// post-commit check is the one that can see the short file.
+			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 2 * time.Second,
+				Args: map[string]string{"ops": "create", "body": "3000"}}); err != nil {
 				return err
 			}
-			for i := 1; i <= 2; i++ {
-				// In rollback-journal mode the committing process writes
-				// the extending pages itself, inside its COMMIT, so its
-				// post-commit check is the one that can see the short file.
-				if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 2 * time.Second,
-					Args: map[string]string{"ops": "create", "body": "3000"}}); err != nil {
-					return err
-				}
-			}
-			if err := r.CLILoop([]string{"create", "list"}, 10*time.Second, r.LoadDuration(400*time.Second),
-				map[string]string{"body": "3000"}); err != nil {
-				return err
-			}
-			if err := r.Clear(); err != nil {
-				return err
-			}
-			r.Phase("after")
-			return r.CLILoop([]string{"list", "create"}, 10*time.Second, 60*time.Second, nil)
-		},
-	})
+		}
+		if err := r.CLILoop([]string{"create", "list"}, 10*time.Second, r.LoadDuration(400*time.Second),
+			map[string]string{"body": "3000"}); err != nil {
+			return err
+		}
+		if err := r.Clear(); err != nil {
+			return err
+		}
+		r.Phase("after")
+		return r.CLILoop([]string{"list", "create"}, 10*time.Second, 60*time.Second, nil)
+	},
 }
 
 // tornCheckpointFinding is what torn-write-resurrection measures under

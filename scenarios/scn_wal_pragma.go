@@ -33,11 +33,11 @@ func fullLoad(r *Run) error {
 		Args: map[string]string{"ops": "create,heartbeat,complete", "body": "800"}})
 }
 
-func init() {
-	add(&Scenario{
-		Name: "redundant-wal-pragma",
-		Fix:  "fix 8 (#32489): skip the redundant PRAGMA journal_mode=WAL on already-WAL connections",
-		Doc: `The seed calls this the root cause: every connect ran PRAGMA journal_mode=WAL, which
+// redundantWALPragma is the redundant-wal-pragma scenario.
+var redundantWALPragma = &Scenario{
+	Name: "redundant-wal-pragma",
+	Fix:  "fix 8 (#32489): skip the redundant PRAGMA journal_mode=WAL on already-WAL connections",
+	Doc: `The seed calls this the root cause: every connect ran PRAGMA journal_mode=WAL, which
 (it says) checkpoints and unlinks -wal/-shm under the other processes' open connections.
 The scenario runs the whole cast — notifier and dashboard watchers holding long-lived
 connections, the gateway and its workers, a writer, and a stream of CLI processes each
@@ -45,114 +45,117 @@ making a fresh first connection (and so issuing the pragma) — with no fault at
 and asks the sidecar checker whether any -wal/-shm was unlinked, replaced or truncated
 while another process held it. Feasibility Q5a measured that the pragma on an
 already-WAL file does no file I/O; this is the same claim tested under load.`,
-		Roles: "notifier + dashboard watchers, gateway + workers, writer, CLI stream",
-		Plan:  "",
-		Expect: map[string]Expect{
-			kanbancore.ProfileLegacy:   {Fail: []string{"sidecars"}, Why: "sidecars unlinked under open connections"},
-			kanbancore.ProfileHardened: {Pass: []string{"sidecars", "durability", "structure"}, Why: "no redundant pragma, no unlink"},
+	Roles: "notifier + dashboard watchers, gateway + workers, writer, CLI stream",
+	Plan:  "",
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy:   {Fail: []string{"sidecars"}, Why: "sidecars unlinked under open connections"},
+		kanbancore.ProfileHardened: {Pass: []string{"sidecars", "durability", "structure"}, Why: "no redundant pragma, no unlink"},
+	},
+	Pre: atLeast(15, "", history.TypeMode, "", "connections that ran the WAL policy (journal mode reported)"),
+	Findings: map[string]verdict.Pinned{
+		kanbancore.ProfileLegacy: verdict.Pinned{
+			What: "no -wal/-shm was unlinked, renamed over or truncated under another holder, although every connection ran PRAGMA journal_mode=WAL",
+			Why:  "on a file already in WAL mode the pragma does no file I/O (feasibility Q5a), also under load: the seed's root cause is not confirmed here",
+			Measured: Expect{Pass: []string{oracle.Sidecars, oracle.Durability, oracle.Structure},
+				Evidence: map[string][]string{oracle.Sidecars: {"none unlinked or renamed over under another holder"}}},
 		},
-		Pre: atLeast(15, "", history.TypeMode, "", "connections that ran the WAL policy (journal mode reported)"),
-		Findings: map[string]verdict.Pinned{
-			kanbancore.ProfileLegacy: verdict.Pinned{
-				What: "no -wal/-shm was unlinked, renamed over or truncated under another holder, although every connection ran PRAGMA journal_mode=WAL",
-				Why:  "on a file already in WAL mode the pragma does no file I/O (feasibility Q5a), also under load: the seed's root cause is not confirmed here",
-				Measured: Expect{Pass: []string{oracle.Sidecars, oracle.Durability, oracle.Structure},
-					Evidence: map[string][]string{oracle.Sidecars: {"none unlinked or renamed over under another holder"}}},
-			},
-		},
-		Setup: seedTasks(6),
-		Script: func(r *Run) error {
-			r.Phase("load")
-			if err := fullLoad(r); err != nil {
-				return err
-			}
-			return r.CLILoop([]string{"create", "list", "complete", "heartbeat"}, 4*time.Second, r.LoadDuration(500*time.Second), nil)
-		},
-	})
-	add(&Scenario{
-		Name: "first-connect-wal-init",
-		Fix:  "the residual the seed says its fixes leave (first connection per process still runs WAL init)",
-		Doc: `The seed says that even with all eight commits the first connection of every process
+	},
+	Setup: seedTasks(6),
+	Script: func(r *Run) error {
+		r.Phase("load")
+		if err := fullLoad(r); err != nil {
+			return err
+		}
+		return r.CLILoop([]string{"create", "list", "complete", "heartbeat"}, 4*time.Second, r.LoadDuration(500*time.Second), nil)
+	},
+}
+
+// firstConnectWALInit is the first-connect-wal-init scenario.
+var firstConnectWALInit = &Scenario{
+	Name: "first-connect-wal-init",
+	Fix:  "the residual the seed says its fixes leave (first connection per process still runs WAL init)",
+	Doc: `The seed says that even with all eight commits the first connection of every process
 still goes through the WAL-init path and, under write pressure, can unlink the sidecars
 (one or two events a week), and that a flock around first-connect WAL init (#32759's
 init flock) closes the gap. The scenario spawns many fresh processes under write
 pressure — each a first connection — and checks sidecars, durability and structure.
 Legacy and the merged PR (no init flock) are expected to show it; hardened (bounded
 init flock) to hold.`,
-		Roles:    "notifier + dashboard watchers, gateway + workers, writer, 2 concurrent CLI streams",
-		Plan:     "",
-		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
-		Expect: map[string]Expect{
-			kanbancore.ProfileLegacy:      {Fail: []string{"sidecars"}, Why: "first-connect WAL init unlinks sidecars under load"},
-			kanbancore.ProfileMerged33482: {Fail: []string{"sidecars"}, Why: "the residual the PR does not fix"},
-			kanbancore.ProfilePR32857:     {Fail: []string{"sidecars"}, Why: "the residual the PR does not fix"},
-			kanbancore.ProfileHardened:    {Pass: []string{"sidecars", "durability", "structure"}, Why: "the init flock serialises first connects"},
+	Roles:    "notifier + dashboard watchers, gateway + workers, writer, 2 concurrent CLI streams",
+	Plan:     "",
+	Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy:      {Fail: []string{"sidecars"}, Why: "first-connect WAL init unlinks sidecars under load"},
+		kanbancore.ProfileMerged33482: {Fail: []string{"sidecars"}, Why: "the residual the PR does not fix"},
+		kanbancore.ProfilePR32857:     {Fail: []string{"sidecars"}, Why: "the residual the PR does not fix"},
+		kanbancore.ProfileHardened:    {Pass: []string{"sidecars", "durability", "structure"}, Why: "the init flock serialises first connects"},
+	},
+	Pre: atLeast(15, "", history.TypeMode, "", "connections that ran the WAL policy (journal mode reported)"),
+	Findings: map[string]verdict.Pinned{
+		kanbancore.ProfileLegacy: verdict.Pinned{
+			What: "no -wal/-shm was unlinked, renamed over or truncated under another holder, although every connection ran PRAGMA journal_mode=WAL (first connections of fresh processes under write pressure)",
+			Why:  "on a file already in WAL mode the pragma does no file I/O (feasibility Q5a), also under load: the seed's root cause is not confirmed here",
+			Measured: Expect{Pass: []string{oracle.Sidecars, oracle.Durability, oracle.Structure},
+				Evidence: map[string][]string{oracle.Sidecars: {"none unlinked or renamed over under another holder"}}},
 		},
-		Pre: atLeast(15, "", history.TypeMode, "", "connections that ran the WAL policy (journal mode reported)"),
-		Findings: map[string]verdict.Pinned{
-			kanbancore.ProfileLegacy: verdict.Pinned{
-				What: "no -wal/-shm was unlinked, renamed over or truncated under another holder, although every connection ran PRAGMA journal_mode=WAL (first connections of fresh processes under write pressure)",
-				Why:  "on a file already in WAL mode the pragma does no file I/O (feasibility Q5a), also under load: the seed's root cause is not confirmed here",
-				Measured: Expect{Pass: []string{oracle.Sidecars, oracle.Durability, oracle.Structure},
-					Evidence: map[string][]string{oracle.Sidecars: {"none unlinked or renamed over under another holder"}}},
-			},
-			kanbancore.ProfileMerged33482: verdict.Pinned{
-				What: "no -wal/-shm was unlinked, renamed over or truncated under another holder, although every connection ran PRAGMA journal_mode=WAL (first connections of fresh processes under write pressure; page-count's PR-era false alarms are their own class, page-count-wal-false-alarm)",
-				Why:  "on a file already in WAL mode the pragma does no file I/O (feasibility Q5a), also under load: the seed's root cause is not confirmed here",
-				Measured: Expect{Pass: []string{oracle.Sidecars, oracle.Durability, oracle.Structure},
-					Evidence: map[string][]string{oracle.Sidecars: {"none unlinked or renamed over under another holder"}},
-					Allow:    []string{oracle.PageCount}},
-			},
+		kanbancore.ProfileMerged33482: verdict.Pinned{
+			What: "no -wal/-shm was unlinked, renamed over or truncated under another holder, although every connection ran PRAGMA journal_mode=WAL (first connections of fresh processes under write pressure; page-count's PR-era false alarms are their own class, page-count-wal-false-alarm)",
+			Why:  "on a file already in WAL mode the pragma does no file I/O (feasibility Q5a), also under load: the seed's root cause is not confirmed here",
+			Measured: Expect{Pass: []string{oracle.Sidecars, oracle.Durability, oracle.Structure},
+				Evidence: map[string][]string{oracle.Sidecars: {"none unlinked or renamed over under another holder"}},
+				Allow:    []string{oracle.PageCount}},
 		},
-		Setup: seedTasks(6),
-		Script: func(r *Run) error {
-			r.Phase("load")
-			if err := fullLoad(r); err != nil {
-				return err
-			}
-			d := r.LoadDuration(500 * time.Second)
-			r.Go(func() error { return r.CLILoop([]string{"create", "complete"}, 2*time.Second, d, nil) })
-			return r.CLILoop([]string{"list", "heartbeat", "create"}, 2*time.Second, d, nil)
-		},
-	})
-	add(&Scenario{
-		Name: "page-count-wal-false-alarm",
-		Fix:  "PR-era defect of fix 6 (#57592, #60510, #62122): the page-count check raises on healthy WAL databases",
-		Doc: `In WAL mode a checkpoint writes page 1 (with the new page count) before the pages that
+	},
+	Setup: seedTasks(6),
+	Script: func(r *Run) error {
+		r.Phase("load")
+		if err := fullLoad(r); err != nil {
+			return err
+		}
+		d := r.LoadDuration(500 * time.Second)
+		r.Go(func() error { return r.CLILoop([]string{"create", "complete"}, 2*time.Second, d, nil) })
+		return r.CLILoop([]string{"list", "heartbeat", "create"}, 2*time.Second, d, nil)
+	},
+}
+
+// pageCountWALFalseAlarm is the page-count-wal-false-alarm scenario.
+var pageCountWALFalseAlarm = &Scenario{
+	Name: "page-count-wal-false-alarm",
+	Fix:  "PR-era defect of fix 6 (#57592, #60510, #62122): the page-count check raises on healthy WAL databases",
+	Doc: `In WAL mode a checkpoint writes page 1 (with the new page count) before the pages that
 extend the file, so a process that commits and runs the PR-era check in that window
 sees header count > file pages on a perfectly healthy database and raises "torn-extend
 detected". Writers with large bodies keep the file growing and the 100-page
 autocheckpoint running; a small delay on page writes past page 1 widens the window, as
 a slow disk would (no write is altered). Legacy has no check; the newest check is
 skipped in WAL mode.`,
-		Roles:    "gateway, 2 writers with large bodies, CLI processes",
-		Plan:     "delay op=write path=kanban.db off=4096..1099511627776 minlen=4096 delay=2ms\n",
-		Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
-		Expect: map[string]Expect{
-			kanbancore.ProfileLegacy: {Pass: []string{"page-count", "structure"}, Why: "no check, no alarm"},
-			kanbancore.ProfileMerged33482: {Fail: []string{"page-count"}, Why: "false torn-extend alarms on a healthy database",
-				Evidence: map[string][]string{"page-count": {"false alarm"}}},
-			kanbancore.ProfilePR32857: {Fail: []string{"page-count"}, Why: "false torn-extend alarms on a healthy database",
-				Evidence: map[string][]string{"page-count": {"false alarm"}}},
-			kanbancore.ProfileHardened: {Pass: []string{"page-count", "structure"}, Why: "skipped in WAL mode: no alarm"},
-		},
-		Pre:   atLeast(20, "writer-", history.TypeCommit, "", "commits by the large-body writers"),
-		Setup: seedTasks(4),
-		Script: func(r *Run) error {
-			r.Phase("load")
-			if err := startGateway(r, "gateway-1", nil); err != nil {
+	Roles:    "gateway, 2 writers with large bodies, CLI processes",
+	Plan:     "delay op=write path=kanban.db off=4096..1099511627776 minlen=4096 delay=2ms\n",
+	Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy: {Pass: []string{"page-count", "structure"}, Why: "no check, no alarm"},
+		kanbancore.ProfileMerged33482: {Fail: []string{"page-count"}, Why: "false torn-extend alarms on a healthy database",
+			Evidence: map[string][]string{"page-count": {"false alarm"}}},
+		kanbancore.ProfilePR32857: {Fail: []string{"page-count"}, Why: "false torn-extend alarms on a healthy database",
+			Evidence: map[string][]string{"page-count": {"false alarm"}}},
+		kanbancore.ProfileHardened: {Pass: []string{"page-count", "structure"}, Why: "skipped in WAL mode: no alarm"},
+	},
+	Pre:   atLeast(20, "writer-", history.TypeCommit, "", "commits by the large-body writers"),
+	Setup: seedTasks(4),
+	Script: func(r *Run) error {
+		r.Phase("load")
+		if err := startGateway(r, "gateway-1", nil); err != nil {
+			return err
+		}
+		if err := r.LoadPlan(r.MainPlan()); err != nil {
+			return err
+		}
+		for i := 1; i <= 2; i++ {
+			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 2 * time.Second,
+				Args: map[string]string{"ops": "create", "body": "5000"}}); err != nil {
 				return err
 			}
-			if err := r.LoadPlan(r.MainPlan()); err != nil {
-				return err
-			}
-			for i := 1; i <= 2; i++ {
-				if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 2 * time.Second,
-					Args: map[string]string{"ops": "create", "body": "5000"}}); err != nil {
-					return err
-				}
-			}
-			return r.CLILoop([]string{"create", "list"}, 6*time.Second, r.LoadDuration(400*time.Second), map[string]string{"body": "5000"})
-		},
-	})
+		}
+		return r.CLILoop([]string{"create", "list"}, 6*time.Second, r.LoadDuration(400*time.Second), map[string]string{"body": "5000"})
+	},
 }

@@ -61,7 +61,17 @@ func cmdList(args []string) int {
 		var exp []string
 		for _, p := range sc.MatrixProfiles() {
 			if e, ok := sc.Expect[p]; ok {
-				exp = append(exp, p+" → "+e.String())
+				x := p + " → " + e.String()
+				var pinned []string
+				for _, d := range []string{"modernc", "mattn"} {
+					if sc.Cell(p, d).Finding != nil {
+						pinned = append(pinned, d)
+					}
+				}
+				if len(pinned) > 0 {
+					x += " [finding pinned on " + strings.Join(pinned, ", ") + "]"
+				}
+				exp = append(exp, x)
 			}
 		}
 		if !*long {
@@ -72,6 +82,13 @@ func cmdList(args []string) int {
 		fmt.Fprintf(w, "%s\n  fix:   %s\n  roles: %s\n", sc.Name, sc.Fix, sc.Roles)
 		for _, e := range exp {
 			fmt.Fprintf(w, "  expect %s\n", e)
+		}
+		for _, p := range sc.MatrixProfiles() {
+			for _, d := range []string{"modernc", "mattn"} {
+				if f := sc.Cell(p, d).Finding; f != nil {
+					fmt.Fprintf(w, "  finding %s/%s: %s\n    why: %s\n", p, d, f.What, f.Why)
+				}
+			}
 		}
 		plan := strings.TrimSpace(sc.Plan)
 		if plan == "" {
