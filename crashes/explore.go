@@ -224,8 +224,18 @@ type Report struct {
 	States     int            `json:"states"`
 	Failing    int            `json:"failing"`
 	Kinds      map[string]int `json:"kinds,omitempty"` // failing states per problem kind
-	Elapsed    string         `json:"elapsed"`
-	PerSecond  float64        `json:"states_per_second"`
+	// Detected counts the detected states (lost-synced, SQLite reported
+	// damage); DetectedKinds what the damage did to the rows there (the
+	// row checks still run when the image opens), and QuickCheckOK how many
+	// of them quick_check alone would have passed.
+	Detected      int            `json:"detected"`
+	DetectedKinds map[string]int `json:"detected_kinds,omitempty"`
+	QuickCheckOK  int            `json:"quick_check_ok"`
+	// QuickCheckOKKinds: the row kinds among the detected states that
+	// quick_check alone would have passed (wrong data quick_check serves).
+	QuickCheckOKKinds map[string]int `json:"quick_check_ok_kinds,omitempty"`
+	Elapsed           string         `json:"elapsed"`
+	PerSecond         float64        `json:"states_per_second"`
 	// PerMinuteCore is states per minute per core by the wall clock:
 	// states / minutes / min(jobs, CPUs). On a shared machine it
 	// understates; PerCPUMinute does not.
@@ -237,8 +247,11 @@ type Report struct {
 	PerCPUMinute  float64             `json:"states_per_cpu_minute"`
 	Minimal       *Finding            `json:"minimal,omitempty"`
 	MinimalByKind map[string]*Finding `json:"minimal_by_kind,omitempty"`
-	Failures      []*Finding          `json:"failures,omitempty"` // the smallest, at most maxFailures
-	Notes         []string            `json:"notes,omitempty"`
+	// MinimalDetected is, per row kind, the smallest detected state whose
+	// rows show it (e.g. deleted rows back, caught by integrity_check).
+	MinimalDetected map[string]*Finding `json:"minimal_detected,omitempty"`
+	Failures        []*Finding          `json:"failures,omitempty"` // the smallest, at most maxFailures
+	Notes           []string            `json:"notes,omitempty"`
 }
 
 // maxFailures bounds the failures a report lists.
@@ -497,7 +510,8 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 	plan, stats := e.Plan()
 	rep := &Report{Run: e.opts.RunDir, DB: e.opts.DB, Mode: e.mode, ModeSource: e.modeSource, Seed: e.opts.Seed,
 		Budget: e.opts.Budget, Jobs: e.opts.Jobs, Sector: e.opts.Sector, Ops: len(e.rec.Ops), Points: len(e.tl.points),
-		Kinds: map[string]int{}, MinimalByKind: map[string]*Finding{}, Notes: append([]string(nil), e.notes...)}
+		Kinds: map[string]int{}, MinimalByKind: map[string]*Finding{}, DetectedKinds: map[string]int{},
+		MinimalDetected: map[string]*Finding{}, QuickCheckOKKinds: map[string]int{}, Notes: append([]string(nil), e.notes...)}
 	for _, o := range e.rec.Ops {
 		switch o.Kind {
 		case OpWrite:
@@ -622,11 +636,35 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 		default:
 			cs.Errors++
 		}
-		if j.Verdict == Fail {
+		switch j.Verdict {
+		case Fail:
 			f := e.finding(p, j)
 			fails = append(fails, f)
 			for _, k := range j.Kinds() {
 				rep.Kinds[k]++
+			}
+		case Detected:
+			rep.Detected++
+			if j.QuickCheck == "ok" {
+				rep.QuickCheckOK++
+				for _, k := range j.Kinds() {
+					if k != KindCorrupt {
+						rep.QuickCheckOKKinds[k]++
+					}
+				}
+			}
+			var f *Finding
+			for _, k := range j.Kinds() {
+				if k == KindCorrupt {
+					continue
+				}
+				rep.DetectedKinds[k]++
+				if f == nil {
+					f = e.finding(p, j)
+				}
+				if m := rep.MinimalDetected[k]; m == nil || smaller(f, m) {
+					rep.MinimalDetected[k] = f
+				}
 			}
 		}
 	}
@@ -673,29 +711,31 @@ func (e *Explorer) cut(p planned) Cut {
 	return Cut{T: e.tl.points[p.pi].t, Lying: p.class == ClassLostSynced}
 }
 
-// size orders findings: fewer altered writes, then fewer altered bytes,
-// then class, then earlier point.
+// sortFindings orders findings smallest first (see smaller).
 func sortFindings(fs []*Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if len(a.Alts) != len(b.Alts) {
-			return len(a.Alts) < len(b.Alts)
-		}
-		if a.bytes != b.bytes {
-			return a.bytes < b.bytes
-		}
-		if a.Class.rank() != b.Class.rank() {
-			return a.Class.rank() < b.Class.rank()
-		}
-		pa, pb := a.Point, b.Point
-		if pa == 0 {
-			pa = ^uint64(0)
-		}
-		if pb == 0 {
-			pb = ^uint64(0)
-		}
-		return pa < pb
-	})
+	sort.SliceStable(fs, func(i, j int) bool { return smaller(fs[i], fs[j]) })
+}
+
+// smaller orders findings: fewer altered writes, then fewer altered
+// bytes, then class, then earlier point.
+func smaller(a, b *Finding) bool {
+	if len(a.Alts) != len(b.Alts) {
+		return len(a.Alts) < len(b.Alts)
+	}
+	if a.bytes != b.bytes {
+		return a.bytes < b.bytes
+	}
+	if a.Class.rank() != b.Class.rank() {
+		return a.Class.rank() < b.Class.rank()
+	}
+	pa, pb := a.Point, b.Point
+	if pa == 0 {
+		pa = ^uint64(0)
+	}
+	if pb == 0 {
+		pb = ^uint64(0)
+	}
+	return pa < pb
 }
 
 // finding describes a judged state.

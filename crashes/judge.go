@@ -82,7 +82,7 @@ type Problem struct {
 type Judgement struct {
 	Verdict    Verdict   `json:"verdict"`
 	Integrity  string    `json:"integrity"`             // "ok", or the first line integrity_check (or the open) reported
-	QuickCheck string    `json:"quick_check,omitempty"` // quick_check's first line, when integrity_check was not ok
+	QuickCheck string    `json:"quick_check,omitempty"` // quick_check's first line ("ok" too), when integrity_check was not ok
 	Commits    int       `json:"commits"`               // ledger rows in the image
 	MaxSeq     int64     `json:"max_seq"`
 	Problems   []Problem `json:"problems,omitempty"`
@@ -305,41 +305,64 @@ func judge(x *expect, f *facts, cut Cut, mode Mode) Judgement {
 		j.Notes = append(j.Notes, f.harnessError.Error())
 		return j
 	}
-	damage := func(what string) Judgement {
-		j.Problems = []Problem{{Kind: KindCorrupt, Count: 1, Examples: []string{what}}}
-		if cut.Lying {
-			j.Verdict = Detected
-		} else {
-			j.Verdict = Fail
-		}
-		return j
-	}
-	if f.openErr != nil {
+	var ps, unsure problems
+	damaged := false
+	switch {
+	case f.openErr != nil:
 		j.Integrity = "open: " + f.openErr.Error()
 		if !f.damaged {
 			j.Verdict = Error
 			return j
 		}
-		return damage(j.Integrity)
-	}
-	if !(len(f.integrity) == 1 && f.integrity[0] == "ok") {
+		ps.add(KindCorrupt, j.Integrity)
+		damaged = true
+	case !(len(f.integrity) == 1 && f.integrity[0] == "ok"):
 		j.Integrity = firstLine(f.integrity)
+		j.QuickCheck = "not run"
 		if len(f.quick) > 0 {
 			j.QuickCheck = firstLine(f.quick)
 		}
-		return damage("integrity_check: " + j.Integrity)
+		ps.add(KindCorrupt, "integrity_check: "+j.Integrity)
+		damaged = true
+	default:
+		j.Integrity = "ok"
 	}
-	j.Integrity = "ok"
-	if f.ledgerErr != nil {
-		if isDamage(f.ledgerErr) {
-			return damage("reading the ledger: " + f.ledgerErr.Error())
+	// The data, judged also on a damaged image that still opens: what the
+	// damage did to the rows (resurrected, lost) says what a check that
+	// missed it would have served.
+	switch {
+	case f.openErr != nil:
+	case f.ledgerErr != nil && isDamage(f.ledgerErr):
+		if !damaged {
+			ps.add(KindCorrupt, "reading the ledger: "+f.ledgerErr.Error())
+			damaged = true
 		}
-		j.Verdict = Error
-		j.Notes = append(j.Notes, "reading the ledger: "+f.ledgerErr.Error())
-		return j
+	case f.ledgerErr != nil:
+		if !damaged {
+			j.Verdict = Error
+			j.Notes = append(j.Notes, "reading the ledger: "+f.ledgerErr.Error())
+			return j
+		}
+	default:
+		judgeData(x, f, cut, mode, &j, &ps, &unsure)
 	}
-	var ps, unsure problems
-	applied, unknown := judgeLedger(x, f.ledger, &ps)
+	j.Problems, j.Unsure = ps.list(), unsure.list()
+	switch {
+	case damaged && cut.Lying:
+		j.Verdict = Detected
+	case len(j.Problems) > 0:
+		j.Verdict = Fail
+	case len(j.Unsure) > 0:
+		j.Verdict = Inconclusive
+	default:
+		j.Verdict = Pass
+	}
+	return j
+}
+
+// judgeData judges the ledger, durability, rows and task statuses.
+func judgeData(x *expect, f *facts, cut Cut, mode Mode, j *Judgement, ps, unsure *problems) {
+	applied, unknown := judgeLedger(x, f.ledger, ps)
 	j.Commits = len(f.ledger)
 	for s := range f.ledger {
 		j.MaxSeq = max(j.MaxSeq, s)
@@ -356,18 +379,8 @@ func judge(x *expect, f *facts, cut Cut, mode Mode) Judgement {
 			ps.add(KindLostCommit, fmt.Sprintf("seq %d (%s by %s), acknowledged before the cut", a.Seq, a.Op, a.Proc))
 		}
 	}
-	judgeRows(x, f, applied, unknown, &ps, &unsure)
-	judgeStatus(x, f, applied, unknown, &ps, &unsure)
-	j.Problems, j.Unsure = ps.list(), unsure.list()
-	switch {
-	case len(j.Problems) > 0:
-		j.Verdict = Fail
-	case len(j.Unsure) > 0:
-		j.Verdict = Inconclusive
-	default:
-		j.Verdict = Pass
-	}
-	return j
+	judgeRows(x, f, applied, unknown, ps, unsure)
+	judgeStatus(x, f, applied, unknown, ps, unsure)
 }
 
 // judgeLedger matches the image's ledger rows to acknowledged commits. It

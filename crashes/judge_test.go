@@ -91,8 +91,20 @@ func TestJudge(t *testing.T) {
 		{"ledger hole", img([]int64{1, 3}, []string{"1", "2", "3", "9"}, "ready", ev), end, wal("normal"), Fail, []string{KindLedgerHole}},
 		{"unacknowledged later commit makes rows unsure", img([]int64{1, 2, 3, 4}, []string{"1", "2", "3", "9"}, "done", ev), end, wal("full"), Inconclusive, nil},
 		{"lost child row", img([]int64{1, 2, 3}, []string{"1", "3", "9"}, "done", nil), end, wal("full"), Fail, []string{KindLostRow}},
-		{"integrity failure on an honest disk", &facts{integrity: []string{"*** in database main ***", "Page 5: btreeInitPage() returns error code 11"}}, end, wal("full"), Fail, []string{KindCorrupt}},
-		{"integrity failure when a fsync lied is detected", &facts{integrity: []string{"row 3 missing from index"}}, Cut{T: 1, Lying: true}, wal("full"), Detected, []string{KindCorrupt}},
+		{"integrity failure on an honest disk", &facts{integrity: []string{"*** in database main ***", "Page 5: btreeInitPage() returns error code 11"},
+			ledgerErr: errors.New("database disk image is malformed (11)")}, end, wal("full"), Fail, []string{KindCorrupt}},
+		{"integrity failure when a fsync lied is detected", &facts{integrity: []string{"row 3 missing from index"}, ledgerErr: errors.New("database disk image is malformed (11)")},
+			Cut{T: 1, Lying: true}, wal("full"), Detected, []string{KindCorrupt}},
+		{"detected, and what the damage did to the rows", func() *facts {
+			f := img([]int64{1, 2, 3}, []string{"1", "2", "3", "9"}, "done", ev)
+			f.integrity, f.quick = []string{"*** in database main ***\nwrong # of entries in index i"}, []string{"ok"}
+			return f
+		}(), Cut{T: math.MaxInt64, Lying: true}, wal("full"), Detected, []string{KindCorrupt, KindResurrected}},
+		{"a ledger that does not read, on an image that passed integrity_check", func() *facts {
+			f := img(nil, nil, "", nil)
+			f.ledgerErr = errors.New("database disk image is malformed (11)")
+			return f
+		}(), end, wal("full"), Fail, []string{KindCorrupt}},
 		{"open reports damage", &facts{openErr: errors.New("file is not a database (26)"), damaged: true}, end, wal("full"), Fail, []string{KindCorrupt}},
 		{"harness error", &facts{harnessError: errors.New("disk full")}, end, wal("full"), Error, nil},
 		{"open error that is not damage", &facts{openErr: errors.New("unable to open database file")}, end, wal("full"), Error, nil},

@@ -90,7 +90,6 @@ func (d *judgeDir) read(ctx context.Context) *facts {
 	}
 	if !(len(f.integrity) == 1 && f.integrity[0] == "ok") {
 		f.quick, _ = strs(ctx, conn, "PRAGMA quick_check")
-		return f
 	}
 	// A table that does not exist yet (a cut before the schema was
 	// created, or a lost schema write) is empty: what the ledger then

@@ -238,25 +238,54 @@ func printReport(w io.Writer, rep *crashes.Report) {
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	if rep.Detected > 0 {
+		fmt.Fprintf(w, "detected: %d lost-synced states where SQLite reported the damage; their rows: %s\n",
+			rep.Detected, kindList(rep.DetectedKinds))
+		fmt.Fprintf(w, "  %d of them pass quick_check (only integrity_check sees the damage); their rows: %s\n",
+			rep.QuickCheckOK, kindList(rep.QuickCheckOKKinds))
+		printSmallest(w, "smallest detected", rep.MinimalDetected, "")
+	}
 	if rep.Failing == 0 {
 		fmt.Fprintln(w, "no failing state")
 		return
 	}
+	fmt.Fprintf(w, "FAILING: %d states (%s)\n", rep.Failing, kindList(rep.Kinds))
+	printFinding(w, "smallest failing state", rep.Minimal)
+	printSmallest(w, "smallest", rep.MinimalByKind, rep.Minimal.ID)
+}
+
+func kindList(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
 	var kinds []string
-	for k, n := range rep.Kinds {
+	for k, n := range m {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
 	}
 	sort.Strings(kinds)
-	fmt.Fprintf(w, "FAILING: %d states (%s)\n", rep.Failing, strings.Join(kinds, ", "))
-	printFinding(w, "smallest failing state", rep.Minimal)
+	return strings.Join(kinds, ", ")
+}
+
+// printSmallest prints each distinct finding of byKind once (titled with
+// every kind it is the smallest of), skipping the one already printed.
+func printSmallest(w io.Writer, title string, byKind map[string]*crashes.Finding, printed string) {
 	var ks []string
-	for k := range rep.MinimalByKind {
+	for k := range byKind {
 		ks = append(ks, k)
 	}
 	sort.Strings(ks)
+	seen := map[string][]string{}
+	var order []*crashes.Finding
 	for _, k := range ks {
-		if f := rep.MinimalByKind[k]; f.ID != rep.Minimal.ID {
-			printFinding(w, "smallest "+k, f)
+		f := byKind[k]
+		if _, ok := seen[f.ID]; !ok {
+			order = append(order, f)
+		}
+		seen[f.ID] = append(seen[f.ID], k)
+	}
+	for _, f := range order {
+		if f.ID != printed {
+			printFinding(w, title+" "+strings.Join(seen[f.ID], ", "), f)
 		}
 	}
 }
