@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sqlchaos/sqlchaos/faultfs"
@@ -19,11 +20,18 @@ const keepEnv = "SQLCHAOS_KEEP_RUNS"
 
 // boardRun mounts faultfs in capture mode over a fresh backing directory,
 // runs work against the mounted database (kanban.db) with a history
-// writer, stops the mount and returns the run directory and the backing
-// directory.
-func boardRun(t *testing.T, switches map[string]string, work func(db string, h *history.Writer)) (run, backing string) {
-	run, backing = t.TempDir(), t.TempDir()
-	if os.Getenv(keepEnv) != "" {
+// writer, stops the mount and returns the run directory (run, emptied
+// first, or a temporary one) and the backing directory.
+func boardRun(t *testing.T, run string, switches map[string]string, work func(db string, h *history.Writer)) (string, string) {
+	backing := t.TempDir()
+	switch {
+	case run != "":
+		if err := os.RemoveAll(run); err != nil {
+			t.Fatal(err)
+		}
+	case os.Getenv(keepEnv) == "":
+		run = t.TempDir()
+	default:
 		var err error
 		if run, err = os.MkdirTemp("", "sqlchaos-crashes-run-"); err != nil {
 			t.Fatal(err)
@@ -73,6 +81,40 @@ func commitTx(t *testing.T, db *sql.DB, h *history.Writer, op string, data map[s
 	}
 }
 
+// deleteWorkload is issue 9's experiment as a recorded run: a table of 400
+// rows in one commit, then DELETE of rows 100..250 in another, both with
+// the ledger and acknowledged in the history. In WAL mode the delete is
+// checkpointed and one more commit restarts the WAL, so that a lost
+// checkpoint write can no longer be repaired from the WAL.
+func deleteWorkload(t *testing.T, journal, sync, secure string) func(string, *history.Writer) {
+	return func(path string, h *history.Writer) {
+		db := openDB(t, path, "PRAGMA journal_mode="+journal, "PRAGMA synchronous="+sync, "PRAGMA secure_delete="+secure,
+			"PRAGMA wal_autocheckpoint=0")
+		defer db.Close()
+		if _, err := db.Exec(ledgerSchema + `CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);`); err != nil {
+			t.Fatal(err)
+		}
+		commitTx(t, db, h, "insert", map[string]any{history.DataInserted: rowKeys(1, 400)},
+			`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400)
+			 INSERT INTO t SELECT i, printf('row %d %040d', i, i) FROM n`)
+		checkpoint := func() {
+			if journal == "WAL" {
+				if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		checkpoint()
+		commitTx(t, db, h, "delete", map[string]any{history.DataDeleted: rowKeys(100, 250)},
+			`DELETE FROM t WHERE id BETWEEN 100 AND 250`)
+		if journal == "WAL" {
+			checkpoint()
+			commitTx(t, db, h, "insert", map[string]any{history.DataInserted: rowKeys(401, 401)},
+				`INSERT INTO t VALUES (401, 'one more')`)
+		}
+	}
+}
+
 // TestCaptureFUSE records real runs through faultfs in capture mode and
 // explores them: the clean image at the end is byte for byte the backing
 // directory's files (the capture replays exactly); every honest power-cut
@@ -91,35 +133,8 @@ func TestCaptureFUSE(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sw := map[string]string{"journal_mode": map[string]string{"DELETE": "delete", "WAL": "wal"}[c.journal], "synchronous": c.sync}
-			run, backing := boardRun(t, sw, func(path string, h *history.Writer) {
-				db := openDB(t, path, "PRAGMA journal_mode="+c.journal, "PRAGMA synchronous="+c.sync, "PRAGMA secure_delete="+c.secure,
-					"PRAGMA wal_autocheckpoint=0")
-				defer db.Close()
-				if _, err := db.Exec(ledgerSchema + `CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);`); err != nil {
-					t.Fatal(err)
-				}
-				commitTx(t, db, h, "insert", map[string]any{history.DataInserted: rowKeys(1, 400)},
-					`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400)
-					 INSERT INTO t SELECT i, printf('row %d %040d', i, i) FROM n`)
-				if c.journal == "WAL" {
-					if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-						t.Fatal(err)
-					}
-				}
-				commitTx(t, db, h, "delete", map[string]any{history.DataDeleted: rowKeys(100, 250)},
-					`DELETE FROM t WHERE id BETWEEN 100 AND 250`)
-				if c.journal == "WAL" {
-					// Checkpoint the delete into the database, then restart
-					// the WAL with one more commit: a lost checkpoint write
-					// can no longer be repaired from the WAL.
-					if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
-						t.Fatal(err)
-					}
-					commitTx(t, db, h, "insert", map[string]any{history.DataInserted: rowKeys(401, 401)},
-						`INSERT INTO t VALUES (401, 'one more')`)
-				}
-			})
+			sw := map[string]string{"journal_mode": strings.ToLower(c.journal), "synchronous": c.sync}
+			run, backing := boardRun(t, "", sw, deleteWorkload(t, c.journal, c.sync, c.secure))
 
 			e, err := Open(Options{RunDir: run, Budget: 0, Jobs: 2, Seed: 1})
 			if err != nil {
@@ -198,4 +213,26 @@ func TestCaptureFUSE(t *testing.T) {
 			t.Logf("%s: lost write %s (page %d) brings back %d deleted rows, integrity_check ok: %s", c.name, f.ID, f.Alts[0].Page, n, f.Rebuild)
 		})
 	}
+}
+
+// fixtureEnv, set, makes TestWriteFixtures re-record the captured runs
+// under testdata/crashes/ (FUSE required).
+const fixtureEnv = "SQLCHAOS_UPDATE_FIXTURES"
+
+// fixtureDir is the recorded rollback-journal run the non-FUSE tests and
+// the CLI tests explore.
+const fixtureDir = "../testdata/crashes/rollback-delete-400"
+
+// TestWriteFixtures re-records testdata/crashes/ with
+// SQLCHAOS_UPDATE_FIXTURES=1: issue 9's experiment (400 rows, DELETE of
+// 100..250) through faultfs in capture mode, DELETE journal, FULL,
+// secure_delete ON.
+func TestWriteFixtures(t *testing.T) {
+	if os.Getenv(fixtureEnv) == "" {
+		t.Skip("set " + fixtureEnv + "=1 to re-record testdata/crashes/")
+	}
+	fusetest.Require(t)
+	run, _ := boardRun(t, fixtureDir, map[string]string{"journal_mode": "delete", "synchronous": "FULL"},
+		deleteWorkload(t, "DELETE", "FULL", "ON"))
+	t.Logf("recorded %s", run)
 }

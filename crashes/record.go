@@ -107,7 +107,11 @@ func LoadRecording(runDir, captureDir string) (*Recording, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
-	if err := readSnapshot(filepath.Join(captureDir, trace.CaptureSnapshot), rec.Initial); err != nil {
+	snap := filepath.Join(captureDir, trace.CaptureSnapshot)
+	if _, err := os.Stat(snap); err != nil && errors.Is(err, fs.ErrNotExist) && recs[snapAt].N == 0 {
+		// An empty snapshot (nothing in the backing dir at mount); version
+		// control does not keep the empty directory.
+	} else if err := readSnapshot(snap, rec.Initial); err != nil {
 		return nil, fmt.Errorf("capture snapshot: %w", err)
 	}
 	for _, r := range recs[snapAt+1:] {
