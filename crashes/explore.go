@@ -224,8 +224,8 @@ type Report struct {
 	States     int            `json:"states"`
 	Failing    int            `json:"failing"`
 	Kinds      map[string]int `json:"kinds,omitempty"` // failing states per problem kind
-	// Detected counts the detected states (lost-synced, SQLite reported
-	// damage); DetectedKinds what the damage did to the rows there (the
+	// Detected counts the detected states (lost-synced or torn-synced,
+	// SQLite reported damage); DetectedKinds what the damage did to the rows there (the
 	// row checks still run when the image opens), and QuickCheckOK how many
 	// of them quick_check alone would have passed.
 	Detected      int            `json:"detected"`
@@ -322,19 +322,30 @@ func (e *Explorer) Plan() ([]planned, []ClassStats) {
 			return planned{pi: c.point, alts: []Alt{{Seq: e.rec.Ops[c.write].Seq}}, class: ClassLostSynced}
 		}})
 	}
-	if want[ClassTorn] {
-		var starts []int // prefix sums of torn masks per volatile write
+	// torn enumerates every systematic tear of each write of ws.
+	torn := func(class Class, ws []pw) source {
+		var starts []int // prefix sums of torn masks per write
 		total := 0
-		for _, v := range vols {
+		for _, v := range ws {
 			starts = append(starts, total)
 			total += tornCount(e.tl.npieces(v.w))
 		}
-		srcs = append(srcs, source{ClassTorn, total, func(i int) planned {
+		return source{class, total, func(i int) planned {
 			k := sort.Search(len(starts), func(k int) bool { return starts[k] > i }) - 1
-			v := vols[k]
+			v := ws[k]
 			masks := tornMasks(e.tl.npieces(v.w))
-			return planned{pi: v.pi, alts: []Alt{{Seq: e.rec.Ops[v.w].Seq, Keep: masks[i-starts[k]]}}, class: ClassTorn}
-		}})
+			return planned{pi: v.pi, alts: []Alt{{Seq: e.rec.Ops[v.w].Seq, Keep: masks[i-starts[k]]}}, class: class}
+		}}
+	}
+	if want[ClassTorn] {
+		srcs = append(srcs, torn(ClassTorn, vols))
+	}
+	if want[ClassTornSynced] {
+		var ws []pw
+		for _, c := range e.claims {
+			ws = append(ws, pw{c.point, c.write})
+		}
+		srcs = append(srcs, torn(ClassTornSynced, ws))
 	}
 	// Budget shares (max-min fair). Random demands the whole budget.
 	randomOK := want[ClassRandom] && len(withVol) > 0 && e.opts.Budget > 0
@@ -708,7 +719,7 @@ func cpuTime() time.Duration {
 
 // cut returns the judgement's view of a planned state's crash point.
 func (e *Explorer) cut(p planned) Cut {
-	return Cut{T: e.tl.points[p.pi].t, Lying: p.class == ClassLostSynced}
+	return Cut{T: e.tl.points[p.pi].t, Lying: p.class.Lying()}
 }
 
 // sortFindings orders findings smallest first (see smaller).

@@ -24,7 +24,7 @@ type Verdict string
 const (
 	Pass         Verdict = "pass"
 	Fail         Verdict = "fail"
-	Detected     Verdict = "detected"     // lost-synced: SQLite reported the damage
+	Detected     Verdict = "detected"     // lost-synced, torn-synced: SQLite reported the damage
 	Inconclusive Verdict = "inconclusive" // only undecidable rows (unacknowledged commits in the image)
 	Error        Verdict = "error"        // the harness could not judge (I/O, not SQLite)
 )
@@ -68,7 +68,7 @@ func (m Mode) String() string { return m.Journal + "+" + strings.ToUpper(m.Sync)
 // Cut is the crash point as the judgement sees it.
 type Cut struct {
 	T     int64 // the cut's time (CLOCK_MONOTONIC); commits acknowledged before it were synced before it
-	Lying bool  // a fsync lied (ClassLostSynced): durability is not judged, damage SQLite reports is detected
+	Lying bool  // a fsync lied (ClassLostSynced, ClassTornSynced): durability is not judged, damage SQLite reports is detected
 }
 
 // Problem is one kind of wrong data, with a few examples.

@@ -11,9 +11,9 @@ import (
 type Class string
 
 // The classes, in the order the explorer enumerates them. Every class but
-// ClassLostSynced is a power cut on an honest disk: what a fsync returned
-// is durable, everything written since a file's last fsync may be lost,
-// kept, or kept in part (any subset of its sectors).
+// ClassLostSynced and ClassTornSynced is a power cut on an honest disk:
+// what a fsync returned is durable, everything written since a file's last
+// fsync may be lost, kept, or kept in part (any subset of its sectors).
 const (
 	// ClassClean: a power cut at the point that loses nothing (every
 	// write issued reached the disk).
@@ -34,10 +34,20 @@ const (
 	// dropped); damage SQLite reports is "detected"; wrong data with
 	// integrity_check ok is a failure.
 	ClassLostSynced Class = "lost-synced"
+	// ClassTornSynced: exactly one write that a fsync reported durable
+	// reached the disk only in part, at sector boundaries (a prefix, a
+	// suffix, or all but one sector): judged like ClassLostSynced. A
+	// prefix kept is a new page head over an old tail; a suffix kept, an
+	// old head (cell pointers) over a new cell area.
+	ClassTornSynced Class = "torn-synced"
 )
 
+// Lying reports whether the class models a fsync that lied (a write it
+// reported durable lost or torn) rather than an honest disk.
+func (c Class) Lying() bool { return c == ClassLostSynced || c == ClassTornSynced }
+
 // Classes lists every class in enumeration order.
-var Classes = []Class{ClassClean, ClassSynced, ClassLost, ClassLostSynced, ClassTorn, ClassRandom}
+var Classes = []Class{ClassClean, ClassSynced, ClassLost, ClassLostSynced, ClassTorn, ClassTornSynced, ClassRandom}
 
 // ParseClasses parses a comma-separated list of class names ("all" for
 // every class).

@@ -313,6 +313,8 @@ func (tl *timeline) classify(pi int, alts []Alt) Class {
 		}
 	}
 	switch {
+	case synced && len(alts) == 1 && !alts[0].Lost():
+		return ClassTornSynced
 	case synced:
 		return ClassLostSynced
 	case len(alts) == 1 && alts[0].Lost():

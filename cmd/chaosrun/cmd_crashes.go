@@ -51,7 +51,11 @@ states are, by class:
   lost-synced  one write that a fsync had reported durable lost (a lying fsync
                or disk cache); durability is not judged, and damage SQLite
                reports counts as detected, not failed
-The first five are an honest disk: SQLite promises every one of them passes.
+  torn-synced  one such write torn like torn (a prefix kept: new page head
+               over the old tail; a suffix: old head over the new cells);
+               judged like lost-synced
+clean, synced, lost, torn and random are an honest disk: SQLite promises
+every one of them passes.
 Every class runs in full when --budget allows, else a seeded uniform sample;
 the budget is shared fairly between the classes.
 
@@ -99,7 +103,7 @@ func runCrashes(args []string, stdout, stderr io.Writer) int {
 	budget := fl.Int("budget", 10000, "states to judge (0: every systematic state, no random ones)")
 	seed := fl.Int64("seed", 1, "seed of every random choice (sampling and random states)")
 	jobs := fl.Int("jobs", 0, "parallel judges (default GOMAXPROCS)")
-	classes := fl.String("classes", "all", "comma-separated classes: clean,synced,lost,lost-synced,torn,random")
+	classes := fl.String("classes", "all", "comma-separated classes: clean,synced,lost,lost-synced,torn,torn-synced,random")
 	sector := fl.Int64("sector", 512, "sector size of torn writes (512 or 4096)")
 	db := fl.String("db", "", "main database name in the recording (default kanban.db, or the only one)")
 	capDir := fl.String("capture", "", "capture directory (default RUNDIR/capture)")
@@ -239,7 +243,7 @@ func printReport(w io.Writer, rep *crashes.Report) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if rep.Detected > 0 {
-		fmt.Fprintf(w, "detected: %d lost-synced states where SQLite reported the damage; their rows: %s\n",
+		fmt.Fprintf(w, "detected: %d lost-synced/torn-synced states where SQLite reported the damage; their rows: %s\n",
 			rep.Detected, kindList(rep.DetectedKinds))
 		fmt.Fprintf(w, "  %d of them pass quick_check (only integrity_check sees the damage); their rows: %s\n",
 			rep.QuickCheckOK, kindList(rep.QuickCheckOKKinds))
