@@ -1,6 +1,7 @@
 package crashes
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
 // Options configure an exploration.
@@ -956,16 +958,21 @@ type SavedState struct {
 	Profile  string   `json:"profile,omitempty"`
 	Driver   string   `json:"driver,omitempty"`
 	State    *Finding `json:"state"`
+	// Oracle is the oracle's own verdict on the state's image (CrossCheck),
+	// or why it could not judge it.
+	Oracle      []oracle.Result `json:"oracle,omitempty"`
+	OracleError string          `json:"oracle_error,omitempty"`
 }
 
 // Save writes the report (RUNDIR/crashes/report.json) and, when a state
-// failed, the minimal one (RUNDIR/crashes/minimal-state.json; with
-// foundDir set also foundDir/crash-<run>-<state>.json). It returns the
-// paths written.
-func (e *Explorer) Save(rep *Report, foundDir string) ([]string, error) {
+// failed, the minimal one with the oracle's second opinion on it
+// (RUNDIR/crashes/minimal-state.json; with foundDir set also
+// foundDir/crash-<run>-<state>.json). It returns the paths written and
+// the saved state (nil when none failed).
+func (e *Explorer) Save(rep *Report, foundDir string) ([]string, *SavedState, error) {
 	out := filepath.Join(e.opts.RunDir, OutDir)
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var paths []string
 	write := func(p string, v any) error {
@@ -980,11 +987,11 @@ func (e *Explorer) Save(rep *Report, foundDir string) ([]string, error) {
 		return nil
 	}
 	if err := write(filepath.Join(out, "report.json"), rep); err != nil {
-		return paths, err
+		return paths, nil, err
 	}
 	if rep.Minimal == nil {
 		os.Remove(filepath.Join(out, "minimal-state.json"))
-		return paths, nil
+		return paths, nil, nil
 	}
 	var meta metaFile
 	if b, err := os.ReadFile(filepath.Join(e.opts.RunDir, MetaFile)); err == nil {
@@ -993,19 +1000,24 @@ func (e *Explorer) Save(rep *Report, foundDir string) ([]string, error) {
 	abs, _ := filepath.Abs(e.opts.RunDir)
 	ss := SavedState{Run: abs, DB: e.opts.DB, Mode: e.mode, Sector: e.opts.Sector, Seed: e.opts.Seed,
 		Scenario: meta.Scenario, Profile: meta.Profile, Driver: meta.Driver, State: rep.Minimal}
+	if res, err := e.CrossCheck(context.Background(), rep.Minimal.ID); err != nil {
+		ss.OracleError = err.Error()
+	} else {
+		ss.Oracle = res
+	}
 	if err := write(filepath.Join(out, "minimal-state.json"), ss); err != nil {
-		return paths, err
+		return paths, &ss, err
 	}
 	if foundDir != "" {
 		if err := os.MkdirAll(foundDir, 0o755); err != nil {
-			return paths, err
+			return paths, &ss, err
 		}
 		name := fmt.Sprintf("crash-%s-%s.json", filepath.Base(abs), strings.NewReplacer("/", "_", ":", "-").Replace(rep.Minimal.ID))
 		if err := write(filepath.Join(foundDir, name), ss); err != nil {
-			return paths, err
+			return paths, &ss, err
 		}
 	}
-	return paths, nil
+	return paths, &ss, nil
 }
 
 // FoundEnv overrides where --save writes (as for the properties' found plans).
@@ -1029,4 +1041,104 @@ func FoundDir() string {
 			return filepath.Join(dir, "testdata", "found")
 		}
 	}
+}
+
+// OracleCheckers are the oracle checkers CrossCheck runs on a state's
+// image: the three the explorer's own judgements mirror.
+var OracleCheckers = []string{"durability", "resurrection", "structure"}
+
+// CrossCheck judges the image of the state named by id with the oracle's
+// own checkers (oracle.Load on a synthesized run directory: meta.json, the
+// histories and the trace up to the cut, files/ holding the image) and
+// returns their results. It is a second opinion for one state, too slow to
+// run per state; the oracle knows nothing of crash points, so it expects
+// every commit acknowledged before the cut (even when a fsync lied) and
+// treats commits the image holds but nobody acknowledged before the cut
+// as unknown (inconclusive rows).
+func (e *Explorer) CrossCheck(ctx context.Context, id string) ([]oracle.Result, error) {
+	if e.opts.DB != oracle.DBName {
+		return nil, fmt.Errorf("the oracle judges %s only, this recording's database is %s", oracle.DBName, e.opts.DB)
+	}
+	s, err := ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	pi, err := e.tl.validate(&s)
+	if err != nil {
+		return nil, err
+	}
+	cutT := e.tl.points[pi].t
+	tmp, err := os.MkdirTemp(e.tmpParent(), "sqlchaos-oracle-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	for _, d := range []string{oracle.HistoriesDir, oracle.FilesDir} {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	meta, err := os.ReadFile(filepath.Join(e.opts.RunDir, MetaFile))
+	if err != nil {
+		meta = []byte(`{"scenario":"crash-state","ledger":"` + e.ledger + `"}`)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, oracle.MetaFile), meta, 0o644); err != nil {
+		return nil, err
+	}
+	// Histories and trace up to the cut: what had happened when the power
+	// went.
+	hs, err := filepath.Glob(filepath.Join(e.opts.RunDir, HistoriesDir, "*.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hs {
+		if err := filterLines(h, filepath.Join(tmp, oracle.HistoriesDir, filepath.Base(h)), cutT); err != nil {
+			return nil, err
+		}
+	}
+	if err := filterLines(filepath.Join(e.opts.RunDir, TraceFile), filepath.Join(tmp, oracle.TraceFile), cutT); err != nil {
+		return nil, err
+	}
+	r := newReplayer(e.tl)
+	r.advance(e.tl.points[pi].idx)
+	img, err := r.build(pi, s.Alts)
+	if err != nil {
+		return nil, err
+	}
+	if err := place(filepath.Join(tmp, oracle.FilesDir), e.opts.DB, img); err != nil {
+		return nil, err
+	}
+	in, err := oracle.Load(tmp)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	var out []oracle.Result
+	for _, name := range OracleCheckers {
+		if res, ok := oracle.Run(in, name); ok {
+			out = append(out, res)
+		}
+	}
+	return out, nil
+}
+
+// filterLines copies the JSON lines of src whose "t" is before cutT.
+func filterLines(src, dst string, cutT int64) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	var out []byte
+	for len(b) > 0 {
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
+		var v struct {
+			T int64 `json:"t"`
+		}
+		if json.Unmarshal(line, &v) != nil || v.T >= cutT {
+			continue
+		}
+		out = append(append(out, line...), '\n')
+	}
+	return os.WriteFile(dst, out, 0o644)
 }

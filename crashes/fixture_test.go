@@ -70,6 +70,24 @@ func TestFixtureRollbackDelete(t *testing.T) {
 		t.Fatalf("minimal resurrection: %+v", f)
 	}
 	t.Logf("lost write %s (page %d): %s", f.ID, f.Alts[0].Page, f.Judgement.Summary())
+	// The oracle's own checkers, on a run directory synthesized for this
+	// one image, agree: the rows are wrong, the structure is fine.
+	e, err := Open(Options{RunDir: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.CrossCheck(context.Background(), f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range res {
+		got[r.Checker] = string(r.Verdict)
+		t.Logf("oracle %s: %s: %s", r.Checker, r.Verdict, r.Summary)
+	}
+	if got["resurrection"] != "fail" || got["structure"] != "pass" {
+		t.Fatalf("oracle on %s: %v", f.ID, got)
+	}
 
 	rep = explore(ClassTornSynced)
 	if len(rep.Failures) != rep.Failing {

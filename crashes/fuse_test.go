@@ -188,7 +188,7 @@ func TestCaptureFUSE(t *testing.T) {
 					t.Fatalf("class %s: %d candidates, none run", cs.Class, cs.Candidates)
 				}
 			}
-			if _, err := e.Save(rep, ""); err != nil {
+			if _, _, err := e.Save(rep, ""); err != nil {
 				t.Fatal(err)
 			}
 			e.opts.Classes = []Class{ClassLostSynced}
@@ -202,7 +202,7 @@ func TestCaptureFUSE(t *testing.T) {
 			if f.Class != ClassLostSynced || f.Judgement.Integrity != "ok" || len(f.Alts) != 1 || f.Alts[0].Path != "kanban.db" {
 				t.Fatalf("minimal resurrection: %+v", f)
 			}
-			if _, err := e.Save(rep, ""); err != nil {
+			if _, _, err := e.Save(rep, ""); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(filepath.Join(run, OutDir, "minimal-state.json")); err != nil {

@@ -144,7 +144,7 @@ func TestLostSyncedLeafWriteResurrects(t *testing.T) {
 			}
 			// Saved, and rebuilt from its ID with the same verdict.
 			found := t.TempDir()
-			paths, err := e.Save(rep, found)
+			paths, _, err := e.Save(rep, found)
 			if err != nil {
 				t.Fatal(err)
 			}

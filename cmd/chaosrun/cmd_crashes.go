@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/crashes"
+	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
 func init() {
@@ -30,7 +31,7 @@ func init() {
 const crashesUsage = `Usage: chaosrun crashes RUNDIR [--budget N] [--seed N] [--jobs N] [--classes LIST]
                         [--sector N] [--db NAME] [--journal wal|delete] [--sync full|normal|off]
                         [--save] [--json] [--no-shrink]
-       chaosrun crashes RUNDIR --state ID [--out DIR]
+       chaosrun crashes RUNDIR --state ID [--out DIR] [--oracle]
 
 crashes rebuilds, offline and without FUSE, the database images a power cut
 could have left during a run recorded in capture mode, opens each with SQLite
@@ -77,7 +78,12 @@ barrier's trace seq, or "end") followed by "/d<seq>" for each lost write and
 
 --state ID rebuilds that state's files into --out DIR (kanban.db with its
 -wal or -journal, as SQLite would find them after the cut), judges a private
-copy and prints the verdict; DIR itself is never opened by SQLite.
+copy and prints the verdict; DIR itself is never opened by SQLite. With
+--oracle the oracle's own durability, resurrection and structure checkers
+judge the image too (on the histories and trace up to the cut; the oracle
+knows no crash points, so it wants every commit acknowledged before the cut).
+The smallest failing state of an exploration gets that second opinion
+always (printed, and saved in minimal-state.json).
 
 The rate is printed as states per second, states per minute per core by the
 wall clock (jobs used), and states per CPU-minute (the process's CPU time:
@@ -114,6 +120,7 @@ func runCrashes(args []string, stdout, stderr io.Writer) int {
 	save := fl.Bool("save", false, "also save the minimal failing state under testdata/found/")
 	asJSON := fl.Bool("json", false, "print the report as JSON on stdout")
 	noShrink := fl.Bool("no-shrink", false, "do not shrink failing multi-write states")
+	withOracle := fl.Bool("oracle", false, "with --state: also judge the image with the oracle's durability, resurrection and structure checkers")
 	progress := fl.Duration("progress", 5*time.Second, "interval of progress lines on stderr (0: none)")
 	fl.Usage = func() {
 		fmt.Fprint(fl.Output(), crashesUsage)
@@ -184,12 +191,24 @@ func runCrashes(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return bad("%v", err)
 		}
+		var res []oracle.Result
+		var oerr error
+		if *withOracle {
+			res, oerr = e.CrossCheck(ctx, *state)
+		}
 		if *asJSON {
-			writeJSON(stdout, f)
+			writeJSON(stdout, map[string]any{"state": f, "oracle": res})
 		} else {
 			printFinding(stdout, "state", f)
 			if *out != "" {
 				fmt.Fprintf(stdout, "  files written to %s\n", *out)
+			}
+			if *withOracle {
+				errText := ""
+				if oerr != nil {
+					errText = oerr.Error()
+				}
+				printOracle(stdout, "the oracle on this state", res, errText)
 			}
 		}
 		if f.Judgement.Verdict == crashes.Fail {
@@ -207,7 +226,7 @@ func runCrashes(args []string, stdout, stderr io.Writer) int {
 	if *save {
 		found = crashes.FoundDir()
 	}
-	paths, err := e.Save(rep, found)
+	paths, saved, err := e.Save(rep, found)
 	if err != nil {
 		fmt.Fprintf(stderr, "chaosrun crashes: saving: %v\n", err)
 	}
@@ -215,6 +234,9 @@ func runCrashes(args []string, stdout, stderr io.Writer) int {
 		writeJSON(stdout, rep)
 	} else {
 		printReport(stdout, rep)
+		if saved != nil {
+			printOracle(stdout, "the oracle on the smallest failing state", saved.Oracle, saved.OracleError)
+		}
 		for _, p := range paths {
 			fmt.Fprintf(stdout, "saved %s\n", p)
 		}
@@ -291,6 +313,18 @@ func printSmallest(w io.Writer, title string, byKind map[string]*crashes.Finding
 		if f.ID != printed {
 			printFinding(w, title+" "+strings.Join(seen[f.ID], ", "), f)
 		}
+	}
+}
+
+// printOracle prints the oracle's second opinion on one state.
+func printOracle(w io.Writer, title string, res []oracle.Result, errText string) {
+	if errText != "" {
+		fmt.Fprintf(w, "%s: not judged: %s\n", title, errText)
+		return
+	}
+	fmt.Fprintf(w, "%s (histories and trace up to the cut):\n", title)
+	for _, r := range res {
+		fmt.Fprintf(w, "  %s: %s: %s\n", r.Checker, r.Verdict, r.Summary)
 	}
 }
 
