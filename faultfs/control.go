@@ -348,7 +348,7 @@ func parseCutOptions(keep string, sector int64) (plan.CutKeep, int64, error) {
 		keep = string(plan.CutNone)
 	}
 	spec := "powercut keep=" + keep
-	if sector != 0 {
+	if sector != 0 && keep == string(plan.CutSectors) { // the sector size matters only for keep=sectors
 		spec += fmt.Sprintf(" sector=%d", sector)
 	}
 	p, err := plan.Parse(spec)

@@ -150,7 +150,7 @@ func (s *server) begin(ctx context.Context, op plan.Op, path string, off, n int6
 		c.start = trace.Now()
 	}
 	if op != plan.OpRelease && op != plan.OpFlush {
-		if c.cut = s.enter(ctx); c.cut != 0 {
+		if c.cut = s.enter(ctx, c.ev.Pid); c.cut != 0 {
 			return c
 		}
 		c.gated = true
@@ -161,7 +161,7 @@ func (s *server) begin(ctx context.Context, op plan.Op, path string, off, n int6
 		s.powerCut(CutInfo{Trigger: "rule", Rule: c.d.Rule, Op: string(op), Path: path, Pid: c.ev.Pid,
 			Keep: string(c.d.Cut), Sector: c.d.Sector})
 		if op != plan.OpRelease && op != plan.OpFlush {
-			c.cut = s.waitThaw(ctx)
+			c.cut = s.waitThaw(ctx, c.ev.Pid)
 		}
 		return c
 	}

@@ -65,7 +65,7 @@ const (
 // of the unsynced writes. The zero value keeps none.
 type PowerCutOptions struct {
 	Keep   plan.CutKeep `json:"keep,omitempty"`   // none (default), all, random or sectors
-	Sector int64        `json:"sector,omitempty"` // keep=sectors: sector size (default 512)
+	Sector int64        `json:"sector,omitempty"` // keep=sectors: sector size (default 512); ignored otherwise
 }
 
 // CutInfo describes a power cut.
@@ -100,6 +100,7 @@ type RecoverResult struct {
 	DirUndone    int    `json:"dir_undone"`   // ... undone
 	Unrestorable int    `json:"unrestorable"` // ... that could not be undone
 	Blocked      int64  `json:"blocked"`      // ops still waiting on the frozen mount, now failed with EIO
+	Refused      int64  `json:"refused"`      // kernel writebacks (pid 0) failed with EIO at once during the cut
 	Duration     int64  `json:"duration_ns"`  // how long the reset took
 	Errors       string `json:"errors,omitempty"`
 }
@@ -662,6 +663,7 @@ type cutState struct {
 	gate    sync.RWMutex // ops that change files hold it shared; the cut takes it
 	thaw    atomic.Pointer[chan struct{}]
 	blocked atomic.Int64
+	refused atomic.Int64 // kernel writebacks failed at once while frozen
 
 	mu          sync.Mutex // serialises cut, recover and state
 	cuts        int
@@ -678,11 +680,12 @@ func (c *cutState) init() {
 
 // enter is called at the start of every op but release and flush: it waits
 // while the mount is frozen (returning the errno the op fails with) and
-// otherwise holds the gate shared until the op's finish.
-func (s *server) enter(ctx context.Context) syscall.Errno {
+// otherwise holds the gate shared until the op's finish. pid is the
+// caller's (0 for the kernel).
+func (s *server) enter(ctx context.Context, pid uint32) syscall.Errno {
 	for {
 		if s.cut.frozen.Load() {
-			return s.waitThaw(ctx)
+			return s.waitThaw(ctx, pid)
 		}
 		s.cut.gate.RLock()
 		if !s.cut.frozen.Load() {
@@ -694,8 +697,16 @@ func (s *server) enter(ctx context.Context) syscall.Errno {
 
 // waitThaw blocks an op that arrived at a frozen mount until the recover (it
 // then fails with EIO: it never runs) or until the kernel interrupts it
-// because its process was killed (EINTR; nobody reads that reply).
-func (s *server) waitThaw(ctx context.Context) syscall.Errno {
+// because its process was killed (EINTR; nobody reads that reply). An op
+// of the kernel itself (pid 0: the writeback of the page-cached, mmapped
+// "-shm" files) fails with EIO at once instead: a process that dies with
+// such a mapping waits, uninterruptibly, in its exit for that writeback
+// (fuse_vma_close), so making it wait would keep the killed process alive.
+func (s *server) waitThaw(ctx context.Context, pid uint32) syscall.Errno {
+	if pid == 0 {
+		s.cut.refused.Add(1)
+		return syscall.EIO
+	}
 	s.cut.blocked.Add(1)
 	defer s.cut.blocked.Add(-1)
 	ch := *s.cut.thaw.Load()
@@ -809,6 +820,7 @@ func (s *server) recoverCut() (RecoverResult, error) {
 		errs = s.resetLocked(ci, &res)
 	}
 	res.Blocked = s.cut.blocked.Load()
+	res.Refused = s.cut.refused.Swap(0)
 	res.Duration = int64(time.Since(start))
 	if len(errs) > 0 {
 		res.Errors = errors.Join(errs...).Error()
