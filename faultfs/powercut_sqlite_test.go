@@ -29,7 +29,7 @@ import (
 // sync setting.
 
 // sqliteShell finds the stock shell (a failure when FUSE tests are required).
-func sqliteShell(t *testing.T) string {
+func sqliteShell(t testing.TB) string {
 	t.Helper()
 	fusetest.Require(t)
 	shell, err := exec.LookPath("sqlite3")
@@ -53,7 +53,7 @@ type loadShell struct {
 	stderr bytes.Buffer
 }
 
-func startLoadShell(t *testing.T, shell, db, setup string) *loadShell {
+func startLoadShell(t testing.TB, shell, db, setup string) *loadShell {
 	t.Helper()
 	s := &loadShell{cmd: exec.Command(shell, "-init", "/dev/null", "-batch", db),
 		lines: make(chan string, 1024), done: make(chan struct{})}
@@ -128,7 +128,7 @@ func (s *loadShell) kill(t *testing.T) {
 
 // prepareDB creates shell.db in WAL mode with table t on the backing dir,
 // before the mount (no -wal file is left).
-func prepareDB(t *testing.T, shell, backing string) string {
+func prepareDB(t testing.TB, shell, backing string) string {
 	t.Helper()
 	db := filepath.Join(backing, "shell.db")
 	out, err := exec.Command(shell, "-init", "/dev/null", db,

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // plansDir holds the example plans shipped with sqlchaos.
@@ -93,5 +94,36 @@ func TestExamplePlansBehave(t *testing.T) {
 	e = load("enospc-wal.plan")
 	if n, d := fireCount(e, Event{Op: OpWrite, Path: "test.db-wal", Len: 4120}, 60); n != 10 || d.Desc != "errno ENOSPC" {
 		t.Errorf("enospc-wal: fired %d of 60 WAL writes, want the last 10 (%+v)", n, d)
+	}
+
+	e = load("powercut-wal-fsync.plan")
+	walSync := Event{Op: OpFsync, Path: "test.db-wal"}
+	if n, _ := fireCount(e, walSync, 39); n != 0 {
+		t.Errorf("powercut-wal-fsync: fired %d times in the first 39 WAL fsyncs", n)
+	}
+	if n, d := fireCount(e, walSync, 100); n != 1 || d.Kind != KindPowercut || d.Cut != CutNone {
+		t.Errorf("powercut-wal-fsync: fired %d times from the 40th WAL fsync on, want once (%+v)", n, d)
+	}
+
+	e = load("powercut-timed-sectors.plan")
+	if r := e.Plan().Rules[0]; !r.Timed() || r.AfterDur != 2*time.Second || r.Cut != CutSectors || r.Sector != 512 {
+		t.Errorf("powercut-timed-sectors: %+v", r)
+	}
+
+	e = load("fsync-eio-drop.plan")
+	if n, d := fireCount(e, Event{Op: OpFsync, Path: "test.db"}, 10); n != 1 || !d.DropUnsynced || d.Desc != "eio drop=unsynced" {
+		t.Errorf("fsync-eio-drop: fired %d times (%+v)", n, d)
+	}
+
+	e = load("torn-any-sector.plan")
+	page := Event{Op: OpWrite, Path: "test.db", Off: 8192, Len: 4096}
+	var descs []string
+	for i := 0; i < 6; i++ {
+		if d, ok := e.Decide(page); ok {
+			descs = append(descs, d.Desc)
+		}
+	}
+	if len(descs) != 4 || descs[0] != "torn keep=1024 from=tail then=ok" || !strings.HasPrefix(descs[1], "torn sectors=random sector=512 then=ok") {
+		t.Errorf("torn-any-sector: %q", descs)
 	}
 }
