@@ -63,4 +63,3 @@ func BenchmarkShellCommit(b *testing.B) {
 		}
 	}
 }
-
