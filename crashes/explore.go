@@ -909,7 +909,7 @@ func (e *Explorer) Rebuild(ctx context.Context, id, outDir string) (*Finding, er
 		if err := os.MkdirAll(outDir, 0o755); err != nil {
 			return nil, err
 		}
-		if err := place(outDir, e.opts.DB, img); err != nil {
+		if err := placeFiles(outDir, e.opts.DB, img, false); err != nil {
 			return nil, err
 		}
 	}
@@ -1105,7 +1105,7 @@ func (e *Explorer) CrossCheck(ctx context.Context, id string) ([]oracle.Result, 
 	if err != nil {
 		return nil, err
 	}
-	if err := place(filepath.Join(tmp, oracle.FilesDir), e.opts.DB, img); err != nil {
+	if err := placeFiles(filepath.Join(tmp, oracle.FilesDir), e.opts.DB, img, false); err != nil {
 		return nil, err
 	}
 	in, err := oracle.Load(tmp)

@@ -408,7 +408,7 @@ func judgeLedger(x *expect, ledger map[int64]ledgerRow, ps *problems) (applied [
 		}
 		if hit < 0 {
 			a := x.acks[idx[0]]
-			ps.add(KindLedgerMismatch, fmt.Sprintf("ledger seq %d is %s's %s; the acknowledged commit of seq %d is %s's %s", s, r.Proc, r.Op, s, a.Proc, a.Op))
+			ps.add(KindLedgerMismatch, fmt.Sprintf("ledger seq %d is %s's %s; the acknowledged commit of seq %d is %s's %s", s, clip(r.Proc), clip(r.Op), s, a.Proc, a.Op))
 			unknown = append(unknown, s)
 			continue
 		}
@@ -550,7 +550,7 @@ func judgeRows(x *expect, f *facts, applied []bool, unknown []int64, ps, unsure 
 		}
 		sort.Strings(extra)
 		for _, key := range extra {
-			what := fmt.Sprintf("%s row %s exists but no recorded commit inserted it", t, key)
+			what := fmt.Sprintf("%s row %s exists but no recorded commit inserted it", t, clip(key))
 			if len(unknown) > 0 {
 				unsure.add("row", what+" (unacknowledged commits in the image)")
 				continue
@@ -598,13 +598,31 @@ func judgeStatus(x *expect, f *facts, applied []bool, unknown []int64, ps, unsur
 		if want == "" || got == want {
 			continue
 		}
-		what := fmt.Sprintf("task %s is %q; its last transition in the image (seq %d, %s) made it %q", t, got, a.Seq, a.Op, want)
+		what := fmt.Sprintf("task %s is %s; its last transition in the image (seq %d, %s) made it %q", t, clip(got), a.Seq, a.Op, want)
 		if laterUnknown(unknown, a.Seq) {
 			unsure.add("row", what+" (an unacknowledged commit in the image came later)")
 			continue
 		}
 		ps.add(KindStaleStatus, what)
 	}
+}
+
+// clip renders a value read from a damaged image for a message: quoted
+// when it is not plain text, and cut at 40 bytes.
+func clip(v string) string {
+	const max = 40
+	cut := ""
+	if len(v) > max {
+		v, cut = v[:max], fmt.Sprintf("…(%d bytes)", len(v))
+	}
+	plain := true
+	for _, r := range v {
+		plain = plain && r >= 0x20 && r < 0x7f
+	}
+	if !plain {
+		return fmt.Sprintf("%q", v) + cut
+	}
+	return v + cut
 }
 
 // firstLine returns the first line of a check's output that says what is

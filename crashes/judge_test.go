@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sqlchaos/sqlchaos/history"
@@ -146,6 +147,20 @@ func TestModeDurable(t *testing.T) {
 	} {
 		if m.Durable() != want {
 			t.Errorf("%v.Durable() = %v", m, !want)
+		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	for in, want := range map[string]string{
+		"cli-5":                    "cli-5",
+		"done":                     "done",
+		"\x00\x00":                 `"\x00\x00"`,
+		strings.Repeat("ab", 30):   strings.Repeat("ab", 20) + "…(60 bytes)",
+		strings.Repeat("\x01", 50): `"` + strings.Repeat(`\x01`, 40) + `"…(50 bytes)`,
+	} {
+		if got := clip(in); got != want {
+			t.Errorf("clip(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

@@ -36,8 +36,14 @@ func (d *judgeDir) close() error { return os.RemoveAll(d.dir) }
 
 // place writes img into dir (main db name kept, so SQLite finds its -wal
 // or -journal and recovers from it) after removing what the last image
-// left, -shm included.
-func place(dir, db string, img Image) error {
+// left, -shm included. The -wal is cut after its last frame SQLite's
+// recovery can reach (walValidLen): the same database to SQLite, less to
+// read.
+func place(dir, db string, img Image) error { return placeFiles(dir, db, img, true) }
+
+// placeFiles is place; trimWAL false writes the -wal exactly as the image
+// has it (for files a user or the oracle reads).
+func placeFiles(dir, db string, img Image, trimWAL bool) error {
 	names := dbNames(db)
 	for _, n := range append(names[:], db+"-shm") {
 		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -45,6 +51,9 @@ func place(dir, db string, img Image) error {
 		}
 	}
 	for n, b := range img {
+		if trimWAL && n == names[1] {
+			b = b[:walValidLen(b)]
+		}
 		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
 			return err
 		}
