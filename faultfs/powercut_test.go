@@ -517,3 +517,47 @@ func TestTornTailAndSectors(t *testing.T) {
 		t.Fatal("no torn write kept a non-prefix set of sectors (seed 1)")
 	}
 }
+
+// TestLostFsync: `lost op=fsync` makes an fsync report success without
+// syncing; the writes it should have made durable stay unsynced, and a
+// power cut with keep=none loses them although the fsync "succeeded".
+func TestLostFsync(t *testing.T) {
+	m := mountWithTrace(t, "lost op=fsync path=l.db nth=2 count=1\n")
+	if err := m.Track(true); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(m.Dir(), "l.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syncDir(t, m.Dir())
+	if _, err := f.WriteAt([]byte("first"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("SECOND"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("the lost fsync must report success: %v", err)
+	}
+	if st, err := m.PowerState(); err != nil || st.Unsynced.Writes != 1 {
+		t.Fatalf("after the lost fsync: %+v %v; want the second write unsynced", st.Unsynced, err)
+	}
+	if err := m.PowerCut(faultfs.PowerCutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(m.Backing(), "l.db")); string(b) != "first" {
+		t.Fatalf("l.db after the cut = %q, want the content of the last real fsync, %q", b, "first")
+	}
+	w := find(readTrace(t, m), "fsync", "l.db")
+	if len(w) != 2 || w[1].Rule != 1 || w[1].Fault != "lost" || w[1].Result != "ok" {
+		t.Fatalf("fsync records %+v", w)
+	}
+}

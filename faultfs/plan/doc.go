@@ -44,7 +44,9 @@
 //	       its sectors (any subset, not only a prefix; sectors are S-byte
 //	       blocks aligned to file offsets, S=512 by default, a write's first
 //	       and last sector may be partial). keep= or sectors= is required.
-//	lost   a write reports success and persists nothing
+//	lost   a write reports success and persists nothing; with op=fsync, an
+//	       fsync reports success and syncs nothing (a lost fsync: faultfs's
+//	       unsynced-write model keeps the file's writes unsynced)
 //	short  a read returns only its first keep=N bytes (default 0)
 //	flip   one bit of the data read or written is flipped: bit=N (an index
 //	       into the op's data, bit 0 = least significant bit of byte 0) or,
@@ -67,9 +69,9 @@
 //	       when no op comes; with a selection key it fires on the first
 //	       matching op after DURATION.
 //
-// torn and lost act on writes, short on reads and flip on reads and writes:
-// without op= these kinds get op=write, op=read and op=read|write, and any
-// other op is an error. errno, eio, delay and powercut act on any op.
+// torn acts on writes, lost on writes and fsyncs, short on reads and flip
+// on reads and writes: without op= these kinds get op=write, op=write,
+// op=read and op=read|write, and any other op is an error. errno, eio, delay and powercut act on any op.
 //
 // # Keys
 //

@@ -83,8 +83,10 @@ func opIndex(op Op) int {
 // kindOps returns the ops a kind can act on; nil means any op.
 func kindOps(k Kind) []Op {
 	switch k {
-	case KindTorn, KindLost:
+	case KindTorn:
 		return []Op{OpWrite}
+	case KindLost:
+		return []Op{OpWrite, OpFsync}
 	case KindShort:
 		return []Op{OpRead}
 	case KindFlip:
@@ -339,6 +341,9 @@ func parseLine(line string, lineno int) (*Rule, *ParseError) {
 	if allowed := kindOps(r.Kind); allowed != nil {
 		if len(r.Ops) == 0 {
 			r.Ops = allowed
+			if r.Kind == KindLost {
+				r.Ops = []Op{OpWrite} // a lost fsync must be asked for: op=fsync
+			}
 		}
 		for _, op := range r.Ops {
 			if !containsOp(allowed, op) {
