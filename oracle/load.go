@@ -1,7 +1,6 @@
 package oracle
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,12 +58,12 @@ func Load(dir string) (*Input, error) {
 		in.Notes = append(in.Notes, "no history events in "+HistoriesDir+"/")
 		in.missing = append(in.missing, "no history events in "+HistoriesDir+"/")
 	}
-	in.Trace, err = readTrace(filepath.Join(dir, TraceFile))
+	in.Trace, err = trace.ReadFile(filepath.Join(dir, TraceFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		in.Notes = append(in.Notes, "no "+TraceFile)
 		in.missing = append(in.missing, "no "+TraceFile)
-	case errors.Is(err, errTruncated):
+	case errors.Is(err, trace.ErrTruncated):
 		in.Notes = append(in.Notes, err.Error())
 	case err != nil:
 		return nil, fmt.Errorf("oracle: %w", err)
@@ -124,34 +123,4 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return d.Close()
-}
-
-var errTruncated = errors.New("truncated final line")
-
-// readTrace reads the faultfs trace. (faultfs/trace is growing its own
-// ReadFile; this reader keeps the oracle independent of it meanwhile and
-// has the same rules: a final unterminated line that does not parse is
-// dropped and reported, any other bad line is an error.)
-func readTrace(path string) ([]trace.Record, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []trace.Record
-	for n := 1; len(data) > 0; n++ {
-		line, rest, complete := bytes.Cut(data, []byte{'\n'})
-		data = rest
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		var r trace.Record
-		if err := json.Unmarshal(line, &r); err != nil {
-			if !complete {
-				return out, fmt.Errorf("%s: line %d: %w", path, n, errTruncated)
-			}
-			return out, fmt.Errorf("%s: line %d: %v", path, n, err)
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }

@@ -81,7 +81,7 @@ func NewRun(in *oracle.Input, results []oracle.Result) *Run {
 		Scenario: m.Scenario, Profile: m.Profile, Driver: m.Driver, Seed: m.Seed,
 		Plan: m.Plan, Switches: m.Switches, Results: results, Dir: in.Dir,
 		Versions: Versions(), VCS: VCS(),
-		Replay:   "chaosrun replay " + in.Dir,
+		Replay:   ReplayCommand(in.Dir),
 		Timeline: BuildTimeline(in, results),
 	}
 	var firstFault int64
@@ -103,6 +103,10 @@ func NewRun(in *oracle.Input, results []oracle.Result) *Run {
 	}
 	return r
 }
+
+// ReplayCommand is the exact command that re-runs the run saved in dir
+// (its seed, plan, profile, driver and switch overrides, from meta.json).
+func ReplayCommand(dir string) string { return "chaosrun replay " + dir }
 
 // RunCommand is the command that runs the same cell again from its seed.
 func (r *Run) RunCommand() string {

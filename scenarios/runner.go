@@ -426,8 +426,9 @@ func (r *Run) writeMeta(sw kanbancore.Switches) error {
 	return os.WriteFile(filepath.Join(r.dir, oracle.MetaFile), append(b, '\n'), 0o644)
 }
 
-// ReplayCommand is the exact command that re-runs the run saved in dir.
-func ReplayCommand(dir string) string { return "chaosrun replay " + dir }
+// ReplayCommand is the exact command that re-runs the run saved in dir
+// (reports.ReplayCommand).
+func ReplayCommand(dir string) string { return reports.ReplayCommand(dir) }
 
 // RunCommand is the exact command that re-runs a cell from its seed (and
 // the saved plan, when the run's plan differs from the scenario's).
