@@ -199,7 +199,7 @@ func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *Swe
 	for _, p := range procs {
 		known[p.pid] = true
 	}
-	for _, pid := range namingAnchor(anchor) {
+	for _, pid := range namingAnchor(anchor, groups) {
 		if s, ok := ReadStat(pid); ok && !known[pid] {
 			procs = append(procs, recProc{pid, s.Start, "unrecorded"})
 			known[pid] = true
@@ -294,9 +294,14 @@ func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *Swe
 	return errors.Join(errs...)
 }
 
-// namingAnchor lists the processes whose environment names anchor
-// ($SQLCHAOS_ANCHOR=anchor). A zombie has no environment to read.
-func namingAnchor(anchor string) []int {
+// namingAnchor lists the live processes in one of the process groups
+// whose environment names anchor ($SQLCHAOS_ANCHOR=anchor): a worker a
+// dispatcher started in the instant it was killed, before it could record
+// it. Only members of those groups are read (from their stat), and each
+// environment read is bounded: reading /proc/PID/environ takes the
+// process's mmap lock, which a process stuck in a page fault on a hung FUSE
+// mount can hold for ever.
+func namingAnchor(anchor string, groups map[int]bool) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -308,15 +313,35 @@ func namingAnchor(anchor string) []int {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil {
+		s, ok := ReadStat(pid)
+		if !ok || s.Zombie() || !groups[s.Pgrp] {
 			continue
 		}
-		if bytes.HasPrefix(env, kv) || bytes.Contains(env, append([]byte{0}, kv...)) {
+		env, ok := readEnviron(pid, 200*time.Millisecond)
+		if ok && (bytes.HasPrefix(env, kv) || bytes.Contains(env, append([]byte{0}, kv...))) {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// readEnviron reads /proc/PID/environ, giving up after d (the reading
+// goroutine is then left behind, blocked until the kernel lets it go).
+func readEnviron(pid int, d time.Duration) ([]byte, bool) {
+	ch := make(chan []byte, 1)
+	go func() {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			b = nil
+		}
+		ch <- b
+	}()
+	select {
+	case b := <-ch:
+		return b, b != nil
+	case <-time.After(d):
+		return nil, false
+	}
 }
 
 // mountedUnder reports whether anything is mounted at dir or below it (or
