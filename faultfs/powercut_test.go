@@ -20,6 +20,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/faultfs"
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
+	"github.com/sqlchaos/sqlchaos/internal/fusetest"
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 )
 
@@ -559,5 +560,67 @@ func TestLostFsync(t *testing.T) {
 	w := find(readTrace(t, m), "fsync", "l.db")
 	if len(w) != 2 || w[1].Rule != 1 || w[1].Fault != "lost" || w[1].Result != "ok" {
 		t.Fatalf("fsync records %+v", w)
+	}
+}
+
+// TestPowerCutSameSeedSameFiles: through the mount, the same writes and the
+// same seed give byte-identical files after a cut with keep=random or
+// keep=sectors, and another seed gives other files.
+func TestPowerCutSameSeedSameFiles(t *testing.T) {
+	run := func(seed int64, keep plan.CutKeep) map[string][]byte {
+		m := fusetest.Mount(t, faultfs.Config{Seed: seed})
+		if err := m.Track(true); err != nil {
+			t.Fatal(err)
+		}
+		files := []string{"a.db", "a.db-wal"}
+		for _, name := range files {
+			if err := os.WriteFile(filepath.Join(m.Backing(), name), bytes.Repeat([]byte{'.'}, 64<<10), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var fs []*os.File
+		for _, name := range files {
+			f, err := os.OpenFile(filepath.Join(m.Dir(), name), os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			fs = append(fs, f)
+		}
+		for i := 0; i < 80; i++ {
+			f := fs[i%2]
+			data := bytes.Repeat([]byte{byte('A' + i%26)}, 700+37*i)
+			if _, err := f.WriteAt(data, int64(i*811)%(60<<10)); err != nil {
+				t.Fatal(err)
+			}
+			if i%25 == 24 {
+				if err := f.Sync(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := m.PowerCut(faultfs.PowerCutOptions{Keep: keep, Sector: 512}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := m.Recover()
+		if err != nil || res.Writes < 10 {
+			t.Fatalf("recover: %+v %v", res, err)
+		}
+		out := map[string][]byte{}
+		for _, name := range files {
+			out[name], _ = os.ReadFile(filepath.Join(m.Backing(), name))
+		}
+		return out
+	}
+	for _, keep := range []plan.CutKeep{plan.CutRandom, plan.CutSectors} {
+		a, b, c := run(21, keep), run(21, keep), run(22, keep)
+		for name := range a {
+			if !bytes.Equal(a[name], b[name]) {
+				t.Errorf("keep=%s: seed 21 twice gives different %s", keep, name)
+			}
+		}
+		if bytes.Equal(a["a.db"], c["a.db"]) && bytes.Equal(a["a.db-wal"], c["a.db-wal"]) {
+			t.Errorf("keep=%s: seeds 21 and 22 give the same files", keep)
+		}
 	}
 }
