@@ -3,8 +3,10 @@ package crashes
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -210,22 +212,25 @@ type Finding struct {
 
 // Report is the result of an exploration.
 type Report struct {
-	Run        string         `json:"run"`
-	DB         string         `json:"db"`
-	Mode       Mode           `json:"mode"`
-	ModeSource string         `json:"mode_source"`
-	Seed       int64          `json:"seed"`
-	Budget     int            `json:"budget"`
-	Jobs       int            `json:"jobs"`
-	Sector     int64          `json:"sector"`
-	Ops        int            `json:"ops"`
-	Writes     int            `json:"writes"`
-	Barriers   int            `json:"barriers"`
-	Points     int            `json:"points"`
-	Classes    []ClassStats   `json:"classes"`
-	States     int            `json:"states"`
-	Failing    int            `json:"failing"`
-	Kinds      map[string]int `json:"kinds,omitempty"` // failing states per problem kind
+	Run        string       `json:"run"`
+	DB         string       `json:"db"`
+	Mode       Mode         `json:"mode"`
+	ModeSource string       `json:"mode_source"`
+	Seed       int64        `json:"seed"`
+	Budget     int          `json:"budget"`
+	Jobs       int          `json:"jobs"`
+	Sector     int64        `json:"sector"`
+	Ops        int          `json:"ops"`
+	Writes     int          `json:"writes"`
+	Barriers   int          `json:"barriers"`
+	Points     int          `json:"points"`
+	Classes    []ClassStats `json:"classes"`
+	States     int          `json:"states"`
+	// Opened counts the distinct images SQLite opened; the other states
+	// had the same bytes at the same cut as one of them, and its verdict.
+	Opened  int            `json:"opened"`
+	Failing int            `json:"failing"`
+	Kinds   map[string]int `json:"kinds,omitempty"` // failing states per problem kind
 	// Detected counts the detected states (lost-synced or torn-synced,
 	// SQLite reported damage); DetectedKinds what the damage did to the rows there (the
 	// row checks still run when the image opens), and QuickCheckOK how many
@@ -245,10 +250,12 @@ type Report struct {
 	// CPUSeconds is the CPU time (user+system) the process spent while
 	// judging; PerCPUMinute is states per minute of that CPU time: the
 	// rate of one fully used core.
-	CPUSeconds    float64             `json:"cpu_seconds"`
-	PerCPUMinute  float64             `json:"states_per_cpu_minute"`
-	Minimal       *Finding            `json:"minimal,omitempty"`
-	MinimalByKind map[string]*Finding `json:"minimal_by_kind,omitempty"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// OpenedPerCPUMinute is Opened per minute of CPU time.
+	OpenedPerCPUMinute float64             `json:"opened_per_cpu_minute"`
+	PerCPUMinute       float64             `json:"states_per_cpu_minute"`
+	Minimal            *Finding            `json:"minimal,omitempty"`
+	MinimalByKind      map[string]*Finding `json:"minimal_by_kind,omitempty"`
 	// MinimalDetected is, per row kind, the smallest detected state whose
 	// rows show it (e.g. deleted rows back, caught by integrity_check).
 	MinimalDetected map[string]*Finding `json:"minimal_detected,omitempty"`
@@ -499,8 +506,47 @@ type job struct {
 }
 
 type result struct {
-	n int
-	j Judgement
+	n     int
+	j     Judgement
+	dupOf int // >= 0: the image is byte for byte plan[dupOf]'s at the same cut; j is unset
+}
+
+// imageKey identifies a judged image: its bytes (hashed) and the cut it is
+// judged at. Two states with one key get one judgement: it is a function
+// of exactly these.
+type imageKey struct {
+	hash  uint64
+	t     int64
+	lying bool
+}
+
+var imageSeed = maphash.MakeSeed()
+
+// hashImage hashes an image's file names and bytes.
+func hashImage(img Image) uint64 {
+	names := make([]string, 0, len(img))
+	for n := range img {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var h maphash.Hash
+	h.SetSeed(imageSeed)
+	for _, n := range names {
+		h.WriteString(n)
+		var l [8]byte
+		binary.LittleEndian.PutUint64(l[:], uint64(len(img[n])))
+		h.Write(l[:])
+		h.Write(img[n])
+	}
+	return h.Sum64()
+}
+
+// trimWAL cuts img's -wal after its last frame SQLite's recovery can reach
+// (walValidLen), in place.
+func trimWAL(img Image, db string) {
+	if w, ok := img[db+"-wal"]; ok {
+		img[db+"-wal"] = w[:walValidLen(w)]
+	}
 }
 
 // tmpParent returns where judge directories go.
@@ -569,14 +615,21 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 			for jb := range jobs {
 				j := jb.d.judgePlaced(ctx, jb.placeErr, jb.cut, e.mode)
 				free <- jb.d
-				results <- result{jb.n, j}
+				results <- result{n: jb.n, j: j, dupOf: -1}
 			}
 		}()
 	}
 	start, cpu0 := time.Now(), cpuTime()
+	// The planner: states whose image (after the WAL cut) and cut equal an
+	// earlier state's are not opened again (a lost WAL frame and every tear
+	// of it leave the same readable WAL); they take its judgement.
+	var opened atomic.Int64
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		defer close(jobs)
 		r := newReplayer(e.tl)
+		seen := map[imageKey]int{}
 		for n, p := range plan {
 			if ctx.Err() != nil {
 				return
@@ -587,14 +640,24 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 				werr.Store(err)
 				return
 			}
+			trimWAL(img, e.opts.DB)
+			cut := e.cut(p)
+			key := imageKey{hashImage(img), cut.T, cut.Lying}
+			if first, ok := seen[key]; ok {
+				results <- result{n: n, dupOf: first}
+				continue
+			}
+			seen[key] = n
+			opened.Add(1)
 			d := <-free
-			jobs <- job{n: n, d: d, placeErr: place(d.dir, d.db, img), cut: e.cut(p)}
+			jobs <- job{n: n, d: d, placeErr: placeFiles(d.dir, d.db, img, false), cut: cut}
 		}
 	}()
 	go func() { wg.Wait(); close(results) }()
 
 	judged := make([]Judgement, len(plan))
 	done := make([]bool, len(plan))
+	dupOf := make([]int, len(plan))
 	ticker := time.NewTicker(e.opts.ProgressEvery)
 	defer ticker.Stop()
 	count, failing := 0, 0
@@ -605,20 +668,26 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 				loop = false
 				break
 			}
-			judged[res.n], done[res.n] = res.j, true
+			judged[res.n], done[res.n], dupOf[res.n] = res.j, true, res.dupOf
 			count++
-			if res.j.Verdict == Fail {
+			if res.dupOf < 0 && res.j.Verdict == Fail {
 				failing++
 			}
 		case <-ticker.C:
 			if e.opts.Progress != nil {
 				el := time.Since(start)
-				fmt.Fprintf(e.opts.Progress, "crashes: %d/%d states (%.0f%%), %.0f states/s, %d failing, %v\n",
-					count, len(plan), 100*float64(count)/float64(max(1, len(plan))), float64(count)/el.Seconds(), failing, el.Round(time.Second))
+				fmt.Fprintf(e.opts.Progress, "crashes: %d/%d states (%.0f%%, %d images opened), %.0f states/s, %d failing images, %v\n",
+					count, len(plan), 100*float64(count)/float64(max(1, len(plan))), opened.Load(), float64(count)/el.Seconds(), failing, el.Round(time.Second))
 			}
 		}
 	}
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	for n := range plan {
+		if done[n] && dupOf[n] >= 0 {
+			judged[n] = judged[dupOf[n]]
+		}
+	}
+	rep.Opened = int(opened.Load())
 	if err, _ := werr.Load().(error); err != nil {
 		return nil, err
 	}
@@ -691,6 +760,7 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 	rep.CPUSeconds = cpu.Seconds()
 	if cpu > 0 {
 		rep.PerCPUMinute = float64(rep.States) / cpu.Minutes()
+		rep.OpenedPerCPUMinute = float64(rep.Opened) / cpu.Minutes()
 	}
 	sortFindings(fails)
 	if !e.opts.NoShrink {

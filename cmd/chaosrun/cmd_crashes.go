@@ -261,6 +261,8 @@ func printReport(w io.Writer, rep *crashes.Report) {
 	}
 	fmt.Fprintf(w, "%d states in %s: %.0f states/s, %.0f states per minute per core (wall clock, %d jobs), %.0f states per CPU-minute (%.1f CPU-s)\n",
 		rep.States, rep.Elapsed, rep.PerSecond, rep.PerMinuteCore, rep.Jobs, rep.PerCPUMinute, rep.CPUSeconds)
+	fmt.Fprintf(w, "%d distinct images opened by SQLite (%.0f per CPU-minute); the other %d states had the bytes of one of them at the same cut\n",
+		rep.Opened, rep.OpenedPerCPUMinute, rep.States-rep.Opened)
 	for _, n := range rep.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
