@@ -143,7 +143,7 @@
 // MSG"), with 1-based lines and byte columns pointing at the offending word,
 // and MSG saying what was expected, for example:
 //
-//	plan:1:1: unknown fault kind "tron" (expected one of: errno, eio, torn, lost, short, flip, delay)
+//	plan:1:1: unknown fault kind "tron" (expected one of: errno, eio, torn, lost, short, flip, delay, powercut)
 //	plan:2:7: unknown key "nht" (expected one of: op, path, off, minlen, pid, nth, ...)
 //	plan:3:14: bad value for nth: "x" (expected a positive integer)
 //
@@ -182,7 +182,8 @@
 //
 // # Determinism
 //
-// Every random draw (p, the flipped bit, the jitter) is a pure function of
+// Every random draw (p, the flipped bit, the jitter, the sectors a torn
+// sectors=random write keeps) is a pure function of
 // (seed, rule index, event path, per-path op index, purpose), where the
 // per-path op index counts every event the engine has seen on that exact
 // path since the plan was loaded (0 for the first), whether or not a rule
