@@ -12,6 +12,14 @@ import (
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 )
 
+// Trace kinds of faultfs's unsynced-write model (faultfs.TraceKindPowerCut,
+// TraceKindUnsynced, TraceKindRecover; not imported, to keep go-fuse out).
+const (
+	traceKindPowerCut = "powercut"
+	traceKindUnsynced = "unsynced"
+	traceKindRecover  = "recover"
+)
+
 // Run directory names read by the explorer (the scenario runner's layout).
 const (
 	TraceFile    = "trace.jsonl"
@@ -116,6 +124,13 @@ func LoadRecording(runDir, captureDir string) (*Recording, error) {
 	}
 	for _, r := range recs[snapAt+1:] {
 		switch r.Kind {
+		case traceKindPowerCut, traceKindUnsynced, traceKindRecover:
+			// faultfs's unsynced-write model changed the backing files
+			// outside any FUSE op (a power cut's recover, or a failed
+			// fsync with drop=unsynced reverting writes): capture did not
+			// see it, so nothing after it replays faithfully.
+			rec.Notes = append(rec.Notes, fmt.Sprintf("the recording ends at trace seq %d: a %s record (faultfs reset files outside any op); the ops after it are left out", r.Seq, r.Kind))
+			return rec, nil
 		case trace.KindCapture:
 			switch r.Op {
 			case trace.CapOpWrite:

@@ -2,8 +2,10 @@ package crashes
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
@@ -140,5 +142,34 @@ func TestLoadRecordingRoundTrip(t *testing.T) {
 	}
 	if _, err := LoadRecording(dir, ""); err == nil {
 		t.Fatal("a trace without capture records loaded")
+	}
+}
+
+// TestLoadRecordingStopsAtPowerCut: faultfs's power cut (and a
+// drop=unsynced fsync error) resets backing files outside any op, which
+// capture cannot see; the recording ends at its first record, with a note.
+func TestLoadRecordingStopsAtPowerCut(t *testing.T) {
+	for _, kind := range []string{"powercut", "unsynced", "recover"} {
+		dir := t.TempDir()
+		ops := []Op{
+			{T: 10, Kind: OpWrite, Path: "kanban.db", Off: 0, Data: []byte("SQLite format 3\x00")},
+			{T: 11, Kind: OpSync, Path: "kanban.db"},
+		}
+		writeRunDir(t, dir, nil, ops, nil, nil)
+		f, err := os.OpenFile(filepath.Join(dir, TraceFile), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := int64(0)
+		fmt.Fprintf(f, `{"seq":90,"t":12,"kind":%q}`+"\n", kind)
+		fmt.Fprintf(f, `{"seq":91,"t":13,"kind":"capture","op":"write","path":"kanban.db","off":0,"len":4,"cap":%d}`+"\n", at)
+		f.Close()
+		rec, err := LoadRecording(dir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Ops) != 2 || len(rec.Notes) != 1 || !strings.Contains(rec.Notes[0], "trace seq 90") {
+			t.Fatalf("%s: %d ops, notes %q", kind, len(rec.Ops), rec.Notes)
+		}
 	}
 }
