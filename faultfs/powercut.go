@@ -216,8 +216,11 @@ func (t *tracker) clearLocked() {
 }
 
 // file returns the log of inode ino, creating it (named path) if needed; nil
-// when the inode's unlink is durable (nothing of it can come back).
-func (t *tracker) file(ino uint64, path string) *fileLog {
+// when the inode's unlink is durable (nothing of it can come back), or when
+// fd (if >= 0) is a file with no name left whose unlink the model does not
+// hold (unlinked before tracking started or before the last recover: its
+// node may report a name another file has now).
+func (t *tracker) file(ino uint64, path string, fd int) *fileLog {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fl := t.files[ino]; fl != nil {
@@ -226,6 +229,12 @@ func (t *tracker) file(ino uint64, path string) *fileLog {
 	gone, orphan := t.orphans[ino]
 	if gone {
 		return nil
+	}
+	if !orphan && fd >= 0 {
+		var st syscall.Stat_t
+		if syscall.Fstat(fd, &st) == nil && st.Nlink == 0 {
+			return nil
+		}
 	}
 	fl := &fileLog{ino: ino, path: path}
 	if orphan {
@@ -328,7 +337,7 @@ func (s *server) write(h *handle, ino uint64, path string, pid uint32, data []by
 	if !ok {
 		return 0, syscall.EBADF
 	}
-	fl := s.track.file(ino, path)
+	fl := s.track.file(ino, path, fd)
 	if fl == nil {
 		return h.pwrite(data, off)
 	}
@@ -365,7 +374,7 @@ func (s *server) allocate(ino uint64, path string, pid uint32, fd int, do func()
 	if !s.track.on.Load() || fd < 0 {
 		return do()
 	}
-	fl := s.track.file(ino, path)
+	fl := s.track.file(ino, path, fd)
 	if fl == nil {
 		return do()
 	}
@@ -392,7 +401,7 @@ func (s *server) truncate(ino uint64, path string, pid uint32, fd int, size int6
 	if !s.track.on.Load() {
 		return do()
 	}
-	fl := s.track.file(ino, path)
+	fl := s.track.file(ino, path, fd)
 	if fl == nil {
 		return do()
 	}

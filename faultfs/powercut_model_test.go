@@ -432,3 +432,32 @@ func TestModelRecoverWithoutCut(t *testing.T) {
 		t.Fatalf("powercut records %+v", recs)
 	}
 }
+
+// TestModelOrphanWrites: writes through a descriptor of a file whose name
+// is gone (unlinked before the model saw it) are not recorded under the
+// name it had, so a later cut never "reverts" them onto the new file of
+// that name.
+func TestModelOrphanWrites(t *testing.T) {
+	m := newModelServer(t, 1)
+	oh, oino := m.open(t, "x.db-wal")
+	if err := os.Remove(filepath.Join(m.backing, "x.db-wal")); err != nil {
+		t.Fatal(err)
+	}
+	nh, nino := m.open(t, "x.db-wal")
+	m.write(nh, nino, "x.db-wal", 1, []byte("new file, synced"), 0)
+	m.synced(nino)
+	// The old descriptor writes on, under the name its node still reports.
+	if nw, errno := m.write(oh, oino, "x.db-wal", 2, []byte("ORPHAN WRITE"), 0); errno != 0 || nw != 12 {
+		t.Fatalf("orphan write: %d %v", nw, errno)
+	}
+	if st := m.track.stats(); st.Writes != 0 {
+		t.Fatalf("the orphan's write was recorded: %+v", st)
+	}
+	m.powerCut(CutInfo{Trigger: "control"})
+	if _, err := m.recoverCut(); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(readBacking(t, m, "x.db-wal")); got != "new file, synced" {
+		t.Fatalf("x.db-wal after the cut = %q", got)
+	}
+}
