@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sqlchaos/sqlchaos/faultfs"
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/proctree"
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
@@ -63,7 +65,14 @@ type HonestyRun struct {
 	Results map[string]oracle.Result
 	Trace   []trace.Record
 	Crashed string // the workload process died (exit status), "" if not
+	// Hung describes a workload process or faultfs server that had to be
+	// stopped at its deadline (stacks saved under StacksDir), "" if none.
+	Hung string
 }
+
+// HonestyStacksDir is where hung harness processes' goroutine stacks go
+// (the run's work directory is removed).
+var HonestyStacksDir = filepath.Join(os.TempDir(), "sqlchaos-prop-stacks")
 
 // Shadowed returns the indices of the ops whose error shadowed its cause.
 func (h HonestyRun) Shadowed() []int {
@@ -285,7 +294,7 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 	}
 	tracePath := filepath.Join(work, "trace.jsonl")
 	m, err := faultfs.Start(ctx, faultfs.Config{Backing: backing, Mountpoint: mnt, Plan: cfg.Plan.String(), Seed: cfg.Seed,
-		Trace: tracePath, Control: filepath.Join(work, "ctl"), Stderr: cfg.Stderr})
+		Trace: tracePath, Control: filepath.Join(work, "ctl"), Stderr: cfg.Stderr, Stacks: HonestyStacksDir})
 	if err != nil {
 		return nil, fmt.Errorf("faultfs: %w", err)
 	}
@@ -305,8 +314,18 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 		return nil, err
 	}
 	cmd.Env = append(cmd.Env, honestyEnv+"="+string(js))
-	cmd.Stdout, cmd.Stderr = cfg.Stderr, cfg.Stderr
-	runErr := cmd.Run()
+	// Under a deadline: a workload that waits for ever (EAGAIN in Go's
+	// poller, say) is stopped with SIGQUIT (stacks saved) and reported as
+	// hung, never left to hang the suite.
+	child, err := proctree.Run(cmd, proctree.Options{Name: "honesty-" + cfg.Driver, Deadline: 2*sw.BusyTimeout + time.Minute,
+		StacksDir: HonestyStacksDir, Output: cfg.Stderr})
+	if err != nil {
+		return nil, err
+	}
+	runErr := child.Err()
+	if h := child.Hung(); h != nil {
+		run.Hung = fmt.Sprintf("workload %s (stacks %s)", h.Reason, h.Stacks)
+	}
 	if b, err := os.ReadFile(spec.Out); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			var rec OpRecord
@@ -322,13 +341,16 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 		run.Ops = append(run.Ops, rec)
 		run.Crashed = runErr.Error()
 		if h, err := history.Create(filepath.Join(spec.Hist, "parent.jsonl"), "parent"); err == nil {
-			h.Write(history.Event{Type: history.TypeExit, Pid: cmd.Process.Pid, Err: "harness child: " + runErr.Error(), Class: "CRASH"})
+			h.Write(history.Event{Type: history.TypeExit, Pid: child.Pid(), Err: "harness child: " + runErr.Error(), Class: "CRASH"})
 			h.Close()
 		}
 	}
 	stopped = true
 	if err := m.Stop(); err != nil {
 		return nil, fmt.Errorf("faultfs stop: %w", err)
+	}
+	if h := m.Hung(); h != nil {
+		run.Hung += fmt.Sprintf("; faultfs server %s (stacks %s)", h.Reason, h.Stacks)
 	}
 	run.Trace, err = trace.ReadFile(tracePath)
 	if err != nil {

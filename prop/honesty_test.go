@@ -49,6 +49,11 @@ func fidelityCheck(ctx context.Context, driver, template string, seed int64, p p
 		return Outcome{Err: err}
 	}
 	var bad []string
+	for _, r := range []*HonestyRun{l, h} {
+		if r.Hung != "" {
+			bad = append(bad, "hung: "+r.Hung)
+		}
+	}
 	lv, hv := l.Results["error-fidelity"], h.Results["error-fidelity"]
 	if hv.Verdict == oracle.Fail {
 		bad = append(bad, "error-fidelity fired on write_txn=hardened: "+hv.Summary)

@@ -17,6 +17,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/faultfs"
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/proctree"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
 	"github.com/sqlchaos/sqlchaos/reports"
@@ -82,6 +83,9 @@ type Result struct {
 	// ScriptErr is the scenario script's error, if any (the run is still
 	// judged).
 	ScriptErr error
+	// Hung lists the processes stopped as hung (stacks in RUNDIR/stacks);
+	// any makes the cell's verdict hung.
+	Hung []HungProc
 }
 
 // runnerMeta extends oracle.Meta in meta.json with what replay needs.
@@ -179,7 +183,7 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	// A reused run directory starts empty of the previous run's artifacts
 	// (histories are append-only files).
 	for _, name := range []string{oracle.HistoriesDir, oracle.FilesDir, oracle.TraceFile, oracle.MetaFile,
-		"report.json", "summary.md", "plan.txt", "runner.log"} {
+		"report.json", "summary.md", "plan.txt", "runner.log", StacksDir} {
 		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 		}
@@ -194,6 +198,7 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
+	_ = proctree.RecordTemp(work) // a killed runner's work dir is swept at the next start
 	r := &Run{ctx: ctx, cfg: cfg, sc: sc, clock: NewClock(cfg.Scale), dir: dir, work: work,
 		backing: filepath.Join(work, "backing"), mnt: filepath.Join(work, "mnt"),
 		procs: newProcSet(cfg.Stderr), stderr: cfg.Stderr, start: time.Now(), mainPlan: mainPlan}
@@ -214,11 +219,13 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	mount, err := faultfs.Start(ctx, faultfs.Config{
 		Backing: r.backing, Mountpoint: r.mnt, Seed: cfg.Seed,
 		Trace: filepath.Join(dir, oracle.TraceFile), Control: filepath.Join(work, "ctl"), Stderr: cfg.Stderr,
+		Stacks: filepath.Join(dir, StacksDir),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: faultfs: %v", ErrSetup, err)
 	}
 	r.mount, r.ctl = mount, mount.Client()
+	r.procs.setServer(mount)
 
 	// The script, bounded so that a wedged role cannot hang the matrix.
 	limit := sc.wallLimit(cfg)
@@ -237,6 +244,10 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	// Teardown: faults off, roles stopped by pid, unmount; then the files.
 	r.teardown()
 	unmounted = true
+	res.Hung = r.procs.hung()
+	for _, h := range res.Hung {
+		r.note("%v", h)
+	}
 	res.Fired = r.firedTotal()
 	res.Wall = time.Since(r.start)
 	if err := r.copyFiles(); err != nil {
@@ -259,6 +270,9 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	r.mu.Unlock()
 	run.Facts = verdict.Facts{Fired: run.FaultsFired, Precondition: sc.precondition(in, res.Results, planUsed),
 		Incomplete: in.Missing()}
+	for _, h := range res.Hung {
+		run.Facts.Hung = append(run.Facts.Hung, h.String())
+	}
 	in.Close()
 	if scriptErr != nil {
 		if errors.Is(scriptErr, context.DeadlineExceeded) && ctx.Err() == nil {

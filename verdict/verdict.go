@@ -187,7 +187,7 @@ type Outcome struct {
 func Judge(results []oracle.Result, c Cell, f Facts) Outcome {
 	switch {
 	case len(f.Hung) > 0:
-		return Outcome{Hung, "hung: " + strings.Join(f.Hung, ", ") + " killed at the deadline (stacks saved in the run directory)"}
+		return Outcome{Hung, strings.Join(f.Hung, "; ") + " (the plan that caused it is the run's plan.txt)"}
 	case f.ScriptErr != "":
 		return Outcome{Inconclusive, "the scenario script failed: " + f.ScriptErr}
 	case f.Deadline:
