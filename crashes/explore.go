@@ -199,11 +199,13 @@ type AltDesc struct {
 
 // Finding is one judged state with what the explorer knows about it.
 type Finding struct {
-	ID         string    `json:"id"`
-	Class      Class     `json:"class"`
-	Point      uint64    `json:"point"`      // barrier trace seq; 0 = end
-	PointFile  string    `json:"point_file"` // the file the barrier synced
-	Alts       []AltDesc `json:"alterations,omitempty"`
+	ID        string    `json:"id"`
+	Class     Class     `json:"class"`
+	Point     uint64    `json:"point"`      // barrier trace seq; 0 = end
+	PointFile string    `json:"point_file"` // the file the barrier synced
+	Alts      []AltDesc `json:"alterations,omitempty"`
+	// DirOps lists the directory operations a ClassDirLost state loses.
+	DirOps     []string  `json:"dir_ops,omitempty"`
 	Judgement  Judgement `json:"judgement"`
 	Rebuild    string    `json:"rebuild"`
 	ShrunkFrom string    `json:"shrunk_from,omitempty"`
@@ -270,7 +272,13 @@ const maxFailures = 20
 type planned struct {
 	pi    int
 	alts  []Alt
+	undo  uint64 // ClassDirLost: the first directory op lost
 	class Class
+}
+
+// id is the planned state's ID.
+func (e *Explorer) id(p planned) string {
+	return State{Point: e.tl.points[p.pi].seq, Alts: p.alts, Undo: p.undo}.ID()
 }
 
 // Plan chooses the states to judge: every state of each systematic class
@@ -356,6 +364,18 @@ func (e *Explorer) Plan() ([]planned, []ClassStats) {
 		}
 		srcs = append(srcs, torn(ClassTornSynced, ws))
 	}
+	if want[ClassDirLost] {
+		type pd struct{ pi, d int }
+		var dirs []pd
+		for pi, p := range pts {
+			for _, d := range p.dirOps {
+				dirs = append(dirs, pd{pi, d})
+			}
+		}
+		srcs = append(srcs, source{ClassDirLost, len(dirs), func(i int) planned {
+			return planned{pi: dirs[i].pi, undo: e.rec.Ops[dirs[i].d].Seq, class: ClassDirLost}
+		}})
+	}
 	// Budget shares (max-min fair). Random demands the whole budget.
 	randomOK := want[ClassRandom] && len(withVol) > 0 && e.opts.Budget > 0
 	type demand struct {
@@ -392,7 +412,7 @@ func (e *Explorer) Plan() ([]planned, []ClassStats) {
 		stats = append(stats, ClassStats{Class: s.class, Candidates: s.count})
 		for _, i := range sample(rng, s.count, q) {
 			p := s.get(i)
-			id := State{Point: pts[p.pi].seq, Alts: p.alts}.ID()
+			id := e.id(p)
 			if !seen[id] {
 				seen[id] = true
 				out = append(out, p)
@@ -407,7 +427,7 @@ func (e *Explorer) Plan() ([]planned, []ClassStats) {
 			if len(p.alts) == 0 {
 				continue
 			}
-			id := State{Point: pts[p.pi].seq, Alts: p.alts}.ID()
+			id := e.id(p)
 			if seen[id] {
 				continue
 			}
@@ -635,7 +655,7 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 				return
 			}
 			r.advance(e.tl.points[p.pi].idx)
-			img, err := r.build(p.pi, p.alts)
+			img, err := r.build(p.pi, p.alts, p.undo)
 			if err != nil {
 				werr.Store(err)
 				return
@@ -802,8 +822,8 @@ func sortFindings(fs []*Finding) {
 // smaller orders findings: fewer altered writes, then fewer altered
 // bytes, then class, then earlier point.
 func smaller(a, b *Finding) bool {
-	if len(a.Alts) != len(b.Alts) {
-		return len(a.Alts) < len(b.Alts)
+	if na, nb := len(a.Alts)+len(a.DirOps), len(b.Alts)+len(b.DirOps); na != nb {
+		return na < nb
 	}
 	if a.bytes != b.bytes {
 		return a.bytes < b.bytes
@@ -824,9 +844,23 @@ func smaller(a, b *Finding) bool {
 // finding describes a judged state.
 func (e *Explorer) finding(p planned, j Judgement) *Finding {
 	pt := e.tl.points[p.pi]
-	s := State{Point: pt.seq, Alts: p.alts, Class: p.class}
+	s := State{Point: pt.seq, Alts: p.alts, Undo: p.undo, Class: p.class}
 	f := &Finding{ID: s.ID(), Class: p.class, Point: pt.seq, PointFile: pt.path, Judgement: j,
 		Rebuild: RebuildCommand(e.opts.RunDir, s.ID())}
+	if p.undo != 0 {
+		ui := e.tl.bySeq[p.undo]
+		for _, d := range pt.dirOps {
+			if d < ui {
+				continue
+			}
+			o := e.rec.Ops[d]
+			what := o.Kind.String() + " " + o.Path
+			if o.Kind == OpRename {
+				what += " -> " + o.To
+			}
+			f.DirOps = append(f.DirOps, fmt.Sprintf("trace seq %d: %s (lost)", o.Seq, what))
+		}
+	}
 	if pt.seq == 0 {
 		f.PointFile = "(end of the recording)"
 	}
@@ -915,7 +949,7 @@ func (e *Explorer) shrink(ctx context.Context, fails []*Finding) []*Finding {
 		var last Judgement
 		for i := 0; i < len(alts) && len(alts) > 1; {
 			try := append(append([]Alt(nil), alts[:i]...), alts[i+1:]...)
-			p := planned{pi: pi, alts: try, class: e.tl.classify(pi, try)}
+			p := planned{pi: pi, alts: try, class: e.tl.classify(pi, try, 0)}
 			j, err := e.judgeOne(ctx, d, p)
 			if err == nil && j.Verdict == Fail && shares(kinds, j.Kinds()) {
 				alts, last = try, j
@@ -924,7 +958,7 @@ func (e *Explorer) shrink(ctx context.Context, fails []*Finding) []*Finding {
 			i++
 		}
 		if len(alts) < len(s.Alts) {
-			p := planned{pi: pi, alts: alts, class: e.tl.classify(pi, alts)}
+			p := planned{pi: pi, alts: alts, class: e.tl.classify(pi, alts, 0)}
 			nf := e.finding(p, last)
 			nf.ShrunkFrom = f.ID
 			fails[k] = nf
@@ -949,7 +983,7 @@ func shares(a, b []string) bool {
 func (e *Explorer) judgeOne(ctx context.Context, d *judgeDir, p planned) (Judgement, error) {
 	r := newReplayer(e.tl)
 	r.advance(e.tl.points[p.pi].idx)
-	img, err := r.build(p.pi, p.alts)
+	img, err := r.build(p.pi, p.alts, p.undo)
 	if err != nil {
 		return Judgement{}, err
 	}
@@ -968,10 +1002,10 @@ func (e *Explorer) Rebuild(ctx context.Context, id, outDir string) (*Finding, er
 	if err != nil {
 		return nil, err
 	}
-	p := planned{pi: pi, alts: s.Alts, class: s.Class}
+	p := planned{pi: pi, alts: s.Alts, undo: s.Undo, class: s.Class}
 	r := newReplayer(e.tl)
 	r.advance(e.tl.points[pi].idx)
-	img, err := r.build(pi, p.alts)
+	img, err := r.build(pi, p.alts, p.undo)
 	if err != nil {
 		return nil, err
 	}
@@ -1171,7 +1205,7 @@ func (e *Explorer) CrossCheck(ctx context.Context, id string) ([]oracle.Result, 
 	}
 	r := newReplayer(e.tl)
 	r.advance(e.tl.points[pi].idx)
-	img, err := r.build(pi, s.Alts)
+	img, err := r.build(pi, s.Alts, s.Undo)
 	if err != nil {
 		return nil, err
 	}

@@ -112,10 +112,27 @@ type Image map[string][]byte
 // positioned at the point (advance(points[pi].idx)). The image shares the
 // replayer's buffers: it is valid until the next build or advance, and
 // must not be modified.
-func (r *replayer) build(pi int, alts []Alt) (Image, error) {
+func (r *replayer) build(pi int, alts []Alt, undo uint64) (Image, error) {
 	p := r.tl.points[pi]
 	if r.pos != p.idx {
 		return nil, fmt.Errorf("replayer at op %d, point at %d", r.pos, p.idx)
+	}
+	if undo != 0 {
+		if len(alts) > 0 {
+			return nil, fmt.Errorf("a directory undo does not combine with lost or torn writes")
+		}
+		ui, ok := r.tl.bySeq[undo]
+		if !ok || ui >= p.idx {
+			return nil, fmt.Errorf("directory op %d is not before the point", undo)
+		}
+		names := r.tl.namesAt(ui)
+		img := Image{}
+		for _, n := range dbNames(r.tl.db) {
+			if id, ok := names[n]; ok {
+				img[n] = r.files[id]
+			}
+		}
+		return img, nil
 	}
 	byFile := map[int][]Alt{}
 	for _, a := range alts {
@@ -202,21 +219,15 @@ func (r *replayer) rebuild(id int, cur []byte, alts []Alt, buf []byte) []byte {
 	return buf
 }
 
-// naiveImage builds the image of a state by replaying every op from the
-// snapshot (the reference the tests compare build against).
-func naiveImage(tl *timeline, pi int, alts []Alt) Image {
-	alt := map[uint64]Alt{}
-	for _, a := range alts {
-		alt[a.Seq] = a
-	}
-	files := make([][]byte, tl.nFiles)
+// namesAt returns the names as they were just before op index end: the
+// snapshot's, with every create, unlink and rename before it (and the
+// implicit creates of writes to unknown names).
+func (tl *timeline) namesAt(end int) map[string]int {
 	names := map[string]int{}
 	for n, id := range tl.initial {
-		files[id] = append([]byte(nil), tl.rec.Initial[n]...)
 		names[n] = id
 	}
-	p := tl.points[pi]
-	for i, o := range tl.rec.Ops[:p.idx] {
+	for i, o := range tl.rec.Ops[:end] {
 		id := tl.fileOf[i]
 		switch o.Kind {
 		case OpCreate:
@@ -230,11 +241,58 @@ func naiveImage(tl *timeline, pi int, alts []Alt) Image {
 				delete(names, o.Path)
 				names[o.To] = id
 			}
-		case OpTruncate:
+		case OpWrite, OpTruncate:
+			if _, ok := names[o.Path]; !ok && id >= 0 {
+				names[o.Path] = id
+			}
+		}
+	}
+	return names
+}
+
+// naiveImage builds the image of a state by replaying every op from the
+// snapshot (the reference the tests compare build against). Directory ops
+// from undo on are skipped: their files keep whatever was written to them.
+func naiveImage(tl *timeline, pi int, alts []Alt, undo uint64) Image {
+	alt := map[uint64]Alt{}
+	for _, a := range alts {
+		alt[a.Seq] = a
+	}
+	files := make([][]byte, tl.nFiles)
+	names := map[string]int{}
+	for n, id := range tl.initial {
+		files[id] = append([]byte(nil), tl.rec.Initial[n]...)
+		names[n] = id
+	}
+	p := tl.points[pi]
+	undone := false
+	for i, o := range tl.rec.Ops[:p.idx] {
+		id := tl.fileOf[i]
+		undone = undone || (undo != 0 && o.Seq == undo)
+		if undone && (o.Kind == OpCreate || o.Kind == OpUnlink || o.Kind == OpRename) {
+			continue
+		}
+		switch o.Kind {
+		case OpCreate:
 			names[o.Path] = id
+		case OpUnlink:
+			if id >= 0 {
+				delete(names, o.Path)
+			}
+		case OpRename:
+			if id >= 0 {
+				delete(names, o.Path)
+				names[o.To] = id
+			}
+		case OpTruncate:
+			if _, ok := names[o.Path]; !ok && !undone {
+				names[o.Path] = id
+			}
 			files[id] = resize(files[id], int(o.Off))
 		case OpWrite:
-			names[o.Path] = id
+			if _, ok := names[o.Path]; !ok && !undone {
+				names[o.Path] = id
+			}
 			a, ok := alt[o.Seq]
 			if !ok {
 				files[id] = writeAt(files[id], o.Data, o.Off)

@@ -2,6 +2,7 @@ package crashes
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"sort"
@@ -92,20 +93,34 @@ func TestBuildMatchesNaiveReplay(t *testing.T) {
 					}
 				}
 				sort.Slice(alts, func(i, j int) bool { return alts[i].Seq < alts[j].Seq })
-				got, err := rp.build(pi, alts)
+				got, err := rp.build(pi, alts, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := naiveImage(tl, pi, alts)
-				if len(got) != len(want) {
-					t.Fatalf("seed %d iter %d point %d: files %v, want %v", seed, iter, pi, keys(got), keys(want))
-				}
-				for n, b := range want {
-					if !bytes.Equal(got[n], b) {
-						t.Fatalf("seed %d iter %d point %d %s: %d bytes differ from the naive replay's %d (alts %v)", seed, iter, pi, n, len(got[n]), len(b), State{Alts: alts}.ID())
-					}
-				}
+				want := naiveImage(tl, pi, alts, 0)
+				sameImage(t, fmt.Sprintf("seed %d iter %d point %d alts %s", seed, iter, pi, State{Alts: alts}.ID()), got, want)
 			}
+			// Directory ops lost from each unsynced one on.
+			for _, d := range p.dirOps {
+				undo := rec.Ops[d].Seq
+				got, err := rp.build(pi, nil, undo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameImage(t, fmt.Sprintf("seed %d iter %d point %d undo %d", seed, iter, pi, undo), got, naiveImage(tl, pi, nil, undo))
+			}
+		}
+	}
+}
+
+func sameImage(t *testing.T, what string, got, want Image) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: files %v, want %v", what, keys(got), keys(want))
+	}
+	for n, b := range want {
+		if !bytes.Equal(got[n], b) {
+			t.Fatalf("%s: %s: %d bytes differ from the naive replay's %d", what, n, len(got[n]), len(b))
 		}
 	}
 }
@@ -177,9 +192,21 @@ func TestTimelineVolatileAndClaims(t *testing.T) {
 	if wc := []string{"7/d2", "7/d3", "end/d5"}; !reflect.DeepEqual(gc, wc) {
 		t.Fatalf("claims = %v, want %v", gc, wc)
 	}
+	// Unsynced directory ops: the journal's create until the journal's
+	// fsync completes, its unlink after the database's fsync.
+	dirs := map[uint64][]uint64{}
+	for _, p := range tl.points {
+		for _, d := range p.dirOps {
+			dirs[p.seq] = append(dirs[p.seq], rec.Ops[d].Seq)
+		}
+	}
+	if want := map[uint64][]uint64{4: {1}, 0: {8}}; !reflect.DeepEqual(dirs, want) {
+		t.Fatalf("unsynced directory ops per point: %v, want %v", dirs, want)
+	}
 	// Classes of parsed states.
 	for id, want := range map[string]Class{"7": ClassClean, "7/d5": ClassLost, "7/t5:3": ClassTorn, "7/d5/d6": ClassSynced,
-		"7/d5/t6:1": ClassRandom, "end/d5": ClassLostSynced, "7/d2": ClassLostSynced} {
+		"7/d5/t6:1": ClassRandom, "end/d5": ClassLostSynced, "7/d2": ClassLostSynced, "end/t5:1": ClassTornSynced,
+		"end/u8": ClassDirLost, "4/u1": ClassDirLost} {
 		s, err := ParseID(id)
 		if err != nil {
 			t.Fatal(err)
@@ -191,7 +218,7 @@ func TestTimelineVolatileAndClaims(t *testing.T) {
 			t.Errorf("class of %s = %s, want %s", id, s.Class, want)
 		}
 	}
-	for _, id := range []string{"5", "7/d9", "end/d2", "7/d4", "end/t5:1ff"} {
+	for _, id := range []string{"5", "7/d9", "end/d2", "7/d4", "end/t5:1ff", "7/u8", "end/u1", "end/u9"} {
 		s, err := ParseID(id)
 		if err != nil {
 			t.Fatal(err)
@@ -203,12 +230,20 @@ func TestTimelineVolatileAndClaims(t *testing.T) {
 	// The end image without alterations: the db with 5, 6 and 9 applied.
 	rp := newReplayer(tl)
 	rp.advance(tl.points[len(tl.points)-1].idx)
-	img, err := rp.build(len(tl.points)-1, nil)
+	img, err := rp.build(len(tl.points)-1, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := img["kanban.db-journal"]; ok || len(img["kanban.db"]) != 2048 || img["kanban.db"][0] != 5 || img["kanban.db"][512] != 9 || img["kanban.db"][1536] != 6 {
 		t.Fatalf("end image: %v", keys(img))
+	}
+	// The journal's unlink lost: it is back, with what was written to it.
+	img, err = rp.build(len(tl.points)-1, nil, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := img["kanban.db-journal"]; len(j) != 1536 || j[0] != 2 || j[512] != 3 || len(img["kanban.db"]) != 2048 {
+		t.Fatalf("end/u8 image: %v, journal %d bytes", keys(img), len(j))
 	}
 }
 

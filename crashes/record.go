@@ -41,6 +41,10 @@ const (
 	OpCreate
 	OpUnlink
 	OpRename
+	// OpSyncRecord is a successful fsync of a file or a directory as the
+	// op trace saw it (the capture's OpSync covers files only): on ext4
+	// any fsync commits the directory operations before it.
+	OpSyncRecord
 )
 
 func (k OpKind) String() string {
@@ -57,6 +61,8 @@ func (k OpKind) String() string {
 		return "unlink"
 	case OpRename:
 		return "rename"
+	case OpSyncRecord:
+		return "fsync-record"
 	}
 	return fmt.Sprintf("op%d", k)
 }
@@ -157,6 +163,10 @@ func LoadRecording(runDir, captureDir string) (*Recording, error) {
 				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpUnlink, Path: r.Path})
 			case "rename":
 				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpRename, Path: r.Path, To: r.To})
+			case "fsync":
+				if r.Rule == 0 || !strings.HasPrefix(r.Fault, "lost") {
+					rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpSyncRecord, Path: r.Path})
+				}
 			}
 		}
 	}

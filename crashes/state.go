@@ -25,6 +25,12 @@ const (
 	// ClassTorn: exactly one write since its file's last fsync is torn at
 	// sector boundaries: a prefix, a suffix, or all but one sector kept.
 	ClassTorn Class = "torn"
+	// ClassDirLost: the directory operations (create, unlink, rename of
+	// the db, -wal or -journal) since the last fsync of any file or
+	// directory are lost from one of them on (ext4 commits directory
+	// operations in order, with any fsync): a rollback journal unlinked
+	// after its commit comes back, a file created since vanishes.
+	ClassDirLost Class = "dir-lost"
 	// ClassRandom: a seeded random choice, per write since its file's last
 	// fsync, of kept, lost, or torn (a random subset of its sectors).
 	ClassRandom Class = "random"
@@ -47,7 +53,7 @@ const (
 func (c Class) Lying() bool { return c == ClassLostSynced || c == ClassTornSynced }
 
 // Classes lists every class in enumeration order.
-var Classes = []Class{ClassClean, ClassSynced, ClassLost, ClassLostSynced, ClassTorn, ClassTornSynced, ClassRandom}
+var Classes = []Class{ClassClean, ClassSynced, ClassLost, ClassLostSynced, ClassTorn, ClassTornSynced, ClassDirLost, ClassRandom}
 
 // ParseClasses parses a comma-separated list of class names ("all" for
 // every class).
@@ -111,14 +117,18 @@ func (a Alt) Lost() bool { return a.Keep == nil }
 type State struct {
 	Point uint64
 	Alts  []Alt // sorted by Seq
+	// Undo, when not 0, is the trace seq of the first directory operation
+	// lost (it and every later one before the point are undone).
+	Undo  uint64
 	Class Class
 }
 
 // ID renders the state as a compact, shell-safe string that ParseID reads
 // back: "<point>" ("end" for the end of the recording), then "/d<seq>"
 // for a lost write or "/t<seq>:<mask>" for a torn one, where mask is a hex
-// number whose bit i is set when sector piece i was kept. Example:
-// "1234/d567/t601:0f".
+// number whose bit i is set when sector piece i was kept, or "/u<seq>"
+// for directory operations lost from trace seq <seq> on. Examples:
+// "1234/d567/t601:0f", "end/u812".
 func (s State) ID() string {
 	var b strings.Builder
 	if s.Point == 0 {
@@ -132,6 +142,9 @@ func (s State) ID() string {
 		} else {
 			fmt.Fprintf(&b, "/t%d:%s", a.Seq, maskHex(a.Keep))
 		}
+	}
+	if s.Undo != 0 {
+		fmt.Fprintf(&b, "/u%d", s.Undo)
 	}
 	return b.String()
 }
@@ -153,6 +166,12 @@ func ParseID(id string) (State, error) {
 			return s, fmt.Errorf("state %q: bad alteration %q", id, f)
 		}
 		switch f[0] {
+		case 'u':
+			seq, err := strconv.ParseUint(f[1:], 10, 64)
+			if err != nil || seq == 0 || s.Undo != 0 {
+				return s, fmt.Errorf("state %q: bad directory undo %q (one u<seq>)", id, f)
+			}
+			s.Undo = seq
 		case 'd':
 			seq, err := strconv.ParseUint(f[1:], 10, 64)
 			if err != nil {
@@ -171,8 +190,11 @@ func ParseID(id string) (State, error) {
 			}
 			s.Alts = append(s.Alts, Alt{Seq: seq, Keep: keep})
 		default:
-			return s, fmt.Errorf("state %q: bad alteration %q (want d<seq> or t<seq>:<mask>)", id, f)
+			return s, fmt.Errorf("state %q: bad alteration %q (want d<seq>, t<seq>:<mask> or u<seq>)", id, f)
 		}
+	}
+	if s.Undo != 0 && len(s.Alts) > 0 {
+		return s, fmt.Errorf("state %q: a directory undo (u) does not combine with lost or torn writes", id)
 	}
 	for i := 1; i < len(s.Alts); i++ {
 		if s.Alts[i].Seq <= s.Alts[i-1].Seq {

@@ -14,8 +14,9 @@ func TestStateIDRoundTrip(t *testing.T) {
 		{Point: 1234, Alts: []Alt{{Seq: 567}}},
 		{Point: 0, Alts: []Alt{{Seq: 5}, {Seq: 601, Keep: []bool{true, true, true, true, false, false, false, false}}}},
 		{Point: 9, Alts: []Alt{{Seq: 3, Keep: []bool{false, true, false}}}},
+		{Point: 0, Undo: 812},
 	}
-	want := []string{"end", "1234", "1234/d567", "end/d5/t601:0f", "9/t3:2"}
+	want := []string{"end", "1234", "1234/d567", "end/d5/t601:0f", "9/t3:2", "end/u812"}
 	for i, s := range cases {
 		id := s.ID()
 		if id != want[i] {
@@ -25,7 +26,7 @@ func TestStateIDRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseID(%q): %v", id, err)
 		}
-		if back.Point != s.Point || len(back.Alts) != len(s.Alts) {
+		if back.Point != s.Point || len(back.Alts) != len(s.Alts) || back.Undo != s.Undo {
 			t.Fatalf("ParseID(%q) = %+v", id, back)
 		}
 		for k, a := range s.Alts {
@@ -45,7 +46,7 @@ func TestStateIDRoundTrip(t *testing.T) {
 }
 
 func TestParseIDErrors(t *testing.T) {
-	for _, id := range []string{"", "x", "0", "12/x5", "12/d", "12/dx", "12/t5", "12/t5:", "12/t5:zz", "12/d7/d5", "12/d5/d5"} {
+	for _, id := range []string{"", "x", "0", "12/x5", "12/d", "12/dx", "12/t5", "12/t5:", "12/t5:zz", "12/d7/d5", "12/d5/d5", "12/u0", "12/u5/u6", "12/d5/u7"} {
 		if _, err := ParseID(id); err == nil {
 			t.Errorf("ParseID(%q) = nil error", id)
 		}

@@ -39,6 +39,9 @@ type point struct {
 	t     int64  // the cut's time: the barrier's start (MaxInt64 for the end)
 	path  string // the file the barrier synced ("" for the end)
 	files []liveFile
+	// dirOps are the op indexes of the creates, unlinks and renames of
+	// main names since the last fsync of anything (ClassDirLost).
+	dirOps []int
 }
 
 // liveFile is a main file (db, -wal, -journal) present at a point.
@@ -96,9 +99,12 @@ func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, e
 	// walHeaders: op indexes of writes at offset 0 of the -wal (a WAL
 	// restart rewrites the header).
 	var walHeaders []int
+	// unsyncedDir: directory ops on main names since the last fsync of
+	// any file or directory.
+	var unsyncedDir []int
 
 	snapshotPoint := func(idx int, seq uint64, t int64, path string) {
-		p := point{idx: idx, seq: seq, t: t, path: path}
+		p := point{idx: idx, seq: seq, t: t, path: path, dirOps: append([]int(nil), unsyncedDir...)}
 		for _, n := range main {
 			id, ok := names[n]
 			if !ok {
@@ -116,8 +122,23 @@ func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, e
 		tl.points = append(tl.points, p)
 	}
 
+	// A fsync makes the directory ops before it durable once it completes:
+	// the point at its own barrier still has them.
+	synced := false
 	for i, o := range rec.Ops {
 		tl.fileOf[i] = -1
+		if synced {
+			unsyncedDir, synced = nil, false
+		}
+		switch o.Kind {
+		case OpCreate, OpUnlink, OpRename:
+			if isMain(o.Path) || isMain(o.To) {
+				unsyncedDir = append(unsyncedDir, i)
+				tl.bySeq[o.Seq] = i
+			}
+		case OpSync, OpSyncRecord:
+			synced = true
+		}
 		switch o.Kind {
 		case OpCreate:
 			id := newFile()
@@ -176,6 +197,9 @@ func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, e
 				barrierClaims[i] = claimed
 			}
 		}
+	}
+	if synced {
+		unsyncedDir = nil
 	}
 	snapshotPoint(len(rec.Ops), 0, math.MaxInt64, "")
 
@@ -302,7 +326,10 @@ func (tl *timeline) liveAt(pi, w int) bool {
 }
 
 // classify returns the class of a state given by ID (for --state).
-func (tl *timeline) classify(pi int, alts []Alt) Class {
+func (tl *timeline) classify(pi int, alts []Alt, undo uint64) Class {
+	if undo != 0 {
+		return ClassDirLost
+	}
 	if len(alts) == 0 {
 		return ClassClean
 	}
@@ -367,6 +394,16 @@ func (tl *timeline) validate(s *State) (int, error) {
 			s.Alts[k].Keep = a.Keep[:n]
 		}
 	}
-	s.Class = tl.classify(pi, s.Alts)
+	if s.Undo != 0 {
+		i, ok := tl.bySeq[s.Undo]
+		unsynced := false
+		for _, d := range tl.points[pi].dirOps {
+			unsynced = unsynced || (ok && d == i)
+		}
+		if !unsynced {
+			return 0, fmt.Errorf("state %s: trace seq %d is not a create, unlink or rename of %s, its -wal or -journal unsynced at the point", s.ID(), s.Undo, tl.db)
+		}
+	}
+	s.Class = tl.classify(pi, s.Alts, s.Undo)
 	return pi, nil
 }
