@@ -32,8 +32,8 @@ func TestPlanCheck(t *testing.T) {
 	bad := filepath.Join(dir, "bad.plan")
 	writePlanFile(t, bad, "eio\neio op=write nht=1\ntron\n")
 	code, out, errOut = runPlanT(t, "", "check", bad)
-	wantErr := bad + `:2:14: unknown key "nht" (expected one of: op, path, off, minlen, pid, nth, after, every, p, errno, keep, then, bit, delay, jitter, count, state)` + "\n" +
-		bad + `:3:1: unknown fault kind "tron" (expected one of: errno, eio, torn, lost, short, flip, delay)` + "\n"
+	wantErr := bad + `:2:14: unknown key "nht" (expected one of: op, path, off, minlen, pid, nth, after, every, p, errno, drop, keep, from, sectors, sector, then, bit, delay, jitter, count, state)` + "\n" +
+		bad + `:3:1: unknown fault kind "tron" (expected one of: errno, eio, torn, lost, short, flip, delay, powercut)` + "\n"
 	if code != 1 || out != "" || errOut != wantErr {
 		t.Fatalf("check bad: code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
