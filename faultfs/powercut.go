@@ -32,7 +32,7 @@ const (
 	// the op it fired on, Fault is "powercut keep=MODE[ sector=S]", N the
 	// number of unsynced writes and truncates at the cut, Len the number of
 	// unsynced directory ops.
-	TraceKindPowerCut = "powercut"
+	TraceKindPowerCut = trace.KindPowerCut
 	// TraceKindUnsynced is one unsynced op and what became of it, written at
 	// recover (and by an fsync error with drop=unsynced): Op is write,
 	// truncate, fallocate, create, mkdir, unlink or rename; Path the file
@@ -46,10 +46,10 @@ const (
 	// "dropped". Fault says why, e.g. "powercut keep=sectors sector=512
 	// kept=0,2,3/8" (the kept sector indices of the write, 0 = the sector
 	// holding its first byte, out of 8).
-	TraceKindUnsynced = "unsynced"
+	TraceKindUnsynced = trace.KindUnsynced
 	// TraceKindRecover ends a recover: Mark summarizes it, N is the number
 	// of writes and truncates kept whole or in part.
-	TraceKindRecover = "recover"
+	TraceKindRecover = trace.KindRecover
 )
 
 // Results of TraceKindUnsynced records.

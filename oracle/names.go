@@ -5,6 +5,7 @@ package oracle
 const (
 	JournalMode   = "journal-mode"
 	Durability    = "durability"
+	Prefix        = "prefix"
 	Resurrection  = "resurrection"
 	Structure     = "structure"
 	PageCount     = "page-count"

@@ -160,7 +160,7 @@ type Checker struct {
 var all []Checker
 
 func init() {
-	all = []Checker{journalModeChecker, durabilityChecker, resurrectionChecker, structureChecker, pageCountChecker,
+	all = []Checker{journalModeChecker, durabilityChecker, prefixChecker, resurrectionChecker, structureChecker, pageCountChecker,
 		sidecarsChecker, errorFidelityChecker, workersChecker, zombiesChecker, livenessChecker, silentChecker}
 }
 

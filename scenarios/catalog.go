@@ -84,7 +84,7 @@ var catalog []*Scenario
 func init() {
 	catalog = []*Scenario{eioWALDowngrade, tornWriteResurrection, tornExtend, rollbackShadow,
 		dispatcherRestartRace, transientHeaderLatch, connectEIOZombies, redundantWALPragma,
-		headerPeekLockDrop, pageCountWALFalseAlarm, firstConnectWALInit, soakAll}
+		headerPeekLockDrop, pageCountWALFalseAlarm, firstConnectWALInit, powercutWAL, powercutDelete, soakAll}
 }
 
 // Lookup returns the scenario named name.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sqlchaos/sqlchaos/faultfs"
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 	"github.com/sqlchaos/sqlchaos/oracle"
 	"github.com/sqlchaos/sqlchaos/verdict"
@@ -78,11 +79,12 @@ func (sc *Scenario) precondition(in *oracle.Input, results []oracle.Result, plan
 }
 
 // firedRules counts the ops in the trace on which a rule fired (delays
-// included: a scenario whose plan only slows the disk needs that to fire).
+// included: a scenario whose plan only slows the disk needs that to fire),
+// and the power cuts (a timed cut fires on no op).
 func firedRules(in *oracle.Input) int {
 	n := 0
 	for _, r := range in.Trace {
-		if r.Kind == trace.KindOp && r.Rule > 0 {
+		if r.Kind == trace.KindOp && r.Rule > 0 || r.Kind == faultfs.TraceKindPowerCut {
 			n++
 		}
 	}

@@ -54,3 +54,11 @@ type Record struct {
 	// writes.bin of the Len bytes the write persisted; nil elsewhere.
 	Cap *int64 `json:"cap,omitempty"`
 }
+
+// Record kinds of the power-cut model (written by faultfs; see its
+// package doc).
+const (
+	KindPowerCut = "powercut" // the power was cut: the mount froze
+	KindUnsynced = "unsynced" // one unsynced op and what became of it at the recover
+	KindRecover  = "recover"  // the recover after a cut ended
+)

@@ -1,0 +1,135 @@
+package scenarios
+
+import (
+	"time"
+
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
+	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
+)
+
+// powercutScript is the power-cut scenarios' script: the board under load
+// (gateway and workers, two writers), a power cut from the plan (a timer,
+// so it lands mid-load), every process killed, the disk as the seeded
+// keep mode leaves it, then the board started again on the recovered
+// files (SQLite's recovery runs in the first process that opens it) and
+// used for a while.
+func powercutScript(r *Run) error {
+	r.Phase("load")
+	if err := startGateway(r, "gateway-1", &WorkerTemplate{Heartbeats: 2, Interval: 5 * time.Second}); err != nil {
+		return err
+	}
+	for _, w := range []string{"writer-1", "writer-2"} {
+		if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: w, Interval: 2 * time.Second,
+			Args: map[string]string{"ops": "create,complete,heartbeat", "body": "600"}}); err != nil {
+			return err
+		}
+	}
+	if err := r.LoadPlan(r.MainPlan()); err != nil {
+		return err
+	}
+	r.Phase("cut")
+	if err := r.WaitPowerCut(600 * time.Second); err != nil {
+		return err
+	}
+	if err := r.Clear(); err != nil {
+		return err
+	}
+	r.Phase("restart")
+	if err := startGateway(r, "gateway-2", &WorkerTemplate{Heartbeats: 1, Interval: 5 * time.Second}); err != nil {
+		return err
+	}
+	if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-3", Interval: 4 * time.Second,
+		Args: map[string]string{"ops": "create,complete", "body": "600"}}); err != nil {
+		return err
+	}
+	return r.CLILoop([]string{"create", "list", "complete"}, 10*time.Second, r.LoadDuration(150*time.Second), nil)
+}
+
+// cutAfterCommits is the power-cut scenarios' precondition: the cut came
+// after some acknowledged commits (the writers were running), and the
+// board was used again after the recover.
+func cutAfterCommits(in *oracle.Input, _ []oracle.Result) string {
+	var cut int64
+	for _, r := range in.Trace {
+		if r.Kind == trace.KindPowerCut {
+			cut = r.T
+			break
+		}
+	}
+	if cut == 0 {
+		return "no power cut happened"
+	}
+	before, after := 0, 0
+	for _, e := range in.Events {
+		if e.Type != history.TypeCommit || e.Proc == "setup" {
+			continue
+		}
+		if e.T < cut {
+			before++
+		} else {
+			after++
+		}
+	}
+	switch {
+	case before < 5:
+		return "fewer than 5 commits acknowledged before the power cut"
+	case after < 3:
+		return "fewer than 3 commits after the recover: the board was not used again"
+	}
+	return ""
+}
+
+// powercutWAL: issue 9's power cut on the default WAL board.
+var powercutWAL = &Scenario{
+	Name: "powercut-wal",
+	Fix:  "fix 1 (#31208): synchronous=FULL — a power cut in WAL mode",
+	Doc: `The board runs under load (gateway and workers, two writers), and the power is cut
+mid-load by a timer in the plan: faultfs freezes the mount, the runner SIGKILLs every
+process, and the disk is left as a power cut leaves it — the last fsynced content of each
+file plus a seeded random subset of the writes since (keep=random; directory entries not
+yet synced through their directory may vanish too). The board then starts again on those
+files: the first process to open it runs SQLite's recovery. SQLite's documented
+guarantees decide: with synchronous=FULL in WAL mode every acknowledged commit survives;
+with NORMAL the WAL is synced only at checkpoints, so the last acknowledged commits may be
+lost, but the survivors are always a prefix of them (never a hole, never a resurrected
+row), and the database is always intact. Legacy runs NORMAL (and no autocheckpoint), the
+fix runs FULL.`,
+	Roles: "gateway + workers, 2 writers; after the cut: gateway, writer, CLI processes",
+	Plan:  "powercut after=1s keep=random\n",
+	Pre:   cutAfterCommits,
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy: {Fail: []string{oracle.Durability}, Pass: []string{oracle.Prefix, oracle.Structure},
+			Why: "synchronous=NORMAL: acknowledged commits since the last WAL sync are lost at the cut (a prefix survives)"},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.Durability, oracle.Prefix, oracle.Structure},
+			Why: "synchronous=FULL: every acknowledged commit survives the cut"},
+	},
+	Setup:  seedTasks(6),
+	Script: powercutScript,
+}
+
+// powercutDelete: the same power cut on a rollback-journal board.
+var powercutDelete = &Scenario{
+	Name: "powercut-delete",
+	Fix:  "fix 1 (#31208): synchronous=FULL — a power cut on a rollback-journal board (the NFS fallback)",
+	Doc: `The power cut of powercut-wal on a board in journal_mode=delete (what the WAL→DELETE
+fallback gives on a filesystem that refuses WAL). A commit there writes the rollback
+journal, syncs it, writes the database file, syncs it, and deletes the journal: the
+delete is the commit. SQLite's documentation says FULL makes a commit durable; under
+this power-cut model the journal's unlink is a directory operation that FULL does not
+sync (only synchronous=EXTRA syncs the directory after it), so a cut right after a
+commit may bring the journal back "hot" and the next opener rolls that commit back.`,
+	Roles: "gateway + workers, 2 writers; after the cut: gateway, writer, CLI processes",
+	Plan:  "powercut after=1s keep=random\n",
+	Sets:  []string{"journal_mode=delete"},
+	Pre:   cutAfterCommits,
+	Expect: map[string]Expect{
+		kanbancore.ProfileLegacy: {Fail: []string{oracle.Durability}, Pass: []string{oracle.Prefix, oracle.Structure},
+			Why: "synchronous=NORMAL: the last acknowledged commits may be lost at the cut (a prefix survives)"},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.Durability, oracle.Prefix, oracle.Structure},
+			Why: "synchronous=FULL: every acknowledged commit survives the cut"},
+	},
+	Setup:  seedTasks(6),
+	Script: powercutScript,
+}
