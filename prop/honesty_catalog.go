@@ -91,8 +91,10 @@ type HonestyTarget struct {
 	Checkers []string
 	Rules    []plan.Rule // the main plan, sentinel form
 	back     map[string]string
-	// Excluded, per profile and driver, says why a cell is not asserted
-	// (the matrix marks it unexpected, or there is no rule to vary).
+	// Excluded, per profile and driver, says why a cell is not asserted:
+	// the catalog pins a finding there (measurement contradicts the
+	// story, so the story's checker is not the one that tells the
+	// profiles apart).
 	Excluded map[string]string // key profile/driver
 }
 
@@ -101,24 +103,13 @@ func (t HonestyTarget) Skip(profile, driver string) string {
 	return t.Excluded[profile+"/"+driver]
 }
 
-// honestyExclusion is a matrix cell the catalog's own doc records as
-// contradicting its expectation ("unexpected"): the detector-honesty
-// property does not assert it. Quote must appear in the scenario's Doc
-// (TestHonestyExclusionsCurrent), so an exclusion goes stale loudly when
-// the doc changes.
-type honestyExclusion struct {
-	Scenario, Profile, Driver string // "" = every profile / driver
-	Quote                     string
-	Why                       string
-}
-
-var honestyExclusions = []honestyExclusion{
-	{Scenario: "eio-wal-downgrade", Profile: kanbancore.ProfileLegacy, Driver: "mattn", Quote: "Measured with mattn",
-		Why: "matrix: unexpected; mattn reads page 1 at connect, the EIO fails the connect and the WAL pragma does no I/O, so legacy never downgrades"},
-	{Scenario: "torn-write-resurrection", Quote: "Measured here: with either setting no deleted row came back",
-		Why: "matrix: unexpected; torn pages lose rows in both profiles, no deleted row comes back, so resurrection is not the checker that tells them apart"},
-	{Scenario: "redundant-wal-pragma", Profile: kanbancore.ProfileLegacy, Quote: "measured that the pragma on an already-WAL file does no file I/O",
-		Why: "matrix: unexpected; the pragma on an already-WAL file does no file I/O, also under load"},
+func powercut(rules []plan.Rule) bool {
+	for _, r := range rules {
+		if r.Kind == plan.KindPowercut {
+			return true
+		}
+	}
+	return false
 }
 
 // HonestyTargets returns the catalog's detector-honesty targets in catalog
@@ -151,16 +142,15 @@ func HonestyTargets() (targets []HonestyTarget, skipped map[string]string) {
 			skipped[sc.Name] = "no fault plan (the class comes from process timing or from the code, not from a fault): no rule for a single-fault variant to change (the matrix runs the cell itself)"
 			continue
 		}
+		if powercut(p.Rules) {
+			skipped[sc.Name] = "its plan cuts the power: the cut is the whole run, not a fault to vary (the matrix runs the cell itself)"
+			continue
+		}
 		t := HonestyTarget{Scenario: sc.Name, Checkers: checkers, Rules: p.Rules, back: back, Excluded: map[string]string{}}
-		for _, ex := range honestyExclusions {
-			if ex.Scenario != sc.Name {
-				continue
-			}
-			for _, prof := range []string{kanbancore.ProfileLegacy, kanbancore.ProfileHardened} {
-				for _, drv := range []string{"modernc", "mattn"} {
-					if (ex.Profile == "" || ex.Profile == prof) && (ex.Driver == "" || ex.Driver == drv) {
-						t.Excluded[prof+"/"+drv] = ex.Why
-					}
+		for _, prof := range []string{kanbancore.ProfileLegacy, kanbancore.ProfileHardened} {
+			for _, drv := range []string{"modernc", "mattn"} {
+				if f := sc.Cell(prof, drv).Finding; f != nil {
+					t.Excluded[prof+"/"+drv] = "pinned finding: " + f.What
 				}
 			}
 		}
@@ -390,10 +380,17 @@ func (h CatalogHonesty) run(ctx context.Context, c CatalogCase, profile string) 
 // failed a target checker in any run, or when legacy failed none in its
 // runs of a predicted variant.
 func (h CatalogHonesty) Eval(ctx context.Context, c CatalogCase) Outcome {
-	st := h.Stats
-	if st == nil {
-		st = &CatalogStats{}
+	if h.Stats == nil {
+		h.Stats = &CatalogStats{}
 	}
+	before := h.Stats.Fired
+	o := h.eval(ctx, c)
+	o.Fired = h.Stats.Fired - before
+	return o
+}
+
+func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Outcome {
+	st := h.Stats
 	pred, predWhy := Predicted(h.Target.Rules, c.Index, c.Rule)
 	st.Variants++
 	if pred {
