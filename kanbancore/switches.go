@@ -14,7 +14,7 @@ import (
 type Switches struct {
 	// WALPolicy: "legacy" | "pr" (post-#33482) | "newest".
 	WALPolicy string
-	// Synchronous: "NORMAL" | "FULL".
+	// Synchronous: "NORMAL" | "FULL" | "EXTRA".
 	Synchronous string
 	// SecureDelete sets PRAGMA secure_delete=ON on every connect.
 	SecureDelete bool
@@ -146,8 +146,8 @@ func durSwitch(name, doc string, p func(*Switches) *time.Duration) switchDef {
 var switchDefs = []switchDef{
 	enumSwitch("wal_policy", "apply_wal_with_fallback generation: legacy always sets WAL and downgrades on EIO; pr probes first and re-raises EIO; newest retries, never touches an unknown mode",
 		func(s *Switches) *string { return &s.WALPolicy }, "legacy", "pr", "newest"),
-	enumSwitch("synchronous", "PRAGMA synchronous on every connect (fix 1: NORMAL → FULL)",
-		func(s *Switches) *string { return &s.Synchronous }, "NORMAL", "FULL"),
+	enumSwitch("synchronous", "PRAGMA synchronous on every connect (fix 1: NORMAL → FULL; EXTRA also syncs the directory after a rollback journal's unlink)",
+		func(s *Switches) *string { return &s.Synchronous }, "NORMAL", "FULL", "EXTRA"),
 	boolSwitch("secure_delete", "PRAGMA secure_delete=ON on every connect (fix 1): freed pages are zeroed",
 		func(s *Switches) *bool { return &s.SecureDelete }),
 	boolSwitch("cell_size_check", "PRAGMA cell_size_check=ON on every connect (fix 1): corrupt cells become read errors",
