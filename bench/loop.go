@@ -14,6 +14,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sqlchaos/sqlchaos/internal/sqlitex"
@@ -45,10 +46,10 @@ type Loop struct {
 // "normal"), creates the table and runs the warm-up inserts.
 func OpenLoop(ctx context.Context, driver, path, mode, sync string) (*Loop, error) {
 	mode, sync = strings.ToLower(mode), strings.ToLower(sync)
-	if !contains(Modes, mode) {
+	if !slices.Contains(Modes, mode) {
 		return nil, fmt.Errorf("bench: unknown journal mode %q (want wal or delete)", mode)
 	}
-	if !contains(Syncs, sync) {
+	if !slices.Contains(Syncs, sync) {
 		return nil, fmt.Errorf("bench: unknown synchronous level %q (want full or normal)", sync)
 	}
 	db, err := sqlitex.Open(driver, path, "busy_timeout=5000", "journal_mode="+mode, "synchronous="+sync)
@@ -104,13 +105,4 @@ func (l *Loop) Verify(ctx context.Context) error {
 func (l *Loop) Close() error {
 	l.stmt.Close()
 	return l.db.Close()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

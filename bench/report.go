@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -66,7 +67,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 func (r *Report) ratios() []Ratio {
 	var out []Ratio
 	for _, q := range Ratios {
-		if contains(r.Targets, q.Num) && contains(r.Targets, q.Den) {
+		if slices.Contains(r.Targets, q.Num) && slices.Contains(r.Targets, q.Den) {
 			out = append(out, q)
 		}
 	}

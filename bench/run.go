@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,18 +86,18 @@ func (o *Options) validate() error {
 		}
 	}
 	for _, m := range o.Modes {
-		if !contains(Modes, m) {
+		if !slices.Contains(Modes, m) {
 			return fmt.Errorf("bench: unknown journal mode %q (want wal or delete)", m)
 		}
 	}
 	for _, s := range o.Syncs {
-		if !contains(Syncs, s) {
+		if !slices.Contains(Syncs, s) {
 			return fmt.Errorf("bench: unknown synchronous level %q (want full or normal)", s)
 		}
 	}
 	fuse := false
 	for _, t := range o.Targets {
-		if !contains(Targets, t) {
+		if !slices.Contains(Targets, t) {
 			return fmt.Errorf("bench: unknown target %q (want bare, fuse, fuse20 or trace)", t)
 		}
 		fuse = fuse || t != Bare

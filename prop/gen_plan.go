@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"path"
 	"reflect"
+	"slices"
 	"syscall"
 	"time"
 
@@ -182,7 +183,7 @@ func (s PlanSpace) drawRule(rng *rand.Rand) plan.Rule {
 	if s.MinOff > 0 {
 		r.OffLo, r.OffHi, r.HasOff = s.MinOff, 1<<40, true
 	}
-	if rng.Intn(2) == 0 && (containsOp(r.Ops, plan.OpRead) || containsOp(r.Ops, plan.OpWrite)) {
+	if rng.Intn(2) == 0 && (slices.Contains(r.Ops, plan.OpRead) || slices.Contains(r.Ops, plan.OpWrite)) {
 		r.MinLen = 4096
 	}
 	// Firing: nth or after, sometimes every; count; p.
@@ -228,15 +229,6 @@ func (s PlanSpace) drawRule(rng *rand.Rand) plan.Rule {
 		}
 	}
 	return Canon(r)
-}
-
-func containsOp(ops []plan.Op, op plan.Op) bool {
-	for _, o := range ops {
-		if o == op {
-			return true
-		}
-	}
-	return false
 }
 
 // Canon returns r in the form plan.Parse gives it, so that generated and
@@ -432,7 +424,7 @@ func honestRule(r plan.Rule) bool {
 	if ok, _ := path.Match(r.Path, "kanban.db-shm"); ok {
 		mayHitShm = true
 	}
-	if mayHitShm && (len(r.Ops) == 0 || containsOp(r.Ops, plan.OpRead) || containsOp(r.Ops, plan.OpWrite)) {
+	if mayHitShm && (len(r.Ops) == 0 || slices.Contains(r.Ops, plan.OpRead) || slices.Contains(r.Ops, plan.OpWrite)) {
 		return false
 	}
 	return true

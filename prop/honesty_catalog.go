@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,7 +126,7 @@ func HonestyTargets() (targets []HonestyTarget, skipped map[string]string) {
 		}
 		var checkers []string
 		for _, c := range legacy.Fail {
-			if !contains(hardened.Fail, c) {
+			if !slices.Contains(hardened.Fail, c) {
 				checkers = append(checkers, c)
 			}
 		}
@@ -161,15 +162,6 @@ func HonestyTargets() (targets []HonestyTarget, skipped map[string]string) {
 		targets = append(targets, t)
 	}
 	return targets, skipped
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // CatalogCase is one single-fault variant of a target's main rule on one
@@ -368,7 +360,7 @@ func (h CatalogHonesty) run(ctx context.Context, c CatalogCase, profile string) 
 	}
 	out := map[string]oracle.Result{}
 	for _, r := range res.Results {
-		if contains(h.Target.Checkers, r.Checker) {
+		if slices.Contains(h.Target.Checkers, r.Checker) {
 			out[r.Checker] = r
 		}
 	}

@@ -15,6 +15,7 @@ package verdict
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -290,7 +291,7 @@ func match(results []oracle.Result, e Expect, finding bool) matched {
 		if _, listed := want[r.Checker]; listed || r.Verdict != oracle.Fail {
 			continue
 		}
-		if collateral || contains(e.Allow, r.Checker) {
+		if collateral || slices.Contains(e.Allow, r.Checker) {
 			m.extra = append(m.extra, r.Checker)
 			continue
 		}
@@ -313,15 +314,6 @@ func shows(r oracle.Result, subs []string) bool {
 			if strings.Contains(ev.Text, s) {
 				return true
 			}
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
 		}
 	}
 	return false

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -346,21 +347,12 @@ func parseLine(line string, lineno int) (*Rule, *ParseError) {
 			}
 		}
 		for _, op := range r.Ops {
-			if !containsOp(allowed, op) {
+			if !slices.Contains(allowed, op) {
 				return nil, errAt(opTok.col, "op %s is not allowed with %s (expected op=%s)", op, r.Kind, joinOps(allowed))
 			}
 		}
 	}
 	return r, nil
-}
-
-func containsOp(ops []Op, op Op) bool {
-	for _, o := range ops {
-		if o == op {
-			return true
-		}
-	}
-	return false
 }
 
 func bad(key, val, expected string) string {
