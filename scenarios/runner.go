@@ -136,62 +136,13 @@ type Run struct {
 // pid, unmount) always runs, also when ctx is cancelled (SIGINT).
 func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	adoptOrphans()
-	sc, ok := Lookup(cfg.Scenario)
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown scenario %q (see chaosrun list)", ErrSetup, cfg.Scenario)
+	sc, sw, cfg, err := resolve(cfg)
+	if err != nil {
+		return nil, err
 	}
-	sw, err := kanbancore.ProfileByName(cfg.Profile)
-	if err == nil {
-		err = sw.ApplySets(append(append([]string(nil), sc.Sets...), cfg.Sets...))
-	}
+	dir, err := prepareRunDir(cfg.Out, fmt.Sprintf("sqlchaos-%s-%s-%s-%d-", sc.Name, cfg.Profile, cfg.Driver, cfg.Seed))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
-	}
-	if cfg.Driver == "" {
-		cfg.Driver = "modernc"
-	}
-	if cfg.Driver != "modernc" && cfg.Driver != "mattn" {
-		return nil, fmt.Errorf("%w: unknown driver %q (want modernc or mattn)", ErrSetup, cfg.Driver)
-	}
-	if cfg.Scale == 0 {
-		cfg.Scale = sc.Scale
-	}
-	if cfg.Scale == 0 {
-		cfg.Scale = DefaultScale
-	}
-	if cfg.Stderr == nil {
-		cfg.Stderr = os.Stderr
-	}
-	mainPlan := sc.Plan
-	if cfg.PlanOverride != "" {
-		mainPlan = cfg.PlanOverride
-	}
-	if err := checkTemplate(mainPlan); err != nil {
-		return nil, fmt.Errorf("%w: plan: %v", ErrSetup, err)
-	}
-
-	dir := cfg.Out
-	if dir == "" {
-		dir, err = os.MkdirTemp("", fmt.Sprintf("sqlchaos-%s-%s-%s-%d-", sc.Name, cfg.Profile, cfg.Driver, cfg.Seed))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
-		}
-	}
-	if dir, err = filepath.Abs(dir); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
-	}
-	// A reused run directory starts empty of the previous run's artifacts
-	// (histories are append-only files).
-	for _, name := range []string{oracle.HistoriesDir, oracle.FilesDir, oracle.TraceFile, oracle.MetaFile,
-		"report.json", "summary.md", "plan.txt", "runner.log", StacksDir} {
-		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
-		}
-	}
-	for _, d := range []string{dir, filepath.Join(dir, oracle.HistoriesDir), filepath.Join(dir, oracle.FilesDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrSetup, err)
-		}
 	}
 	// Short paths: the control socket must fit a sockaddr_un.
 	work, err := os.MkdirTemp("", "scn-")
@@ -199,6 +150,10 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	_ = proctree.RecordTemp(work) // a killed runner's work dir is swept at the next start
+	mainPlan := sc.Plan
+	if cfg.PlanOverride != "" {
+		mainPlan = cfg.PlanOverride
+	}
 	r := &Run{ctx: ctx, cfg: cfg, sc: sc, clock: NewClock(cfg.Scale), dir: dir, work: work,
 		backing: filepath.Join(work, "backing"), mnt: filepath.Join(work, "mnt"),
 		procs: newProcSet(cfg.Stderr), stderr: cfg.Stderr, start: time.Now(), mainPlan: mainPlan}
@@ -212,30 +167,13 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		os.RemoveAll(work)
 	}()
-
 	if err := r.setup(sw); err != nil {
 		return nil, fmt.Errorf("%w: board setup: %v", ErrSetup, err)
 	}
-	mount, err := faultfs.Start(ctx, faultfs.Config{
-		Backing: r.backing, Mountpoint: r.mnt, Seed: cfg.Seed,
-		Trace: filepath.Join(dir, oracle.TraceFile), Control: filepath.Join(work, "ctl"), Stderr: cfg.Stderr,
-		Stacks: filepath.Join(dir, StacksDir),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: faultfs: %v", ErrSetup, err)
+	if err := r.startMount(); err != nil {
+		return nil, err
 	}
-	r.mount, r.ctl = mount, mount.Client()
-	r.procs.setServer(mount)
-
-	// The script, bounded so that a wedged role cannot hang the matrix.
-	limit := sc.wallLimit(cfg)
-	sctx, cancel := context.WithTimeout(ctx, limit)
-	r.ctx = sctx
-	stopProgress := r.progressLoop()
-	scriptErr := r.runScript()
-	cancel()
-	stopProgress()
-	r.ctx = ctx
+	scriptErr := r.runBounded()
 	if scriptErr != nil {
 		res.ScriptErr = scriptErr
 		r.note("script: %v", scriptErr)
@@ -259,42 +197,150 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("interrupted: %w (run directory %s)", ctx.Err(), dir)
 	}
-	in, err := oracle.Load(dir)
+	if err := r.judge(res, scriptErr); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// resolve checks cfg against the catalog and fills in its defaults: the
+// scenario, the run's switches (profile, the scenario's sets, then the
+// run's), driver, scale and stderr; the main plan's template must parse.
+func resolve(cfg Config) (*Scenario, kanbancore.Switches, Config, error) {
+	sc, ok := Lookup(cfg.Scenario)
+	if !ok {
+		return nil, kanbancore.Switches{}, cfg, fmt.Errorf("%w: unknown scenario %q (see chaosrun list)", ErrSetup, cfg.Scenario)
+	}
+	sw, err := kanbancore.ProfileByName(cfg.Profile)
+	if err == nil {
+		err = sw.ApplySets(append(append([]string(nil), sc.Sets...), cfg.Sets...))
+	}
 	if err != nil {
-		return nil, fmt.Errorf("judge: %v", err)
+		return nil, sw, cfg, fmt.Errorf("%w: %v", ErrSetup, err)
+	}
+	if cfg.Driver == "" {
+		cfg.Driver = "modernc"
+	}
+	if cfg.Driver != "modernc" && cfg.Driver != "mattn" {
+		return nil, sw, cfg, fmt.Errorf("%w: unknown driver %q (want modernc or mattn)", ErrSetup, cfg.Driver)
+	}
+	if cfg.Scale == 0 {
+		cfg.Scale = sc.Scale
+	}
+	if cfg.Scale == 0 {
+		cfg.Scale = DefaultScale
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	mainPlan := sc.Plan
+	if cfg.PlanOverride != "" {
+		mainPlan = cfg.PlanOverride
+	}
+	if err := checkTemplate(mainPlan); err != nil {
+		return nil, sw, cfg, fmt.Errorf("%w: plan: %v", ErrSetup, err)
+	}
+	return sc, sw, cfg, nil
+}
+
+// prepareRunDir returns the absolute run directory (out, or a new temporary
+// one named from pattern), emptied of a previous run's artifacts (histories
+// are append-only files), with its histories and files subdirectories.
+func prepareRunDir(out, pattern string) (string, error) {
+	dir := out
+	var err error
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", pattern); err != nil {
+			return "", err
+		}
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", err
+	}
+	for _, name := range []string{oracle.HistoriesDir, oracle.FilesDir, oracle.TraceFile, oracle.MetaFile,
+		"report.json", "summary.md", "plan.txt", "runner.log", StacksDir} {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return "", err
+		}
+	}
+	for _, d := range []string{dir, filepath.Join(dir, oracle.HistoriesDir), filepath.Join(dir, oracle.FilesDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// startMount starts the faultfs server over the board's backing directory.
+func (r *Run) startMount() error {
+	mount, err := faultfs.Start(r.ctx, faultfs.Config{
+		Backing: r.backing, Mountpoint: r.mnt, Seed: r.cfg.Seed,
+		Trace: filepath.Join(r.dir, oracle.TraceFile), Control: filepath.Join(r.work, "ctl"), Stderr: r.cfg.Stderr,
+		Stacks: filepath.Join(r.dir, StacksDir),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: faultfs: %v", ErrSetup, err)
+	}
+	r.mount, r.ctl = mount, mount.Client()
+	r.procs.setServer(mount)
+	return nil
+}
+
+// runBounded runs the script under the scenario's wall-time limit, so that
+// a wedged role cannot hang the matrix, and returns its error.
+func (r *Run) runBounded() error {
+	ctx := r.ctx
+	sctx, cancel := context.WithTimeout(ctx, r.sc.wallLimit(r.cfg))
+	r.ctx = sctx
+	stopProgress := r.progressLoop()
+	err := r.runScript()
+	cancel()
+	stopProgress()
+	r.ctx = ctx
+	return err
+}
+
+// judge loads the finished run directory, runs the oracle, states the
+// run's facts (faults fired, precondition, hung roles, script error or
+// deadline) and the cell's expectation, lets the one judge decide, and
+// writes report.json, summary.md and runner.log.
+func (r *Run) judge(res *Result, scriptErr error) error {
+	in, err := oracle.Load(r.dir)
+	if err != nil {
+		return fmt.Errorf("judge: %v", err)
 	}
 	res.Results = oracle.Judge(in)
 	run := reports.NewRun(in, res.Results)
 	r.mu.Lock()
 	planUsed := r.planUsed
 	r.mu.Unlock()
-	run.Facts = verdict.Facts{Fired: run.FaultsFired, Precondition: sc.precondition(in, res.Results, planUsed),
+	run.Facts = verdict.Facts{Fired: run.FaultsFired, Precondition: r.sc.precondition(in, res.Results, planUsed),
 		Incomplete: in.Missing()}
 	for _, h := range res.Hung {
 		run.Facts.Hung = append(run.Facts.Hung, h.String())
 	}
 	in.Close()
 	if scriptErr != nil {
-		if errors.Is(scriptErr, context.DeadlineExceeded) && ctx.Err() == nil {
+		if errors.Is(scriptErr, context.DeadlineExceeded) && r.ctx.Err() == nil {
 			run.Facts.Deadline = true
 		} else {
 			run.Facts.ScriptErr = scriptErr.Error()
 		}
 	}
 	res.Notes = append(res.Notes, r.notes...)
-	run.Expect = sc.Cell(cfg.Profile, cfg.Driver)
+	run.Expect = r.sc.Cell(r.cfg.Profile, r.cfg.Driver)
 	run.Started, run.Elapsed = r.start, res.Wall
-	run.Replay = ReplayCommand(dir)
+	run.Replay = ReplayCommand(r.dir)
 	run.Judge()
 	res.Run = run
 	res.Outcome = Outcome{Verdict: run.Verdict(), Expected: run.Expect.String(), Why: run.Why}
-	if err := reports.WriteRun(dir, run); err != nil {
+	if err := reports.WriteRun(r.dir, run); err != nil {
 		r.note("report: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "runner.log"), []byte(strings.Join(res.Notes, "\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(r.dir, "runner.log"), []byte(strings.Join(res.Notes, "\n")+"\n"), 0o644); err != nil {
 		r.note("runner.log: %v", err)
 	}
-	return res, nil
+	return nil
 }
 
 // setup creates the board in the backing directory, fault-free and before

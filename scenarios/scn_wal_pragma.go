@@ -133,7 +133,12 @@ skipped in WAL mode.`,
 	Plan:     "delay op=write path=kanban.db off=4096..1099511627776 minlen=4096 delay=2ms\n",
 	Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy: {Pass: []string{"page-count", "structure"}, Why: "no check, no alarm"},
+		// Legacy's unguarded ROLLBACK (fix 3's class) shows here too, with no
+		// fault injected: in one mattn run in five (matrix --repeat 5) a
+		// large-body writer's transaction was rolled back by SQLite under
+		// the slowed checkpoint and the caller saw only "cannot rollback -
+		// no transaction is active". Allowed: rollback-shadow is its story.
+		kanbancore.ProfileLegacy: {Pass: []string{"page-count", "structure"}, Allow: []string{oracle.ErrorFidelity}, Why: "no check, no alarm"},
 		kanbancore.ProfileMerged33482: {Fail: []string{"page-count"}, Why: "false torn-extend alarms on a healthy database",
 			Evidence: map[string][]string{"page-count": {"false alarm"}}},
 		kanbancore.ProfilePR32857: {Fail: []string{"page-count"}, Why: "false torn-extend alarms on a healthy database",

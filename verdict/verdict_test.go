@@ -39,6 +39,7 @@ func TestJudge(t *testing.T) {
 		{"expected fail not run", nil, Cell{Story: failStory}, fired, Unexpected, "not run"},
 		{"held", []oracle.Result{res(oracle.JournalMode, oracle.Pass), res(oracle.Durability, oracle.Pass), res(oracle.Silent, oracle.Inconclusive)}, Cell{Story: holdStory}, fired, Held, ""},
 		{"hold broken by an unlisted failure", []oracle.Result{res(oracle.JournalMode, oracle.Pass), res(oracle.Durability, oracle.Pass), res(oracle.Structure, oracle.Fail)}, Cell{Story: holdStory}, fired, Unexpected, "outside the expectation"},
+		{"hold with an allowed failure says so", []oracle.Result{res(oracle.JournalMode, oracle.Pass), res(oracle.Durability, oracle.Pass), res(oracle.ErrorFidelity, oracle.Fail)}, Cell{Story: &Expect{Pass: holdStory.Pass, Allow: []string{oracle.ErrorFidelity}}}, fired, Held, "as the expectation allows: error-fidelity"},
 		{"hold with an undecided pass", []oracle.Result{res(oracle.JournalMode, oracle.Pass), res(oracle.Durability, oracle.Inconclusive)}, Cell{Story: holdStory}, fired, Inconclusive, "durability"},
 		{"held by detection", []oracle.Result{res(oracle.Structure, oracle.Fail), res(oracle.PageCount, oracle.Pass, "reported 1ms after the fault: commit: TORN_EXTEND"), res(oracle.Silent, oracle.Pass)}, Cell{Story: detect}, fired, Held, "held by detection"},
 		{"detection missing from the evidence", []oracle.Result{res(oracle.Structure, oracle.Fail), res(oracle.PageCount, oracle.Pass, "0 torn extends"), res(oracle.Silent, oracle.Pass)}, Cell{Story: detect}, fired, Inconclusive, "no detection"},
