@@ -17,15 +17,15 @@ so the legacy write_txn's unguarded ROLLBACK raises "cannot rollback - no transa
 is active" and that is what the caller sees. The guarded ROLLBACK of the fix lets the
 original "disk I/O error" through. (A read EIO would not do: SQLite reports it as
 SQLITE_CORRUPT, which does not auto-roll back. WAL writes happen only at COMMIT,
-outside the body.) The short reads hit the two long-lived writers, whose every op is a
-write transaction, and one read in ten: a short read in a reader (a list, the
+outside the body.) The short reads hit a long-lived writer, whose every op is a write
+transaction, and one read in ten: a short read in a reader (a list, the
 dispatcher's scan) surfaces as a plain I/O error and shadows nothing, and neither does
 one on a transaction's first WAL read (before anything changed). Spread over every
 process, or at one read in two (every transaction then fails on its first read, the WAL
 stops moving, and the same frame fails again and again), one legacy run in five
-shadowed nothing (matrix --repeat 5); now 6-13 of 16 faults are shadowed per run.`,
+shadowed nothing (matrix --repeat 5); now 6-11 of the 16 faults are shadowed in every run.`,
 	Roles: "gateway (dispatcher + workers), 2 long-lived writers, CLI processes",
-	Plan:  "short op=read path=kanban.db-wal pid={pid:writer-1} keep=0 p=0.1 count=8\nshort op=read path=kanban.db-wal pid={pid:writer-2} keep=0 p=0.1 count=8\n",
+	Plan:  "short op=read path=kanban.db-wal pid={pid:writer-1} keep=0 p=0.1 count=16\n",
 	Expect: map[string]Expect{
 		kanbancore.ProfileLegacy:   {Fail: []string{"error-fidelity"}, Why: `callers see "cannot rollback" instead of the I/O error`},
 		kanbancore.ProfileHardened: {Pass: []string{"error-fidelity", "durability"}, Why: "the original error surfaces"},
