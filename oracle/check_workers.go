@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 	"github.com/sqlchaos/sqlchaos/history"
 )
 
@@ -12,7 +13,8 @@ var workersChecker = Checker{
 	Name: Workers,
 	Doc: "At most one live worker per task at any time, and no respawn storm. A worker lives from its " +
 		"TypeSpawn (Data[\"pid\"]) to its own TypeExit, a TypeReap naming its pid, or else its last " +
-		"history event (to the end of the run when it wrote none).",
+		"history event; one that wrote none lives to the first power cut after its spawn (the runner SIGKILLs " +
+		"every process there), else to the end of the run.",
 	Check: checkWorkers,
 }
 
@@ -83,17 +85,44 @@ func workerLives(in *Input) []*worker {
 			}
 		}
 	}
+	cuts := powerCutTimes(in)
 	for _, w := range ws {
 		if w.end != 0 {
 			continue
 		}
-		if t, ok := lastSeen[w.pid]; ok {
+		switch t, ok := lastSeen[w.pid]; {
+		case ok:
 			w.end, w.endHow = t, "last history event"
-		} else {
+		case cutAfter(cuts, w.start) > 0:
+			// Nothing outlives a power cut: the runner SIGKILLs every
+			// process, and a killed worker records no exit.
+			w.end, w.endHow = cutAfter(cuts, w.start), "killed at the power cut"
+		default:
 			w.end, w.endHow = f.tEnd, "no exit recorded: alive to the end"
 		}
 	}
 	return ws
+}
+
+// powerCutTimes returns the times of the trace's power cuts, in order.
+func powerCutTimes(in *Input) []int64 {
+	var ts []int64
+	for _, r := range in.Trace {
+		if r.Kind == trace.KindPowerCut {
+			ts = append(ts, r.T)
+		}
+	}
+	return ts
+}
+
+// cutAfter returns the first power cut after t, or 0.
+func cutAfter(cuts []int64, t int64) int64 {
+	for _, c := range cuts {
+		if c > t {
+			return c
+		}
+	}
+	return 0
 }
 
 func checkWorkers(in *Input) Result {
