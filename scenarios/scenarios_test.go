@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
 	"github.com/sqlchaos/sqlchaos/reports"
+	"github.com/sqlchaos/sqlchaos/verdict"
 )
 
 // sleeperRole is a test role: it starts a child of its own (like a
@@ -374,5 +376,30 @@ func TestFaultThatNeverFiresIsInconclusive(t *testing.T) {
 	}
 	if res.Run.Facts.Fired != 0 || res.Run.Facts.Precondition == "" {
 		t.Errorf("facts %+v", res.Run.Facts)
+	}
+}
+
+// TestLegacyCellsAllowShadowedRollback: every cell of a profile with the
+// unguarded ROLLBACK tolerates an error-fidelity failure (fix 3's class
+// shows under load without any fault), except where error-fidelity is the
+// story; hardened cells never do, so a planted write_txn=legacy stays red.
+func TestLegacyCellsAllowShadowedRollback(t *testing.T) {
+	sc, _ := Lookup("header-peek-lock-drop")
+	results := []oracle.Result{{Checker: oracle.Durability, Verdict: oracle.Pass}, {Checker: oracle.Sidecars, Verdict: oracle.Pass},
+		{Checker: oracle.ErrorFidelity, Verdict: oracle.Fail, Summary: "2 surfaced errors shadow the real cause"}}
+	fired := verdict.Facts{}
+	if o := verdict.Judge(results, sc.Cell(kanbancore.ProfileLegacy, "mattn"), fired); o.Verdict != Held || !strings.Contains(o.Why, "error-fidelity") {
+		t.Errorf("legacy: %s (%s), want held naming error-fidelity", o.Verdict, o.Why)
+	}
+	if o := verdict.Judge(results, sc.Cell(kanbancore.ProfileHardened, "mattn"), fired); o.Verdict != Unexpected {
+		t.Errorf("hardened: %s (%s), want unexpected", o.Verdict, o.Why)
+	}
+	rs, _ := Lookup("rollback-shadow")
+	c := rs.Cell(kanbancore.ProfileLegacy, "modernc")
+	if slices.Contains(c.Story.Allow, oracle.ErrorFidelity) || !slices.Contains(c.Story.Fail, oracle.ErrorFidelity) {
+		t.Errorf("rollback-shadow legacy: %+v, want error-fidelity to fail, not merely allowed", c.Story)
+	}
+	if e := sc.Expect[kanbancore.ProfileLegacy]; slices.Contains(e.Allow, oracle.ErrorFidelity) {
+		t.Errorf("Cell changed the scenario's own expectation: %+v", e)
 	}
 }
