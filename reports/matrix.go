@@ -125,10 +125,23 @@ func MatrixMarkdown(runs []*Run) string {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "\n%s\n", Counts(runs))
+	// A finding is listed once per cell, however many of its runs showed it.
+	findings := map[string]int{}
+	var findingRuns []*Run
 	for _, r := range runs {
 		if r.Outcome == Finding {
-			fmt.Fprintf(&b, "\n- finding **%s**: %s\n", r.Cell(), mdCell(r.Expect.Finding.What+" — "+r.Expect.Finding.Why))
+			if findings[r.Cell()] == 0 {
+				findingRuns = append(findingRuns, r)
+			}
+			findings[r.Cell()]++
 		}
+	}
+	for _, r := range findingRuns {
+		times := ""
+		if n := findings[r.Cell()]; n > 1 {
+			times = fmt.Sprintf(" (%d runs)", n)
+		}
+		fmt.Fprintf(&b, "\n- finding **%s**%s: %s\n", r.Cell(), times, mdCell(r.Expect.Finding.What+" — "+r.Expect.Finding.Why))
 	}
 	for _, r := range runs {
 		if !r.Verdict().OK() {

@@ -193,3 +193,21 @@ func TestCells(t *testing.T) {
 		}
 	}
 }
+
+// TestMatrixListsAFindingOncePerCell: a repeated cell's finding is one
+// line with its run count, not a line per run.
+func TestMatrixListsAFindingOncePerCell(t *testing.T) {
+	pin := &verdict.Pinned{What: "measured", Why: "because", Measured: verdict.Expect{Pass: []string{oracle.Sidecars}}}
+	var runs []*Run
+	for seed := int64(1); seed <= 3; seed++ {
+		runs = append(runs, &Run{Scenario: "s", Profile: "legacy", Driver: "modernc", Seed: seed,
+			Expect: verdict.Cell{Finding: pin}, Outcome: string(verdict.Finding)})
+	}
+	md := MatrixMarkdown(runs)
+	if n := strings.Count(md, "- finding **s/legacy/modernc**"); n != 1 {
+		t.Errorf("finding listed %d times, want once:\n%s", n, md)
+	}
+	if !strings.Contains(md, "- finding **s/legacy/modernc** (3 runs): measured — because") {
+		t.Errorf("finding line lacks its run count:\n%s", md)
+	}
+}

@@ -624,6 +624,12 @@ func writeMatrix(w io.Writer, dir string, results []*scenarios.Result, repeated 
 	if err := os.WriteFile(filepath.Join(dir, "cells.json"), append(b, '\n'), 0o644); err != nil {
 		return 1, err
 	}
+	if repeated { // matrix.md gets the per-cell table too
+		md := reports.MatrixMarkdown(runs) + "\n" + reports.CellsMarkdown(cells)
+		if err := os.WriteFile(filepath.Join(dir, reports.MatrixFile), []byte(md), 0o644); err != nil {
+			return 1, err
+		}
+	}
 	fmt.Fprintln(w)
 	fmt.Fprint(w, reports.MatrixMarkdown(runs))
 	if repeated {
