@@ -82,7 +82,7 @@ func (sc *Scenario) MatrixProfiles() []string {
 var catalog []*Scenario
 
 func init() {
-	catalog = []*Scenario{eioWALDowngrade, tornWriteResurrection, tornExtend, rollbackShadow,
+	catalog = []*Scenario{eioWALDowngrade, tornWriteResurrection, lostWriteResurrection, tornExtend, rollbackShadow,
 		dispatcherRestartRace, transientHeaderLatch, connectEIOZombies, redundantWALPragma,
 		headerPeekLockDrop, pageCountWALFalseAlarm, firstConnectWALInit, powercutWAL, powercutDelete, soakAll}
 }
