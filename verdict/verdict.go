@@ -186,6 +186,41 @@ type Outcome struct {
 // trust: a hung or unfinished run, or one whose precondition failed, proves
 // nothing about the data, whatever the checkers say.
 func Judge(results []oracle.Result, c Cell, f Facts) Outcome {
+	o := judge(results, c, f)
+	if c.Rate != nil && o.Verdict == Unexpected && missed(results, c) {
+		return Outcome{Inconclusive, fmt.Sprintf("rate cell (%s): the class did not show in this run, and nothing else went wrong (%s)", c.Rate, o.Why)}
+	}
+	return o
+}
+
+// missed reports whether a run of a rate cell differs from its target only
+// in that the checkers the target needs to fail passed: the class did not
+// show this time, and no checker failed that the target does not allow.
+func missed(results []oracle.Result, c Cell) bool {
+	e := c.Story
+	if c.Finding != nil {
+		e = &c.Finding.Measured
+	}
+	if e == nil || len(e.Fail) == 0 {
+		return false
+	}
+	for _, r := range results {
+		switch {
+		case slices.Contains(e.Fail, r.Checker):
+			if r.Verdict == oracle.Fail {
+				return false // it did show (the run differs some other way)
+			}
+		case r.Verdict == oracle.Fail && !slices.Contains(e.Allow, r.Checker):
+			return false
+		case r.Verdict != oracle.Pass && slices.Contains(e.Pass, r.Checker):
+			return false
+		}
+	}
+	return true
+}
+
+// judge is Judge without the rate-cell rule.
+func judge(results []oracle.Result, c Cell, f Facts) Outcome {
 	switch {
 	case len(f.Hung) > 0:
 		return Outcome{Hung, strings.Join(f.Hung, "; ") + " (the plan that caused it is the run's plan.txt)"}
@@ -378,7 +413,9 @@ type Tally map[Verdict]int
 // whose runs do not all agree is unexpected ("flips"), unless it is a rate
 // cell: then its target verdict must come out at least Rate.Min of every
 // Rate.Of runs (scaled to the runs made), and the other runs must be
-// inconclusive or the story's other side — never unexpected or hung.
+// inconclusive (Judge makes a run in which only the class failed to show
+// inconclusive) — never unexpected or hung. Fewer than Rate.Of runs that
+// fall short cannot judge a rate: the cell is inconclusive.
 func Aggregate(c Cell, runs []Verdict) Outcome {
 	t := Tally{}
 	for _, v := range runs {
@@ -403,6 +440,10 @@ func Aggregate(c Cell, runs []Verdict) Outcome {
 	need := (c.Rate.Min*n + c.Rate.Of - 1) / c.Rate.Of // ceil(min/of × n)
 	if t[target] >= need {
 		return Outcome{target, fmt.Sprintf("rate cell: %d of %d runs %s (needs %s)", t[target], n, target, c.Rate)}
+	}
+	if n < c.Rate.Of {
+		return Outcome{Inconclusive, fmt.Sprintf("rate cell: %d of %d runs %s, too few runs to judge a rate of %s (run --repeat %d): %s",
+			t[target], n, target, c.Rate, c.Rate.Of, t)}
 	}
 	return Outcome{Unexpected, fmt.Sprintf("rate cell: only %d of %d runs %s (needs %s): %s", t[target], n, target, c.Rate, t)}
 }

@@ -104,6 +104,9 @@ func TestAggregate(t *testing.T) {
 		{"rate with an unexpected run", rate, []Verdict{Reproduced, Unexpected, Reproduced, Reproduced, Reproduced}, Unexpected},
 		{"rate with a hung run", rate, []Verdict{Reproduced, Hung, Reproduced, Reproduced, Reproduced}, Hung},
 		{"rate, one run", rate, []Verdict{Reproduced}, Reproduced},
+		{"rate, one missed run: too few to judge", rate, []Verdict{Inconclusive}, Inconclusive},
+		{"rate, four of five", rate, []Verdict{Reproduced, Inconclusive, Reproduced, Reproduced, Reproduced}, Reproduced},
+		{"rate, three of five", rate, []Verdict{Reproduced, Inconclusive, Inconclusive, Reproduced, Reproduced}, Unexpected},
 		{"none", repro, nil, Inconclusive},
 	} {
 		if o := Aggregate(c.cell, c.runs); o.Verdict != c.want {
@@ -118,5 +121,34 @@ func TestOK(t *testing.T) {
 		if v.OK() != want {
 			t.Errorf("%s.OK() = %v", v, v.OK())
 		}
+	}
+}
+
+// TestJudgeRateCellMiss: a run of a rate cell in which the class did not
+// show, and nothing else went wrong, is inconclusive (Aggregate counts it
+// against the rate); anything else that differs stays unexpected, and a
+// cell that is no rate cell stays unexpected on a miss.
+func TestJudgeRateCellMiss(t *testing.T) {
+	story := &Expect{Fail: []string{oracle.ErrorFidelity}}
+	rate := Cell{Story: story, Rate: &Rate{Min: 4, Of: 5}}
+	fired := Facts{Fired: 3}
+	miss := []oracle.Result{res(oracle.ErrorFidelity, oracle.Pass), res(oracle.Durability, oracle.Pass), res(oracle.Silent, oracle.Inconclusive)}
+	if o := Judge(miss, rate, fired); o.Verdict != Inconclusive || !strings.Contains(o.Why, "did not show") {
+		t.Errorf("rate cell miss: %s (%s), want inconclusive", o.Verdict, o.Why)
+	}
+	if o := Judge(miss, Cell{Story: story}, fired); o.Verdict != Unexpected {
+		t.Errorf("no rate cell, miss: %s (%s), want unexpected", o.Verdict, o.Why)
+	}
+	other := []oracle.Result{res(oracle.ErrorFidelity, oracle.Pass), res(oracle.Durability, oracle.Fail)}
+	if o := Judge(other, rate, fired); o.Verdict != Unexpected {
+		t.Errorf("rate cell, class missing and another checker failed: %s (%s), want unexpected", o.Verdict, o.Why)
+	}
+	hit := []oracle.Result{res(oracle.ErrorFidelity, oracle.Fail)}
+	if o := Judge(hit, rate, fired); o.Verdict != Reproduced {
+		t.Errorf("rate cell hit: %s (%s), want reproduced", o.Verdict, o.Why)
+	}
+	hold := Cell{Story: &Expect{Pass: []string{oracle.Durability}}, Rate: &Rate{Min: 4, Of: 5}}
+	if o := Judge(other, hold, fired); o.Verdict != Unexpected {
+		t.Errorf("rate cell of a hold story that broke: %s (%s), want unexpected", o.Verdict, o.Why)
 	}
 }
