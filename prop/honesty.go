@@ -15,6 +15,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/ledger"
 	"github.com/sqlchaos/sqlchaos/internal/proctree"
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
@@ -101,32 +102,6 @@ func MakeHonestyBoard(ctx context.Context, dir, driver string) error {
 	return nil
 }
 
-// errObserver records surfaced errors and commits into a history.
-type errObserver struct{ h *history.Writer }
-
-func (o errObserver) InTxn(context.Context, kanbancore.Execer, string) (int64, error) { return 0, nil }
-func (o errObserver) Committed(c kanbancore.Commit) {
-	o.h.Write(history.Event{Type: history.TypeCommit, Op: c.Op})
-}
-func (o errObserver) Failed(op string, err error) {
-	o.h.Write(errHistEvent(history.TypeError, op, err))
-}
-func (o errObserver) JournalMode(mode string) {
-	o.h.Write(history.Event{Type: history.TypeMode, Mode: mode})
-}
-
-func errHistEvent(typ, op string, err error) history.Event {
-	e := history.Event{Type: typ, Op: op}
-	if err != nil {
-		e.Err = err.Error()
-		e.Class = kanbancore.Classify(err).String()
-		if code, ok := kanbancore.SQLiteCode(err); ok {
-			e.Code = code
-		}
-	}
-	return e
-}
-
 const (
 	roleHonesty = "prop-honesty"
 	honestyEnv  = "SQLCHAOS_PROP_HONESTY"
@@ -174,13 +149,13 @@ func honestyMain([]string) int {
 	}
 	defer h.Close()
 	ctx := context.Background()
-	opts := kanbancore.Options{Driver: kanbancore.Driver(spec.Driver), Switches: sw, Observer: errObserver{h}, Seed: spec.Seed}
+	opts := kanbancore.Options{Driver: kanbancore.Driver(spec.Driver), Switches: sw, Observer: &ledger.Observer{H: h, NoCounter: true}, Seed: spec.Seed}
 	idx := 0
 	do := func(op string, fn func() error) {
 		id := h.NextID()
 		h.Write(history.Event{Type: history.TypeCall, ID: id, Op: op})
 		err := fn()
-		ev := errHistEvent(history.TypeReturn, op, err)
+		ev := ledger.ErrEvent(history.TypeReturn, 0, op, "", err)
 		ev.ID = id
 		h.Write(ev)
 		rec := OpRecord{Index: idx, Op: op}

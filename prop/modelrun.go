@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/ledger"
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/kanbancore/model"
@@ -30,10 +31,6 @@ import (
 const (
 	roleKanban = "prop-kanban-role"
 	kanbanEnv  = "SQLCHAOS_PROP_KANBAN"
-	// ledgerDDL mirrors the scenario runner's commit counter and ledger.
-	ledgerDDL = `CREATE TABLE IF NOT EXISTS chaos_counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
-INSERT OR IGNORE INTO chaos_counter (id, n) VALUES (1, 0);
-CREATE TABLE IF NOT EXISTS chaos_ledger (seq INTEGER PRIMARY KEY, proc TEXT NOT NULL, op TEXT NOT NULL, t INTEGER NOT NULL)`
 )
 
 func init() { reexec.Register(roleKanban, kanbanRoleMain) }
@@ -43,38 +40,6 @@ type kanbanSpec struct {
 	Steps                           []Step
 	Start                           int64 // unix nanos: all roles start together
 }
-
-// ledgerObserver bumps the commit counter in every write transaction and
-// records commits and errors in the history.
-type ledgerObserver struct{ h *history.Writer }
-
-func (o ledgerObserver) InTxn(ctx context.Context, tx kanbancore.Execer, op string) (int64, error) {
-	var seq int64
-	if err := tx.QueryRowContext(ctx, `UPDATE chaos_counter SET n = n + 1 WHERE id = 1 RETURNING n`).Scan(&seq); err != nil {
-		return 0, err
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO chaos_ledger(seq, proc, op, t) VALUES (?,?,?,?)`, seq, o.h.Proc(), op, history.Now())
-	return seq, err
-}
-
-func (o ledgerObserver) Committed(c kanbancore.Commit) {
-	data := map[string]any{}
-	if len(c.Transitions) > 0 {
-		data[history.DataTransitions] = c.Transitions
-	}
-	if len(c.Inserted) > 0 {
-		data[history.DataInserted] = c.Inserted
-	}
-	if len(c.Deleted) > 0 {
-		data[history.DataDeleted] = c.Deleted
-	}
-	o.h.Write(history.Event{Type: history.TypeCommit, Op: c.Op, Seq: c.Seq, Data: data})
-}
-
-func (o ledgerObserver) Failed(op string, err error) {
-	o.h.Write(errHistEvent(history.TypeError, op, err))
-}
-func (o ledgerObserver) JournalMode(string) {}
 
 // Claimer is the claim lock a workload role uses.
 func Claimer(role int) string { return fmt.Sprintf("role-%d", role) }
@@ -98,7 +63,7 @@ func kanbanRoleMain([]string) int {
 	defer h.Close()
 	h.Write(history.Event{Type: history.TypeStart})
 	ctx := context.Background()
-	c, err := kanbancore.Open(ctx, spec.DB, kanbancore.Options{Driver: kanbancore.Driver(spec.Driver), Switches: sw, Observer: ledgerObserver{h}})
+	c, err := kanbancore.Open(ctx, spec.DB, kanbancore.Options{Driver: kanbancore.Driver(spec.Driver), Switches: sw, Observer: &ledger.Observer{H: h, NoModes: true}})
 	if err != nil {
 		h.Write(history.Event{Type: history.TypeExit, Err: err.Error()})
 		fmt.Fprintln(os.Stderr, roleKanban+":", err)
@@ -111,9 +76,7 @@ func kanbanRoleMain([]string) int {
 		data := map[string]any{"step": st.String()}
 		h.Write(history.Event{Type: history.TypeCall, ID: id, Op: st.Op, Task: TaskID(st.Task), Data: data})
 		err := runStep(ctx, c, st)
-		ev := errHistEvent(history.TypeReturn, st.Op, err)
-		ev.ID, ev.Task = id, TaskID(st.Task)
-		h.Write(ev)
+		h.Write(ledger.ErrEvent(history.TypeReturn, id, st.Op, TaskID(st.Task), err))
 	}
 	h.Write(history.Event{Type: history.TypeExit})
 	return 0
@@ -226,11 +189,9 @@ func RunWorkload(ctx context.Context, dir, driver, profile string, w Workload, s
 	if err != nil {
 		return nil, err
 	}
-	for _, stmt := range strings.Split(ledgerDDL, ";") {
-		if _, err := c.ExecContext(ctx, stmt); err != nil {
-			c.Close()
-			return nil, err
-		}
+	if err := ledger.Create(ctx, c); err != nil {
+		c.Close()
+		return nil, err
 	}
 	if err := c.Close(); err != nil {
 		return nil, err

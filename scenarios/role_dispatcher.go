@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/ledger"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
 
@@ -38,7 +39,7 @@ func (s *spawner) Spawn(ctx context.Context, task kanbancore.Task, workspace str
 	}
 	p, err := startRole(spec, os.Stderr, false, "")
 	if err != nil {
-		s.r.h.Write(errEvent(history.TypeError, 0, "spawn", task.ID, err))
+		s.r.h.Write(ledger.ErrEvent(history.TypeError, 0, "spawn", task.ID, err))
 		return 0, err
 	}
 	pid := p.pid()
@@ -112,7 +113,7 @@ func runDispatcher(r *role) error {
 				if err == nil {
 					err = errors.New(bt.Err)
 				}
-				e := errEvent(history.TypeReturn, id, "tick", "", err)
+				e := ledger.ErrEvent(history.TypeReturn, id, "tick", "", err)
 				ev.Err, ev.Class, ev.Code = bt.Err, e.Class, e.Code
 			}
 		}

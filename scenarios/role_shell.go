@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/ledger"
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 )
 
@@ -104,7 +105,7 @@ func (r *role) shellRun(op, sql string) shellResult {
 	id := r.h.NextID()
 	r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: op})
 	res := r.shellExec(sql)
-	ev := errEvent(history.TypeReturn, id, op, "", res.err)
+	ev := ledger.ErrEvent(history.TypeReturn, id, op, "", res.err)
 	ev.Data = map[string]any{history.DataPid: res.pid, "exit": res.code, "stdout": res.stdout}
 	r.h.Write(ev)
 	return res

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sqlchaos/sqlchaos/history"
 	"github.com/sqlchaos/sqlchaos/internal/fusetest"
+	"github.com/sqlchaos/sqlchaos/internal/ledger"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
 )
@@ -34,12 +35,8 @@ func shellBoard(t *testing.T, args map[string]string, count int) (*role, string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, stmt := range strings.Split(ledgerDDL, ";") {
-		if strings.TrimSpace(stmt) != "" {
-			if _, err := c.ExecContext(ctx, stmt); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if err := ledger.Create(ctx, c); err != nil {
+		t.Fatal(err)
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

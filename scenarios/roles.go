@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/ledger"
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
@@ -36,7 +37,7 @@ type role struct {
 	spec  RoleSpec
 	clock Clock
 	h     *history.Writer
-	obs   *observer
+	obs   *ledger.Observer
 	sw    kanbancore.Switches
 	rng   *rand.Rand
 }
@@ -82,7 +83,7 @@ func roleMain(body func(r *role) error) func([]string) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		r := &role{ctx: ctx, spec: spec, clock: clock, h: h, obs: &observer{h: h}, sw: sw,
+		r := &role{ctx: ctx, spec: spec, clock: clock, h: h, obs: &ledger.Observer{H: h}, sw: sw,
 			rng: newRand(spec.Seed, spec.Proc)}
 		h.Write(history.Event{Type: history.TypeStart, Data: map[string]any{
 			"role": spec.Role, "profile": spec.Profile, "driver": spec.Driver, "seed": spec.Seed, "ppid": os.Getppid()}})
@@ -112,7 +113,7 @@ func (r *role) call(op, task string, fn func() error) error {
 	id := r.h.NextID()
 	r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: op, Task: task})
 	err := fn()
-	r.h.Write(errEvent(history.TypeReturn, id, op, task, err))
+	r.h.Write(ledger.ErrEvent(history.TypeReturn, id, op, task, err))
 	return err
 }
 
@@ -221,7 +222,7 @@ func runLauncher([]string) int {
 	spec.Role = RoleWorker
 	p, err := startRole(spec, os.Stderr, false, "")
 	if err != nil {
-		h.Write(errEvent(history.TypeError, 0, "spawn", spec.Task, err))
+		h.Write(ledger.ErrEvent(history.TypeError, 0, "spawn", spec.Task, err))
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/ledger"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 )
 
@@ -186,7 +187,7 @@ func (r *role) boardOp(c *kanbancore.Conn, op string) error {
 	}
 	if err != nil {
 		// The pick itself failed: record it as the op's failure.
-		r.h.Write(errEvent(history.TypeError, 0, op, "", err))
+		r.h.Write(ledger.ErrEvent(history.TypeError, 0, op, "", err))
 		return err
 	}
 	if task == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/faultfs"
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/ledger"
 	"github.com/sqlchaos/sqlchaos/internal/proctree"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
 	"github.com/sqlchaos/sqlchaos/oracle"
@@ -360,22 +361,17 @@ func (r *Run) setup(sw kanbancore.Switches) error {
 	}
 	defer h.Close()
 	h.Write(history.Event{Type: history.TypeStart, Data: map[string]any{"role": "setup", "profile": r.cfg.Profile, "driver": r.cfg.Driver, "seed": r.cfg.Seed}})
-	opts := kanbancore.Options{Driver: kanbancore.Driver(r.cfg.Driver), Switches: sw, Observer: &observer{h: h}, Clock: r.clock}
+	opts := kanbancore.Options{Driver: kanbancore.Driver(r.cfg.Driver), Switches: sw, Observer: &ledger.Observer{H: h}, Clock: r.clock}
 	c, err := kanbancore.Open(r.ctx, filepath.Join(r.backing, oracle.DBName), opts)
 	if err != nil {
 		return err
 	}
-	for _, stmt := range strings.Split(ledgerDDL, ";") {
-		if strings.TrimSpace(stmt) == "" {
-			continue
-		}
-		if _, err := c.ExecContext(r.ctx, stmt); err != nil {
-			c.Close()
-			return fmt.Errorf("ledger: %w", err)
-		}
+	if err := ledger.Create(r.ctx, c); err != nil {
+		c.Close()
+		return err
 	}
 	if r.sc.Setup != nil {
-		rl := &role{ctx: r.ctx, spec: RoleSpec{Proc: "setup", Seed: r.cfg.Seed, Args: map[string]string{}}, clock: r.clock, h: h, obs: &observer{h: h}, sw: sw,
+		rl := &role{ctx: r.ctx, spec: RoleSpec{Proc: "setup", Seed: r.cfg.Seed, Args: map[string]string{}}, clock: r.clock, h: h, obs: &ledger.Observer{H: h}, sw: sw,
 			rng: newRand(r.cfg.Seed, "setup")}
 		if err := r.sc.Setup(rl, c); err != nil {
 			c.Close()
