@@ -587,6 +587,46 @@ func (e *Explorer) tmpParent() string {
 // Run enumerates, builds and judges the planned states in parallel.
 func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 	plan, stats := e.Plan()
+	rep := e.newReport()
+	tmp, err := os.MkdirTemp(e.tmpParent(), "sqlchaos-crashes-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	jr, err := e.judgeAll(ctx, tmp, plan)
+	if err != nil {
+		return nil, err
+	}
+	rep.Opened = jr.opened
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fails := e.tally(rep, plan, stats, jr)
+	rep.Classes = stats
+	rep.States = len(plan)
+	rep.Failing = len(fails)
+	e.rates(rep, jr)
+	sortFindings(fails)
+	if !e.opts.NoShrink {
+		fails = e.shrink(ctx, fails)
+	}
+	for _, f := range fails {
+		for _, k := range f.Judgement.Kinds() {
+			if rep.MinimalByKind[k] == nil {
+				rep.MinimalByKind[k] = f
+			}
+		}
+	}
+	if len(fails) > 0 {
+		rep.Minimal = fails[0]
+	}
+	rep.Failures = fails[:min(len(fails), maxFailures)]
+	return rep, nil
+}
+
+// newReport starts the report of a run: its parameters and the recording's
+// op counts.
+func (e *Explorer) newReport() *Report {
 	rep := &Report{Run: e.opts.RunDir, DB: e.opts.DB, Mode: e.mode, ModeSource: e.modeSource, Seed: e.opts.Seed,
 		Budget: e.opts.Budget, Jobs: e.opts.Jobs, Sector: e.opts.Sector, Ops: len(e.rec.Ops), Points: len(e.tl.points),
 		Kinds: map[string]int{}, MinimalByKind: map[string]*Finding{}, DetectedKinds: map[string]int{},
@@ -599,16 +639,28 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 			rep.Barriers++
 		}
 	}
-	tmp, err := os.MkdirTemp(e.tmpParent(), "sqlchaos-crashes-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
+	return rep
+}
 
-	// The planner replays and writes each image straight into a free judge
-	// directory (no copy of the files in memory); a judge opens it with
-	// SQLite and hands the directory back. One directory more than judges
-	// keeps the judges busy while the next image is written.
+// judged is what judgeAll found: a judgement per planned state (done
+// false where the run stopped before it), how many distinct images SQLite
+// opened, and the wall and CPU time it took.
+type judged struct {
+	j       []Judgement
+	done    []bool
+	opened  int
+	elapsed time.Duration
+	cpu     time.Duration
+}
+
+// judgeAll builds and judges every planned state. The planner replays and
+// writes each image straight into a free judge directory (no copy of the
+// files in memory); a judge opens it with SQLite and hands the directory
+// back. One directory more than judges keeps the judges busy while the
+// next image is written. States whose image (after the WAL cut) and cut
+// equal an earlier state's are not opened again (a lost WAL frame and every
+// tear of it leave the same readable WAL); they take its judgement.
+func (e *Explorer) judgeAll(ctx context.Context, tmp string, plan []planned) (judged, error) {
 	jobs := make(chan job, e.opts.Jobs+1)
 	free := make(chan *judgeDir, e.opts.Jobs+1)
 	results := make(chan result, 2*e.opts.Jobs)
@@ -621,7 +673,7 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 	for k := 0; k < e.opts.Jobs+1; k++ {
 		d, err := newJudgeDir(tmp, e.opts.DB, e.ledger, e.x)
 		if err != nil {
-			return nil, err
+			return judged{}, err
 		}
 		dirs = append(dirs, d)
 		free <- d
@@ -640,55 +692,77 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 		}()
 	}
 	start, cpu0 := time.Now(), cpuTime()
-	// The planner: states whose image (after the WAL cut) and cut equal an
-	// earlier state's are not opened again (a lost WAL frame and every tear
-	// of it leave the same readable WAL); they take its judgement.
 	var opened atomic.Int64
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(jobs)
-		r := newReplayer(e.tl)
-		seen := map[imageKey]int{}
-		for n, p := range plan {
-			if ctx.Err() != nil {
-				return
-			}
-			r.advance(e.tl.points[p.pi].idx)
-			img, err := r.build(p.pi, p.alts, p.undo)
-			if err != nil {
-				werr.Store(err)
-				return
-			}
-			trimWAL(img, e.opts.DB)
-			cut := e.cut(p)
-			key := imageKey{hashImage(img), cut.T, cut.Lying}
-			if first, ok := seen[key]; ok {
-				results <- result{n: n, dupOf: first}
-				continue
-			}
-			seen[key] = n
-			opened.Add(1)
-			d := <-free
-			jobs <- job{n: n, d: d, placeErr: placeFiles(d.dir, d.db, img, false), cut: cut}
+		if err := e.place(ctx, plan, free, jobs, results, &opened); err != nil {
+			werr.Store(err)
 		}
 	}()
 	go func() { wg.Wait(); close(results) }()
 
-	judged := make([]Judgement, len(plan))
-	done := make([]bool, len(plan))
+	jr := judged{j: make([]Judgement, len(plan)), done: make([]bool, len(plan))}
+	dupOf := e.collect(plan, results, &jr, start, &opened)
+	jr.elapsed, jr.cpu = time.Since(start), cpuTime()-cpu0
+	for n := range plan {
+		if jr.done[n] && dupOf[n] >= 0 {
+			jr.j[n] = jr.j[dupOf[n]]
+		}
+	}
+	jr.opened = int(opened.Load())
+	if err, _ := werr.Load().(error); err != nil {
+		return jr, err
+	}
+	return jr, nil
+}
+
+// place is the planner: it builds each planned state's image in turn and
+// hands it to a judge, or, when an earlier state left the same image and
+// cut, reports the state as a duplicate of that one.
+func (e *Explorer) place(ctx context.Context, plan []planned, free chan *judgeDir, jobs chan<- job, results chan<- result, opened *atomic.Int64) error {
+	r := newReplayer(e.tl)
+	seen := map[imageKey]int{}
+	for n, p := range plan {
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.advance(e.tl.points[p.pi].idx)
+		img, err := r.build(p.pi, p.alts, p.undo)
+		if err != nil {
+			return err
+		}
+		trimWAL(img, e.opts.DB)
+		cut := e.cut(p)
+		key := imageKey{hashImage(img), cut.T, cut.Lying}
+		if first, ok := seen[key]; ok {
+			results <- result{n: n, dupOf: first}
+			continue
+		}
+		seen[key] = n
+		opened.Add(1)
+		d := <-free
+		jobs <- job{n: n, d: d, placeErr: placeFiles(d.dir, d.db, img, false), cut: cut}
+	}
+	return nil
+}
+
+// collect gathers the judges' results into jr until the results channel
+// closes, printing progress every ProgressEvery, and returns which state
+// each duplicate copies (-1 for none).
+func (e *Explorer) collect(plan []planned, results <-chan result, jr *judged, start time.Time, opened *atomic.Int64) []int {
 	dupOf := make([]int, len(plan))
 	ticker := time.NewTicker(e.opts.ProgressEvery)
 	defer ticker.Stop()
 	count, failing := 0, 0
-	for loop := true; loop; {
+	for {
 		select {
 		case res, ok := <-results:
 			if !ok {
-				loop = false
-				break
+				return dupOf
 			}
-			judged[res.n], done[res.n], dupOf[res.n] = res.j, true, res.dupOf
+			jr.j[res.n], jr.done[res.n], dupOf[res.n] = res.j, true, res.dupOf
 			count++
 			if res.dupOf < 0 && res.j.Verdict == Fail {
 				failing++
@@ -701,103 +775,92 @@ func (e *Explorer) Run(ctx context.Context) (*Report, error) {
 			}
 		}
 	}
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
-	for n := range plan {
-		if done[n] && dupOf[n] >= 0 {
-			judged[n] = judged[dupOf[n]]
-		}
-	}
-	rep.Opened = int(opened.Load())
-	if err, _ := werr.Load().(error); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+}
+
+// tally counts each judged state into its class's stats and the report's
+// kinds, keeps the smallest detected state per kind, and returns the
+// failing states.
+func (e *Explorer) tally(rep *Report, plan []planned, stats []ClassStats, jr judged) []*Finding {
 	byClass := map[Class]*ClassStats{}
 	for i := range stats {
 		byClass[stats[i].Class] = &stats[i]
 	}
 	var fails []*Finding
 	for n, p := range plan {
-		if !done[n] {
+		if !jr.done[n] {
 			continue
 		}
-		j := judged[n]
-		cs := byClass[p.class]
-		cs.Run++
-		switch j.Verdict {
-		case Pass:
-			cs.Pass++
-		case Fail:
-			cs.Fail++
-		case Detected:
-			cs.Detected++
-		case Inconclusive:
-			cs.Unsure++
-		default:
-			cs.Errors++
-		}
+		j := jr.j[n]
+		byClass[p.class].count(j.Verdict)
 		switch j.Verdict {
 		case Fail:
-			f := e.finding(p, j)
-			fails = append(fails, f)
+			fails = append(fails, e.finding(p, j))
 			for _, k := range j.Kinds() {
 				rep.Kinds[k]++
 			}
 		case Detected:
-			rep.Detected++
-			if j.QuickCheck == "ok" {
-				rep.QuickCheckOK++
-				for _, k := range j.Kinds() {
-					if k != KindCorrupt {
-						rep.QuickCheckOKKinds[k]++
-					}
-				}
-			}
-			var f *Finding
-			for _, k := range j.Kinds() {
-				if k == KindCorrupt {
-					continue
-				}
-				rep.DetectedKinds[k]++
-				if f == nil {
-					f = e.finding(p, j)
-				}
-				if m := rep.MinimalDetected[k]; m == nil || smaller(f, m) {
-					rep.MinimalDetected[k] = f
-				}
+			e.tallyDetected(rep, p, j)
+		}
+	}
+	return fails
+}
+
+// count adds one state's verdict to the class's stats.
+func (cs *ClassStats) count(v Verdict) {
+	cs.Run++
+	switch v {
+	case Pass:
+		cs.Pass++
+	case Fail:
+		cs.Fail++
+	case Detected:
+		cs.Detected++
+	case Inconclusive:
+		cs.Unsure++
+	default:
+		cs.Errors++
+	}
+}
+
+// tallyDetected counts a state whose damage SQLite reported: its kinds,
+// whether quick_check alone would pass, the smallest such state per kind.
+func (e *Explorer) tallyDetected(rep *Report, p planned, j Judgement) {
+	rep.Detected++
+	if j.QuickCheck == "ok" {
+		rep.QuickCheckOK++
+		for _, k := range j.Kinds() {
+			if k != KindCorrupt {
+				rep.QuickCheckOKKinds[k]++
 			}
 		}
 	}
-	rep.Classes = stats
-	rep.States = len(plan)
-	rep.Failing = len(fails)
-	rep.Elapsed = elapsed.Round(time.Millisecond).String()
-	rep.PerSecond = float64(rep.States) / elapsed.Seconds()
+	var f *Finding
+	for _, k := range j.Kinds() {
+		if k == KindCorrupt {
+			continue
+		}
+		rep.DetectedKinds[k]++
+		if f == nil {
+			f = e.finding(p, j)
+		}
+		if m := rep.MinimalDetected[k]; m == nil || smaller(f, m) {
+			rep.MinimalDetected[k] = f
+		}
+	}
+}
+
+// rates fills in the report's timings: states per second, per minute per
+// core by the wall clock, and per CPU-minute.
+func (e *Explorer) rates(rep *Report, jr judged) {
+	rep.Elapsed = jr.elapsed.Round(time.Millisecond).String()
+	rep.PerSecond = float64(rep.States) / jr.elapsed.Seconds()
 	cores := min(e.opts.Jobs, runtime.NumCPU())
 	rep.PerMinuteCore = rep.PerSecond * 60 / float64(cores)
-	rep.CPUSeconds = cpu.Seconds()
-	if cpu > 0 {
-		rep.PerCPUMinute = float64(rep.States) / cpu.Minutes()
-		rep.OpenedPerCPUMinute = float64(rep.Opened) / cpu.Minutes()
+	rep.CPUSeconds = jr.cpu.Seconds()
+	if jr.cpu > 0 {
+		rep.PerCPUMinute = float64(rep.States) / jr.cpu.Minutes()
+		rep.OpenedPerCPUMinute = float64(rep.Opened) / jr.cpu.Minutes()
 	}
-	sortFindings(fails)
-	if !e.opts.NoShrink {
-		fails = e.shrink(ctx, fails)
-	}
-	for _, f := range fails {
-		for _, k := range f.Judgement.Kinds() {
-			if rep.MinimalByKind[k] == nil {
-				rep.MinimalByKind[k] = f
-			}
-		}
-	}
-	if len(fails) > 0 {
-		rep.Minimal = fails[0]
-	}
-	rep.Failures = fails[:min(len(fails), maxFailures)]
-	return rep, nil
 }
 
 // cpuTime returns the process's user+system CPU time so far.
