@@ -80,6 +80,11 @@ type Stats struct {
 	Fired      int           // faults fired over the cases (not the shrinks)
 	Evals      int           // evaluations in all
 	Wall       time.Duration // total wall time
+	// Flaky counts failing cases set aside because neither they nor any
+	// shrink step reproduced reliably in their re-runs; the search went on
+	// to look for a reproducible failure (and returns the first flaky one
+	// when it finds none: a property that failed once has failed).
+	Flaky int
 }
 
 // Vacuous says why a finished search proved nothing (no case ran, none was
@@ -97,7 +102,10 @@ func (st Stats) Vacuous(needFaults bool) string {
 }
 
 // Run runs the search. It returns the failure found (nil if every case
-// passed), the stats, and a setup error if one stopped it.
+// passed), the stats, and a setup error if one stopped it. A failure that
+// does not reproduce reliably even unshrunk is set aside (Stats.Flaky)
+// while later cases may give one that does; if none does, the first flaky
+// failure is returned.
 func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error) {
 	start := time.Now()
 	key := s.Key
@@ -122,6 +130,7 @@ func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error
 		return o, true
 	}
 	defer func() { st.Wall = time.Since(start) }()
+	var flaky *Failure
 	for i := 0; i < s.Budget.Cases; i++ {
 		if ctx.Err() != nil {
 			return nil, st, ctx.Err()
@@ -148,6 +157,7 @@ func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error
 		if err := s.shrink(ctx, res, f, eval, logf); err != nil {
 			return f, st, err
 		}
+		reliable := false
 		for {
 			f.Reruns, f.Reproduced = 0, 0
 			for r := 0; r < s.Budget.Reruns && ctx.Err() == nil; r++ {
@@ -163,7 +173,7 @@ func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error
 				}
 				logf("%s rerun %d of the shrunk case: fail=%v %s", s.Name, r+1, ro.Fail, ro.Why)
 			}
-			reliable := f.Reruns == 0 || float64(f.Reproduced) >= s.Budget.MinRepro*float64(f.Reruns)
+			reliable = f.Reruns == 0 || float64(f.Reproduced) >= s.Budget.MinRepro*float64(f.Reruns)
 			if reliable || len(f.Chain) < 2 || f.StepsBack >= s.Budget.MaxBack || ctx.Err() != nil {
 				break
 			}
@@ -172,9 +182,17 @@ func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error
 			f.StepsBack++
 			logf("%s: reproduced %d of %d, below %.2f; back to shrink step %d: %v", s.Name, f.Reproduced, f.Reruns, s.Budget.MinRepro, len(f.Chain)-1, f.Shrunk)
 		}
+		if !reliable && len(f.Chain) < 2 && ctx.Err() == nil {
+			st.Flaky++
+			if flaky == nil {
+				flaky = f
+			}
+			logf("%s: case %d reproduced %d of %d even unshrunk: set aside as flaky, searching on", s.Name, i, f.Reproduced, f.Reruns)
+			continue
+		}
 		return f, st, nil
 	}
-	return nil, st, nil
+	return flaky, st, nil
 }
 
 func (s *Search) shrink(ctx context.Context, res *gopter.GenResult, f *Failure, eval func(interface{}) (Outcome, bool), logf func(string, ...any)) error {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leanovate/gopter"
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 )
 
@@ -165,5 +166,50 @@ func TestStatsVacuous(t *testing.T) {
 		if got := c.st.Vacuous(c.need); (got == "") != c.empty {
 			t.Errorf("%+v.Vacuous(%v) = %q", c.st, c.need, got)
 		}
+	}
+}
+
+// TestSearchSetsAsideFlakyCases: a case that failed once and never again
+// (not even unshrunk) is set aside and the search goes on to a case that
+// fails reliably; with no such case the flaky failure is still returned
+// (a property that failed once has failed).
+func TestSearchSetsAsideFlakyCases(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		reliable bool // does case 3 fail every time?
+		wantCase int
+	}{{"a reliable case follows", true, 3}, {"only the flaky case", false, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0 // cases are 0, 1, 2, ... in order, with no shrinker
+			g := func(*gopter.GenParameters) *gopter.GenResult {
+				v := n
+				n++
+				return gopter.NewGenResult(v, gopter.NoShrinker)
+			}
+			calls := map[int]int{}
+			check := func(_ context.Context, v interface{}) Outcome {
+				k := v.(int)
+				calls[k]++
+				switch {
+				case k == 0 && calls[k] == 1:
+					return Outcome{Fail: true, Why: "once"}
+				case k == 3 && c.reliable:
+					return Outcome{Fail: true, Why: "always"}
+				}
+				return Outcome{Why: "ok"}
+			}
+			s := &Search{Name: "flaky", Gen: g, Seed: 7, Check: check,
+				Budget: Budget{Cases: 6, ShrinkRuns: 5, Reruns: 3, MinRepro: 0.6, MaxBack: 3}}
+			f, st, err := s.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f == nil {
+				t.Fatalf("no failure returned (%+v)", st)
+			}
+			if st.Flaky != 1 || f.Case != c.wantCase {
+				t.Errorf("Flaky = %d, returned case %d (%s); want 1 flaky and case %d", st.Flaky, f.Case, f.Last.Why, c.wantCase)
+			}
+		})
 	}
 }
