@@ -90,13 +90,15 @@ func workerLives(in *Input) []*worker {
 		if w.end != 0 {
 			continue
 		}
-		switch t, ok := lastSeen[w.pid]; {
-		case ok:
+		t, seen := lastSeen[w.pid]
+		cut := cutAfter(cuts, w.start)
+		switch {
+		case seen:
 			w.end, w.endHow = t, "last history event"
-		case cutAfter(cuts, w.start) > 0:
+		case cut > 0:
 			// Nothing outlives a power cut: the runner SIGKILLs every
 			// process, and a killed worker records no exit.
-			w.end, w.endHow = cutAfter(cuts, w.start), "killed at the power cut"
+			w.end, w.endHow = cut, "killed at the power cut"
 		default:
 			w.end, w.endHow = f.tEnd, "no exit recorded: alive to the end"
 		}

@@ -101,8 +101,15 @@ func Lookup(name string) (*Scenario, bool) {
 func All() []*Scenario { return append([]*Scenario(nil), catalog...) }
 
 // seedTasks is a Setup that creates n ready tasks.
-func seedTasks(n int) func(r *role, c *kanbancore.Conn) error {
+func seedTasks(n int) func(r *role, c *kanbancore.Conn) error { return seedTasksBody(n, "") }
+
+// seedTasksBody is seedTasks with task bodies of body bytes (the role's
+// default when "").
+func seedTasksBody(n int, body string) func(r *role, c *kanbancore.Conn) error {
 	return func(r *role, c *kanbancore.Conn) error {
+		if body != "" {
+			r.spec.Args["body"] = body
+		}
 		for i := 0; i < n; i++ {
 			if err := r.boardOp(c, "create"); err != nil {
 				return err

@@ -151,10 +151,7 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("%w: %v", ErrSetup, err)
 	}
 	_ = proctree.RecordTemp(work) // a killed runner's work dir is swept at the next start
-	mainPlan := sc.Plan
-	if cfg.PlanOverride != "" {
-		mainPlan = cfg.PlanOverride
-	}
+	mainPlan := sc.mainPlan(cfg)
 	r := &Run{ctx: ctx, cfg: cfg, sc: sc, clock: NewClock(cfg.Scale), dir: dir, work: work,
 		backing: filepath.Join(work, "backing"), mnt: filepath.Join(work, "mnt"),
 		procs: newProcSet(cfg.Stderr), stderr: cfg.Stderr, start: time.Now(), mainPlan: mainPlan}
@@ -234,14 +231,18 @@ func resolve(cfg Config) (*Scenario, kanbancore.Switches, Config, error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
-	mainPlan := sc.Plan
-	if cfg.PlanOverride != "" {
-		mainPlan = cfg.PlanOverride
-	}
-	if err := checkTemplate(mainPlan); err != nil {
+	if err := checkTemplate(sc.mainPlan(cfg)); err != nil {
 		return nil, sw, cfg, fmt.Errorf("%w: plan: %v", ErrSetup, err)
 	}
 	return sc, sw, cfg, nil
+}
+
+// mainPlan is the run's main plan template: --plan's, else the scenario's.
+func (sc *Scenario) mainPlan(cfg Config) string {
+	if cfg.PlanOverride != "" {
+		return cfg.PlanOverride
+	}
+	return sc.Plan
 }
 
 // prepareRunDir returns the absolute run directory (out, or a new temporary

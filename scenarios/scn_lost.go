@@ -53,15 +53,7 @@ board has detects it.`,
 				Allow:    []string{oracle.Durability, oracle.Silent}},
 		},
 	},
-	Setup: func(r *role, c *kanbancore.Conn) error {
-		r.spec.Args["body"] = "1500"
-		for i := 0; i < 40; i++ {
-			if err := r.boardOp(c, "create"); err != nil {
-				return err
-			}
-		}
-		return nil
-	},
+	Setup: seedTasksBody(40, "1500"),
 	Script: func(r *Run) error {
 		r.Phase("fault")
 		// A long-lived reader keeps the WAL from being checkpointed and

@@ -44,15 +44,7 @@ cell says so (unexpected: unpin).`,
 		kanbancore.ProfileLegacy:   tornCheckpointFinding,
 		kanbancore.ProfileHardened: tornCheckpointFinding,
 	},
-	Setup: func(r *role, c *kanbancore.Conn) error {
-		r.spec.Args["body"] = "1500"
-		for i := 0; i < 40; i++ {
-			if err := r.boardOp(c, "create"); err != nil {
-				return err
-			}
-		}
-		return nil
-	},
+	Setup: seedTasksBody(40, "1500"),
 	Script: func(r *Run) error {
 		r.Phase("delete")
 		if err := startGateway(r, "gateway-1", nil); err != nil {
@@ -188,7 +180,7 @@ var tornCheckpointFinding = verdict.Pinned{
 	Why: "the torn page keeps the new page's head (cell-pointer array, freeblock list) over the old page's tail, so cells the new head " +
 		"points at are cut, or read back from the old tail (a deleted row's cell), but the page is malformed either way and " +
 		"integrity_check sees it; secure_delete and cell_size_check change neither and make nothing surface. A deleted row comes back " +
-		"in a database that checks ok through a lost write of a changed leaf page, which this plan does not inject (chaosrun crashes finds it)",
+		"in a database that checks ok through lost writes, which this plan does not inject (lost-write-resurrection shows it)",
 	Measured: Expect{Fail: []string{oracle.Structure}, Allow: []string{oracle.Resurrection, oracle.Durability, oracle.Silent, oracle.Sidecars}},
 }
 

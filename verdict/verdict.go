@@ -139,13 +139,19 @@ func (c Cell) Target() Verdict {
 	}
 }
 
+// held is the expectation a run of the cell is held to: the finding's
+// measurement when one is pinned, else the story (nil when none).
+func (c Cell) held() *Expect {
+	if c.Finding != nil {
+		return &c.Finding.Measured
+	}
+	return c.Story
+}
+
 // Wants maps each checker the cell names to the verdict it must get: the
 // finding's when one is pinned, else the story's.
 func (c Cell) Wants() map[string]oracle.Verdict {
-	e := c.Story
-	if c.Finding != nil {
-		e = &c.Finding.Measured
-	}
+	e := c.held()
 	m := map[string]oracle.Verdict{}
 	if e == nil {
 		return m
@@ -197,10 +203,7 @@ func Judge(results []oracle.Result, c Cell, f Facts) Outcome {
 // in that the checkers the target needs to fail passed: the class did not
 // show this time, and no checker failed that the target does not allow.
 func missed(results []oracle.Result, c Cell) bool {
-	e := c.Story
-	if c.Finding != nil {
-		e = &c.Finding.Measured
-	}
+	e := c.held()
 	if e == nil || len(e.Fail) == 0 {
 		return false
 	}
