@@ -61,7 +61,7 @@ func boardRun(t *testing.T, run string, switches map[string]string, work func(db
 
 // commitTx runs body in a transaction with the ledger row, commits, and
 // records the acknowledged commit in the history.
-func commitTx(t *testing.T, db *sql.DB, h *history.Writer, op string, data map[string]any, body ...string) {
+func commitTx(t *testing.T, db *sql.DB, h *history.Writer, op string, c history.Commit, body ...string) {
 	t.Helper()
 	tx, err := db.Begin()
 	if err != nil {
@@ -76,7 +76,7 @@ func commitTx(t *testing.T, db *sql.DB, h *history.Writer, op string, data map[s
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Write(history.Event{Type: history.TypeCommit, Op: op, Seq: seq, Data: data}); err != nil {
+	if err := h.Write(history.Event{Type: history.TypeCommit, Op: op, Seq: seq, Data: &history.Data{Commit: c}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -94,7 +94,7 @@ func deleteWorkload(t *testing.T, journal, sync, secure string) func(string, *hi
 		if _, err := db.Exec(ledgerSchema + `CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL);`); err != nil {
 			t.Fatal(err)
 		}
-		commitTx(t, db, h, "insert", map[string]any{history.DataInserted: rowKeys(1, 400)},
+		commitTx(t, db, h, "insert", history.Commit{Inserted: rowKeys(1, 400)},
 			`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400)
 			 INSERT INTO t SELECT i, printf('row %d %040d', i, i) FROM n`)
 		checkpoint := func() {
@@ -105,11 +105,11 @@ func deleteWorkload(t *testing.T, journal, sync, secure string) func(string, *hi
 			}
 		}
 		checkpoint()
-		commitTx(t, db, h, "delete", map[string]any{history.DataDeleted: rowKeys(100, 250)},
+		commitTx(t, db, h, "delete", history.Commit{Deleted: rowKeys(100, 250)},
 			`DELETE FROM t WHERE id BETWEEN 100 AND 250`)
 		if journal == "WAL" {
 			checkpoint()
-			commitTx(t, db, h, "insert", map[string]any{history.DataInserted: rowKeys(401, 401)},
+			commitTx(t, db, h, "insert", history.Commit{Inserted: rowKeys(401, 401)},
 				`INSERT INTO t VALUES (401, 'one more')`)
 		}
 	}

@@ -1,7 +1,6 @@
 package crashes
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -151,28 +150,15 @@ func (ps *problems) list() []Problem {
 	return out
 }
 
-// rowRef, transitionRef: history Data entries (as kanbancore writes them).
-type rowRef struct {
-	Table string `json:"table"`
-	Key   string `json:"key"`
-	Task  string `json:"task,omitempty"`
-}
-
-type transitionRef struct {
-	Task string `json:"task"`
-	From string `json:"from"`
-	To   string `json:"to"`
-}
-
 // ack is one acknowledged commit.
 type ack struct {
 	Seq   int64
 	Proc  string
 	Op    string
 	T     int64
-	Ins   []rowRef
-	Del   []rowRef
-	Trans []transitionRef
+	Ins   []history.RowRef
+	Del   []history.RowRef
+	Trans []history.Transition
 }
 
 type rowKey struct{ table, key string }
@@ -208,9 +194,8 @@ func newExpect(events []history.Event) *expect {
 			continue
 		}
 		a := ack{Seq: e.Seq, Proc: e.Proc, Op: e.Op, T: e.T}
-		decode(e.Data, history.DataInserted, &a.Ins)
-		decode(e.Data, history.DataDeleted, &a.Del)
-		decode(e.Data, history.DataTransitions, &a.Trans)
+		d := e.Facts()
+		a.Ins, a.Del, a.Trans = d.Inserted, d.Deleted, d.Transitions
 		x.acks = append(x.acks, a)
 	}
 	sort.SliceStable(x.acks, func(i, j int) bool {
@@ -263,16 +248,6 @@ func newExpect(events []history.Event) *expect {
 		return x.keys[i].key < x.keys[j].key
 	})
 	return x
-}
-
-func decode(d map[string]any, key string, into any) {
-	v, ok := d[key]
-	if !ok || v == nil {
-		return
-	}
-	if b, err := json.Marshal(v); err == nil {
-		json.Unmarshal(b, into)
-	}
 }
 
 // ledgerRow is one row of the image's commit ledger.

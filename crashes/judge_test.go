@@ -10,14 +10,14 @@ import (
 	"github.com/sqlchaos/sqlchaos/history"
 )
 
-func commitEv(seq int64, proc string, t int64, op string, data map[string]any) history.Event {
-	return history.Event{Type: history.TypeCommit, Seq: seq, Proc: proc, T: t, Op: op, Data: data}
+func commitEv(seq int64, proc string, t int64, op string, c history.Commit) history.Event {
+	return history.Event{Type: history.TypeCommit, Seq: seq, Proc: proc, T: t, Op: op, Data: &history.Data{Commit: c}}
 }
 
-func refs(table string, keys ...string) []any {
-	var out []any
+func refs(table string, keys ...string) []history.RowRef {
+	var out []history.RowRef
 	for _, k := range keys {
-		out = append(out, map[string]any{"table": table, "key": k})
+		out = append(out, history.RowRef{Table: table, Key: k})
 	}
 	return out
 }
@@ -27,16 +27,16 @@ func refs(table string, keys ...string) []any {
 // inserts t row 9 (t=300).
 func judgeHistory() *expect {
 	return newExpect([]history.Event{
-		commitEv(1, "w", 100, "insert", map[string]any{
-			history.DataInserted: append(append(refs("t", "1", "2", "3"), refs("tasks", "A")...),
-				map[string]any{"table": "task_events", "key": "e1", "task": "A"}),
-			history.DataTransitions: []any{map[string]any{"task": "A", "from": "", "to": "ready"}},
+		commitEv(1, "w", 100, "insert", history.Commit{
+			Inserted: append(append(refs("t", "1", "2", "3"), refs("tasks", "A")...),
+				history.RowRef{Table: "task_events", Key: "e1", Task: "A"}),
+			Transitions: []history.Transition{{Task: "A", From: "", To: "ready"}},
 		}),
-		commitEv(2, "w", 200, "delete", map[string]any{
-			history.DataDeleted:     refs("t", "2"),
-			history.DataTransitions: []any{map[string]any{"task": "A", "from": "ready", "to": "done"}},
+		commitEv(2, "w", 200, "delete", history.Commit{
+			Deleted:     refs("t", "2"),
+			Transitions: []history.Transition{{Task: "A", From: "ready", To: "done"}},
 		}),
-		commitEv(3, "v", 300, "insert", map[string]any{history.DataInserted: refs("t", "9")}),
+		commitEv(3, "v", 300, "insert", history.Commit{Inserted: refs("t", "9")}),
 		{Type: history.TypeStart, Proc: "w", T: 1},
 	})
 }
@@ -122,10 +122,10 @@ func TestJudge(t *testing.T) {
 
 func TestJudgeCascadeResurrection(t *testing.T) {
 	x := newExpect([]history.Event{
-		commitEv(1, "w", 10, "create", map[string]any{history.DataInserted: []any{
-			map[string]any{"table": "task_events", "key": "7", "task": "A"},
-			map[string]any{"table": "task_events", "key": "8", "task": "B"}}}),
-		commitEv(2, "w", 20, "delete_task", map[string]any{history.DataDeleted: refs("task_events", "task:A")}),
+		commitEv(1, "w", 10, "create", history.Commit{Inserted: []history.RowRef{
+			{Table: "task_events", Key: "7", Task: "A"},
+			{Table: "task_events", Key: "8", Task: "B"}}}),
+		commitEv(2, "w", 20, "delete_task", history.Commit{Deleted: refs("task_events", "task:A")}),
 	})
 	f := &facts{integrity: []string{"ok"}, ledger: map[int64]ledgerRow{1: {1, "w", "create"}, 2: {2, "w", "delete_task"}},
 		rows: map[string]map[string]string{"task_events": {"7": "A", "8": "B"}}, rowsErr: map[string]error{}}

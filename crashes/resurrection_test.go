@@ -48,10 +48,10 @@ func openDB(t testing.TB, path string, pragmas ...string) *sql.DB {
 }
 
 // rowKeys returns refs for t rows lo..hi.
-func rowKeys(lo, hi int) []any {
-	var out []any
+func rowKeys(lo, hi int) []history.RowRef {
+	var out []history.RowRef
 	for i := lo; i <= hi; i++ {
-		out = append(out, map[string]any{"table": "t", "key": strconv.Itoa(i)})
+		out = append(out, history.RowRef{Table: "t", Key: strconv.Itoa(i)})
 	}
 	return out
 }
@@ -120,8 +120,8 @@ func TestLostSyncedLeafWriteResurrects(t *testing.T) {
 			}
 			ops = append(ops, Op{T: tm + 1, Kind: OpSync, Path: "kanban.db"})
 			events := []history.Event{
-				commitEv(s1, "writer", 500, "insert", map[string]any{history.DataInserted: rowKeys(1, 400)}),
-				commitEv(s2, "writer", tm+10, "delete", map[string]any{history.DataDeleted: rowKeys(100, 250)}),
+				commitEv(s1, "writer", 500, "insert", history.Commit{Inserted: rowKeys(1, 400)}),
+				commitEv(s2, "writer", tm+10, "delete", history.Commit{Deleted: rowKeys(100, 250)}),
 			}
 			run := t.TempDir()
 			writeRunDir(t, run, map[string][]byte{"kanban.db": before}, ops, events, map[string]string{"journal_mode": "delete", "synchronous": "FULL"})

@@ -6,14 +6,14 @@ package history
 
 // Event types.
 const (
-	TypeStart  = "start"  // process started (Data: role, profile, driver, seed)
+	TypeStart  = "start"  // process started (Data: Role, Profile, Driver, Seed, Ppid)
 	TypeCall   = "call"   // an operation was invoked
 	TypeReturn = "return" // it returned (Err empty = acknowledged)
 	TypeCommit = "commit" // a write transaction committed (Seq = commit counter)
 	TypeError  = "error"  // an error surfaced (also carried on failed returns)
 	TypeMode   = "mode"   // a connection reported its journal mode (Mode)
-	TypeSpawn  = "spawn"  // a worker process was spawned (Task, Data["pid"])
-	TypeReap   = "reap"   // zombie children were reaped / counted
+	TypeSpawn  = "spawn"  // a worker process was spawned (Task, Data.Pid)
+	TypeReap   = "reap"   // zombie children were reaped / counted (Data.Defunct, Data.Pids)
 	TypeExit   = "exit"   // process exits
 )
 
@@ -35,27 +35,10 @@ type Event struct {
 	Class string `json:"class,omitempty"`
 	Code  int    `json:"code,omitempty"`
 	Mode  string `json:"mode,omitempty"`
-	// Data carries operation-specific facts: rows inserted/deleted, the
-	// transition made, etc.
-	Data map[string]any `json:"data,omitempty"`
+	// Data carries the event's own facts (the rows and transitions of a
+	// commit, a spawned worker's pid, ...); nil when it has none.
+	Data *Data `json:"data,omitempty"`
 }
-
-// Keys of Event.Data that the oracle reads.
-const (
-	// On TypeCommit: the kanbancore Commit's changes, as JSON arrays of
-	// {"task","from","to"} and {"table","key"} objects.
-	DataTransitions = "transitions"
-	DataInserted    = "inserted"
-	DataDeleted     = "deleted"
-	DataUpdated     = "updated"
-	// DataPid on TypeSpawn is the spawned worker's pid; on TypeReap a
-	// reaped child's pid (DataPids for several).
-	DataPid  = "pid"
-	DataPids = "pids"
-	// DataDefunct on TypeReap is the number of defunct children the
-	// dispatcher counted at that tick (before reaping).
-	DataDefunct = "defunct"
-)
 
 // Error classes (Event.Class) the oracle treats specially.
 const (
@@ -64,3 +47,12 @@ const (
 	ClassNotADB     = "NOTADB"
 	ClassTornExtend = "TORN_EXTEND"
 )
+
+// Facts returns e.Data, or the zero Data when e carries none, so a reader
+// can ask for one fact without a nil check.
+func (e Event) Facts() Data {
+	if e.Data == nil {
+		return Data{}
+	}
+	return *e.Data
+}

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		// About 3 KB per line: 1 MiB (when the test kills the writer) is
 		// well over the 100 events it asks for. (NUL padding would be
 		// escaped to 18 KB a line and leave fewer than 100.)
-		big := map[string]any{"pad": strings.Repeat("x", 3000)}
+		big := &Data{Stdout: strings.Repeat("x", 3000)}
 		for i := int64(1); ; i++ {
 			if err := w.Write(Event{Type: TypeCommit, Seq: i, Data: big}); err != nil {
 				fmt.Fprintln(os.Stderr, err)

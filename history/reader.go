@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,8 +11,9 @@ import (
 )
 
 // ReadFile reads one history file. A last line without its newline that
-// does not parse (the process was killed mid-write) is dropped; any other
-// malformed line is an error naming its line number.
+// is not whole JSON (the process was killed mid-write) is dropped; any
+// other malformed line, including one whose data holds an unknown key or
+// a value of another shape (see Data), is an error naming its line number.
 func ReadFile(path string) ([]Event, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -37,7 +39,8 @@ func parse(name string, data []byte) ([]Event, error) {
 		}
 		var e Event
 		if err := json.Unmarshal(line, &e); err != nil {
-			if !complete {
+			var syntax *json.SyntaxError
+			if !complete && errors.As(err, &syntax) {
 				break // truncated last line: the writer was killed mid-line
 			}
 			return out, fmt.Errorf("history: %s:%d: %w", name, lineNo, err)

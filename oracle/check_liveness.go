@@ -13,7 +13,7 @@ var livenessChecker = Checker{
 	Doc: "After the faults clear (trace mark \"faults-cleared\", or an empty plan loaded over a plan with " +
 		"rules; the mount's initial empty plan is no clearing), the board dispatches again within " +
 		"Bounds.Liveness: a TypeSpawn, or a successful return of a dispatch/tick operation (not marked " +
-		"Data[\"skipped\"]). A permanent latch fails. When nothing attempted to dispatch after the clear " +
+		"Data.Skipped). A permanent latch fails. When nothing attempted to dispatch after the clear " +
 		"(no dispatch/tick operation and no gateway/dispatcher process event), the verdict is inconclusive.",
 	Check: checkLiveness,
 }
@@ -26,7 +26,7 @@ func isDispatch(e history.Event) bool {
 	if e.Type != history.TypeReturn || e.Err != "" {
 		return false
 	}
-	if s, _ := e.Data["skipped"].(bool); s {
+	if e.Facts().Skipped {
 		return false
 	}
 	return strings.HasPrefix(e.Op, "dispatch") || strings.HasPrefix(e.Op, "tick")
@@ -41,8 +41,7 @@ func dispatchAttempted(in *Input, t int64) bool {
 	role := map[int]string{}
 	for _, e := range in.Events {
 		if e.Type == history.TypeStart {
-			r, _ := e.Data["role"].(string)
-			role[e.Pid] = r
+			role[e.Pid] = e.Facts().Role
 		}
 	}
 	isDispatcher := func(e history.Event) bool {

@@ -12,7 +12,7 @@ import (
 var workersChecker = Checker{
 	Name: Workers,
 	Doc: "At most one live worker per task at any time, and no respawn storm. A worker lives from its " +
-		"TypeSpawn (Data[\"pid\"]) to its own TypeExit, a TypeReap naming its pid, or else its last " +
+		"TypeSpawn (Data.Pid) to its own TypeExit, a TypeReap naming its pid, or else its last " +
 		"history event; one that wrote none lives to the first power cut after its spawn (the runner SIGKILLs " +
 		"every process there), else to the end of the run.",
 	Check: checkWorkers,
@@ -26,29 +26,6 @@ type worker struct {
 	endHow     string
 }
 
-func dataInt(d map[string]any, k string) (int, bool) {
-	switch v := d[k].(type) {
-	case float64:
-		return int(v), true
-	case int:
-		return v, true
-	case int64:
-		return int(v), true
-	}
-	return 0, false
-}
-
-func dataInts(d map[string]any, k string) []int {
-	arr, _ := d[k].([]any)
-	var out []int
-	for _, x := range arr {
-		if v, ok := x.(float64); ok {
-			out = append(out, int(v))
-		}
-	}
-	return out
-}
-
 func workerLives(in *Input) []*worker {
 	f := in.facts()
 	var ws []*worker
@@ -57,7 +34,7 @@ func workerLives(in *Input) []*worker {
 		if e.Type != history.TypeSpawn {
 			continue
 		}
-		pid, _ := dataInt(e.Data, history.DataPid)
+		pid := e.Facts().Pid
 		w := &worker{pid: pid, task: e.Task, start: e.T, spawn: e}
 		ws = append(ws, w)
 		if pid != 0 {
@@ -74,11 +51,8 @@ func workerLives(in *Input) []*worker {
 			}
 		}
 		if e.Type == history.TypeReap {
-			pids := dataInts(e.Data, history.DataPids)
-			if p, ok := dataInt(e.Data, history.DataPid); ok {
-				pids = append(pids, p)
-			}
-			for _, p := range pids {
+			d := e.Facts()
+			for _, p := range append([]int{d.Pid}, d.Pids...) {
 				if w := byPid[p]; w != nil && w.end == 0 && e.T >= w.start {
 					w.end, w.endHow = e.T, "reaped by "+e.Proc
 				}

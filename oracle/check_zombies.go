@@ -9,7 +9,7 @@ import (
 var zombiesChecker = Checker{
 	Name: Zombies,
 	Doc: "Defunct children of the dispatcher stay bounded across ticks: no TypeReap event counts more " +
-		"than Bounds.MaxDefunct defunct children (Data[\"defunct\"]).",
+		"than Bounds.MaxDefunct defunct children (Data.Defunct).",
 	Check: checkZombies,
 }
 
@@ -22,10 +22,11 @@ func checkZombies(in *Input) Result {
 		if e.Type != history.TypeReap {
 			continue
 		}
-		n, ok := dataInt(e.Data, history.DataDefunct)
-		if !ok {
+		defunct := e.Facts().Defunct
+		if defunct == nil {
 			continue
 		}
+		n := *defunct
 		ticks++
 		if n > peak {
 			peak, peakE = n, e

@@ -1,7 +1,6 @@
 package oracle
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -49,17 +48,11 @@ type commitEv struct {
 	Updated     []rowRef
 }
 
-type transitionRef struct {
-	Task string `json:"task"`
-	From string `json:"from"`
-	To   string `json:"to"`
-}
-
-type rowRef struct {
-	Table string `json:"table"`
-	Key   string `json:"key"`
-	Task  string `json:"task,omitempty"` // the task a child row belongs to, when kanbancore says
-}
+// The rows and transitions of a commit are the history's own types.
+type (
+	transitionRef = history.Transition
+	rowRef        = history.RowRef
+)
 
 // MarkFaultsCleared is the trace mark a runner writes when it clears the
 // fault plan for good.
@@ -96,10 +89,8 @@ func buildFacts(in *Input) *facts {
 		}
 		if e.Type == history.TypeCommit && e.Seq > 0 {
 			c := commitEv{Event: e}
-			decodeData(e.Data, history.DataTransitions, &c.Transitions)
-			decodeData(e.Data, history.DataInserted, &c.Inserted)
-			decodeData(e.Data, history.DataDeleted, &c.Deleted)
-			decodeData(e.Data, history.DataUpdated, &c.Updated)
+			d := e.Facts()
+			c.Transitions, c.Inserted, c.Deleted, c.Updated = d.Transitions, d.Inserted, d.Deleted, d.Updated
 			f.acks = append(f.acks, c)
 		}
 	}
@@ -160,17 +151,6 @@ func planRules(p string) int {
 		}
 	}
 	return n
-}
-
-func decodeData(d map[string]any, key string, into any) {
-	v, ok := d[key]
-	if !ok || v == nil {
-		return
-	}
-	b, err := json.Marshal(v)
-	if err == nil {
-		json.Unmarshal(b, into)
-	}
 }
 
 // rel renders t as an offset from the start of the run.

@@ -73,8 +73,7 @@ func kanbanRoleMain([]string) int {
 	time.Sleep(time.Until(time.Unix(0, spec.Start)))
 	for _, st := range spec.Steps {
 		id := h.NextID()
-		data := map[string]any{"step": st.String()}
-		h.Write(history.Event{Type: history.TypeCall, ID: id, Op: st.Op, Task: TaskID(st.Task), Data: data})
+		h.Write(history.Event{Type: history.TypeCall, ID: id, Op: st.Op, Task: TaskID(st.Task), Data: &history.Data{Step: st.String()}})
 		err := runStep(ctx, c, st)
 		h.Write(ledger.ErrEvent(history.TypeReturn, id, st.Op, TaskID(st.Task), err))
 	}
@@ -313,25 +312,14 @@ func isLegal(op, from, to string) bool {
 	return false
 }
 
+// commitRec is a commit event with what it changed.
 type commitRec struct {
 	history.Event
-	Transitions []kanbancore.Transition
-	Inserted    []kanbancore.RowRef
-	Deleted     []kanbancore.RowRef
+	history.Commit
 }
 
 func decodeCommit(e history.Event) commitRec {
-	c := commitRec{Event: e}
-	dec := func(key string, into any) {
-		if v, ok := e.Data[key]; ok {
-			b, _ := json.Marshal(v)
-			json.Unmarshal(b, into)
-		}
-	}
-	dec(history.DataTransitions, &c.Transitions)
-	dec(history.DataInserted, &c.Inserted)
-	dec(history.DataDeleted, &c.Deleted)
-	return c
+	return commitRec{Event: e, Commit: e.Facts().Commit}
 }
 
 // ReplayLedger replays the committed transactions of a run in commit-counter
@@ -434,7 +422,7 @@ func ModelFinal(run *WorkloadRun) (BoardState, error) {
 		switch e.Type {
 		case history.TypeCall:
 			var st Step
-			if s, ok := e.Data["step"].(string); ok {
+			if s := e.Facts().Step; s != "" {
 				var err error
 				if st, err = parseStep(s); err != nil {
 					return BoardState{}, err

@@ -102,7 +102,7 @@ func BuildTimeline(in *oracle.Input, results []oracle.Result) *Timeline {
 		case e.Type == history.TypeReturn:
 			add(Mark{at(e.T), MarkOp, laneOf(e.Proc), e.Op + " " + e.Task})
 		case e.Type == history.TypeSpawn:
-			add(Mark{at(e.T), MarkSpawn, laneOf(e.Proc), fmt.Sprintf("spawn worker %v for %s", e.Data[history.DataPid], e.Task)})
+			add(Mark{at(e.T), MarkSpawn, laneOf(e.Proc), fmt.Sprintf("spawn worker %d for %s", e.Facts().Pid, e.Task)})
 		default:
 			laneOf(e.Proc)
 		}

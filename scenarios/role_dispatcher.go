@@ -43,8 +43,8 @@ func (s *spawner) Spawn(ctx context.Context, task kanbancore.Task, workspace str
 		return 0, err
 	}
 	pid := p.pid()
-	s.r.h.Write(history.Event{Type: history.TypeSpawn, Task: task.ID, Data: map[string]any{
-		history.DataPid: pid, "proc": spec.Proc, "launcher": spec.Launcher}})
+	s.r.h.Write(history.Event{Type: history.TypeSpawn, Task: task.ID, Data: &history.Data{
+		Pid: pid, Proc: spec.Proc, Launcher: spec.Launcher}})
 	return pid, nil
 }
 
@@ -80,32 +80,31 @@ func runDispatcher(r *role) error {
 		id := r.h.NextID()
 		r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: "tick"})
 		res := g.Tick(r.ctx)
-		ev := history.Event{Type: history.TypeReturn, ID: id, Op: "tick", Data: map[string]any{}}
+		ev := history.Event{Type: history.TypeReturn, ID: id, Op: "tick"}
 		for _, bt := range res.Boards {
-			ev.Data["board"] = bt.Board
-			ev.Data["dispatched"] = bt.Dispatched
-			if bt.Skipped {
-				ev.Data["skipped"] = true
+			// With several boards the flags add up and the last board's
+			// other facts stand.
+			if ev.Data == nil {
+				ev.Data = &history.Data{}
 			}
-			if bt.Latched {
-				ev.Data["latched"] = true
-			}
-			if bt.Unconfirmed {
-				ev.Data["unconfirmed"] = true
-			}
+			d := ev.Data
+			d.Board, d.Dispatched = bt.Board, bt.Dispatched
+			d.Skipped = d.Skipped || bt.Skipped
+			d.Latched = d.Latched || bt.Latched
+			d.Unconfirmed = d.Unconfirmed || bt.Unconfirmed
 			if bt.Result != nil {
 				var ids []string
 				for _, s := range bt.Result.Spawned {
 					ids = append(ids, s.ID)
 				}
 				if len(ids) > 0 {
-					ev.Data["spawned"] = ids
+					d.Spawned = ids
 				}
 				if len(bt.Result.Crashed) > 0 {
-					ev.Data["crashed"] = bt.Result.Crashed
+					d.Crashed = bt.Result.Crashed
 				}
 				if bt.Result.Reclaimed > 0 {
-					ev.Data["reclaimed"] = bt.Result.Reclaimed
+					d.Reclaimed = bt.Result.Reclaimed
 				}
 			}
 			if bt.Err != "" {
@@ -118,11 +117,7 @@ func runDispatcher(r *role) error {
 			}
 		}
 		r.h.Write(ev)
-		reap := history.Event{Type: history.TypeReap, Data: map[string]any{history.DataDefunct: defunct}}
-		if len(res.Reaped) > 0 {
-			reap.Data[history.DataPids] = res.Reaped
-		}
-		r.h.Write(reap)
+		r.h.Write(history.Event{Type: history.TypeReap, Data: &history.Data{Defunct: new(defunct), Pids: res.Reaped}})
 		if err := r.sleep(interval); err != nil {
 			return err
 		}

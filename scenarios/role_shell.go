@@ -106,7 +106,7 @@ func (r *role) shellRun(op, sql string) shellResult {
 	r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: op})
 	res := r.shellExec(sql)
 	ev := ledger.ErrEvent(history.TypeReturn, id, op, "", res.err)
-	ev.Data = map[string]any{history.DataPid: res.pid, "exit": res.code, "stdout": res.stdout}
+	ev.Data = &history.Data{Pid: res.pid, Exit: new(res.code), Stdout: res.stdout}
 	r.h.Write(ev)
 	return res
 }
@@ -166,5 +166,5 @@ COMMIT;`, proc, history.Now())
 			Err: fmt.Sprintf("shell exited 0 without a commit seq (stdout %q): not acknowledged", res.stdout)})
 		return
 	}
-	r.h.Write(history.Event{Type: history.TypeCommit, Op: "shell_write", Seq: seq, Data: map[string]any{history.DataPid: res.pid}})
+	r.h.Write(history.Event{Type: history.TypeCommit, Op: "shell_write", Seq: seq, Data: &history.Data{Pid: res.pid}})
 }

@@ -161,7 +161,7 @@ func TestShellReadRecorded(t *testing.T) {
 	evs, _ := history.ReadFile(hp)
 	for _, e := range evs {
 		if e.Type == history.TypeReturn && e.Op == "shell_read" {
-			if e.Err != "" || e.Data["stdout"] != "0" || e.Data[history.DataPid] == nil {
+			if e.Err != "" || e.Facts().Stdout != "0" || e.Facts().Pid == 0 {
 				t.Fatalf("return %+v, want stdout 0, a pid and no error", e)
 			}
 			return

@@ -85,8 +85,8 @@ func roleMain(body func(r *role) error) func([]string) int {
 		defer stop()
 		r := &role{ctx: ctx, spec: spec, clock: clock, h: h, obs: &ledger.Observer{H: h}, sw: sw,
 			rng: newRand(spec.Seed, spec.Proc)}
-		h.Write(history.Event{Type: history.TypeStart, Data: map[string]any{
-			"role": spec.Role, "profile": spec.Profile, "driver": spec.Driver, "seed": spec.Seed, "ppid": os.Getppid()}})
+		h.Write(history.Event{Type: history.TypeStart, Data: &history.Data{
+			Role: spec.Role, Profile: spec.Profile, Driver: spec.Driver, Seed: new(spec.Seed), Ppid: os.Getppid()}})
 		err = body(r)
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			err = nil // stopped by the runner
@@ -214,11 +214,11 @@ func runLauncher([]string) int {
 		return 2
 	}
 	defer h.Close()
-	h.Write(history.Event{Type: history.TypeStart, Data: map[string]any{"role": RoleLauncher, "ppid": os.Getppid()}})
+	h.Write(history.Event{Type: history.TypeStart, Data: &history.Data{Role: RoleLauncher, Ppid: os.Getppid()}})
 	// The launcher's part ends here: it exits (after LaunchDelay) while the
 	// worker it hands the task to starts. Its exit is recorded first so the
 	// oracle does not count launcher and worker as two live workers.
-	h.Write(history.Event{Type: history.TypeExit, Data: map[string]any{"handoff": true}})
+	h.Write(history.Event{Type: history.TypeExit, Data: &history.Data{Handoff: true}})
 	spec.Role = RoleWorker
 	p, err := startRole(spec, os.Stderr, false, "")
 	if err != nil {
@@ -226,7 +226,7 @@ func runLauncher([]string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	h.Write(history.Event{Type: history.TypeSpawn, Task: spec.Task, Data: map[string]any{history.DataPid: p.pid(), "proc": spec.Proc}})
+	h.Write(history.Event{Type: history.TypeSpawn, Task: spec.Task, Data: &history.Data{Pid: p.pid(), Proc: spec.Proc}})
 	_ = p.cmd.Process.Release()
 	time.Sleep(clock.Wall(spec.LaunchDelay))
 	return 0

@@ -248,7 +248,7 @@ func runWriter(r *role) error {
 		// database file (a raw-read page-count check drops them).
 		id := r.h.NextID()
 		r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: "lock_probe"})
-		r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "lock_probe", Data: map[string]any{"db_locks": dbLocks(r.spec.DB)}})
+		r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "lock_probe", Data: &history.Data{DBLocks: new(dbLocks(r.spec.DB))}})
 	}
 	return nil
 }

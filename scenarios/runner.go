@@ -361,7 +361,7 @@ func (r *Run) setup(sw kanbancore.Switches) error {
 		return err
 	}
 	defer h.Close()
-	h.Write(history.Event{Type: history.TypeStart, Data: map[string]any{"role": "setup", "profile": r.cfg.Profile, "driver": r.cfg.Driver, "seed": r.cfg.Seed}})
+	h.Write(history.Event{Type: history.TypeStart, Data: &history.Data{Role: "setup", Profile: r.cfg.Profile, Driver: r.cfg.Driver, Seed: new(r.cfg.Seed)}})
 	opts := kanbancore.Options{Driver: kanbancore.Driver(r.cfg.Driver), Switches: sw, Observer: &ledger.Observer{H: h}, Clock: r.clock}
 	c, err := kanbancore.Open(r.ctx, filepath.Join(r.backing, oracle.DBName), opts)
 	if err != nil {

@@ -67,8 +67,8 @@ here lost 51-129 acknowledged commits with 47-71 forked seqs
 		// protects the writer's sidecars, older does not.
 		id := r.h.NextID()
 		r.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: "shell_version"})
-		r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "shell_version", Data: map[string]any{
-			"path": shellPath, "version": v, "shares_shm_check": minor >= 51}})
+		r.h.Write(history.Event{Type: history.TypeReturn, ID: id, Op: "shell_version", Data: &history.Data{
+			Path: shellPath, Version: v, SharesShmCheck: new(minor >= 51)}})
 		return seedTasks(4)(r, c)
 	},
 	Script: func(r *Run) error {

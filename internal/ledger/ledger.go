@@ -70,29 +70,38 @@ func (o *Observer) InTxn(ctx context.Context, tx kanbancore.Execer, op string) (
 }
 
 // Committed records a TypeCommit event: the op, its seq, and the rows and
-// transitions kanbancore says it wrote.
+// transitions kanbancore says it wrote (history.Commit).
 func (o *Observer) Committed(c kanbancore.Commit) {
-	data := map[string]any{}
-	if len(c.Transitions) > 0 {
-		data[history.DataTransitions] = c.Transitions
-	}
-	if len(c.Inserted) > 0 {
-		data[history.DataInserted] = c.Inserted
-	}
-	if len(c.Deleted) > 0 {
-		data[history.DataDeleted] = c.Deleted
-	}
-	if len(c.Updated) > 0 {
-		data[history.DataUpdated] = c.Updated
-	}
 	e := history.Event{Type: history.TypeCommit, Op: c.Op, Seq: c.Seq}
 	if len(c.Transitions) > 0 {
 		e.Task = c.Transitions[0].Task
 	}
-	if len(data) > 0 {
-		e.Data = data
+	rec := history.Commit{Transitions: transitions(c.Transitions), Inserted: rowRefs(c.Inserted),
+		Deleted: rowRefs(c.Deleted), Updated: rowRefs(c.Updated)}
+	if rec.Transitions != nil || rec.Inserted != nil || rec.Deleted != nil || rec.Updated != nil {
+		e.Data = &history.Data{Commit: rec}
 	}
 	o.H.Write(e)
+}
+
+// transitions converts kanbancore's transitions to the history's (nil
+// when there are none).
+func transitions(ts []kanbancore.Transition) []history.Transition {
+	var out []history.Transition
+	for _, t := range ts {
+		out = append(out, history.Transition(t))
+	}
+	return out
+}
+
+// rowRefs converts kanbancore's row references to the history's (nil when
+// there are none).
+func rowRefs(rs []kanbancore.RowRef) []history.RowRef {
+	var out []history.RowRef
+	for _, r := range rs {
+		out = append(out, history.RowRef(r))
+	}
+	return out
 }
 
 // Failed records a TypeError event with the error's class and code.

@@ -64,7 +64,7 @@ func TestObserver(t *testing.T) {
 				case history.TypeCommit:
 					if e.Op == "create_task" {
 						seqs = append(seqs, e.Seq)
-						if e.Data[history.DataInserted] == nil {
+						if e.Facts().Inserted == nil {
 							t.Errorf("commit without its inserted rows: %+v", e)
 						}
 					}
