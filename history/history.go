@@ -1,6 +1,9 @@
 // Package history is the append-only JSONL record that every scenario process
 // writes: each operation's call and return, what committed, and every error
-// with its class. Scenarios write it; the oracle reads it. It is a leaf
+// with its class. An event's own facts (the rows and transitions of a
+// commit, a spawned worker's pid, a tick's outcome, ...) are typed fields
+// of Data, the one place that lists them; a history holding anything else
+// does not load. Scenarios write it; the oracle reads it. It is a leaf
 // package.
 package history
 
