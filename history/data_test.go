@@ -27,7 +27,9 @@ func TestDataKeepsItsShape(t *testing.T) {
 		{`{"pid":501,"proc":"gateway-1-w1","launcher":true}`, func(d Data) bool { return d.Pid == 501 && d.Launcher }},
 		{`{"defunct":0,"pids":[601,602]}`, func(d Data) bool { return d.Defunct != nil && *d.Defunct == 0 && len(d.Pids) == 2 }},
 		{`{"board":"kanban.db","dispatched":true,"skipped":true,"latched":true,"unconfirmed":true,"spawned":["t1"],"crashed":["t2"],"reclaimed":3}`,
-			func(d Data) bool { return d.Skipped && d.Spawned[0] == "t1" && d.Crashed[0] == "t2" && d.Reclaimed == 3 }},
+			func(d Data) bool {
+				return d.Skipped && d.Spawned[0] == "t1" && d.Crashed[0] == "t2" && d.Reclaimed == 3
+			}},
 		{`{"pid":9,"exit":0,"stdout":"0"}`, func(d Data) bool { return d.Exit != nil && *d.Exit == 0 && d.Stdout == "0" }},
 		{`{"path":"/usr/bin/sqlite3","version":"3.40.1","shares_shm_check":false}`,
 			func(d Data) bool { return d.SharesShmCheck != nil && !*d.SharesShmCheck }},
