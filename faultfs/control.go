@@ -99,6 +99,9 @@ func (s *server) handle(req request) response {
 	switch req.Cmd {
 	case "load":
 		p, err := plan.Parse(req.Plan)
+		if err == nil {
+			err = p.CheckBound() // a template's placeholders have no values here
+		}
 		if err != nil {
 			return response{Error: err.Error()}
 		}

@@ -44,6 +44,14 @@ func TestControl(t *testing.T) {
 	if err := write(); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("after refused load: %v, want EIO still", err)
 	}
+	// a template is refused too: its placeholders have no values here
+	err = c.LoadPlan("lost pid={pid:writer-1}\n")
+	if err == nil || !strings.Contains(err.Error(), "{pid:writer-1} has no value") {
+		t.Fatalf("template: %v, want a refusal naming the placeholder", err)
+	}
+	if text, err := c.Plan(); err != nil || text != "eio op=write path=*-wal\nerrno op=fsync errno=ENOSPC\n" {
+		t.Fatalf("after refused template: Plan() = %q, %v", text, err)
+	}
 	// rule off / on
 	if err := c.SetRule(1, false); err != nil {
 		t.Fatal(err)

@@ -40,8 +40,8 @@ type Found struct {
 	Plan             plan.Plan
 	// Template, when set, is the plan as a runner template (with
 	// {pid:PROC}, {dbsize} or {dbpages}, as the catalog's plans have them):
-	// the file holds it instead of Plan, and Plan is its parse with the
-	// placeholders as sentinel numbers.
+	// the file holds it instead of Plan, and Plan is its parse (a
+	// template: the placeholders kept).
 	Template string
 }
 
@@ -130,12 +130,12 @@ func ReadFound(path string) (Found, error) {
 	if err != nil {
 		return f, err
 	}
-	if placeholder.Match(b) {
-		p, _, err := ParseTemplate(string(b))
-		if err != nil {
-			return f, fmt.Errorf("%s: %w", path, err)
-		}
-		f.Plan = p
+	p, err := plan.ParseNamed(path, string(b))
+	if err != nil {
+		return f, err
+	}
+	f.Plan = *p
+	if p.Templated() {
 		var lines []string
 		for _, l := range strings.SplitAfter(string(b), "\n") {
 			if !strings.HasPrefix(l, "#") && strings.TrimSpace(l) != "" {
@@ -143,12 +143,6 @@ func ReadFound(path string) (Found, error) {
 			}
 		}
 		f.Template = strings.Join(lines, "")
-	} else {
-		p, err := plan.ParseNamed(path, string(b))
-		if err != nil {
-			return f, err
-		}
-		f.Plan = *p
 	}
 	sc := bufio.NewScanner(strings.NewReader(string(b)))
 	for sc.Scan() {

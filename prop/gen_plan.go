@@ -293,99 +293,127 @@ func ShrinkPlan(v interface{}) gopter.Shrink {
 // made smaller, keep made smaller, fewer ops, errno → eio, shorter delays.
 // Every variant is canonical and differs from r.
 func ShrinkRule(v interface{}) gopter.Shrink {
-	r := v.(plan.Rule)
-	var out []plan.Rule
-	add := func(f func(x *plan.Rule)) {
-		x := r
-		x.Ops = append([]plan.Op(nil), r.Ops...)
-		f(&x)
-		c := Canon(x)
-		if !reflect.DeepEqual(c, r) {
-			for _, o := range out {
-				if reflect.DeepEqual(o, c) {
-					return
-				}
-			}
-			out = append(out, c)
-		}
-	}
-	if r.P != 0 {
-		add(func(x *plan.Rule) { x.P = 0 })
-	}
-	if r.Every != 0 {
-		add(func(x *plan.Rule) { x.Every = 0 })
-	}
-	if r.Off {
-		add(func(x *plan.Rule) { x.Off = false })
-	}
-	// Counts: persistent → once; n → 1, n/2.
-	switch {
-	case r.Count == 0:
-		add(func(x *plan.Rule) { x.Count = 1 })
-	case r.Count > 1:
-		add(func(x *plan.Rule) { x.Count = 1 })
-		add(func(x *plan.Rule) { x.Count = r.Count / 2 })
-	}
-	// Where it first fires: nth/after → the first match, halves.
-	if r.Nth > 1 {
-		add(func(x *plan.Rule) { x.Nth = 0 })
-		add(func(x *plan.Rule) { x.Nth = r.Nth / 2 })
-		add(func(x *plan.Rule) { x.Nth = r.Nth - 1 })
-	}
-	if r.Nth == 1 {
-		add(func(x *plan.Rule) { x.Nth = 0 }) // nth=1 is the default
-	}
-	if r.After > 0 {
-		add(func(x *plan.Rule) { x.After = 0 })
-		add(func(x *plan.Rule) { x.After = r.After / 2 })
-		add(func(x *plan.Rule) { x.After = r.After - 1 })
-	}
-	if r.HasOff {
-		add(func(x *plan.Rule) { x.HasOff, x.OffLo, x.OffHi = false, 0, 0 })
-	}
-	if r.MinLen != 0 {
-		add(func(x *plan.Rule) { x.MinLen = 0 })
-	}
-	if r.Keep > 0 {
-		add(func(x *plan.Rule) { x.Keep = 0 })
-		add(func(x *plan.Rule) { x.Keep = r.Keep / 2 })
-	}
-	if len(r.Ops) > 1 {
-		for _, o := range r.Ops {
-			o := o
-			add(func(x *plan.Rule) { x.Ops = []plan.Op{o} })
-		}
-	}
-	switch r.Kind {
-	case plan.KindErrno:
-		if r.Errno == syscall.EIO {
-			add(func(x *plan.Rule) { x.Kind = plan.KindEIO })
-		} else {
-			add(func(x *plan.Rule) { x.Errno = syscall.EIO })
-		}
-	case plan.KindTorn:
-		if !r.ThenOK && r.Errno != syscall.EIO {
-			add(func(x *plan.Rule) { x.Errno = syscall.EIO })
-		}
-	case plan.KindFlip:
-		if r.HasBit && r.Bit > 0 {
-			add(func(x *plan.Rule) { x.Bit = 0 })
-		}
-	case plan.KindDelay:
-		if r.Jitter > 0 {
-			add(func(x *plan.Rule) { x.Jitter = 0 })
-		}
-		if r.Delay > time.Millisecond {
-			add(func(x *plan.Rule) { x.Delay = r.Delay / 2 })
-		}
-	}
-	i := 0
+	s := ruleShrinks{r: v.(plan.Rule)}
+	s.firing()
+	s.scope()
+	s.effect()
+	out, i := s.out, 0
 	return func() (interface{}, bool) {
 		if i >= len(out) {
 			return nil, false
 		}
 		i++
 		return out[i-1], true
+	}
+}
+
+// ruleShrinks collects the shrink candidates of r, in order.
+type ruleShrinks struct {
+	r   plan.Rule
+	out []plan.Rule
+}
+
+// add appends r changed by f, canonical, unless it is r or already there.
+func (s *ruleShrinks) add(f func(x *plan.Rule)) {
+	x := s.r
+	x.Ops = append([]plan.Op(nil), s.r.Ops...)
+	f(&x)
+	c := Canon(x)
+	if reflect.DeepEqual(c, s.r) {
+		return
+	}
+	for _, o := range s.out {
+		if reflect.DeepEqual(o, c) {
+			return
+		}
+	}
+	s.out = append(s.out, c)
+}
+
+// firing drops p, every and state=off, and fires sooner and less often:
+// persistent → once, count n → 1 and n/2, nth/after → the first match,
+// halves, one less.
+func (s *ruleShrinks) firing() {
+	r := s.r
+	if r.P != 0 {
+		s.add(func(x *plan.Rule) { x.P = 0 })
+	}
+	if r.Every != 0 {
+		s.add(func(x *plan.Rule) { x.Every = 0 })
+	}
+	if r.Off {
+		s.add(func(x *plan.Rule) { x.Off = false })
+	}
+	switch {
+	case r.Count == 0:
+		s.add(func(x *plan.Rule) { x.Count = 1 })
+	case r.Count > 1:
+		s.add(func(x *plan.Rule) { x.Count = 1 })
+		s.add(func(x *plan.Rule) { x.Count = r.Count / 2 })
+	}
+	if r.Nth > 1 {
+		s.add(func(x *plan.Rule) { x.Nth = 0 })
+		s.add(func(x *plan.Rule) { x.Nth = r.Nth / 2 })
+		s.add(func(x *plan.Rule) { x.Nth = r.Nth - 1 })
+	}
+	if r.Nth == 1 {
+		s.add(func(x *plan.Rule) { x.Nth = 0 }) // nth=1 is the default
+	}
+	if r.After > 0 {
+		s.add(func(x *plan.Rule) { x.After = 0 })
+		s.add(func(x *plan.Rule) { x.After = r.After / 2 })
+		s.add(func(x *plan.Rule) { x.After = r.After - 1 })
+	}
+}
+
+// scope drops off= and minlen=, makes keep smaller and tries each op alone.
+func (s *ruleShrinks) scope() {
+	r := s.r
+	if r.HasOff {
+		s.add(func(x *plan.Rule) {
+			x.HasOff, x.OffLo, x.OffHi, x.OffLoVar, x.OffHiVar = false, 0, 0, plan.Var{}, plan.Var{}
+		})
+	}
+	if r.MinLen != 0 {
+		s.add(func(x *plan.Rule) { x.MinLen = 0 })
+	}
+	if r.Keep > 0 {
+		s.add(func(x *plan.Rule) { x.Keep = 0 })
+		s.add(func(x *plan.Rule) { x.Keep = r.Keep / 2 })
+	}
+	if len(r.Ops) > 1 {
+		for _, o := range r.Ops {
+			s.add(func(x *plan.Rule) { x.Ops = []plan.Op{o} })
+		}
+	}
+}
+
+// effect simplifies what the rule does: errno → EIO → eio, bit 0, no
+// jitter, half the delay.
+func (s *ruleShrinks) effect() {
+	r := s.r
+	switch r.Kind {
+	case plan.KindErrno:
+		if r.Errno == syscall.EIO {
+			s.add(func(x *plan.Rule) { x.Kind = plan.KindEIO })
+		} else {
+			s.add(func(x *plan.Rule) { x.Errno = syscall.EIO })
+		}
+	case plan.KindTorn:
+		if !r.ThenOK && r.Errno != syscall.EIO {
+			s.add(func(x *plan.Rule) { x.Errno = syscall.EIO })
+		}
+	case plan.KindFlip:
+		if r.HasBit && r.Bit > 0 {
+			s.add(func(x *plan.Rule) { x.Bit = 0 })
+		}
+	case plan.KindDelay:
+		if r.Jitter > 0 {
+			s.add(func(x *plan.Rule) { x.Jitter = 0 })
+		}
+		if r.Delay > time.Millisecond {
+			s.add(func(x *plan.Rule) { x.Delay = r.Delay / 2 })
+		}
 	}
 }
 

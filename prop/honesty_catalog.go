@@ -7,10 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -30,59 +27,9 @@ import (
 // legacy and hardened through scenarios.Execute, several times each
 // (cross-process timing is not seeded), and the checkers are held to the
 // catalog: hardened never fails them, and legacy fails them at least once
-// in K runs of every variant the catalog predicts.
-
-// placeholder matches the runner's plan template placeholders.
-var placeholder = regexp.MustCompile(`\{(pid:[A-Za-z0-9_.-]+|dbsize|dbpages)\}`)
-
-// Sentinels stand for placeholders while a template is handled as a
-// plan.Plan: distinctive numbers that parse where the placeholder stands
-// (a pid; an offset below 2^40) and are put back when the rule is printed.
-const (
-	sentinelPid = 2100000000
-	sentinelOff = 1099511000000
-)
-
-// ParseTemplate parses a plan template of the catalog (with {pid:PROC},
-// {dbsize}, {dbpages}) into a plan whose placeholders are sentinel
-// numbers, and returns the map that prints them back (see Template).
-func ParseTemplate(tmpl string) (plan.Plan, map[string]string, error) {
-	back := map[string]string{}
-	fwd := map[string]string{}
-	text := placeholder.ReplaceAllStringFunc(tmpl, func(m string) string {
-		if s, ok := fwd[m]; ok {
-			return s
-		}
-		n := int64(sentinelOff)
-		if strings.HasPrefix(m, "{pid:") {
-			n = sentinelPid
-		}
-		s := strconv.FormatInt(n+int64(len(fwd)), 10)
-		fwd[m], back[s] = s, m
-		return s
-	})
-	p, err := plan.Parse(text)
-	if err != nil {
-		return plan.Plan{}, nil, err
-	}
-	return *p, back, nil
-}
-
-// Template prints p with its sentinels replaced by the placeholders back
-// holds: the text `chaosrun run --plan` and scenarios.Config.PlanOverride
-// take.
-func Template(p plan.Plan, back map[string]string) string {
-	s := p.String()
-	keys := make([]string, 0, len(back))
-	for k := range back {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		s = regexp.MustCompile(`\b`+k+`\b`).ReplaceAllString(s, back[k])
-	}
-	return s
-}
+// in K runs of every variant the catalog predicts. The rules are held as
+// the catalog writes them, templates ({pid:PROC}, {dbsize}): the runner
+// binds them when it loads the variant.
 
 // HonestyTarget is one catalog scenario under detector honesty: the
 // checkers its legacy expectation names as failing (and its hardened one
@@ -90,8 +37,7 @@ func Template(p plan.Plan, back map[string]string) string {
 type HonestyTarget struct {
 	Scenario string
 	Checkers []string
-	Rules    []plan.Rule // the main plan, sentinel form
-	back     map[string]string
+	Rules    []plan.Rule // the main plan, placeholders kept (a template)
 	// Excluded, per profile and driver, says why a cell is not asserted:
 	// the catalog pins a finding there (measurement contradicts the
 	// story, so the story's checker is not the one that tells the
@@ -134,7 +80,7 @@ func HonestyTargets() (targets []HonestyTarget, skipped map[string]string) {
 			skipped[sc.Name] = "hardened is expected to fail the same checkers as legacy"
 			continue
 		}
-		p, back, err := ParseTemplate(sc.Plan)
+		p, err := plan.Parse(sc.Plan)
 		if err != nil {
 			skipped[sc.Name] = "main plan does not parse: " + err.Error()
 			continue
@@ -147,7 +93,7 @@ func HonestyTargets() (targets []HonestyTarget, skipped map[string]string) {
 			skipped[sc.Name] = "its plan cuts the power: the cut is the whole run, not a fault to vary (the matrix runs the cell itself)"
 			continue
 		}
-		t := HonestyTarget{Scenario: sc.Name, Checkers: checkers, Rules: p.Rules, back: back, Excluded: map[string]string{}}
+		t := HonestyTarget{Scenario: sc.Name, Checkers: checkers, Rules: p.Rules, Excluded: map[string]string{}}
 		for _, prof := range []string{kanbancore.ProfileLegacy, kanbancore.ProfileHardened} {
 			for _, drv := range []string{"modernc", "mattn"} {
 				if f := sc.Cell(prof, drv).Finding; f != nil {
@@ -170,13 +116,13 @@ type CatalogCase struct {
 	Scenario string
 	Driver   string
 	Index    int       // which rule of the main plan it varies
-	Rule     plan.Rule // the variant, sentinel form
-	back     map[string]string
+	Rule     plan.Rule // the variant, placeholders kept
 }
 
-// Template is the case's plan as a runner template (one rule).
+// Template is the case's plan as a runner template (one rule): the text
+// `chaosrun run --plan` and scenarios.Config.PlanOverride take.
 func (c CatalogCase) Template() string {
-	return Template(plan.Plan{Rules: []plan.Rule{c.Rule}}, c.back)
+	return (&plan.Plan{Rules: []plan.Rule{c.Rule}}).String()
 }
 
 // String prints the case on one line.
@@ -185,12 +131,12 @@ func (c CatalogCase) String() string {
 }
 
 // sameTarget reports whether v aims where r does: kind, path, ops,
-// offsets, minlen, pid, bit and then= unchanged.
+// offsets, minlen, pid (placeholders included), bit and then= unchanged.
 func sameTarget(r, v plan.Rule) bool {
 	return (r.Kind == v.Kind || (isErrnoKind(r.Kind) && isErrnoKind(v.Kind))) &&
 		r.Path == v.Path && reflect.DeepEqual(r.Ops, v.Ops) && r.HasOff == v.HasOff && r.OffLo == v.OffLo &&
-		r.OffHi == v.OffHi && r.MinLen == v.MinLen && r.Pid == v.Pid && r.HasBit == v.HasBit && r.Bit == v.Bit &&
-		r.ThenOK == v.ThenOK
+		r.OffHi == v.OffHi && r.OffLoVar == v.OffLoVar && r.OffHiVar == v.OffHiVar && r.MinLen == v.MinLen &&
+		r.Pid == v.Pid && r.PidVar == v.PidVar && r.HasBit == v.HasBit && r.Bit == v.Bit && r.ThenOK == v.ThenOK
 }
 
 func isErrnoKind(k plan.Kind) bool { return k == plan.KindEIO || k == plan.KindErrno }
@@ -280,7 +226,7 @@ func mutateRule(rng interface{ Intn(int) int }, r plan.Rule) plan.Rule {
 func GenCatalogCase(t HonestyTarget, driver string) gopter.Gen {
 	return func(gp *gopter.GenParameters) *gopter.GenResult {
 		i := gp.Rng.Intn(len(t.Rules))
-		c := CatalogCase{Scenario: t.Scenario, Driver: driver, Index: i, Rule: mutateRule(gp.Rng, t.Rules[i]), back: t.back}
+		c := CatalogCase{Scenario: t.Scenario, Driver: driver, Index: i, Rule: mutateRule(gp.Rng, t.Rules[i])}
 		res := gopter.NewGenResult(c, func(v interface{}) gopter.Shrink {
 			c := v.(CatalogCase)
 			return ShrinkRule(c.Rule).Filter(func(v interface{}) bool {
@@ -381,6 +327,8 @@ func (h CatalogHonesty) Eval(ctx context.Context, c CatalogCase) Outcome {
 	return o
 }
 
+// eval runs the variant on each side the target does not exclude and
+// judges the sides (judgeHardened, judgeLegacy).
 func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Outcome {
 	st := h.Stats
 	pred, predWhy := Predicted(h.Target.Rules, c.Index, c.Rule)
@@ -388,102 +336,24 @@ func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Outcome {
 	if pred {
 		st.Predicted++
 	}
-	var bad []string
+	var bad, why []string
 	var keep string
-	// side runs one profile n times: per checker, the runs that failed
-	// it and the runs where it was conclusive (pass or fail).
-	side := func(profile string, n int) (fails, concl map[string]int, runs int, sum map[string]string, err error) {
-		fails, concl, sum = map[string]int{}, map[string]int{}, map[string]string{}
-		for k := 0; k < n && ctx.Err() == nil; k++ {
-			rs, res, err := h.run(ctx, c, profile)
-			if err != nil {
-				// A run that could not be judged fails the search; it
-				// never counts as either side's verdict.
-				st.RunErrs++
-				if errors.Is(err, scenarios.ErrSetup) || ctx.Err() != nil {
-					return nil, nil, 0, nil, err
-				}
-				return nil, nil, 0, nil, fmt.Errorf("run error (%s/%s/%s seed %d): %w", c.Scenario, profile, c.Driver, h.Seed, err)
-			}
-			runs++
-			st.Fired += int(res.Fired)
-			decided := true
-			for _, name := range h.Target.Checkers {
-				if v := rs[name].Verdict; v != oracle.Pass && v != oracle.Fail {
-					decided = false
-				}
-			}
-			if decided && profile == kanbancore.ProfileHardened {
-				st.HardConclusive++
-			}
-			if decided && profile == kanbancore.ProfileLegacy && pred {
-				st.PredConclusive++
-			}
-			failed := false
-			for _, name := range h.Target.Checkers {
-				r := rs[name]
-				switch r.Verdict {
-				case oracle.Fail:
-					fails[name]++
-					concl[name]++
-					sum[name] = r.Summary
-					failed = true
-				case oracle.Pass:
-					concl[name]++
-				default:
-					st.Inconclusive++
-					sum[name+" inconclusive"] = r.Summary
-				}
-			}
-			if failed && profile == kanbancore.ProfileHardened {
-				keep = res.Dir
-			} else {
-				os.RemoveAll(res.Dir)
-			}
-		}
-		return fails, concl, runs, sum, nil
-	}
-	var why []string
 	if skip := h.Target.Skip(kanbancore.ProfileHardened, c.Driver); skip == "" {
-		fails, _, runs, sum, err := side(kanbancore.ProfileHardened, h.Hardened)
+		s, err := h.side(ctx, c, kanbancore.ProfileHardened, h.Hardened, pred)
 		if err != nil {
 			return Outcome{Err: err}
 		}
-		st.HardenedRuns += runs
-		for _, name := range h.Target.Checkers {
-			st.HardenedFails += fails[name]
-			why = append(why, fmt.Sprintf("hardened %s failed %d/%d", name, fails[name], runs))
-			if fails[name] > 0 {
-				bad = append(bad, fmt.Sprintf("hardened failed %s in %d of %d runs (the catalog says it holds): %s", name, fails[name], runs, sum[name]))
-			}
-		}
+		keep = s.keep
+		bad, why = h.judgeHardened(s, bad, why)
 	} else {
 		st.HardSkipped = skip
 	}
 	if skip := h.Target.Skip(kanbancore.ProfileLegacy, c.Driver); skip == "" {
-		fails, concl, runs, sum, err := side(kanbancore.ProfileLegacy, h.Legacy)
+		s, err := h.side(ctx, c, kanbancore.ProfileLegacy, h.Legacy, pred)
 		if err != nil {
 			return Outcome{Err: err}
 		}
-		st.LegacyRuns += runs
-		if pred {
-			st.PredRuns += runs
-		}
-		for _, name := range h.Target.Checkers {
-			st.LegacyFails += fails[name]
-			if pred {
-				st.PredFails += fails[name]
-			}
-			why = append(why, fmt.Sprintf("legacy %s failed %d/%d", name, fails[name], runs))
-			if n := runs - concl[name]; n > 0 {
-				why = append(why, fmt.Sprintf("%d inconclusive (%s)", n, sum[name+" inconclusive"]))
-			}
-			// An inconclusive verdict did not observe the checker's
-			// target (the run was too short, say): it counts neither way.
-			if pred && concl[name] > 0 && fails[name] == 0 {
-				bad = append(bad, fmt.Sprintf("legacy never failed %s in %d conclusive runs although the catalog predicts it for this variant (%s)", name, concl[name], predWhy))
-			}
-		}
+		bad, why = h.judgeLegacy(s, pred, predWhy, bad, why)
 	} else {
 		st.LegacySkipped = skip
 	}
@@ -500,6 +370,124 @@ func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Outcome {
 		os.RemoveAll(keep)
 	}
 	return Outcome{Why: w}
+}
+
+// sideRuns is what one profile's runs of a variant gave: per target
+// checker, the runs that failed it, the runs where it was conclusive (pass
+// or fail) and the summary of a failing run (under "NAME inconclusive",
+// of an inconclusive one); keep is the directory of a hardened run that
+// failed a checker, kept for the report.
+type sideRuns struct {
+	runs         int
+	fails, concl map[string]int
+	sum          map[string]string
+	keep         string
+}
+
+// side runs one profile n times. A run that could not be judged stops the
+// side with an error: it never counts as either side's verdict.
+func (h CatalogHonesty) side(ctx context.Context, c CatalogCase, profile string, n int, pred bool) (sideRuns, error) {
+	st := h.Stats
+	s := sideRuns{fails: map[string]int{}, concl: map[string]int{}, sum: map[string]string{}}
+	for k := 0; k < n && ctx.Err() == nil; k++ {
+		rs, res, err := h.run(ctx, c, profile)
+		if err != nil {
+			st.RunErrs++
+			if errors.Is(err, scenarios.ErrSetup) || ctx.Err() != nil {
+				return sideRuns{}, err
+			}
+			return sideRuns{}, fmt.Errorf("run error (%s/%s/%s seed %d): %w", c.Scenario, profile, c.Driver, h.Seed, err)
+		}
+		s.runs++
+		st.Fired += int(res.Fired)
+		if h.decided(rs) {
+			if profile == kanbancore.ProfileHardened {
+				st.HardConclusive++
+			}
+			if profile == kanbancore.ProfileLegacy && pred {
+				st.PredConclusive++
+			}
+		}
+		if s.tally(rs, h.Target.Checkers, st) && profile == kanbancore.ProfileHardened {
+			s.keep = res.Dir
+		} else {
+			os.RemoveAll(res.Dir)
+		}
+	}
+	return s, nil
+}
+
+// decided reports whether every target checker passed or failed in rs.
+func (h CatalogHonesty) decided(rs map[string]oracle.Result) bool {
+	for _, name := range h.Target.Checkers {
+		if v := rs[name].Verdict; v != oracle.Pass && v != oracle.Fail {
+			return false
+		}
+	}
+	return true
+}
+
+// tally adds one run's verdicts of the checkers and reports whether the run
+// failed any of them.
+func (s *sideRuns) tally(rs map[string]oracle.Result, checkers []string, st *CatalogStats) (failed bool) {
+	for _, name := range checkers {
+		r := rs[name]
+		switch r.Verdict {
+		case oracle.Fail:
+			s.fails[name]++
+			s.concl[name]++
+			s.sum[name] = r.Summary
+			failed = true
+		case oracle.Pass:
+			s.concl[name]++
+		default:
+			st.Inconclusive++
+			s.sum[name+" inconclusive"] = r.Summary
+		}
+	}
+	return failed
+}
+
+// judgeHardened counts the hardened runs and adds a violation for every
+// target checker hardened failed.
+func (h CatalogHonesty) judgeHardened(s sideRuns, bad, why []string) ([]string, []string) {
+	st := h.Stats
+	st.HardenedRuns += s.runs
+	for _, name := range h.Target.Checkers {
+		st.HardenedFails += s.fails[name]
+		why = append(why, fmt.Sprintf("hardened %s failed %d/%d", name, s.fails[name], s.runs))
+		if s.fails[name] > 0 {
+			bad = append(bad, fmt.Sprintf("hardened failed %s in %d of %d runs (the catalog says it holds): %s", name, s.fails[name], s.runs, s.sum[name]))
+		}
+	}
+	return bad, why
+}
+
+// judgeLegacy counts the legacy runs and, for a predicted variant, adds a
+// violation for every target checker legacy never failed in its conclusive
+// runs.
+func (h CatalogHonesty) judgeLegacy(s sideRuns, pred bool, predWhy string, bad, why []string) ([]string, []string) {
+	st := h.Stats
+	st.LegacyRuns += s.runs
+	if pred {
+		st.PredRuns += s.runs
+	}
+	for _, name := range h.Target.Checkers {
+		st.LegacyFails += s.fails[name]
+		if pred {
+			st.PredFails += s.fails[name]
+		}
+		why = append(why, fmt.Sprintf("legacy %s failed %d/%d", name, s.fails[name], s.runs))
+		if n := s.runs - s.concl[name]; n > 0 {
+			why = append(why, fmt.Sprintf("%d inconclusive (%s)", n, s.sum[name+" inconclusive"]))
+		}
+		// An inconclusive verdict did not observe the checker's
+		// target (the run was too short, say): it counts neither way.
+		if pred && s.concl[name] > 0 && s.fails[name] == 0 {
+			bad = append(bad, fmt.Sprintf("legacy never failed %s in %d conclusive runs although the catalog predicts it for this variant (%s)", name, s.concl[name], predWhy))
+		}
+	}
+	return bad, why
 }
 
 // Search returns a Search over variants of the target on driver. Its first

@@ -108,28 +108,9 @@ func (st Stats) Vacuous(needFaults bool) string {
 // failure is returned.
 func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error) {
 	start := time.Now()
-	key := s.Key
-	if key == nil {
-		key = func(v interface{}) string { return fmt.Sprintf("%v", v) }
-	}
-	logf := s.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	memo := map[string]Outcome{}
-	eval := func(v interface{}) (Outcome, bool) {
-		k := key(v)
-		if o, ok := memo[k]; ok {
-			return o, false
-		}
-		st.Evals++
-		o := s.Check(ctx, v)
-		if o.Err == nil {
-			memo[k] = o
-		}
-		return o, true
-	}
 	defer func() { st.Wall = time.Since(start) }()
+	key, logf := s.keyFunc(), s.logFunc()
+	eval := s.memoised(ctx, key, &st)
 	var flaky *Failure
 	for i := 0; i < s.Budget.Cases; i++ {
 		if ctx.Err() != nil {
@@ -157,30 +138,9 @@ func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error
 		if err := s.shrink(ctx, res, f, eval, logf); err != nil {
 			return f, st, err
 		}
-		reliable := false
-		for {
-			f.Reruns, f.Reproduced = 0, 0
-			for r := 0; r < s.Budget.Reruns && ctx.Err() == nil; r++ {
-				st.Evals++
-				ro := s.Check(ctx, f.Shrunk) // not memoised: timing varies
-				if ro.Err != nil {
-					return f, st, ro.Err
-				}
-				f.Reruns++
-				if ro.Fail {
-					f.Reproduced++
-					f.Last = ro
-				}
-				logf("%s rerun %d of the shrunk case: fail=%v %s", s.Name, r+1, ro.Fail, ro.Why)
-			}
-			reliable = f.Reruns == 0 || float64(f.Reproduced) >= s.Budget.MinRepro*float64(f.Reruns)
-			if reliable || len(f.Chain) < 2 || f.StepsBack >= s.Budget.MaxBack || ctx.Err() != nil {
-				break
-			}
-			f.Chain = f.Chain[:len(f.Chain)-1]
-			f.Shrunk = f.Chain[len(f.Chain)-1]
-			f.StepsBack++
-			logf("%s: reproduced %d of %d, below %.2f; back to shrink step %d: %v", s.Name, f.Reproduced, f.Reruns, s.Budget.MinRepro, len(f.Chain)-1, f.Shrunk)
+		reliable, err := s.confirm(ctx, f, &st, logf)
+		if err != nil {
+			return f, st, err
 		}
 		if !reliable && len(f.Chain) < 2 && ctx.Err() == nil {
 			st.Flaky++
@@ -193,6 +153,81 @@ func (s *Search) Run(ctx context.Context) (failure *Failure, st Stats, err error
 		return f, st, nil
 	}
 	return flaky, st, nil
+}
+
+// keyFunc returns s.Key, or fmt's %v.
+func (s *Search) keyFunc() func(interface{}) string {
+	if s.Key != nil {
+		return s.Key
+	}
+	return func(v interface{}) string { return fmt.Sprintf("%v", v) }
+}
+
+// logFunc returns s.Logf, or a logger that drops everything.
+func (s *Search) logFunc() func(string, ...any) {
+	if s.Logf != nil {
+		return s.Logf
+	}
+	return func(string, ...any) {}
+}
+
+// memoised returns Check with a memo by key: a value already evaluated
+// (without a setup error) is not evaluated again, and fresh says whether
+// it was. Evaluations are counted in st.
+func (s *Search) memoised(ctx context.Context, key func(interface{}) string, st *Stats) func(interface{}) (o Outcome, fresh bool) {
+	memo := map[string]Outcome{}
+	return func(v interface{}) (Outcome, bool) {
+		k := key(v)
+		if o, ok := memo[k]; ok {
+			return o, false
+		}
+		st.Evals++
+		o := s.Check(ctx, v)
+		if o.Err == nil {
+			memo[k] = o
+		}
+		return o, true
+	}
+}
+
+// confirm re-runs the shrunk failure and, while it reproduces in fewer
+// than Budget.MinRepro of its re-runs, steps back along the shrink chain
+// (at most Budget.MaxBack steps). It reports whether the value it stopped
+// at reproduced reliably.
+func (s *Search) confirm(ctx context.Context, f *Failure, st *Stats, logf func(string, ...any)) (bool, error) {
+	for {
+		if err := s.rerun(ctx, f, st, logf); err != nil {
+			return false, err
+		}
+		reliable := f.Reruns == 0 || float64(f.Reproduced) >= s.Budget.MinRepro*float64(f.Reruns)
+		if reliable || len(f.Chain) < 2 || f.StepsBack >= s.Budget.MaxBack || ctx.Err() != nil {
+			return reliable, nil
+		}
+		f.Chain = f.Chain[:len(f.Chain)-1]
+		f.Shrunk = f.Chain[len(f.Chain)-1]
+		f.StepsBack++
+		logf("%s: reproduced %d of %d, below %.2f; back to shrink step %d: %v", s.Name, f.Reproduced, f.Reruns, s.Budget.MinRepro, len(f.Chain)-1, f.Shrunk)
+	}
+}
+
+// rerun re-runs f.Shrunk Budget.Reruns times (never memoised: timing
+// varies) and counts how often it failed again.
+func (s *Search) rerun(ctx context.Context, f *Failure, st *Stats, logf func(string, ...any)) error {
+	f.Reruns, f.Reproduced = 0, 0
+	for r := 0; r < s.Budget.Reruns && ctx.Err() == nil; r++ {
+		st.Evals++
+		ro := s.Check(ctx, f.Shrunk)
+		if ro.Err != nil {
+			return ro.Err
+		}
+		f.Reruns++
+		if ro.Fail {
+			f.Reproduced++
+			f.Last = ro
+		}
+		logf("%s rerun %d of the shrunk case: fail=%v %s", s.Name, r+1, ro.Fail, ro.Why)
+	}
+	return nil
 }
 
 func (s *Search) shrink(ctx context.Context, res *gopter.GenResult, f *Failure, eval func(interface{}) (Outcome, bool), logf func(string, ...any)) error {

@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -589,23 +587,22 @@ func (r *Run) MainPlan() string {
 	return r.mainPlan
 }
 
-// LoadPlan expands the template ({pid:PROC}, {dbsize}, {dbpages}) and
-// loads it through the control socket, replacing the running plan.
+// LoadPlan parses the plan template, binds its placeholders ({pid:PROC}
+// from the started processes, {dbsize} and {dbpages} from the database
+// file) and loads the concrete plan through the control socket, replacing
+// the running plan.
 func (r *Run) LoadPlan(tmpl string) error {
-	text, err := r.expand(tmpl)
+	p, err := r.bind(tmpl)
 	if err != nil {
 		return err
 	}
-	p, err := plan.Parse(text)
-	if err != nil {
-		return err
-	}
+	text := p.String()
 	r.accumulateFired()
 	if err := r.ctl.LoadPlan(text); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.plans = append(r.plans, p.String())
+	r.plans = append(r.plans, text)
 	r.loaded = len(p.Rules) > 0
 	r.mu.Unlock()
 	return nil
@@ -671,40 +668,44 @@ func (r *Run) firedTotal() uint64 {
 	return r.fired
 }
 
-var placeholder = regexp.MustCompile(`\{(pid:[A-Za-z0-9_.-]+|dbsize|dbpages)\}`)
-
+// checkTemplate checks a plan template before the run starts: it must
+// parse (its placeholders are bound when it is loaded).
 func checkTemplate(t string) error {
-	_, err := plan.Parse(placeholder.ReplaceAllString(t, "1"))
+	_, err := plan.Parse(t)
 	return err
 }
 
-func (r *Run) expand(tmpl string) (string, error) {
-	var err error
-	out := placeholder.ReplaceAllStringFunc(tmpl, func(m string) string {
-		key := m[1 : len(m)-1]
-		switch {
-		case strings.HasPrefix(key, "pid:"):
-			p := r.procs.get(strings.TrimPrefix(key, "pid:"))
-			if p == nil {
-				err = fmt.Errorf("plan: no process %q for %s", key[4:], m)
-				return m
-			}
-			return strconv.Itoa(p.pid())
-		case key == "dbsize" || key == "dbpages":
-			// Reading the backing file's size never touches the mount.
-			fi, e := os.Stat(filepath.Join(r.backing, oracle.DBName))
-			if e != nil {
-				err = e
-				return m
-			}
-			if key == "dbpages" {
-				return strconv.FormatInt(fi.Size()/4096, 10)
-			}
-			return strconv.FormatInt(fi.Size(), 10)
+// bind parses a plan template and binds its placeholders (resolve).
+func (r *Run) bind(tmpl string) (*plan.Plan, error) {
+	t, err := plan.Parse(tmpl)
+	if err != nil {
+		return nil, err
+	}
+	return t.Bind(r.resolve)
+}
+
+// resolve gives a placeholder its value: a started process's pid, or the
+// database file's size in bytes or 4096-byte pages.
+func (r *Run) resolve(v plan.Var) (int64, error) {
+	if v.Kind == plan.VarPid {
+		p := r.procs.get(v.Proc)
+		if p == nil {
+			return 0, fmt.Errorf("no process %q in this run", v.Proc)
 		}
-		return m
-	})
-	return out, err
+		return int64(p.pid()), nil
+	}
+	// Reading the backing file's size never touches the mount.
+	fi, err := os.Stat(filepath.Join(r.backing, oracle.DBName))
+	if err != nil {
+		return 0, err
+	}
+	switch v.Kind {
+	case plan.VarDBSize:
+		return fi.Size(), nil
+	case plan.VarDBPages:
+		return fi.Size() / 4096, nil
+	}
+	return 0, fmt.Errorf("unknown placeholder %s", v)
 }
 
 // spec fills in a role spec's run-wide fields.

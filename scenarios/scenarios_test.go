@@ -126,15 +126,19 @@ func TestPlanTemplates(t *testing.T) {
 	if err := os.WriteFile(r.backing+"/kanban.db", make([]byte, 3*4096), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.expand("torn op=write path=kanban.db off={dbsize}..99999999 keep=1 count=1 # {dbpages}\n")
-	if err != nil || !strings.Contains(got, "off=12288..") || !strings.Contains(got, "# 3") {
-		t.Errorf("expand = %q, %v", got, err)
+	p, err := r.bind("torn op=write path=kanban.db off={dbsize}..99999999 keep=1 count=1\neio off={dbpages}\n")
+	if err != nil {
+		t.Fatalf("bind: %v", err)
 	}
-	if _, err := plan.Parse(got); err != nil {
-		t.Errorf("expanded plan does not parse: %v", err)
+	got := p.String()
+	if !strings.Contains(got, "off=12288..") || !strings.Contains(got, "eio off=3\n") {
+		t.Errorf("bind = %q", got)
 	}
-	if _, err := r.expand("eio pid={pid:nobody}\n"); err == nil {
-		t.Errorf("a {pid:} of an unknown process expanded")
+	if _, err := plan.Parse(got); err != nil || p.Templated() {
+		t.Errorf("bound plan does not parse or is still a template: %v", err)
+	}
+	if _, err := r.bind("eio pid={pid:nobody}\n"); err == nil {
+		t.Errorf("a {pid:} of an unknown process was bound")
 	}
 	if err := checkTemplate("eio op=wrte\n"); err == nil {
 		t.Errorf("a bad plan passed checkTemplate")

@@ -30,6 +30,10 @@ line per faulty line and exits 1.
 fmt prints only the canonical form (one rule per line, keys in a fixed
 order, defaults and comments left out), e.g. to compare two plans.
 
+A template (pid={pid:NAME}, off={dbsize}..HI, as the catalog's plans and
+found files have them) is checked and printed with its placeholders; a
+scenario binds them when it loads the plan.
+
 FILE may be - for standard input. The plan language is documented in
 'go doc github.com/sqlchaos/sqlchaos/faultfs/plan' and testdata/plans/.
 

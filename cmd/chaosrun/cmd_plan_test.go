@@ -78,3 +78,20 @@ func writePlanFile(t *testing.T, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestPlanCheckTemplate: a template checks as written, placeholders
+// printed back; a placeholder where none is allowed is an error.
+func TestPlanCheckTemplate(t *testing.T) {
+	src := "short op=read path=kanban.db-wal pid={pid:writer-1} keep=0 p=0.1 count=16 # the catalog's\n" +
+		"torn op=write path=kanban.db off={dbsize}..1099511627776 minlen=4096 keep=512 then=ok count=1\n"
+	code, out, errOut := runPlanT(t, src, "check", "-")
+	want := "short op=read path=kanban.db-wal pid={pid:writer-1} p=0.1 keep=0 count=16\n" +
+		"torn op=write path=kanban.db off={dbsize}..1099511627776 minlen=4096 keep=512 then=ok count=1\nok: 2 rules\n"
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("check template: code %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	code, _, errOut = runPlanT(t, "eio pid={dbsize}", "check", "-")
+	if code != 1 || !strings.HasPrefix(errOut, `<stdin>:1:5: bad value for pid: "{dbsize}"`) {
+		t.Fatalf("check bad template: code %d %s", code, errOut)
+	}
+}

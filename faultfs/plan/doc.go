@@ -90,6 +90,9 @@
 //	minlen=N           the op's length is at least N bytes
 //	pid=N              the caller's pid is N
 //
+// A plan may be a template (see Templates): pid={pid:NAME}, and an off=
+// bound written {dbsize} or {dbpages}.
+//
 // Firing keys, allowed with every kind:
 //
 //	nth=N    the first match that may fire is the N-th (N >= 1)
@@ -136,6 +139,30 @@
 // to p for every parsed plan, and printing is idempotent. The first four
 // example lines of the Grammar section are their own canonical form (up to
 // spacing and comments).
+//
+// # Templates
+//
+// A value that is known only when the plan runs is written as a
+// placeholder, and a plan holding one is a template (Plan.Templated):
+//
+//	pid={pid:NAME}        the pid of the process NAME (letters, digits, _ . -)
+//	off={dbsize}..HI      an off= bound: the database file's size in bytes
+//	off=LO..{dbpages}     or in pages; either bound, or both, or off={dbsize}
+//
+// for example
+//
+//	short op=read path=kanban.db-wal pid={pid:writer-1} keep=0 count=16
+//	torn op=write path=kanban.db off={dbsize}..1G keep=512 count=1
+//
+// Parse keeps a placeholder in the rule (Rule.PidVar, Rule.OffLoVar,
+// Rule.OffHiVar) and String prints it back as written, so templates
+// round-trip like any plan; LO <= HI is checked once both bounds are
+// numbers. Plan.Bind(resolve) returns the concrete plan, asking resolve
+// for each placeholder's value (the scenario runner knows its processes
+// and the database file); it fails for a name resolve does not know, a
+// value that is not a pid, or an off= range that comes out empty. A
+// template never runs: Engine.Load refuses it with an error wrapping
+// ErrUnbound, so a placeholder is never read as 0.
 //
 // # Errors
 //

@@ -145,17 +145,26 @@ func opBit(op Op) uint32 {
 }
 
 // NewEngine returns an engine for plan p (which may be nil: no rules) whose
-// random draws derive from seed. The engine starts enabled.
+// random draws derive from seed. The engine starts enabled. It panics when
+// p is a template (Plan.Templated): bind it first (Plan.Bind).
 func NewEngine(p *Plan, seed int64) *Engine {
 	e := &Engine{seed: seed, clock: time.Now}
 	e.enabled.Store(true)
-	e.Load(p)
+	if err := e.Load(p); err != nil {
+		panic(err)
+	}
 	return e
 }
 
 // Load replaces the plan, resetting every counter and per-path op index.
-// The engine keeps its own copy of p.
-func (e *Engine) Load(p *Plan) {
+// The engine keeps its own copy of p. A template (a plan whose rules still
+// hold placeholders such as {pid:NAME}) is refused with an error wrapping
+// ErrUnbound, and the engine keeps its plan: a placeholder has no value to
+// match with until Plan.Bind gives it one.
+func (e *Engine) Load(p *Plan) error {
+	if err := p.CheckBound(); err != nil {
+		return err
+	}
 	cp := p.clone()
 	rules := make([]compiled, len(cp.Rules))
 	need, timed := false, false
@@ -186,6 +195,7 @@ func (e *Engine) Load(p *Plan) {
 	e.mu.loaded = e.clock()
 	e.mu.gen++
 	e.mu.Unlock()
+	return nil
 }
 
 // Generation returns how many times a plan was loaded (NewEngine counts as

@@ -27,101 +27,134 @@ func (p *Plan) String() string {
 // with defaults left out. keep is always printed for short, powercut and a
 // torn rule without sectors=random, sector= with sectors=random and
 // keep=sectors, and then for torn; a powercut rule prints count unless it is
-// 1 (its default), so count=0 (persistent) is spelled out.
+// 1 (its default), so count=0 (persistent) is spelled out. Placeholders
+// print as written: pid={pid:NAME}, off={dbsize}..HI.
 func (r Rule) String() string {
-	var b strings.Builder
-	b.WriteString(string(r.Kind))
-	kv := func(k, v string) {
-		b.WriteByte(' ')
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(v)
+	var w ruleWriter
+	w.b.WriteString(string(r.Kind))
+	r.writeSelection(&w)
+	r.writeFiring(&w)
+	r.writeEffect(&w)
+	if (r.Kind == KindPowercut && r.Count != 1) || (r.Kind != KindPowercut && r.Count != 0) {
+		w.num("count", int64(r.Count))
 	}
-	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
+	if r.Off {
+		w.kv("state", "off")
+	}
+	return w.b.String()
+}
+
+// ruleWriter builds a rule's canonical text, one " key=value" at a time.
+type ruleWriter struct{ b strings.Builder }
+
+func (w *ruleWriter) kv(k, v string) {
+	w.b.WriteByte(' ')
+	w.b.WriteString(k)
+	w.b.WriteByte('=')
+	w.b.WriteString(v)
+}
+
+func (w *ruleWriter) num(k string, n int64) { w.kv(k, itoa(n)) }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// writeSelection writes the selection keys: op, path, off, minlen, pid.
+func (r *Rule) writeSelection(w *ruleWriter) {
 	if len(r.Ops) > 0 {
-		kv("op", joinOps(r.Ops))
+		w.kv("op", joinOps(r.Ops))
 	}
 	if r.Path != "" {
-		kv("path", r.Path)
+		w.kv("path", r.Path)
 	}
 	if r.HasOff {
-		if r.OffLo == r.OffHi {
-			kv("off", itoa(r.OffLo))
+		lo, hi := or(r.OffLoVar.String(), r.OffLo), or(r.OffHiVar.String(), r.OffHi)
+		if lo == hi {
+			w.kv("off", lo)
 		} else {
-			kv("off", itoa(r.OffLo)+".."+itoa(r.OffHi))
+			w.kv("off", lo+".."+hi)
 		}
 	}
 	if r.MinLen != 0 {
-		kv("minlen", itoa(r.MinLen))
+		w.num("minlen", r.MinLen)
 	}
-	if r.Pid != 0 {
-		kv("pid", strconv.Itoa(r.Pid))
+	switch {
+	case r.PidVar != (Var{}):
+		w.kv("pid", r.PidVar.String())
+	case r.Pid != 0:
+		w.num("pid", int64(r.Pid))
 	}
+}
+
+// writeFiring writes the firing keys but count and state: nth, after,
+// every, p.
+func (r *Rule) writeFiring(w *ruleWriter) {
 	if r.Nth != 0 {
-		kv("nth", strconv.Itoa(r.Nth))
+		w.num("nth", int64(r.Nth))
 	}
 	if r.AfterDur > 0 {
-		kv("after", r.AfterDur.String())
+		w.kv("after", r.AfterDur.String())
 	} else if r.After != 0 {
-		kv("after", strconv.Itoa(r.After))
+		w.num("after", int64(r.After))
 	}
 	if r.Every != 0 {
-		kv("every", strconv.Itoa(r.Every))
+		w.num("every", int64(r.Every))
 	}
 	if r.P != 0 && r.P != 1 {
-		kv("p", strconv.FormatFloat(r.P, 'g', -1, 64))
+		w.kv("p", strconv.FormatFloat(r.P, 'g', -1, 64))
 	}
+}
+
+// writeEffect writes the keys of the rule's kind.
+func (r *Rule) writeEffect(w *ruleWriter) {
 	switch r.Kind {
 	case KindErrno, KindEIO:
 		if r.Kind == KindErrno {
-			kv("errno", errnoString(r.Errno))
+			w.kv("errno", errnoString(r.Errno))
 		}
 		if r.DropUnsynced {
-			kv("drop", "unsynced")
+			w.kv("drop", "unsynced")
 		}
 	case KindTorn:
-		if r.RandomSectors {
-			kv("sectors", "random")
-			kv("sector", itoa(sectorOrDefault(r.Sector)))
-		} else {
-			kv("keep", itoa(r.Keep))
-			if r.Tail {
-				kv("from", "tail")
-			}
-		}
-		if r.ThenOK || r.Errno == 0 {
-			kv("then", "ok")
-		} else {
-			kv("then", errnoString(r.Errno))
-		}
+		r.writeTorn(w)
 	case KindShort:
-		kv("keep", itoa(r.Keep))
+		w.num("keep", r.Keep)
 	case KindPowercut:
 		c := r.Cut
 		if c == "" {
 			c = CutNone
 		}
-		kv("keep", string(c))
+		w.kv("keep", string(c))
 		if c == CutSectors {
-			kv("sector", itoa(sectorOrDefault(r.Sector)))
+			w.num("sector", sectorOrDefault(r.Sector))
 		}
 	case KindFlip:
 		if r.HasBit {
-			kv("bit", itoa(r.Bit))
+			w.num("bit", r.Bit)
 		}
 	case KindDelay:
-		kv("delay", r.Delay.String())
+		w.kv("delay", r.Delay.String())
 		if r.Jitter != 0 {
-			kv("jitter", r.Jitter.String())
+			w.kv("jitter", r.Jitter.String())
 		}
 	}
-	if (r.Kind == KindPowercut && r.Count != 1) || (r.Kind != KindPowercut && r.Count != 0) {
-		kv("count", strconv.Itoa(r.Count))
+}
+
+// writeTorn writes a torn rule's keep, from, sectors, sector and then.
+func (r *Rule) writeTorn(w *ruleWriter) {
+	if r.RandomSectors {
+		w.kv("sectors", "random")
+		w.num("sector", sectorOrDefault(r.Sector))
+	} else {
+		w.num("keep", r.Keep)
+		if r.Tail {
+			w.kv("from", "tail")
+		}
 	}
-	if r.Off {
-		kv("state", "off")
+	if r.ThenOK || r.Errno == 0 {
+		w.kv("then", "ok")
+	} else {
+		w.kv("then", errnoString(r.Errno))
 	}
-	return b.String()
 }
 
 // errnoString names errno for the canonical form; an errno missing from the

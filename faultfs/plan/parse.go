@@ -3,13 +3,9 @@ package plan
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
-	"path"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // ParseError is one error in a plan, at a 1-based line and byte column.
@@ -96,38 +92,6 @@ func kindOps(k Kind) []Op {
 	return nil
 }
 
-// keyOrder is the order of keys in the canonical form, and in messages.
-var keyOrder = []string{"op", "path", "off", "minlen", "pid", "nth", "after", "every",
-	"p", "errno", "drop", "keep", "from", "sectors", "sector", "then", "bit", "delay", "jitter",
-	"count", "state"}
-
-// keyKinds restricts keys to kinds; a key not listed is allowed with every kind.
-var keyKinds = map[string][]Kind{
-	"errno":   {KindErrno},
-	"keep":    {KindTorn, KindShort, KindPowercut},
-	"from":    {KindTorn},
-	"sectors": {KindTorn},
-	"sector":  {KindTorn, KindPowercut},
-	"drop":    {KindErrno, KindEIO},
-	"then":    {KindTorn},
-	"bit":     {KindFlip},
-	"delay":   {KindDelay},
-	"jitter":  {KindDelay},
-}
-
-func kindAllows(k Kind, key string) bool {
-	ks, ok := keyKinds[key]
-	if !ok {
-		return true
-	}
-	for _, x := range ks {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
 func joinKinds(ks []Kind) string {
 	s := make([]string, len(ks))
 	for i, k := range ks {
@@ -150,6 +114,8 @@ const (
 	expNonNeg   = "a non-negative integer"
 	expSize     = "a non-negative size in bytes, optionally with suffix K, KiB, M, MiB, G or GiB"
 	expOff      = "N or LO..HI with LO <= HI, sizes in bytes"
+	expOffVar   = "N or LO..HI with LO <= HI, sizes in bytes or the placeholder {dbsize} or {dbpages}"
+	expPidVar   = "a process id, or the placeholder {pid:NAME} of a process NAME"
 	expProb     = "a probability p with 0 < p <= 1"
 	expDuration = "a Go duration such as 10ms or 1.5s"
 	expDelay    = "a positive Go duration such as 10ms or 1.5s"
@@ -246,403 +212,172 @@ func tokenize(line string) []token {
 	return toks
 }
 
+// lineParse is one rule line being parsed: the rule so far, the kind word,
+// and the column of every key given.
+type lineParse struct {
+	lineno int
+	kind   token
+	cols   map[string]int
+	r      *Rule
+}
+
+func (l *lineParse) errAt(col int, format string, args ...any) *ParseError {
+	return &ParseError{Line: l.lineno, Col: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+// has reports whether the line gave key.
+func (l *lineParse) has(key string) bool {
+	_, ok := l.cols[key]
+	return ok
+}
+
 // parseLine parses one line; it returns a nil rule for blank and comment lines.
 func parseLine(line string, lineno int) (*Rule, *ParseError) {
 	toks := tokenize(line)
 	if len(toks) == 0 {
 		return nil, nil
 	}
-	errAt := func(col int, format string, args ...any) *ParseError {
-		return &ParseError{Line: lineno, Col: col, Msg: fmt.Sprintf(format, args...)}
+	l := &lineParse{lineno: lineno, kind: toks[0], cols: map[string]int{}}
+	if err := l.parseKind(); err != nil {
+		return nil, err
 	}
-	kt := toks[0]
-	r := &Rule{Kind: Kind(kt.text)}
-	known := false
-	for _, k := range kinds {
-		known = known || k == r.Kind
-	}
-	if !known {
-		if strings.Contains(kt.text, "=") {
-			return nil, errAt(kt.col, "expected a fault kind before %q (one of: %s)", kt.text, joinKinds(kinds))
-		}
-		return nil, errAt(kt.col, "unknown fault kind %q (expected one of: %s)", kt.text, joinKinds(kinds))
-	}
-	seen := map[string]bool{}
-	cols := map[string]int{}
-	var opTok token
 	for _, t := range toks[1:] {
-		key, val, ok := strings.Cut(t.text, "=")
-		if !ok || key == "" {
-			return nil, errAt(t.col, "expected key=value, got %q", t.text)
-		}
-		if _, isKey := parseValue[key]; !isKey {
-			return nil, errAt(t.col, "unknown key %q (expected one of: %s)", key, strings.Join(keyOrder, ", "))
-		}
-		if seen[key] {
-			return nil, errAt(t.col, "duplicate key %q (each key may appear once per rule)", key)
-		}
-		seen[key] = true
-		cols[key] = t.col
-		if !kindAllows(r.Kind, key) {
-			return nil, errAt(t.col, "key %q is not allowed with %s (it is for: %s)", key, r.Kind, joinKinds(keyKinds[key]))
-		}
-		if msg := parseValue[key](r, val); msg != "" {
-			return nil, errAt(t.col, "%s", msg)
-		}
-		if key == "op" {
-			opTok = t
+		if err := l.parseKey(t); err != nil {
+			return nil, err
 		}
 	}
-	// Kind-specific requirements and defaults.
-	switch r.Kind {
+	if err := l.complete(); err != nil {
+		return nil, err
+	}
+	return l.r, nil
+}
+
+// parseKind starts the rule from the kind word.
+func (l *lineParse) parseKind() *ParseError {
+	kt := l.kind
+	if !slices.Contains(kinds, Kind(kt.text)) {
+		if strings.Contains(kt.text, "=") {
+			return l.errAt(kt.col, "expected a fault kind before %q (one of: %s)", kt.text, joinKinds(kinds))
+		}
+		return l.errAt(kt.col, "unknown fault kind %q (expected one of: %s)", kt.text, joinKinds(kinds))
+	}
+	l.r = &Rule{Kind: Kind(kt.text)}
+	return nil
+}
+
+// parseKey parses one key=value word into the rule.
+func (l *lineParse) parseKey(t token) *ParseError {
+	name, val, ok := strings.Cut(t.text, "=")
+	if !ok || name == "" {
+		return l.errAt(t.col, "expected key=value, got %q", t.text)
+	}
+	k, isKey := lookupKey(name)
+	switch {
+	case !isKey:
+		return l.errAt(t.col, "unknown key %q (expected one of: %s)", name, keyNames())
+	case l.has(name):
+		return l.errAt(t.col, "duplicate key %q (each key may appear once per rule)", name)
+	}
+	l.cols[name] = t.col
+	if !k.allows(l.r.Kind) {
+		return l.errAt(t.col, "key %q is not allowed with %s (it is for: %s)", name, l.r.Kind, joinKinds(k.kinds))
+	}
+	if msg := k.parse(l.r, val); msg != "" {
+		return l.errAt(t.col, "%s", msg)
+	}
+	return nil
+}
+
+// complete checks what the rule's kind requires, fills in its defaults and
+// checks the ops.
+func (l *lineParse) complete() *ParseError {
+	var err *ParseError
+	switch l.r.Kind {
 	case KindErrno:
-		if !seen["errno"] {
-			return nil, errAt(kt.col, "errno rule needs errno=NAME (expected e.g. errno=ENOSPC)")
+		if !l.has("errno") {
+			err = l.errAt(l.kind.col, "errno rule needs errno=NAME (expected e.g. errno=ENOSPC)")
 		}
 	case KindEIO:
-		r.Errno = errnoByName["EIO"]
+		l.r.Errno = errnoByName["EIO"]
 	case KindTorn:
-		switch {
-		case r.RandomSectors && seen["keep"]:
-			return nil, errAt(cols["keep"], "keep= cannot be combined with sectors=random (the kept sectors are drawn)")
-		case r.RandomSectors && seen["from"]:
-			return nil, errAt(cols["from"], "from= cannot be combined with sectors=random (the kept sectors are drawn)")
-		case !r.RandomSectors && seen["sector"]:
-			return nil, errAt(cols["sector"], "sector= needs sectors=random (expected e.g. torn sectors=random sector=512)")
-		case !r.RandomSectors && !seen["keep"]:
-			return nil, errAt(kt.col, "torn rule needs keep=N or sectors=random (expected the number of bytes of the write to persist)")
-		}
-		if r.RandomSectors && r.Sector == 0 {
-			r.Sector = minSector
-		}
-		if !seen["then"] {
-			r.ThenOK = true
-		}
+		err = l.completeTorn()
 	case KindPowercut:
-		if r.Cut == "" {
-			r.Cut = CutNone
-		}
-		if seen["sector"] && r.Cut != CutSectors {
-			return nil, errAt(cols["sector"], "sector= needs keep=sectors (expected e.g. powercut keep=sectors sector=4096)")
-		}
-		if r.Cut == CutSectors && r.Sector == 0 {
-			r.Sector = minSector
-		}
-		if !seen["count"] {
-			r.Count = 1 // a power cut fires once unless count= says otherwise
-		}
+		err = l.completePowercut()
 	case KindDelay:
-		if !seen["delay"] {
-			return nil, errAt(kt.col, "delay rule needs delay=DURATION (expected e.g. delay=10ms)")
+		if !l.has("delay") {
+			err = l.errAt(l.kind.col, "delay rule needs delay=DURATION (expected e.g. delay=10ms)")
 		}
 	}
+	if err != nil {
+		return err
+	}
+	r := l.r
 	if r.DropUnsynced && (len(r.Ops) != 1 || r.Ops[0] != OpFsync) {
-		return nil, errAt(cols["drop"], "drop=unsynced needs op=fsync (it reverts the unsynced writes of the file whose fsync fails)")
+		return l.errAt(l.cols["drop"], "drop=unsynced needs op=fsync (it reverts the unsynced writes of the file whose fsync fails)")
 	}
-	if allowed := kindOps(r.Kind); allowed != nil {
-		if len(r.Ops) == 0 {
-			r.Ops = allowed
-			if r.Kind == KindLost {
-				r.Ops = []Op{OpWrite} // a lost fsync must be asked for: op=fsync
-			}
-		}
-		for _, op := range r.Ops {
-			if !slices.Contains(allowed, op) {
-				return nil, errAt(opTok.col, "op %s is not allowed with %s (expected op=%s)", op, r.Kind, joinOps(allowed))
-			}
-		}
-	}
-	return r, nil
+	return l.checkOps()
 }
 
-func bad(key, val, expected string) string {
-	return fmt.Sprintf("bad value for %s: %q (expected %s)", key, val, expected)
+// completeTorn checks a torn rule's keep=, from=, sectors= and sector=
+// and fills in its defaults (sector=512, then=ok).
+func (l *lineParse) completeTorn() *ParseError {
+	r := l.r
+	switch {
+	case r.RandomSectors && l.has("keep"):
+		return l.errAt(l.cols["keep"], "keep= cannot be combined with sectors=random (the kept sectors are drawn)")
+	case r.RandomSectors && l.has("from"):
+		return l.errAt(l.cols["from"], "from= cannot be combined with sectors=random (the kept sectors are drawn)")
+	case !r.RandomSectors && l.has("sector"):
+		return l.errAt(l.cols["sector"], "sector= needs sectors=random (expected e.g. torn sectors=random sector=512)")
+	case !r.RandomSectors && !l.has("keep"):
+		return l.errAt(l.kind.col, "torn rule needs keep=N or sectors=random (expected the number of bytes of the write to persist)")
+	}
+	if r.RandomSectors && r.Sector == 0 {
+		r.Sector = minSector
+	}
+	if !l.has("then") {
+		r.ThenOK = true
+	}
+	return nil
 }
 
-// parseValue holds, for every key, a function that stores val into the rule
-// and returns "" or an error message.
-var parseValue map[string]func(r *Rule, val string) string
-
-func init() {
-	parseValue = map[string]func(r *Rule, val string) string{
-		"op":   parseOps,
-		"path": parsePath,
-		"off": func(r *Rule, v string) string {
-			lo, hi, ok := parseRange(v)
-			if !ok {
-				return bad("off", v, expOff)
-			}
-			r.OffLo, r.OffHi, r.HasOff = lo, hi, true
-			return ""
-		},
-		"minlen": sizeKey("minlen", func(r *Rule, n int64) { r.MinLen = n }),
-		"keep": func(r *Rule, v string) string {
-			if r.Kind == KindPowercut {
-				for _, k := range CutKeeps() {
-					if v == string(k) {
-						r.Cut = k
-						return ""
-					}
-				}
-				return bad("keep", v, expCutKeep)
-			}
-			return sizeKey("keep", func(r *Rule, n int64) { r.Keep = n })(r, v)
-		},
-		"from": func(r *Rule, v string) string {
-			switch v {
-			case "head":
-				r.Tail = false
-			case "tail":
-				r.Tail = true
-			default:
-				return bad("from", v, "head (keep the first keep= bytes) or tail (keep the last)")
-			}
-			return ""
-		},
-		"sectors": func(r *Rule, v string) string {
-			if v != "random" {
-				return bad("sectors", v, "random (a seeded subset of the write's sectors is kept)")
-			}
-			r.RandomSectors = true
-			return ""
-		},
-		"sector": func(r *Rule, v string) string {
-			n, ok := parseSize(v)
-			if !ok || n < minSector || n > maxSector || n&(n-1) != 0 {
-				return bad("sector", v, expSector)
-			}
-			r.Sector = n
-			return ""
-		},
-		"drop": func(r *Rule, v string) string {
-			if v != "unsynced" {
-				return bad("drop", v, "unsynced")
-			}
-			r.DropUnsynced = true
-			return ""
-		},
-		"pid": func(r *Rule, v string) string {
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil || n == 0 || n > math.MaxInt32 {
-				return bad("pid", v, "a process id, a positive integer")
-			}
-			r.Pid = int(n)
-			return ""
-		},
-		"nth": intKey("nth", 1, func(r *Rule, n int) { r.Nth = n }),
-		"after": func(r *Rule, v string) string {
-			if isDigits(v) {
-				n, err := strconv.ParseInt(v, 10, 32)
-				if err != nil {
-					return bad("after", v, expAfter)
-				}
-				r.After = int(n)
-				return ""
-			}
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return bad("after", v, expAfter)
-			}
-			r.AfterDur = d
-			return ""
-		},
-		"every": intKey("every", 1, func(r *Rule, n int) { r.Every = n }),
-		"count": intKey("count", 0, func(r *Rule, n int) { r.Count = n }),
-		"bit": func(r *Rule, v string) string {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 || n > math.MaxInt64/8 {
-				return bad("bit", v, "a bit index, a non-negative integer")
-			}
-			r.Bit, r.HasBit = n, true
-			return ""
-		},
-		"p": func(r *Rule, v string) string {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || !(f > 0 && f <= 1) {
-				return bad("p", v, expProb)
-			}
-			if f == 1 {
-				f = 0 // p=1 is the default: always
-			}
-			r.P = f
-			return ""
-		},
-		"errno": func(r *Rule, v string) string {
-			e, ok := ParseErrno(v)
-			if !ok {
-				return fmt.Sprintf("unknown errno %q (expected a name such as EIO, ENOSPC, EDQUOT, EROFS, EAGAIN; see plan.ErrnoNames)", v)
-			}
-			r.Errno = e
-			return ""
-		},
-		"then": func(r *Rule, v string) string {
-			if strings.EqualFold(v, "ok") {
-				r.ThenOK = true
-				return ""
-			}
-			e, ok := ParseErrno(v)
-			if !ok {
-				return bad("then", v, "ok or an errno name such as EIO")
-			}
-			r.Errno = e
-			return ""
-		},
-		"delay": func(r *Rule, v string) string {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return bad("delay", v, expDelay)
-			}
-			r.Delay = d
-			return ""
-		},
-		"jitter": func(r *Rule, v string) string {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 {
-				return bad("jitter", v, "a non-negative Go duration such as 5ms")
-			}
-			r.Jitter = d
-			return ""
-		},
-		"state": func(r *Rule, v string) string {
-			switch v {
-			case "on":
-				r.Off = false
-			case "off":
-				r.Off = true
-			default:
-				return bad("state", v, expState)
-			}
-			return ""
-		},
+// completePowercut checks a powercut rule's sector= and fills in its
+// defaults (keep=none, sector=512 with keep=sectors, count=1).
+func (l *lineParse) completePowercut() *ParseError {
+	r := l.r
+	if r.Cut == "" {
+		r.Cut = CutNone
 	}
-	if len(parseValue) != len(keyOrder) {
-		panic("plan: keyOrder and parseValue disagree")
+	if l.has("sector") && r.Cut != CutSectors {
+		return l.errAt(l.cols["sector"], "sector= needs keep=sectors (expected e.g. powercut keep=sectors sector=4096)")
 	}
-	for _, k := range keyOrder {
-		if parseValue[k] == nil {
-			panic("plan: no parser for key " + k)
-		}
+	if r.Cut == CutSectors && r.Sector == 0 {
+		r.Sector = minSector
 	}
+	if !l.has("count") {
+		r.Count = 1 // a power cut fires once unless count= says otherwise
+	}
+	return nil
 }
 
-func parseOps(r *Rule, v string) string {
-	names := make([]string, 0, len(allOps)+1)
-	names = append(names, "any")
-	for _, o := range allOps {
-		names = append(names, string(o))
+// checkOps gives a kind that acts on some ops only its default ops, and
+// rejects ops it cannot act on.
+func (l *lineParse) checkOps() *ParseError {
+	r := l.r
+	allowed := kindOps(r.Kind)
+	if allowed == nil {
+		return nil
 	}
-	if v == "any" {
-		r.Ops = nil
-		return ""
-	}
-	var set [32]bool
-	for _, part := range strings.Split(v, "|") {
-		if part == "any" {
-			return bad("op", v, "any alone, or ops joined by |")
-		}
-		i := opIndex(Op(part))
-		if i < 0 {
-			return fmt.Sprintf("unknown op %q (expected one of: %s)", part, strings.Join(names, ", "))
-		}
-		if set[i] {
-			return fmt.Sprintf("op %q listed twice in %q", part, v)
-		}
-		set[i] = true
-	}
-	r.Ops = nil
-	for i, o := range allOps {
-		if set[i] {
-			r.Ops = append(r.Ops, o)
+	if len(r.Ops) == 0 {
+		r.Ops = allowed
+		if r.Kind == KindLost {
+			r.Ops = []Op{OpWrite} // a lost fsync must be asked for: op=fsync
 		}
 	}
-	return ""
-}
-
-func parsePath(r *Rule, v string) string {
-	if v == "" || strings.Contains(v, "/") {
-		return bad("path", v, expPath)
-	}
-	if _, err := path.Match(v, ""); err != nil {
-		return bad("path", v, expPath)
-	}
-	r.Path = v
-	return ""
-}
-
-func intKey(key string, min int, set func(*Rule, int)) func(*Rule, string) string {
-	exp := expPositive
-	if min == 0 {
-		exp = expNonNeg
-	}
-	return func(r *Rule, v string) string {
-		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil || n < int64(min) || !isDigits(v) {
-			return bad(key, v, exp)
-		}
-		set(r, int(n))
-		return ""
-	}
-}
-
-func sizeKey(key string, set func(*Rule, int64)) func(*Rule, string) string {
-	return func(r *Rule, v string) string {
-		n, ok := parseSize(v)
-		if !ok {
-			return bad(key, v, expSize)
-		}
-		set(r, n)
-		return ""
-	}
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+	for _, op := range r.Ops {
+		if !slices.Contains(allowed, op) {
+			return l.errAt(l.cols["op"], "op %s is not allowed with %s (expected op=%s)", op, r.Kind, joinOps(allowed))
 		}
 	}
-	return true
-}
-
-// parseSize parses a non-negative decimal integer with an optional binary
-// suffix: K or KiB (1024), M or MiB, G or GiB.
-func parseSize(s string) (int64, bool) {
-	mult := int64(1)
-	for _, suf := range []struct {
-		s string
-		m int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
-		if strings.HasSuffix(s, suf.s) {
-			s, mult = strings.TrimSuffix(s, suf.s), suf.m
-			break
-		}
-	}
-	if !isDigits(s) {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n > math.MaxInt64/mult {
-		return 0, false
-	}
-	return n * mult, true
-}
-
-// parseRange parses "N" or "LO..HI" (inclusive, LO <= HI).
-func parseRange(s string) (lo, hi int64, ok bool) {
-	a, b, isRange := strings.Cut(s, "..")
-	lo, ok = parseSize(a)
-	if !ok {
-		return 0, 0, false
-	}
-	if !isRange {
-		return lo, lo, true
-	}
-	hi, ok = parseSize(b)
-	if !ok || hi < lo {
-		return 0, 0, false
-	}
-	return lo, hi, true
+	return nil
 }

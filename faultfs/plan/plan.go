@@ -64,7 +64,9 @@ const (
 )
 
 // Rule is one line of a plan. The zero value of an optional field means
-// "not constrained" (or, for Count, "persistent").
+// "not constrained" (or, for Count, "persistent"). A rule whose PidVar,
+// OffLoVar or OffHiVar holds a placeholder is part of a template
+// (Templated); Plan.Bind turns it into a concrete rule.
 type Rule struct {
 	Kind   Kind
 	Ops    []Op   // op=write or op=read|write; empty = any op
@@ -72,21 +74,26 @@ type Rule struct {
 	OffLo  int64  // off=LO..HI: the op's byte range must intersect [OffLo, OffHi]
 	OffHi  int64
 	HasOff bool
-	MinLen int64         // minlen=N: only ops with length >= N
-	Nth    int           // nth=N: first eligible match is the N-th matching op (1-based)
-	After  int           // after=N: skip the first N matching ops
-	Every  int           // every=N: only every N-th matching op
-	Count  int           // count=N: fire at most N times; 0 = persistent
-	P      float64       // p=0.25: seeded probability; 0 means 1
-	Pid    int           // pid=N: only ops by this caller pid
-	Errno  syscall.Errno // errno=EIO (errno kind, and torn's then=)
-	Keep   int64         // keep=N bytes (torn, short)
-	ThenOK bool          // torn: then=ok (report success) vs then=<errno>
-	Delay  time.Duration // delay=10ms
-	Jitter time.Duration // jitter=5ms (seeded)
-	Off    bool          // disabled at run time (state=off)
-	Bit    int64         // bit=N: flip this bit of the op's data (flip); see HasBit
-	HasBit bool          // Bit is set; otherwise the flipped bit is seeded
+	// OffLoVar and OffHiVar are off= bounds written as a placeholder,
+	// {dbsize} or {dbpages}: Plan.Bind sets OffLo or OffHi from them
+	// (which stay 0 until then).
+	OffLoVar, OffHiVar Var
+	MinLen             int64         // minlen=N: only ops with length >= N
+	Nth                int           // nth=N: first eligible match is the N-th matching op (1-based)
+	After              int           // after=N: skip the first N matching ops
+	Every              int           // every=N: only every N-th matching op
+	Count              int           // count=N: fire at most N times; 0 = persistent
+	P                  float64       // p=0.25: seeded probability; 0 means 1
+	Pid                int           // pid=N: only ops by this caller pid
+	PidVar             Var           // pid={pid:NAME}: Plan.Bind sets Pid from it (0 until then)
+	Errno              syscall.Errno // errno=EIO (errno kind, and torn's then=)
+	Keep               int64         // keep=N bytes (torn, short)
+	ThenOK             bool          // torn: then=ok (report success) vs then=<errno>
+	Delay              time.Duration // delay=10ms
+	Jitter             time.Duration // jitter=5ms (seeded)
+	Off                bool          // disabled at run time (state=off)
+	Bit                int64         // bit=N: flip this bit of the op's data (flip); see HasBit
+	HasBit             bool          // Bit is set; otherwise the flipped bit is seeded
 
 	// AfterDur is after=DURATION: matches before this much time has passed
 	// since the plan was loaded are not counted (After is then 0).
@@ -112,7 +119,7 @@ type Rule struct {
 // path, off, minlen, pid) and no nth, every or p.
 func (r *Rule) Timed() bool {
 	return r.Kind == KindPowercut && r.AfterDur > 0 && len(r.Ops) == 0 && r.Path == "" &&
-		!r.HasOff && r.MinLen == 0 && r.Pid == 0 && r.Nth == 0 && r.Every == 0 && (r.P == 0 || r.P == 1)
+		!r.HasOff && r.MinLen == 0 && r.Pid == 0 && r.PidVar == (Var{}) && r.Nth == 0 && r.Every == 0 && (r.P == 0 || r.P == 1)
 }
 
 // Plan is an ordered list of rules; the first rule that fires wins.

@@ -304,6 +304,7 @@ func TestRoundTripTable(t *testing.T) {
 		"eio p=0.1\neio p=1e-3\neio p=0x1p-4",
 		"powercut op=fsync path=*-wal nth=40\npowercut after=2s keep=random\npowercut after=90s op=write keep=sectors sector=4K count=0",
 		"torn keep=1 from=tail then=EDQUOT\ntorn sectors=random sector=1M\neio op=fsync drop=unsynced after=1h",
+		"flip op=read path=kanban.db off=0..15 pid={pid:gateway-1} bit=0\ntorn off={dbsize}..1G keep=512\neio off={dbpages}..{dbsize}\neio off={dbsize}..{dbsize}",
 	} {
 		checkRoundTrip(t, src)
 	}
@@ -316,6 +317,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("eio p=0x1p-4 path=[a-z]*")
 	f.Add("powercut op=fsync path=*-wal nth=40 keep=sectors sector=4K\npowercut after=2s count=0")
 	f.Add("torn sectors=random sector=512 then=EIO\ntorn keep=8 from=tail\neio op=fsync drop=unsynced after=1ms")
+	f.Add("short pid={pid:writer-1} keep=0\ntorn off={dbsize}..1G keep=1\neio off=0..{dbpages} pid={pid:a.b_c-1}")
 	if files, _ := filepath.Glob("../../testdata/plans/*.plan"); len(files) > 0 {
 		for _, name := range files {
 			if b, err := os.ReadFile(name); err == nil {
