@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"encoding/xml"
 	"fmt"
 	"os"
@@ -240,7 +241,7 @@ func HTML(runs []*Run) ([]byte, error) {
 		wants := r.Expect.Wants()
 		for _, res := range r.Results {
 			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
-				esc(res.Checker), esc(orDash(string(wants[res.Checker]))), esc(string(res.Verdict)), esc(string(res.Verdict)), esc(res.Summary))
+				esc(res.Checker), esc(cmp.Or(string(wants[res.Checker]), "—")), esc(string(res.Verdict)), esc(string(res.Verdict)), esc(res.Summary))
 		}
 		b.WriteString("</table>\n")
 		if r.Timeline != nil {
@@ -270,32 +271,46 @@ func anchor(r *Run, i int) string {
 	return esc(s)
 }
 
-// JUnit XML types.
-type junitSuites struct {
+// JUnitSuites is a junit.xml document: the matrix writes one suite, a
+// soak merge two (its cells and its shards).
+type JUnitSuites struct {
 	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
+	Suites  []JUnitSuite `xml:"testsuite"`
 }
 
-type junitSuite struct {
+// JUnitSuite is one <testsuite>; Time (seconds) is left out when empty.
+type JUnitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Time     string      `xml:"time,attr,omitempty"`
+	Cases    []JUnitCase `xml:"testcase"`
 }
 
-type junitCase struct {
+// JUnitCase is one <testcase>; a nil Failure passes.
+type JUnitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
+	Time      string        `xml:"time,attr,omitempty"`
+	Failure   *JUnitFailure `xml:"failure,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
 
-type junitFailure struct {
+// JUnitFailure is a failing testcase's <failure>.
+type JUnitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
 	Text    string `xml:",chardata"`
+}
+
+// MarshalJUnit renders suites as a junit.xml document: the XML header,
+// then the suites indented, and a final newline.
+func MarshalJUnit(suites ...JUnitSuite) ([]byte, error) {
+	b, err := xml.MarshalIndent(JUnitSuites{Suites: suites}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
 }
 
 // JUnit renders one testcase per cell; an unexpected, inconclusive or hung
@@ -303,25 +318,21 @@ type junitFailure struct {
 // a pass: it is pinned).
 func JUnit(runs []*Run) ([]byte, error) {
 	runs = sortedRuns(runs)
-	s := junitSuite{Name: "sqlchaos.matrix"}
+	s := JUnitSuite{Name: "sqlchaos.matrix"}
 	var total time.Duration
 	for _, r := range runs {
 		total += r.Elapsed
-		c := junitCase{Name: r.Cell(), Classname: "sqlchaos." + r.Scenario, Time: secs(r.Elapsed),
+		c := JUnitCase{Name: r.Cell(), Classname: "sqlchaos." + r.Scenario, Time: secs(r.Elapsed),
 			SystemOut: fmt.Sprintf("outcome %s: %s\nseed %d\nreplay: %s\n", r.Outcome, r.Why, r.Seed, r.Replay)}
 		if !r.Verdict().OK() {
 			s.Failures++
-			c.Failure = &junitFailure{Message: r.Why, Type: r.Outcome,
+			c.Failure = &JUnitFailure{Message: r.Why, Type: r.Outcome,
 				Text: fmt.Sprintf("seed %d\nreplay: %s\nrun again: %s\n", r.Seed, r.Replay, r.RunCommand())}
 		}
 		s.Cases = append(s.Cases, c)
 	}
 	s.Tests, s.Time = len(s.Cases), secs(total)
-	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(xml.Header), append(b, '\n')...), nil
+	return MarshalJUnit(s)
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
