@@ -103,28 +103,20 @@ func MatrixMarkdown(runs []*Run) string {
 	cols, scen := axes(runs)
 	cells := cellRuns(runs)
 	var b strings.Builder
-	b.WriteString("| scenario | " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
-	for _, s := range scen {
-		b.WriteString("| " + s + " |")
-		for _, c := range cols {
-			var parts []string
-			for _, r := range cells[s+"|"+c] {
-				p := r.Outcome
-				if !r.Verdict().OK() {
-					p = "**" + strings.ToUpper(r.Outcome) + "**"
-				}
-				if f := failing(r); len(f) > 0 {
-					p += " (" + strings.Join(f, ", ") + ")"
-				}
-				parts = append(parts, p)
+	WriteMarkdownGrid(&b, scen, cols, func(s, c string) string {
+		var parts []string
+		for _, r := range cells[s+"|"+c] {
+			p := r.Outcome
+			if !r.Verdict().OK() {
+				p = "**" + strings.ToUpper(r.Outcome) + "**"
 			}
-			if len(parts) == 0 {
-				parts = []string{"—"}
+			if f := failing(r); len(f) > 0 {
+				p += " (" + strings.Join(f, ", ") + ")"
 			}
-			b.WriteString(" " + mdCell(strings.Join(parts, "; ")) + " |")
+			parts = append(parts, p)
 		}
-		b.WriteString("\n")
-	}
+		return cmp.Or(strings.Join(parts, "; "), "—")
+	})
 	fmt.Fprintf(&b, "\n%s\n", Counts(runs))
 	// A finding is listed once per cell, however many of its runs showed it.
 	findings := map[string]int{}
@@ -142,11 +134,11 @@ func MatrixMarkdown(runs []*Run) string {
 		if n := findings[r.Cell()]; n > 1 {
 			times = fmt.Sprintf(" (%d runs)", n)
 		}
-		fmt.Fprintf(&b, "\n- finding **%s**%s: %s\n", r.Cell(), times, mdCell(r.Expect.Finding.What+" — "+r.Expect.Finding.Why))
+		fmt.Fprintf(&b, "\n- finding **%s**%s: %s\n", r.Cell(), times, MarkdownCell(r.Expect.Finding.What+" — "+r.Expect.Finding.Why))
 	}
 	for _, r := range runs {
 		if !r.Verdict().OK() {
-			fmt.Fprintf(&b, "\n- **%s** %s, seed %d: %s\n  replay: `%s`\n", r.Cell(), strings.ToUpper(r.Outcome), r.Seed, mdCell(r.Why), r.Replay)
+			fmt.Fprintf(&b, "\n- **%s** %s, seed %d: %s\n  replay: `%s`\n", r.Cell(), strings.ToUpper(r.Outcome), r.Seed, MarkdownCell(r.Why), r.Replay)
 		}
 	}
 	return b.String()
@@ -193,34 +185,7 @@ func HTML(runs []*Run) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>sqlchaos matrix</title>\n<style>\n" + css + "\n</style>\n</head>\n<body>\n")
 	fmt.Fprintf(&b, "<h1>sqlchaos matrix</h1>\n<p>%d runs, generated %s. A cell is <b>reproduced</b> when the profile breaks as the scenario expects, <b>held</b> when it passes as expected, <b>finding</b> when it shows a pinned finding (measurement contradicting the story, explained in the scenario), <b>inconclusive</b> when the run could not decide, <b>hung</b> when a process had to be killed, and <b>unexpected</b> otherwise. %s</p>\n", len(runs), esc(time.Now().UTC().Format(time.RFC3339)), esc(Counts(runs)))
-	b.WriteString("<table class=\"matrix\">\n<tr><th>scenario</th>")
-	for _, c := range cols {
-		b.WriteString("<th>" + esc(c) + "</th>")
-	}
-	b.WriteString("</tr>\n")
-	for _, s := range scen {
-		b.WriteString("<tr><th>" + esc(s) + "</th>")
-		for _, c := range cols {
-			rs := cells[s+"|"+c]
-			if len(rs) == 0 {
-				b.WriteString("<td>—</td>")
-				continue
-			}
-			fmt.Fprintf(&b, "<td class=\"%s\">", esc(rs[0].Outcome))
-			for i, r := range rs {
-				if i > 0 {
-					b.WriteString("<br/>")
-				}
-				fmt.Fprintf(&b, "<a href=\"#%s\">%s</a>", anchor(r, i), esc(r.Outcome))
-				if f := failing(r); len(f) > 0 {
-					b.WriteString(" <small>" + esc(strings.Join(f, ", ")) + "</small>")
-				}
-			}
-			b.WriteString("</td>")
-		}
-		b.WriteString("</tr>\n")
-	}
-	b.WriteString("</table>\n")
+	WriteHTMLGrid(&b, "<table class=\"matrix\">", scen, cols, func(s, c string) string { return htmlMatrixCell(cells[s+"|"+c]) })
 	b.WriteString("<p class=\"legend\">")
 	for _, k := range []string{MarkOp, MarkCommit, MarkSpawn, MarkFault, MarkError, MarkClear, MarkEvidence} {
 		fmt.Fprintf(&b, "<span style=\"color:%s\">■ %s</span>", markColor[k], esc(legend[k]))
@@ -256,6 +221,59 @@ func HTML(runs []*Run) ([]byte, error) {
 	}
 	b.WriteString("</body>\n</html>\n")
 	return []byte(b.String()), nil
+}
+
+// htmlMatrixCell is the <td> of one matrix cell: each run's outcome
+// linked to its section, with the checkers that failed.
+func htmlMatrixCell(rs []*Run) string {
+	if len(rs) == 0 {
+		return "<td>—</td>"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "<td class=\"%s\">", esc(rs[0].Outcome))
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteString("<br/>")
+		}
+		fmt.Fprintf(&b, "<a href=\"#%s\">%s</a>", anchor(r, i), esc(r.Outcome))
+		if f := failing(r); len(f) > 0 {
+			b.WriteString(" <small>" + esc(strings.Join(f, ", ")) + "</small>")
+		}
+	}
+	b.WriteString("</td>")
+	return b.String()
+}
+
+// WriteMarkdownGrid writes a rows × cols Markdown table headed "scenario":
+// per row its name, then cell(row, col), escaped, for each column.
+func WriteMarkdownGrid(b *strings.Builder, rows, cols []string, cell func(row, col string) string) {
+	b.WriteString("| scenario | " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
+	for _, r := range rows {
+		b.WriteString("| " + r + " |")
+		for _, c := range cols {
+			b.WriteString(" " + MarkdownCell(cell(r, c)) + " |")
+		}
+		b.WriteString("\n")
+	}
+}
+
+// WriteHTMLGrid writes a rows × cols HTML table headed "scenario", opened
+// by the tag table: per row its name, then cell(row, col), a whole <td>
+// element, for each column.
+func WriteHTMLGrid(b *strings.Builder, table string, rows, cols []string, cell func(row, col string) string) {
+	b.WriteString(table + "\n<tr><th>scenario</th>")
+	for _, c := range cols {
+		b.WriteString("<th>" + esc(c) + "</th>")
+	}
+	b.WriteString("</tr>\n")
+	for _, r := range rows {
+		b.WriteString("<tr><th>" + esc(r) + "</th>")
+		for _, c := range cols {
+			b.WriteString(cell(r, c))
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</table>\n")
 }
 
 var legend = map[string]string{

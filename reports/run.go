@@ -210,7 +210,7 @@ func Summary(r *Run) string {
 		if exp != "" && oracle.Verdict(exp) != res.Verdict || exp == "" && res.Verdict == oracle.Fail {
 			mark = " **≠**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s%s | %s |\n", res.Checker, cmp.Or(exp, "—"), res.Verdict, mark, mdCell(res.Summary))
+		fmt.Fprintf(&b, "| %s | %s | %s%s | %s |\n", res.Checker, cmp.Or(exp, "—"), res.Verdict, mark, MarkdownCell(res.Summary))
 	}
 	for _, res := range r.Results {
 		if len(res.Evidence) == 0 || res.Verdict == oracle.Pass {
@@ -260,7 +260,9 @@ func fmtOpt(d time.Duration, ok bool) string {
 	return d.Round(time.Microsecond).String()
 }
 
-func mdCell(s string) string {
+// MarkdownCell escapes s for one cell of a Markdown table: pipes escaped,
+// newlines as spaces.
+func MarkdownCell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 }
 
