@@ -76,13 +76,13 @@ func CellsMarkdown(cells []CellSummary) string {
 		if !c.Result.Verdict.OK() {
 			v = "**" + strings.ToUpper(v) + "**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", c.Cell, mdCell(c.Expect.String()), c.Runs, c.Tally, v, med)
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s |\n", c.Cell, MarkdownCell(c.Expect.String()), c.Runs, c.Tally, v, med)
 		t[c.Result.Verdict]++
 	}
 	fmt.Fprintf(&b, "\n%d cells: %s.\n", len(cells), t)
 	for _, c := range cells {
 		if !c.Result.Verdict.OK() {
-			fmt.Fprintf(&b, "\n- **%s** %s: %s\n", c.Cell, strings.ToUpper(string(c.Result.Verdict)), mdCell(c.Result.Why))
+			fmt.Fprintf(&b, "\n- **%s** %s: %s\n", c.Cell, strings.ToUpper(string(c.Result.Verdict)), MarkdownCell(c.Result.Why))
 		}
 	}
 	return b.String()

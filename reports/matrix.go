@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"encoding/xml"
 	"fmt"
 	"os"
@@ -102,28 +103,20 @@ func MatrixMarkdown(runs []*Run) string {
 	cols, scen := axes(runs)
 	cells := cellRuns(runs)
 	var b strings.Builder
-	b.WriteString("| scenario | " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
-	for _, s := range scen {
-		b.WriteString("| " + s + " |")
-		for _, c := range cols {
-			var parts []string
-			for _, r := range cells[s+"|"+c] {
-				p := r.Outcome
-				if !r.Verdict().OK() {
-					p = "**" + strings.ToUpper(r.Outcome) + "**"
-				}
-				if f := failing(r); len(f) > 0 {
-					p += " (" + strings.Join(f, ", ") + ")"
-				}
-				parts = append(parts, p)
+	WriteMarkdownGrid(&b, scen, cols, func(s, c string) string {
+		var parts []string
+		for _, r := range cells[s+"|"+c] {
+			p := r.Outcome
+			if !r.Verdict().OK() {
+				p = "**" + strings.ToUpper(r.Outcome) + "**"
 			}
-			if len(parts) == 0 {
-				parts = []string{"—"}
+			if f := failing(r); len(f) > 0 {
+				p += " (" + strings.Join(f, ", ") + ")"
 			}
-			b.WriteString(" " + mdCell(strings.Join(parts, "; ")) + " |")
+			parts = append(parts, p)
 		}
-		b.WriteString("\n")
-	}
+		return cmp.Or(strings.Join(parts, "; "), "—")
+	})
 	fmt.Fprintf(&b, "\n%s\n", Counts(runs))
 	// A finding is listed once per cell, however many of its runs showed it.
 	findings := map[string]int{}
@@ -141,11 +134,11 @@ func MatrixMarkdown(runs []*Run) string {
 		if n := findings[r.Cell()]; n > 1 {
 			times = fmt.Sprintf(" (%d runs)", n)
 		}
-		fmt.Fprintf(&b, "\n- finding **%s**%s: %s\n", r.Cell(), times, mdCell(r.Expect.Finding.What+" — "+r.Expect.Finding.Why))
+		fmt.Fprintf(&b, "\n- finding **%s**%s: %s\n", r.Cell(), times, MarkdownCell(r.Expect.Finding.What+" — "+r.Expect.Finding.Why))
 	}
 	for _, r := range runs {
 		if !r.Verdict().OK() {
-			fmt.Fprintf(&b, "\n- **%s** %s, seed %d: %s\n  replay: `%s`\n", r.Cell(), strings.ToUpper(r.Outcome), r.Seed, mdCell(r.Why), r.Replay)
+			fmt.Fprintf(&b, "\n- **%s** %s, seed %d: %s\n  replay: `%s`\n", r.Cell(), strings.ToUpper(r.Outcome), r.Seed, MarkdownCell(r.Why), r.Replay)
 		}
 	}
 	return b.String()
@@ -192,34 +185,7 @@ func HTML(runs []*Run) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>sqlchaos matrix</title>\n<style>\n" + css + "\n</style>\n</head>\n<body>\n")
 	fmt.Fprintf(&b, "<h1>sqlchaos matrix</h1>\n<p>%d runs, generated %s. A cell is <b>reproduced</b> when the profile breaks as the scenario expects, <b>held</b> when it passes as expected, <b>finding</b> when it shows a pinned finding (measurement contradicting the story, explained in the scenario), <b>inconclusive</b> when the run could not decide, <b>hung</b> when a process had to be killed, and <b>unexpected</b> otherwise. %s</p>\n", len(runs), esc(time.Now().UTC().Format(time.RFC3339)), esc(Counts(runs)))
-	b.WriteString("<table class=\"matrix\">\n<tr><th>scenario</th>")
-	for _, c := range cols {
-		b.WriteString("<th>" + esc(c) + "</th>")
-	}
-	b.WriteString("</tr>\n")
-	for _, s := range scen {
-		b.WriteString("<tr><th>" + esc(s) + "</th>")
-		for _, c := range cols {
-			rs := cells[s+"|"+c]
-			if len(rs) == 0 {
-				b.WriteString("<td>—</td>")
-				continue
-			}
-			fmt.Fprintf(&b, "<td class=\"%s\">", esc(rs[0].Outcome))
-			for i, r := range rs {
-				if i > 0 {
-					b.WriteString("<br/>")
-				}
-				fmt.Fprintf(&b, "<a href=\"#%s\">%s</a>", anchor(r, i), esc(r.Outcome))
-				if f := failing(r); len(f) > 0 {
-					b.WriteString(" <small>" + esc(strings.Join(f, ", ")) + "</small>")
-				}
-			}
-			b.WriteString("</td>")
-		}
-		b.WriteString("</tr>\n")
-	}
-	b.WriteString("</table>\n")
+	WriteHTMLGrid(&b, "<table class=\"matrix\">", scen, cols, func(s, c string) string { return htmlMatrixCell(cells[s+"|"+c]) })
 	b.WriteString("<p class=\"legend\">")
 	for _, k := range []string{MarkOp, MarkCommit, MarkSpawn, MarkFault, MarkError, MarkClear, MarkEvidence} {
 		fmt.Fprintf(&b, "<span style=\"color:%s\">■ %s</span>", markColor[k], esc(legend[k]))
@@ -240,7 +206,7 @@ func HTML(runs []*Run) ([]byte, error) {
 		wants := r.Expect.Wants()
 		for _, res := range r.Results {
 			fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td class=\"%s\">%s</td><td>%s</td></tr>\n",
-				esc(res.Checker), esc(orDash(string(wants[res.Checker]))), esc(string(res.Verdict)), esc(string(res.Verdict)), esc(res.Summary))
+				esc(res.Checker), esc(cmp.Or(string(wants[res.Checker]), "—")), esc(string(res.Verdict)), esc(string(res.Verdict)), esc(res.Summary))
 		}
 		b.WriteString("</table>\n")
 		if r.Timeline != nil {
@@ -257,6 +223,59 @@ func HTML(runs []*Run) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
+// htmlMatrixCell is the <td> of one matrix cell: each run's outcome
+// linked to its section, with the checkers that failed.
+func htmlMatrixCell(rs []*Run) string {
+	if len(rs) == 0 {
+		return "<td>—</td>"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "<td class=\"%s\">", esc(rs[0].Outcome))
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteString("<br/>")
+		}
+		fmt.Fprintf(&b, "<a href=\"#%s\">%s</a>", anchor(r, i), esc(r.Outcome))
+		if f := failing(r); len(f) > 0 {
+			b.WriteString(" <small>" + esc(strings.Join(f, ", ")) + "</small>")
+		}
+	}
+	b.WriteString("</td>")
+	return b.String()
+}
+
+// WriteMarkdownGrid writes a rows × cols Markdown table headed "scenario":
+// per row its name, then cell(row, col), escaped, for each column.
+func WriteMarkdownGrid(b *strings.Builder, rows, cols []string, cell func(row, col string) string) {
+	b.WriteString("| scenario | " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
+	for _, r := range rows {
+		b.WriteString("| " + r + " |")
+		for _, c := range cols {
+			b.WriteString(" " + MarkdownCell(cell(r, c)) + " |")
+		}
+		b.WriteString("\n")
+	}
+}
+
+// WriteHTMLGrid writes a rows × cols HTML table headed "scenario", opened
+// by the tag table: per row its name, then cell(row, col), a whole <td>
+// element, for each column.
+func WriteHTMLGrid(b *strings.Builder, table string, rows, cols []string, cell func(row, col string) string) {
+	b.WriteString(table + "\n<tr><th>scenario</th>")
+	for _, c := range cols {
+		b.WriteString("<th>" + esc(c) + "</th>")
+	}
+	b.WriteString("</tr>\n")
+	for _, r := range rows {
+		b.WriteString("<tr><th>" + esc(r) + "</th>")
+		for _, c := range cols {
+			b.WriteString(cell(r, c))
+		}
+		b.WriteString("</tr>\n")
+	}
+	b.WriteString("</table>\n")
+}
+
 var legend = map[string]string{
 	MarkOp: "operation", MarkCommit: "commit", MarkSpawn: "spawn", MarkFault: "fault injected",
 	MarkError: "error surfaced", MarkClear: "faults cleared", MarkEvidence: "failing evidence",
@@ -270,32 +289,46 @@ func anchor(r *Run, i int) string {
 	return esc(s)
 }
 
-// JUnit XML types.
-type junitSuites struct {
+// JUnitSuites is a junit.xml document: the matrix writes one suite, a
+// soak merge two (its cells and its shards).
+type JUnitSuites struct {
 	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
+	Suites  []JUnitSuite `xml:"testsuite"`
 }
 
-type junitSuite struct {
+// JUnitSuite is one <testsuite>; Time (seconds) is left out when empty.
+type JUnitSuite struct {
 	Name     string      `xml:"name,attr"`
 	Tests    int         `xml:"tests,attr"`
 	Failures int         `xml:"failures,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Time     string      `xml:"time,attr,omitempty"`
+	Cases    []JUnitCase `xml:"testcase"`
 }
 
-type junitCase struct {
+// JUnitCase is one <testcase>; a nil Failure passes.
+type JUnitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
+	Time      string        `xml:"time,attr,omitempty"`
+	Failure   *JUnitFailure `xml:"failure,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
 
-type junitFailure struct {
+// JUnitFailure is a failing testcase's <failure>.
+type JUnitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
 	Text    string `xml:",chardata"`
+}
+
+// MarshalJUnit renders suites as a junit.xml document: the XML header,
+// then the suites indented, and a final newline.
+func MarshalJUnit(suites ...JUnitSuite) ([]byte, error) {
+	b, err := xml.MarshalIndent(JUnitSuites{Suites: suites}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
 }
 
 // JUnit renders one testcase per cell; an unexpected, inconclusive or hung
@@ -303,25 +336,21 @@ type junitFailure struct {
 // a pass: it is pinned).
 func JUnit(runs []*Run) ([]byte, error) {
 	runs = sortedRuns(runs)
-	s := junitSuite{Name: "sqlchaos.matrix"}
+	s := JUnitSuite{Name: "sqlchaos.matrix"}
 	var total time.Duration
 	for _, r := range runs {
 		total += r.Elapsed
-		c := junitCase{Name: r.Cell(), Classname: "sqlchaos." + r.Scenario, Time: secs(r.Elapsed),
+		c := JUnitCase{Name: r.Cell(), Classname: "sqlchaos." + r.Scenario, Time: secs(r.Elapsed),
 			SystemOut: fmt.Sprintf("outcome %s: %s\nseed %d\nreplay: %s\n", r.Outcome, r.Why, r.Seed, r.Replay)}
 		if !r.Verdict().OK() {
 			s.Failures++
-			c.Failure = &junitFailure{Message: r.Why, Type: r.Outcome,
+			c.Failure = &JUnitFailure{Message: r.Why, Type: r.Outcome,
 				Text: fmt.Sprintf("seed %d\nreplay: %s\nrun again: %s\n", r.Seed, r.Replay, r.RunCommand())}
 		}
 		s.Cases = append(s.Cases, c)
 	}
 	s.Tests, s.Time = len(s.Cases), secs(total)
-	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(xml.Header), append(b, '\n')...), nil
+	return MarshalJUnit(s)
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }

@@ -138,7 +138,7 @@ func TestMatrixFiles(t *testing.T) {
 
 	// junit.xml parses; the unexpected cell is a failure with seed and replay.
 	b, _ := os.ReadFile(filepath.Join(dir, JUnitFile))
-	var ju junitSuites
+	var ju JUnitSuites
 	if err := xml.Unmarshal(b, &ju); err != nil {
 		t.Fatalf("junit.xml: %v", err)
 	}

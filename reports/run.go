@@ -4,6 +4,7 @@
 package reports
 
 import (
+	"cmp"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -108,9 +109,35 @@ func NewRun(in *oracle.Input, results []oracle.Result) *Run {
 // (its seed, plan, profile, driver and switch overrides, from meta.json).
 func ReplayCommand(dir string) string { return "chaosrun replay " + dir }
 
+// RunArgs are what a `chaosrun run` command line names: the cell and the
+// seed, and optionally the load phase, switch overrides and a plan file.
+type RunArgs struct {
+	Scenario, Profile, Driver string
+	Seed                      int64
+	Duration                  time.Duration // 0: the scenario's
+	Sets                      []string      // --set k=v, in order
+	PlanFile                  string        // --plan FILE; empty: the scenario's plan
+}
+
+// RunCommand is the exact `chaosrun run` command line for a: the one place
+// that line is built (a run's RunCommand, the CLI's failure lines).
+func RunCommand(a RunArgs) string {
+	s := fmt.Sprintf("chaosrun run %s --profile %s --driver %s --seed %d", a.Scenario, a.Profile, a.Driver, a.Seed)
+	if a.Duration > 0 {
+		s += " --duration " + a.Duration.String()
+	}
+	for _, set := range a.Sets {
+		s += " --set " + set
+	}
+	if a.PlanFile != "" {
+		s += " --plan " + a.PlanFile
+	}
+	return s
+}
+
 // RunCommand is the command that runs the same cell again from its seed.
 func (r *Run) RunCommand() string {
-	return fmt.Sprintf("chaosrun run %s --profile %s --driver %s --seed %d", r.Scenario, r.Profile, r.Driver, r.Seed)
+	return RunCommand(RunArgs{Scenario: r.Scenario, Profile: r.Profile, Driver: r.Driver, Seed: r.Seed})
 }
 
 // Cell names the run's matrix cell.
@@ -166,7 +193,7 @@ func Summary(r *Run) string {
 	}
 	fmt.Fprintf(&b, "- seed: %d\n- replay: `%s`\n- run again from the seed: `%s`\n", r.Seed, r.Replay, r.RunCommand())
 	fmt.Fprintf(&b, "- faults fired: %d; first detection: %s after the first fault\n", r.FaultsFired, fmtOpt(r.FirstDetection, r.FaultsFired > 0))
-	fmt.Fprintf(&b, "- started %s, took %s; vcs %s\n", r.Started.Format(time.RFC3339), r.Elapsed.Round(time.Millisecond), orDash(r.VCS))
+	fmt.Fprintf(&b, "- started %s, took %s; vcs %s\n", r.Started.Format(time.RFC3339), r.Elapsed.Round(time.Millisecond), cmp.Or(r.VCS, "—"))
 	if len(r.Versions) > 0 {
 		var vs []string
 		for k, v := range r.Versions {
@@ -183,7 +210,7 @@ func Summary(r *Run) string {
 		if exp != "" && oracle.Verdict(exp) != res.Verdict || exp == "" && res.Verdict == oracle.Fail {
 			mark = " **≠**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s%s | %s |\n", res.Checker, orDash(exp), res.Verdict, mark, mdCell(res.Summary))
+		fmt.Fprintf(&b, "| %s | %s | %s%s | %s |\n", res.Checker, cmp.Or(exp, "—"), res.Verdict, mark, MarkdownCell(res.Summary))
 	}
 	for _, res := range r.Results {
 		if len(res.Evidence) == 0 || res.Verdict == oracle.Pass {
@@ -233,14 +260,9 @@ func fmtOpt(d time.Duration, ok bool) string {
 	return d.Round(time.Microsecond).String()
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-func mdCell(s string) string {
+// MarkdownCell escapes s for one cell of a Markdown table: pipes escaped,
+// newlines as spaces.
+func MarkdownCell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 }
 

@@ -49,10 +49,25 @@ const (
 	maxOther   = 1000 // of each other kind
 )
 
-// BuildTimeline draws in and its results.
+// BuildTimeline draws in and its results: one mark per history event,
+// injected fault and failing evidence, the op marks thinned to maxOps.
 func BuildTimeline(in *oracle.Input, results []oracle.Result) *Timeline {
-	tl := &Timeline{Lanes: []string{"faultfs", "oracle"}}
-	var t0, tEnd int64
+	t0, tEnd := timeSpan(in)
+	tl := &Timeline{Lanes: []string{"faultfs", "oracle"}, Duration: time.Duration(tEnd - t0)}
+	d := &drawing{tl: tl, t0: t0, lane: map[string]int{}, counts: map[string]int{}}
+	d.events(in.Events)
+	d.trace(in.Trace)
+	d.evidence(results)
+	var ops []Mark
+	ops, tl.Dropped = thin(d.ops, maxOps)
+	tl.Marks = append(ops, d.other...)
+	sort.SliceStable(tl.Marks, func(i, j int) bool { return tl.Marks[i].At < tl.Marks[j].At })
+	return tl
+}
+
+// timeSpan returns the first and last non-zero times of the histories and
+// the trace.
+func timeSpan(in *oracle.Input) (t0, tEnd int64) {
 	see := func(t int64) {
 		if t == 0 {
 			return
@@ -70,74 +85,101 @@ func BuildTimeline(in *oracle.Input, results []oracle.Result) *Timeline {
 	for _, r := range in.Trace {
 		see(r.T)
 	}
-	tl.Duration = time.Duration(tEnd - t0)
-	lane := map[string]int{}
-	laneOf := func(proc string) int {
-		if i, ok := lane[proc]; ok {
-			return i
-		}
-		lane[proc] = len(tl.Lanes)
-		tl.Lanes = append(tl.Lanes, proc)
-		return lane[proc]
+	return t0, tEnd
+}
+
+// drawing collects a timeline's marks: op and commit marks all (thinned
+// later), at most maxOther of each other kind.
+type drawing struct {
+	tl         *Timeline
+	t0         int64
+	lane       map[string]int
+	ops, other []Mark
+	counts     map[string]int
+}
+
+// laneOf returns the lane of a process, adding one the first time.
+func (d *drawing) laneOf(proc string) int {
+	if i, ok := d.lane[proc]; ok {
+		return i
 	}
-	var ops, other []Mark
-	counts := map[string]int{}
-	add := func(m Mark) {
-		if m.Kind == MarkOp || m.Kind == MarkCommit {
-			ops = append(ops, m)
-			return
-		}
-		if counts[m.Kind] < maxOther {
-			counts[m.Kind]++
-			other = append(other, m)
-		}
+	d.lane[proc] = len(d.tl.Lanes)
+	d.tl.Lanes = append(d.tl.Lanes, proc)
+	return d.lane[proc]
+}
+
+func (d *drawing) at(t int64) time.Duration { return time.Duration(t - d.t0) }
+
+func (d *drawing) add(m Mark) {
+	if m.Kind == MarkOp || m.Kind == MarkCommit {
+		d.ops = append(d.ops, m)
+		return
 	}
-	at := func(t int64) time.Duration { return time.Duration(t - t0) }
-	for _, e := range in.Events {
+	if d.counts[m.Kind] < maxOther {
+		d.counts[m.Kind]++
+		d.other = append(d.other, m)
+	}
+}
+
+// events marks the histories: errors, commits, returns and spawns, each on
+// its process's lane (every process gets a lane).
+func (d *drawing) events(events []history.Event) {
+	for _, e := range events {
 		switch {
 		case e.Err != "":
-			add(Mark{at(e.T), MarkError, laneOf(e.Proc), strings.TrimSpace(e.Op + " " + e.Class + " " + e.Err)})
+			d.add(Mark{d.at(e.T), MarkError, d.laneOf(e.Proc), strings.TrimSpace(e.Op + " " + e.Class + " " + e.Err)})
 		case e.Type == history.TypeCommit:
-			add(Mark{at(e.T), MarkCommit, laneOf(e.Proc), fmt.Sprintf("commit seq %d %s", e.Seq, e.Op)})
+			d.add(Mark{d.at(e.T), MarkCommit, d.laneOf(e.Proc), fmt.Sprintf("commit seq %d %s", e.Seq, e.Op)})
 		case e.Type == history.TypeReturn:
-			add(Mark{at(e.T), MarkOp, laneOf(e.Proc), e.Op + " " + e.Task})
+			d.add(Mark{d.at(e.T), MarkOp, d.laneOf(e.Proc), e.Op + " " + e.Task})
 		case e.Type == history.TypeSpawn:
-			add(Mark{at(e.T), MarkSpawn, laneOf(e.Proc), fmt.Sprintf("spawn worker %d for %s", e.Facts().Pid, e.Task)})
+			d.add(Mark{d.at(e.T), MarkSpawn, d.laneOf(e.Proc), fmt.Sprintf("spawn worker %d for %s", e.Facts().Pid, e.Task)})
 		default:
-			laneOf(e.Proc)
+			d.laneOf(e.Proc)
 		}
 	}
-	for _, r := range in.Trace {
+}
+
+// trace marks the faults faultfs injected and the moments they were
+// cleared, on the faultfs lane.
+func (d *drawing) trace(recs []trace.Record) {
+	for _, r := range recs {
 		switch {
 		case r.Kind == trace.KindOp && r.Rule > 0:
-			add(Mark{at(r.T), MarkFault, laneFaults, fmt.Sprintf("seq %d pid %d: %s %s off=%d len=%d [%s] -> %s", r.Seq, r.Pid, r.Op, r.Path, r.Off, r.Len, r.Fault, r.Result)})
+			d.add(Mark{d.at(r.T), MarkFault, laneFaults, fmt.Sprintf("seq %d pid %d: %s %s off=%d len=%d [%s] -> %s", r.Seq, r.Pid, r.Op, r.Path, r.Off, r.Len, r.Fault, r.Result)})
 		case r.Kind == trace.KindMark && r.Mark == oracle.MarkFaultsCleared,
 			r.Kind == trace.KindPlan && strings.TrimSpace(r.Plan) == "":
-			add(Mark{at(r.T), MarkClear, laneFaults, "faults cleared"})
+			d.add(Mark{d.at(r.T), MarkClear, laneFaults, "faults cleared"})
 		}
 	}
+}
+
+// evidence marks the timed evidence of the failing checkers on the oracle
+// lane.
+func (d *drawing) evidence(results []oracle.Result) {
 	for _, res := range results {
 		if res.Verdict != oracle.Fail {
 			continue
 		}
 		for _, e := range res.Evidence {
 			if e.T != 0 {
-				add(Mark{at(e.T), MarkEvidence, laneOracle, res.Checker + ": " + e.Text})
+				d.add(Mark{d.at(e.T), MarkEvidence, laneOracle, res.Checker + ": " + e.Text})
 			}
 		}
 	}
-	if len(ops) > maxOps {
-		step := float64(len(ops)) / maxOps
-		var kept []Mark
-		for i := 0.0; int(i) < len(ops); i += step {
-			kept = append(kept, ops[int(i)])
-		}
-		tl.Dropped = len(ops) - len(kept)
-		ops = kept
+}
+
+// thin keeps at most limit of marks, evenly spread, and says how many it
+// dropped.
+func thin(marks []Mark, limit int) (kept []Mark, dropped int) {
+	if len(marks) <= limit {
+		return marks, 0
 	}
-	tl.Marks = append(ops, other...)
-	sort.SliceStable(tl.Marks, func(i, j int) bool { return tl.Marks[i].At < tl.Marks[j].At })
-	return tl
+	step := float64(len(marks)) / float64(limit)
+	for i := 0.0; int(i) < len(marks); i += step {
+		kept = append(kept, marks[int(i)])
+	}
+	return kept, len(marks) - len(kept)
 }
 
 // SVG geometry.

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -246,140 +248,175 @@ func passing(outcome string) bool { return verdict.Verdict(outcome).OK() }
 // same runs give the same result however they were sharded (Generated
 // aside, which the caller sets).
 func Aggregate(srcs []Source) *Merged {
-	m := &Merged{Kind: MergeKind, Totals: Totals{Outcomes: map[string]int{}}}
-	cells := map[string]*CellStats{}
-	cell := func(name string) *CellStats {
-		c := cells[name]
-		if c == nil {
-			c = &CellStats{Cell: name, Outcomes: map[string]int{}}
-			cells[name] = c
-		}
-		return c
-	}
-	var runs []*reports.Run
-	seen := map[Case]string{}
-	addRun := func(r *reports.Run, where string) {
-		k := Case{Cell{r.Scenario, r.Profile, r.Driver}, r.Seed}
-		if prev, dup := seen[k]; dup {
-			m.Notes = append(m.Notes, fmt.Sprintf("%s ran twice (%s and %s); both runs count", k, prev, where))
-		}
-		seen[k] = where
-		runs = append(runs, r)
-	}
-	problem := func(p Problem) { m.Problems = append(m.Problems, p) }
-
+	a := &aggregation{m: &Merged{Kind: MergeKind, Totals: Totals{Outcomes: map[string]int{}}},
+		cells: map[string]*CellStats{}, seen: map[Case]string{}}
 	sorted := append([]Source(nil), srcs...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sourceKey(sorted[i]) < sourceKey(sorted[j]) })
 	for _, src := range sorted {
 		if src.Shard == nil {
-			st := ShardStatus{Dir: src.Dir, State: StateRuns, Given: len(src.Runs) + len(src.Unreadable)}
-			for _, k := range sortedKeys(src.Runs) {
-				addRun(src.Runs[k], filepath.Join(src.Dir, k))
-				st.Finished++
-			}
-			for _, k := range sortedKeys(src.Unreadable) {
-				st.Lost++
-				problem(Problem{Kind: "unreadable", Case: filepath.Join(src.Dir, k), Detail: src.Unreadable[k]})
-			}
-			m.Shards = append(m.Shards, st)
-			continue
-		}
-		rec := src.Shard
-		st := ShardStatus{Dir: src.Dir, Shard: rec.Shard, Seeds: rec.Seeds, Given: len(rec.Cases), Started: rec.Started.UTC().Format(time.RFC3339)}
-		if rec.Ended == nil {
-			st.State = StateDead
-			problem(Problem{Kind: "dead-shard", Shard: rec.Shard, Detail: fmt.Sprintf("%s has no end: the shard died (or is still running); last update %s", filepath.Join(src.Dir, ShardFile), rec.Updated.UTC().Format(time.RFC3339))})
+			a.addPlain(src)
 		} else {
-			st.State, st.Ended = rec.Stopped, rec.Ended.UTC().Format(time.RFC3339)
-			if rec.Stopped != StopDone && rec.Stopped != StopBudget {
-				problem(Problem{Kind: "stopped", Shard: rec.Shard, Detail: fmt.Sprintf("the shard stopped early: %s", rec.Stopped)})
-			}
+			a.addShard(src)
 		}
-		for _, c := range rec.Cases {
-			cs := cell(c.Cell.String())
-			r, ok := src.Runs[c.Dir]
-			switch {
-			case ok:
-				if r.Scenario != c.Scenario || r.Profile != c.Profile || r.Driver != c.Driver || r.Seed != c.Seed {
-					problem(Problem{Kind: "mismatch", Shard: rec.Shard, Case: c.String(), Detail: fmt.Sprintf("%s holds %s seed %d", filepath.Join(src.Dir, c.Dir), r.Cell(), r.Seed)})
-				}
-				addRun(r, filepath.Join(src.Dir, c.Dir))
-				st.Finished++
-			case c.Status == Errored:
-				st.Errored++
-				cs.Errored++
-				m.Totals.Errored++
-				problem(Problem{Kind: "errored", Shard: rec.Shard, Case: c.String(), Detail: c.Error})
-			case c.Status == NotRun && rec.Stopped == StopBudget:
-				st.NotRun++
-				cs.NotRun++
-				m.Totals.NotRun++
-			case c.Status == NotRun:
-				st.NotRun++
-				cs.NotRun++
-				m.Totals.NotRun++
-				problem(Problem{Kind: "not-run", Shard: rec.Shard, Case: c.String(), Detail: "never started: the shard stopped (" + rec.Stopped + ")"})
-			default:
-				st.Lost++
-				cs.Lost++
-				m.Totals.Lost++
-				why := "no report.json"
-				if e, bad := src.Unreadable[c.Dir]; bad {
-					why = "report.json unreadable: " + e
-				}
-				if rec.Ended == nil {
-					why += fmt.Sprintf(" (status %s in a shard that died)", c.Status)
-				} else {
-					why += fmt.Sprintf(" (status %s)", c.Status)
-				}
-				problem(Problem{Kind: "lost", Shard: rec.Shard, Case: c.String(), Detail: why})
-			}
-		}
-		m.Shards = append(m.Shards, st)
 	}
-	m.Shards = append(m.Shards, missingShards(sorted, problem)...)
-
-	sort.SliceStable(runs, func(i, j int) bool {
-		a, b := runs[i], runs[j]
-		if a.Cell() != b.Cell() {
-			return a.Cell() < b.Cell()
+	a.m.Shards = append(a.m.Shards, missingShards(sorted, a.problem)...)
+	a.countRuns()
+	a.m.Plans = foundPlans(a.runs)
+	a.m.OK = len(a.m.Problems) == 0
+	for o := range a.m.Totals.Outcomes {
+		if !passing(o) {
+			a.m.OK = false
 		}
-		return a.Seed < b.Seed
+	}
+	return a.m
+}
+
+// aggregation is a merge in progress: the report, its cells by name, the
+// runs collected and where each case ran first.
+type aggregation struct {
+	m     *Merged
+	cells map[string]*CellStats
+	runs  []*reports.Run
+	seen  map[Case]string
+}
+
+// cell returns the named cell's stats, adding it the first time.
+func (a *aggregation) cell(name string) *CellStats {
+	c := a.cells[name]
+	if c == nil {
+		c = &CellStats{Cell: name, Outcomes: map[string]int{}}
+		a.cells[name] = c
+	}
+	return c
+}
+
+// addRun collects a run read at where, noting a case that ran twice.
+func (a *aggregation) addRun(r *reports.Run, where string) {
+	k := Case{Cell{r.Scenario, r.Profile, r.Driver}, r.Seed}
+	if prev, dup := a.seen[k]; dup {
+		a.m.Notes = append(a.m.Notes, fmt.Sprintf("%s ran twice (%s and %s); both runs count", k, prev, where))
+	}
+	a.seen[k] = where
+	a.runs = append(a.runs, r)
+}
+
+func (a *aggregation) problem(p Problem) { a.m.Problems = append(a.m.Problems, p) }
+
+// addPlain adds a source of plain run directories: its runs, and its
+// unreadable reports as problems.
+func (a *aggregation) addPlain(src Source) {
+	st := ShardStatus{Dir: src.Dir, State: StateRuns, Given: len(src.Runs) + len(src.Unreadable)}
+	for _, k := range slices.Sorted(maps.Keys(src.Runs)) {
+		a.addRun(src.Runs[k], filepath.Join(src.Dir, k))
+		st.Finished++
+	}
+	for _, k := range slices.Sorted(maps.Keys(src.Unreadable)) {
+		st.Lost++
+		a.problem(Problem{Kind: "unreadable", Case: filepath.Join(src.Dir, k), Detail: src.Unreadable[k]})
+	}
+	a.m.Shards = append(a.m.Shards, st)
+}
+
+// addShard adds a shard source: its state (dead, stopped early or
+// finished) and each case it was given.
+func (a *aggregation) addShard(src Source) {
+	rec := src.Shard
+	st := ShardStatus{Dir: src.Dir, Shard: rec.Shard, Seeds: rec.Seeds, Given: len(rec.Cases), Started: rec.Started.UTC().Format(time.RFC3339)}
+	if rec.Ended == nil {
+		st.State = StateDead
+		a.problem(Problem{Kind: "dead-shard", Shard: rec.Shard, Detail: fmt.Sprintf("%s has no end: the shard died (or is still running); last update %s", filepath.Join(src.Dir, ShardFile), rec.Updated.UTC().Format(time.RFC3339))})
+	} else {
+		st.State, st.Ended = rec.Stopped, rec.Ended.UTC().Format(time.RFC3339)
+		if rec.Stopped != StopDone && rec.Stopped != StopBudget {
+			a.problem(Problem{Kind: "stopped", Shard: rec.Shard, Detail: fmt.Sprintf("the shard stopped early: %s", rec.Stopped)})
+		}
+	}
+	for _, c := range rec.Cases {
+		a.addCase(src, c, &st)
+	}
+	a.m.Shards = append(a.m.Shards, st)
+}
+
+// addCase adds one case of a shard: its run, or why it has none (errored,
+// not run, lost), counted on the shard, its cell and the totals.
+func (a *aggregation) addCase(src Source, c CaseRecord, st *ShardStatus) {
+	rec := src.Shard
+	cs := a.cell(c.Cell.String())
+	r, ok := src.Runs[c.Dir]
+	switch {
+	case ok:
+		if r.Scenario != c.Scenario || r.Profile != c.Profile || r.Driver != c.Driver || r.Seed != c.Seed {
+			a.problem(Problem{Kind: "mismatch", Shard: rec.Shard, Case: c.String(), Detail: fmt.Sprintf("%s holds %s seed %d", filepath.Join(src.Dir, c.Dir), r.Cell(), r.Seed)})
+		}
+		a.addRun(r, filepath.Join(src.Dir, c.Dir))
+		st.Finished++
+	case c.Status == Errored:
+		st.Errored++
+		cs.Errored++
+		a.m.Totals.Errored++
+		a.problem(Problem{Kind: "errored", Shard: rec.Shard, Case: c.String(), Detail: c.Error})
+	case c.Status == NotRun:
+		st.NotRun++
+		cs.NotRun++
+		a.m.Totals.NotRun++
+		if rec.Stopped != StopBudget {
+			a.problem(Problem{Kind: "not-run", Shard: rec.Shard, Case: c.String(), Detail: "never started: the shard stopped (" + rec.Stopped + ")"})
+		}
+	default:
+		st.Lost++
+		cs.Lost++
+		a.m.Totals.Lost++
+		a.problem(Problem{Kind: "lost", Shard: rec.Shard, Case: c.String(), Detail: lostWhy(src, c)})
+	}
+}
+
+// lostWhy says why a case has no run: no report, or an unreadable one,
+// and its last status.
+func lostWhy(src Source, c CaseRecord) string {
+	why := "no report.json"
+	if e, bad := src.Unreadable[c.Dir]; bad {
+		why = "report.json unreadable: " + e
+	}
+	if src.Shard.Ended == nil {
+		return why + fmt.Sprintf(" (status %s in a shard that died)", c.Status)
+	}
+	return why + fmt.Sprintf(" (status %s)", c.Status)
+}
+
+// countRuns sorts the runs by cell and seed and counts them per cell and
+// in the totals, with each cell's bad runs, reproduction rate and median
+// time to reproduce; m.Cells ends sorted by name.
+func (a *aggregation) countRuns() {
+	m := a.m
+	sort.SliceStable(a.runs, func(i, j int) bool {
+		x, y := a.runs[i], a.runs[j]
+		if x.Cell() != y.Cell() {
+			return x.Cell() < y.Cell()
+		}
+		return x.Seed < y.Seed
 	})
-	byCell := map[string][]*reports.Run{}
-	for _, r := range runs {
-		cs := cell(r.Cell())
+	reproduced := map[string][]time.Duration{}
+	for _, r := range a.runs {
+		cs := a.cell(r.Cell())
 		cs.Runs++
 		cs.Outcomes[r.Outcome]++
 		m.Totals.Runs++
 		m.Totals.Outcomes[r.Outcome]++
-		byCell[r.Cell()] = append(byCell[r.Cell()], r)
+		if r.Outcome == reports.Reproduced {
+			reproduced[r.Cell()] = append(reproduced[r.Cell()], r.Elapsed)
+		}
 		if !passing(r.Outcome) && len(cs.Bad) < 20 {
 			cs.Bad = append(cs.Bad, ref(r))
 		}
 	}
-	for name, cs := range cells {
+	for name, cs := range a.cells {
 		if cs.Runs > 0 {
 			cs.ReproductionRate = float64(cs.Outcomes[reports.Reproduced]) / float64(cs.Runs)
 		}
-		var d []time.Duration
-		for _, r := range byCell[name] {
-			if r.Outcome == reports.Reproduced {
-				d = append(d, r.Elapsed)
-			}
-		}
-		cs.MedianToReproduce = median(d)
+		cs.MedianToReproduce = median(reproduced[name])
 		m.Cells = append(m.Cells, *cs)
 	}
 	sort.Slice(m.Cells, func(i, j int) bool { return m.Cells[i].Cell < m.Cells[j].Cell })
-	m.Plans = foundPlans(runs)
-	m.OK = len(m.Problems) == 0
-	for o := range m.Totals.Outcomes {
-		if !passing(o) {
-			m.OK = false
-		}
-	}
-	return m
 }
 
 func sourceKey(s Source) string {
@@ -424,7 +461,7 @@ func missingShards(srcs []Source, problem func(Problem)) []ShardStatus {
 
 func ref(r *reports.Run) RunRef {
 	return RunRef{Cell: r.Cell(), Seed: r.Seed, Outcome: r.Outcome, Why: r.Why,
-		Replay: "chaosrun replay " + r.Dir, Again: r.RunCommand()}
+		Replay: reports.ReplayCommand(r.Dir), Again: r.RunCommand()}
 }
 
 func median(d []time.Duration) time.Duration {
@@ -514,14 +551,5 @@ func foundPlans(runs []*reports.Run) []FoundPlan {
 		}
 		return a.Plan < b.Plan
 	})
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -215,7 +215,7 @@ func TestWriteParses(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil || back.Kind != MergeKind || back.Totals.Runs != 40 {
 		t.Fatalf("report.json: %v %+v", err, back.Totals)
 	}
-	var ju junitSuites
+	var ju reports.JUnitSuites
 	b, _ = os.ReadFile(filepath.Join(out, reports.JUnitFile))
 	if err := xml.Unmarshal(b, &ju); err != nil {
 		t.Fatal(err)

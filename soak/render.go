@@ -1,12 +1,14 @@
 package soak
 
 import (
+	"cmp"
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"html"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -89,7 +91,7 @@ func Write(dir string, m *Merged, runs []*reports.Run) error {
 func Runs(srcs []Source) []*reports.Run {
 	var out []*reports.Run
 	for _, s := range srcs {
-		for _, k := range sortedKeys(s.Runs) {
+		for _, k := range slices.Sorted(maps.Keys(s.Runs)) {
 			out = append(out, s.Runs[k])
 		}
 	}
@@ -164,8 +166,6 @@ func grid(m *Merged) (cols, rows []string, at map[string]CellStats) {
 	return cols, rows, at
 }
 
-func md(s string) string { return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s) }
-
 // matrix.md stays well under the 1 MiB a CI job summary takes: it lists at
 // most this many problems, runs and plans (report.json and index.html list
 // them all).
@@ -173,6 +173,7 @@ const (
 	mdMaxProblems = 100
 	mdMaxRuns     = 200
 	mdMaxPlans    = 50
+	mdMore        = "… %d more in report.json and index.html\n"
 )
 
 // Markdown renders the merge: the verdict, the matrix, per-cell numbers,
@@ -185,84 +186,95 @@ func Markdown(m *Merged) string {
 	for _, o := range outs {
 		tot = append(tot, fmt.Sprintf("%d %s", m.Totals.Outcomes[o], o))
 	}
-	fmt.Fprintf(&b, "Runs by outcome: %s. Lost %d, errored %d, not run %d.\n\n", orNone(strings.Join(tot, ", ")), m.Totals.Lost, m.Totals.Errored, m.Totals.NotRun)
-	cols, rows, at := grid(m)
-	if len(cols) > 0 {
-		b.WriteString("| scenario | " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
-		for _, r := range rows {
-			b.WriteString("| " + r + " |")
-			for _, c := range cols {
-				cs, ok := at[r+"|"+c]
-				s := "—"
-				if ok {
-					s = cellSummary(cs, outs)
-				}
-				b.WriteString(" " + md(s) + " |")
-			}
-			b.WriteString("\n")
-		}
-	}
-	b.WriteString("\n## Cells\n\n| cell | runs | " + strings.Join(outs, " | "))
-	b.WriteString(" | lost | errored | not run | reproduction rate | median time to reproduce |\n|---|---|" + strings.Repeat("---|", len(outs)+5) + "\n")
-	for _, c := range m.Cells {
-		fmt.Fprintf(&b, "| %s | %d |", c.Cell, c.Runs)
-		for _, o := range outs {
-			fmt.Fprintf(&b, " %d |", c.Outcomes[o])
-		}
-		fmt.Fprintf(&b, " %d | %d | %d | %s | %s |\n", c.Lost, c.Errored, c.NotRun, pct(c.ReproductionRate), dur(c.MedianToReproduce))
-	}
-	b.WriteString("\n## Shards\n\n| shard | seeds | state | given | finished | errored | lost | not run | directory |\n|---|---|---|---|---|---|---|---|---|\n")
-	for _, s := range m.Shards {
-		state := s.State
-		if state == StateDead || state == StateMissing {
-			state = "**" + strings.ToUpper(state) + "**"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %d | %d | %s |\n", orDash(s.Shard), orDash(s.Seeds), state, s.Given, s.Finished, s.Errored, s.Lost, s.NotRun, orDash(md(s.Dir)))
-	}
-	if len(m.Problems) > 0 {
-		fmt.Fprintf(&b, "\n## Problems (%d)\n\n", len(m.Problems))
-		for i, p := range m.Problems {
-			if i == mdMaxProblems {
-				fmt.Fprintf(&b, "- … %d more in report.json and index.html\n", len(m.Problems)-i)
-				break
-			}
-			fmt.Fprintf(&b, "- **%s**%s%s: %s\n", p.Kind, prefix(" shard ", p.Shard), prefix(" ", p.Case), md(p.Detail))
-		}
-	}
-	var bad []RunRef
-	for _, c := range m.Cells {
-		bad = append(bad, c.Bad...)
-	}
-	if len(bad) > 0 {
-		b.WriteString("\n## Runs outside reproduced/held/finding\n\n")
-		for i, r := range bad {
-			if i == mdMaxRuns {
-				fmt.Fprintf(&b, "- … %d more in report.json and index.html\n", len(bad)-i)
-				break
-			}
-			fmt.Fprintf(&b, "- **%s** seed %d: %s — %s\n  - replay: `%s`\n  - run again: `%s`\n", r.Cell, r.Seed, r.Outcome, md(r.Why), r.Replay, r.Again)
-		}
-	}
-	if len(m.Plans) > 0 {
-		fmt.Fprintf(&b, "\n## Plans that broke something (%d, deduplicated by canonical form)\n", len(m.Plans))
-		for i, p := range m.Plans {
-			if i == mdMaxPlans {
-				fmt.Fprintf(&b, "\n… %d more in report.json and index.html\n", len(m.Plans)-i)
-				break
-			}
-			fmt.Fprintf(&b, "\n%d runs (%s) in %s\n\n```\n%s```\n\n- replay: `%s`\n- run again: `%s`\n",
-				p.Runs, countList(p.Outcomes), strings.Join(p.Cells, ", "), p.Plan, p.Example.Replay, p.Example.Again)
-		}
-	}
+	fmt.Fprintf(&b, "Runs by outcome: %s. Lost %d, errored %d, not run %d.\n\n", cmp.Or(strings.Join(tot, ", "), "none"), m.Totals.Lost, m.Totals.Errored, m.Totals.NotRun)
+	mdGrid(&b, m, outs)
+	mdCells(&b, m.Cells, outs)
+	mdShards(&b, m.Shards)
+	writeSection(&b, m.Problems, fmt.Sprintf("\n## Problems (%d)\n\n", len(m.Problems)), "", mdMaxProblems, "- "+mdMore, func(p Problem) {
+		fmt.Fprintf(&b, "- **%s**%s%s: %s\n", p.Kind, prefix(" shard ", p.Shard), prefix(" ", p.Case), reports.MarkdownCell(p.Detail))
+	})
+	writeSection(&b, m.badRuns(), "\n## Runs outside reproduced/held/finding\n\n", "", mdMaxRuns, "- "+mdMore, func(r RunRef) {
+		fmt.Fprintf(&b, "- **%s** seed %d: %s — %s\n  - replay: `%s`\n  - run again: `%s`\n", r.Cell, r.Seed, r.Outcome, reports.MarkdownCell(r.Why), r.Replay, r.Again)
+	})
+	writeSection(&b, m.Plans, fmt.Sprintf("\n## Plans that broke something (%d, deduplicated by canonical form)\n", len(m.Plans)), "", mdMaxPlans, "\n"+mdMore, func(p FoundPlan) {
+		fmt.Fprintf(&b, "\n%d runs (%s) in %s\n\n```\n%s```\n\n- replay: `%s`\n- run again: `%s`\n",
+			p.Runs, countList(p.Outcomes), strings.Join(p.Cells, ", "), p.Plan, p.Example.Replay, p.Example.Again)
+	})
 	for _, n := range m.Notes {
 		fmt.Fprintf(&b, "\nNote: %s\n", n)
 	}
 	return b.String()
 }
 
+// mdGrid writes the scenario × profile/driver matrix of cell summaries.
+func mdGrid(b *strings.Builder, m *Merged, outs []string) {
+	cols, rows, at := grid(m)
+	if len(cols) == 0 {
+		return
+	}
+	reports.WriteMarkdownGrid(b, rows, cols, func(r, c string) string {
+		if cs, ok := at[r+"|"+c]; ok {
+			return cellSummary(cs, outs)
+		}
+		return "—"
+	})
+}
+
+// mdCells writes the per-cell numbers.
+func mdCells(b *strings.Builder, cells []CellStats, outs []string) {
+	b.WriteString("\n## Cells\n\n| cell | runs | " + strings.Join(outs, " | "))
+	b.WriteString(" | lost | errored | not run | reproduction rate | median time to reproduce |\n|---|---|" + strings.Repeat("---|", len(outs)+5) + "\n")
+	for _, c := range cells {
+		fmt.Fprintf(b, "| %s | %d |", c.Cell, c.Runs)
+		for _, o := range outs {
+			fmt.Fprintf(b, " %d |", c.Outcomes[o])
+		}
+		fmt.Fprintf(b, " %d | %d | %d | %s | %s |\n", c.Lost, c.Errored, c.NotRun, pct(c.ReproductionRate), dur(c.MedianToReproduce))
+	}
+}
+
+// mdShards writes each source's state, a dead or missing shard in capitals.
+func mdShards(b *strings.Builder, shards []ShardStatus) {
+	b.WriteString("\n## Shards\n\n| shard | seeds | state | given | finished | errored | lost | not run | directory |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range shards {
+		state := s.State
+		if state == StateDead || state == StateMissing {
+			state = "**" + strings.ToUpper(state) + "**"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %d | %d | %d | %s |\n", cmp.Or(s.Shard, "—"), cmp.Or(s.Seeds, "—"), state, s.Given, s.Finished, s.Errored, s.Lost, s.NotRun, cmp.Or(reports.MarkdownCell(s.Dir), "—"))
+	}
+}
+
+// writeSection writes head, item(x) for each of the first limit items (all of
+// them when limit < 0), more with the count of those left out, and tail;
+// nothing at all when there are no items.
+func writeSection[T any](b *strings.Builder, items []T, head, tail string, limit int, more string, item func(T)) {
+	if len(items) == 0 {
+		return
+	}
+	b.WriteString(head)
+	for i, x := range items {
+		if i == limit {
+			fmt.Fprintf(b, more, len(items)-i)
+			break
+		}
+		item(x)
+	}
+	b.WriteString(tail)
+}
+
+// badRuns lists the runs that keep the merge from passing, cell by cell.
+func (m *Merged) badRuns() []RunRef {
+	var bad []RunRef
+	for _, c := range m.Cells {
+		bad = append(bad, c.Bad...)
+	}
+	return bad
+}
+
 func countList(c map[string]int) string {
 	var parts []string
-	for _, o := range sortedKeys(c) {
+	for _, o := range slices.Sorted(maps.Keys(c)) {
 		parts = append(parts, fmt.Sprintf("%d %s", c[o], o))
 	}
 	return strings.Join(parts, ", ")
@@ -273,20 +285,6 @@ func prefix(p, s string) string {
 		return ""
 	}
 	return p + s
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }
 
 const css = `body{font-family:sans-serif;margin:24px;color:#202124}
@@ -301,7 +299,6 @@ code{font-size:12px}`
 // HTML renders the merge as one self-contained page; runViews links the
 // per-run views in runs/index.html.
 func HTML(m *Merged, runViews bool) string {
-	e := html.EscapeString
 	var b strings.Builder
 	outs := m.Outcomes()
 	b.WriteString("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>sqlchaos soak</title>\n<style>\n" + css + "\n</style>\n</head>\n<body>\n")
@@ -309,80 +306,79 @@ func HTML(m *Merged, runViews bool) string {
 	if !m.OK {
 		class = "fail"
 	}
-	fmt.Fprintf(&b, "<h1>sqlchaos soak: %d runs from %d sources</h1>\n<p class=\"%s\">%s</p>\n", m.Totals.Runs, len(m.Shards), class, e(verdictLine(m)))
+	fmt.Fprintf(&b, "<h1>sqlchaos soak: %d runs from %d sources</h1>\n<p class=\"%s\">%s</p>\n", m.Totals.Runs, len(m.Shards), class, esc(verdictLine(m)))
 	if runViews {
 		fmt.Fprintf(&b, "<p>Timelines of the runs outside reproduced/held/finding: <a href=\"%s/%s\">%s/%s</a></p>\n", RunsDir, reports.HTMLFile, RunsDir, reports.HTMLFile)
 	}
-	cols, rows, at := grid(m)
-	b.WriteString("<table>\n<tr><th>scenario</th>")
-	for _, c := range cols {
-		b.WriteString("<th>" + e(c) + "</th>")
-	}
-	b.WriteString("</tr>\n")
-	for _, r := range rows {
-		b.WriteString("<tr><th>" + e(r) + "</th>")
-		for _, c := range cols {
-			cs, ok := at[r+"|"+c]
-			if !ok {
-				b.WriteString("<td>—</td>")
-				continue
-			}
-			fmt.Fprintf(&b, "<td class=\"%s\">%s</td>", cellClass(cs), e(cellSummary(cs, outs)))
-		}
-		b.WriteString("</tr>\n")
-	}
-	b.WriteString("</table>\n<h2>Cells</h2>\n<table>\n<tr><th>cell</th><th>runs</th>")
-	for _, o := range outs {
-		b.WriteString("<th>" + e(o) + "</th>")
-	}
-	b.WriteString("<th>lost</th><th>errored</th><th>not run</th><th>reproduction rate</th><th>median time to reproduce</th></tr>\n")
-	for _, c := range m.Cells {
-		fmt.Fprintf(&b, "<tr class=\"%s\"><td>%s</td><td>%d</td>", cellClass(c), e(c.Cell), c.Runs)
-		for _, o := range outs {
-			fmt.Fprintf(&b, "<td>%d</td>", c.Outcomes[o])
-		}
-		fmt.Fprintf(&b, "<td>%d</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td></tr>\n", c.Lost, c.Errored, c.NotRun, pct(c.ReproductionRate), e(dur(c.MedianToReproduce)))
-	}
-	b.WriteString("</table>\n<h2>Shards</h2>\n<table>\n<tr><th>shard</th><th>seeds</th><th>state</th><th>given</th><th>finished</th><th>errored</th><th>lost</th><th>not run</th><th>directory</th></tr>\n")
-	for _, s := range m.Shards {
-		cl := "pass"
-		if s.State != StopDone && s.State != StopBudget && s.State != StateRuns {
-			cl = "fail"
-		}
-		fmt.Fprintf(&b, "<tr class=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td><code>%s</code></td></tr>\n",
-			cl, e(orDash(s.Shard)), e(orDash(s.Seeds)), e(s.State), s.Given, s.Finished, s.Errored, s.Lost, s.NotRun, e(s.Dir))
-	}
-	b.WriteString("</table>\n")
-	if len(m.Problems) > 0 {
-		fmt.Fprintf(&b, "<h2>Problems (%d)</h2>\n<ul>\n", len(m.Problems))
-		for _, p := range m.Problems {
-			fmt.Fprintf(&b, "<li><b>%s</b>%s%s: %s</li>\n", e(p.Kind), e(prefix(" shard ", p.Shard)), e(prefix(" ", p.Case)), e(p.Detail))
-		}
-		b.WriteString("</ul>\n")
-	}
-	var bad []RunRef
-	for _, c := range m.Cells {
-		bad = append(bad, c.Bad...)
-	}
-	if len(bad) > 0 {
-		b.WriteString("<h2>Runs outside reproduced/held/finding</h2>\n<ul>\n")
-		for _, r := range bad {
-			fmt.Fprintf(&b, "<li><b>%s</b> seed %d: %s — %s<br/>replay <code>%s</code><br/>run again <code>%s</code></li>\n", e(r.Cell), r.Seed, e(r.Outcome), e(r.Why), e(r.Replay), e(r.Again))
-		}
-		b.WriteString("</ul>\n")
-	}
-	if len(m.Plans) > 0 {
-		fmt.Fprintf(&b, "<h2>Plans that broke something (%d, deduplicated by canonical form)</h2>\n", len(m.Plans))
-		for _, p := range m.Plans {
-			fmt.Fprintf(&b, "<p>%d runs (%s) in %s</p>\n<pre>%s</pre>\n<p>replay <code>%s</code><br/>run again <code>%s</code></p>\n",
-				p.Runs, e(countList(p.Outcomes)), e(strings.Join(p.Cells, ", ")), e(p.Plan), e(p.Example.Replay), e(p.Example.Again))
-		}
-	}
+	htmlGrid(&b, m, outs)
+	htmlCells(&b, m.Cells, outs)
+	htmlShards(&b, m.Shards)
+	writeSection(&b, m.Problems, fmt.Sprintf("<h2>Problems (%d)</h2>\n<ul>\n", len(m.Problems)), "</ul>\n", -1, "", func(p Problem) {
+		fmt.Fprintf(&b, "<li><b>%s</b>%s%s: %s</li>\n", esc(p.Kind), esc(prefix(" shard ", p.Shard)), esc(prefix(" ", p.Case)), esc(p.Detail))
+	})
+	writeSection(&b, m.badRuns(), "<h2>Runs outside reproduced/held/finding</h2>\n<ul>\n", "</ul>\n", -1, "", func(r RunRef) {
+		fmt.Fprintf(&b, "<li><b>%s</b> seed %d: %s — %s<br/>replay <code>%s</code><br/>run again <code>%s</code></li>\n", esc(r.Cell), r.Seed, esc(r.Outcome), esc(r.Why), esc(r.Replay), esc(r.Again))
+	})
+	writeSection(&b, m.Plans, fmt.Sprintf("<h2>Plans that broke something (%d, deduplicated by canonical form)</h2>\n", len(m.Plans)), "", -1, "", func(p FoundPlan) {
+		fmt.Fprintf(&b, "<p>%d runs (%s) in %s</p>\n<pre>%s</pre>\n<p>replay <code>%s</code><br/>run again <code>%s</code></p>\n",
+			p.Runs, esc(countList(p.Outcomes)), esc(strings.Join(p.Cells, ", ")), esc(p.Plan), esc(p.Example.Replay), esc(p.Example.Again))
+	})
 	for _, n := range m.Notes {
-		fmt.Fprintf(&b, "<p>Note: %s</p>\n", e(n))
+		fmt.Fprintf(&b, "<p>Note: %s</p>\n", esc(n))
 	}
 	b.WriteString("</body>\n</html>\n")
 	return b.String()
+}
+
+var esc = html.EscapeString
+
+// htmlGrid writes the scenario × profile/driver matrix of cell summaries.
+func htmlGrid(b *strings.Builder, m *Merged, outs []string) {
+	cols, rows, at := grid(m)
+	reports.WriteHTMLGrid(b, "<table>", rows, cols, func(r, c string) string {
+		cs, ok := at[r+"|"+c]
+		if !ok {
+			return "<td>—</td>"
+		}
+		return fmt.Sprintf("<td class=\"%s\">%s</td>", cellClass(cs), esc(cellSummary(cs, outs)))
+	})
+}
+
+// htmlCells writes the per-cell numbers.
+func htmlCells(b *strings.Builder, cells []CellStats, outs []string) {
+	b.WriteString("<h2>Cells</h2>\n<table>\n<tr><th>cell</th><th>runs</th>")
+	for _, o := range outs {
+		b.WriteString("<th>" + esc(o) + "</th>")
+	}
+	b.WriteString("<th>lost</th><th>errored</th><th>not run</th><th>reproduction rate</th><th>median time to reproduce</th></tr>\n")
+	for _, c := range cells {
+		fmt.Fprintf(b, "<tr class=\"%s\"><td>%s</td><td>%d</td>", cellClass(c), esc(c.Cell), c.Runs)
+		for _, o := range outs {
+			fmt.Fprintf(b, "<td>%d</td>", c.Outcomes[o])
+		}
+		fmt.Fprintf(b, "<td>%d</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td></tr>\n", c.Lost, c.Errored, c.NotRun, pct(c.ReproductionRate), esc(dur(c.MedianToReproduce)))
+	}
+	b.WriteString("</table>\n")
+}
+
+// htmlShards writes each source's state, failing unless it finished.
+func htmlShards(b *strings.Builder, shards []ShardStatus) {
+	b.WriteString("<h2>Shards</h2>\n<table>\n<tr><th>shard</th><th>seeds</th><th>state</th><th>given</th><th>finished</th><th>errored</th><th>lost</th><th>not run</th><th>directory</th></tr>\n")
+	for _, s := range shards {
+		cl := "pass"
+		if !finishedState(s.State) {
+			cl = "fail"
+		}
+		fmt.Fprintf(b, "<tr class=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td>%d</td><td><code>%s</code></td></tr>\n",
+			cl, esc(cmp.Or(s.Shard, "—")), esc(cmp.Or(s.Seeds, "—")), esc(s.State), s.Given, s.Finished, s.Errored, s.Lost, s.NotRun, esc(s.Dir))
+	}
+	b.WriteString("</table>\n")
+}
+
+// finishedState reports whether a source in this state ran what it was
+// given: done, out of budget, or plain runs.
+func finishedState(state string) bool {
+	return state == StopDone || state == StopBudget || state == StateRuns
 }
 
 func cellClass(c CellStats) string {
@@ -397,40 +393,15 @@ func cellClass(c CellStats) string {
 	return "pass"
 }
 
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
 // JUnit renders one testcase per cell (failing when a run is outside
 // reproduced/held/finding, or a case errored or was lost) and one per
 // shard (failing when it died, is missing or stopped early).
 func JUnit(m *Merged) ([]byte, error) {
 	outs := m.Outcomes()
-	cells := junitSuite{Name: "sqlchaos.soak.cells"}
+	cells := reports.JUnitSuite{Name: "sqlchaos.soak.cells"}
 	for _, c := range m.Cells {
 		scn, _, _ := strings.Cut(c.Cell, "/")
-		jc := junitCase{Name: c.Cell, Classname: "sqlchaos.soak." + scn,
+		jc := reports.JUnitCase{Name: c.Cell, Classname: "sqlchaos.soak." + scn,
 			SystemOut: fmt.Sprintf("%d runs: %s; reproduction rate %s; median time to reproduce %s\n", c.Runs, cellSummary(c, outs), pct(c.ReproductionRate), dur(c.MedianToReproduce))}
 		if cellClass(c) == "fail" {
 			var t strings.Builder
@@ -442,30 +413,26 @@ func JUnit(m *Merged) ([]byte, error) {
 					fmt.Fprintf(&t, "%s %s: %s\n", p.Kind, p.Case, p.Detail)
 				}
 			}
-			jc.Failure = &junitFailure{Message: cellSummary(c, outs), Type: "soak", Text: t.String()}
+			jc.Failure = &reports.JUnitFailure{Message: cellSummary(c, outs), Type: "soak", Text: t.String()}
 			cells.Failures++
 		}
 		cells.Cases = append(cells.Cases, jc)
 	}
 	cells.Tests = len(cells.Cases)
-	shards := junitSuite{Name: "sqlchaos.soak.shards"}
+	shards := reports.JUnitSuite{Name: "sqlchaos.soak.shards"}
 	for _, s := range m.Shards {
 		name := s.Shard
 		if name == "" {
 			name = s.Dir
 		}
-		jc := junitCase{Name: "shard " + name, Classname: "sqlchaos.soak.shard",
+		jc := reports.JUnitCase{Name: "shard " + name, Classname: "sqlchaos.soak.shard",
 			SystemOut: fmt.Sprintf("state %s; given %d, finished %d, errored %d, lost %d, not run %d; %s\n", s.State, s.Given, s.Finished, s.Errored, s.Lost, s.NotRun, s.Dir)}
-		if s.State != StopDone && s.State != StopBudget && s.State != StateRuns || s.Errored+s.Lost > 0 {
-			jc.Failure = &junitFailure{Message: "shard " + name + ": " + s.State, Type: s.State, Text: jc.SystemOut}
+		if !finishedState(s.State) || s.Errored+s.Lost > 0 {
+			jc.Failure = &reports.JUnitFailure{Message: "shard " + name + ": " + s.State, Type: s.State, Text: jc.SystemOut}
 			shards.Failures++
 		}
 		shards.Cases = append(shards.Cases, jc)
 	}
 	shards.Tests = len(shards.Cases)
-	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{cells, shards}}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte(xml.Header), append(b, '\n')...), nil
+	return reports.MarshalJUnit(cells, shards)
 }

@@ -184,16 +184,39 @@ func RunShard(ctx context.Context, o Options) (*ShardRecord, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	now := o.Now
-	if now == nil {
-		now = time.Now
+	s := &shardRun{o: o, now: o.Now}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return nil, err
 	}
+	s.rec = newShardRecord(o, s.now())
+	s.total = len(s.rec.Cases)
+	if err := s.save(true); err != nil {
+		return nil, err
+	}
+	stopped, err := s.runCases(ctx)
+	if err != nil {
+		return s.rec, err
+	}
+	if stopped == StopDone && ctx.Err() != nil && s.next < len(s.rec.Cases) {
+		stopped = StopInterrupted
+	}
+	for j := s.next; j < len(s.rec.Cases); j++ {
+		s.rec.Cases[j].Status = NotRun
+	}
+	end := s.now()
+	s.rec.Ended, s.rec.Stopped = &end, stopped
+	return s.rec, s.save(true)
+}
+
+// newShardRecord is the record of a shard starting at started: what it
+// was given and, for a closed seed range, every case as pending.
+func newShardRecord(o Options, started time.Time) *ShardRecord {
 	host, _ := os.Hostname()
 	rec := &ShardRecord{Kind: ShardKind, Shard: o.Shard.String(), Index: o.Shard.Index, Count: o.Shard.Count,
-		Partition: Partition, Seeds: o.Seeds.String(), Host: host, VCS: reports.VCS(), Started: now()}
+		Partition: Partition, Seeds: o.Seeds.String(), Host: host, VCS: reports.VCS(), Started: started}
 	for _, c := range o.Cells {
 		rec.Cells = append(rec.Cells, c.String())
 	}
@@ -208,85 +231,101 @@ func RunShard(ctx context.Context, o Options) (*ShardRecord, error) {
 			rec.Cases = append(rec.Cases, CaseRecord{Case: c, Dir: c.Name(), Status: Pending})
 		}
 	}
-	total := len(rec.Cases)
-	// Rewriting the record costs O(cases): at most once a second (a case
-	// takes seconds), and always at the start and the end. A case that has
-	// a report.json merges whatever status the record last showed.
-	var saved time.Time
-	save := func(force bool) error {
-		t := now()
-		if !force && t.Sub(saved) < time.Second {
-			return nil
-		}
-		saved, rec.Updated = t, t
-		return writeShard(o.Out, rec)
+	return rec
+}
+
+// shardRun is a shard under way: its record, when the record was last
+// written, and the index of the next case to run.
+type shardRun struct {
+	o     Options
+	now   func() time.Time
+	rec   *ShardRecord
+	total int // cases given (0 for an open range)
+	next  int
+	saved time.Time
+}
+
+// save rewrites shard.json. Rewriting the record costs O(cases): at most
+// once a second (a case takes seconds) unless forced, as it is at the
+// start and the end. A case that has a report.json merges whatever status
+// the record last showed.
+func (s *shardRun) save(force bool) error {
+	t := s.now()
+	if !force && t.Sub(s.saved) < time.Second {
+		return nil
 	}
-	if err := save(true); err != nil {
-		return nil, err
+	s.saved, s.rec.Updated = t, t
+	return writeShard(s.o.Out, s.rec)
+}
+
+func (s *shardRun) emit(ev Event) {
+	if s.o.Events != nil {
+		s.o.Events(ev)
 	}
-	emit := func(ev Event) {
-		if o.Events != nil {
-			o.Events(ev)
-		}
-	}
-	stopped, setupErrs, i := StopDone, 0, 0
-	for c := range Cases(o.Cells, o.Seeds, o.Shard) {
+}
+
+// runCases runs the cases until they are done or a stop reason comes up
+// (interrupt, budget, setup errors in a row), which it returns; err is a
+// failure to write shard.json.
+func (s *shardRun) runCases(ctx context.Context) (stopped string, err error) {
+	setupErrs := 0
+	for c := range Cases(s.o.Cells, s.o.Seeds, s.o.Shard) {
 		if ctx.Err() != nil {
-			stopped = StopInterrupted
-			break
+			return StopInterrupted, nil
 		}
-		if o.Budget > 0 && now().Sub(rec.Started) >= o.Budget {
-			stopped = StopBudget
-			break
+		if s.o.Budget > 0 && s.now().Sub(s.rec.Started) >= s.o.Budget {
+			return StopBudget, nil
 		}
-		if o.Seeds.Open {
-			rec.Cases = append(rec.Cases, CaseRecord{Case: c, Dir: c.Name()})
-		}
-		cr := &rec.Cases[i]
-		i++
-		cr.Status, cr.Started = Running, now()
-		if err := save(false); err != nil {
-			return rec, err
-		}
-		dir := filepath.Join(o.Out, cr.Dir)
-		emit(Event{Case: c, Index: i, Total: total, Dir: dir})
-		run, err := runCase(ctx, o.Runner, c, dir)
-		cr.Elapsed = now().Sub(cr.Started)
-		ev := Event{End: true, Case: c, Index: i, Total: total, Elapsed: cr.Elapsed, Dir: dir, Err: err}
+		caseErr, err := s.runOne(ctx, c)
 		if err != nil {
-			cr.Status, cr.Error, ev.Outcome = Errored, err.Error(), Errored
-		} else {
-			cr.Status, cr.Outcome, ev.Outcome = Finished, run.Outcome, run.Outcome
-			if o.Keep != nil && !o.Keep(run) {
-				prune(dir)
-			}
+			return "", err
 		}
-		if err := save(false); err != nil {
-			return rec, err
-		}
-		emit(ev)
 		switch {
-		case err != nil && errors.Is(err, ErrSetup):
+		case caseErr != nil && errors.Is(caseErr, ErrSetup):
 			setupErrs++
-		case err != nil && ctx.Err() != nil:
-			// Interrupted mid-case: the error says so; stop below.
+		case caseErr != nil && ctx.Err() != nil:
+			// Interrupted mid-case: the error says so; the next turn stops.
 		default:
 			setupErrs = 0
 		}
 		if setupErrs >= maxSetupErrors {
-			stopped = StopSetup
-			break
+			return StopSetup, nil
 		}
 	}
-	if stopped == StopDone && ctx.Err() != nil && i < len(rec.Cases) {
-		stopped = StopInterrupted
+	return StopDone, nil
+}
+
+// runOne runs case c as the next case, records its status, outcome or
+// error (pruning its evidence when o.Keep says so) and emits its start
+// and end. caseErr is the case's error; err a failure to write shard.json.
+func (s *shardRun) runOne(ctx context.Context, c Case) (caseErr, err error) {
+	if s.o.Seeds.Open {
+		s.rec.Cases = append(s.rec.Cases, CaseRecord{Case: c, Dir: c.Name()})
 	}
-	for j := i; j < len(rec.Cases); j++ {
-		rec.Cases[j].Status = NotRun
+	cr := &s.rec.Cases[s.next]
+	s.next++
+	cr.Status, cr.Started = Running, s.now()
+	if err := s.save(false); err != nil {
+		return nil, err
 	}
-	end := now()
-	rec.Ended, rec.Stopped = &end, stopped
-	return rec, save(true)
+	dir := filepath.Join(s.o.Out, cr.Dir)
+	s.emit(Event{Case: c, Index: s.next, Total: s.total, Dir: dir})
+	run, caseErr := runCase(ctx, s.o.Runner, c, dir)
+	cr.Elapsed = s.now().Sub(cr.Started)
+	ev := Event{End: true, Case: c, Index: s.next, Total: s.total, Elapsed: cr.Elapsed, Dir: dir, Err: caseErr}
+	if caseErr != nil {
+		cr.Status, cr.Error, ev.Outcome = Errored, caseErr.Error(), Errored
+	} else {
+		cr.Status, cr.Outcome, ev.Outcome = Finished, run.Outcome, run.Outcome
+		if s.o.Keep != nil && !s.o.Keep(run) {
+			prune(dir)
+		}
+	}
+	if err := s.save(false); err != nil {
+		return caseErr, err
+	}
+	s.emit(ev)
+	return caseErr, nil
 }
 
 // runCase runs one case, turning a panic or a nil run into an error.

@@ -46,11 +46,7 @@ Examples:
 
 func runBench(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, benchUsage)
-		fs.PrintDefaults()
-		fmt.Fprint(os.Stderr, benchExamples)
-	}
+	setUsage(fs, benchUsage, benchExamples)
 	n := fs.Int("n", 2000, "timed commits per measurement")
 	repeat := fs.Int("repeat", 3, "measurements per cell (the median is reported)")
 	drivers := fs.String("drivers", "modernc,mattn", "comma-separated drivers: modernc, mattn")
@@ -61,10 +57,7 @@ func runBench(args []string) int {
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+		return usageExit(err)
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(os.Stderr, "chaosrun bench: unexpected argument %q\n", fs.Arg(0))

@@ -110,133 +110,154 @@ Flags:
 
 // runCrashes runs "chaosrun crashes ARGS".
 func runCrashes(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("chaosrun crashes", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	budget := fl.Int("budget", 10000, "states to judge (0: every systematic state, no random ones)")
-	seed := fl.Int64("seed", 1, "seed of every random choice (sampling and random states)")
-	jobs := fl.Int("jobs", 0, "parallel judges (default GOMAXPROCS)")
-	classes := fl.String("classes", "all", "comma-separated classes: clean,synced,lost,lost-synced,torn,torn-synced,dir-lost,random")
-	sector := fl.Int64("sector", 512, "sector size of torn writes (512 or 4096)")
-	db := fl.String("db", "", "main database name in the recording (default kanban.db, or the only one)")
-	capDir := fl.String("capture", "", "capture directory (default RUNDIR/capture)")
-	journal := fl.String("journal", "", "journal mode for the durability rule: wal | delete (default from meta.json)")
-	syncMode := fl.String("sync", "", "synchronous setting for the durability rule: full | normal | off (default from meta.json)")
-	state := fl.String("state", "", "rebuild and judge this state ID instead of exploring")
-	out := fl.String("out", "", "with --state: write the state's files into this directory")
-	save := fl.Bool("save", false, "also save the minimal failing state under testdata/found/")
-	asJSON := fl.Bool("json", false, "print the report as JSON on stdout")
-	noShrink := fl.Bool("no-shrink", false, "do not shrink failing multi-write states")
-	withOracle := fl.Bool("oracle", false, "with --state: also judge the image with the oracle's durability, resurrection and structure checkers")
-	progress := fl.Duration("progress", 5*time.Second, "interval of progress lines on stderr (0: none)")
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), crashesUsage)
-		fl.PrintDefaults()
+	var a crashesArgs
+	pos, err := parseInterleaved(a.flags(stderr), args) // flags may follow RUNDIR
+	if err != nil {
+		return usageExit(err)
 	}
-	// Flags may follow RUNDIR.
-	var pos []string
-	rest := args
-	for {
-		if err := fl.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fl.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fl.Arg(0))
-		rest = fl.Args()[1:]
-	}
-	bad := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "chaosrun crashes: "+format+"\n", a...)
+	bad := func(err error) int {
+		fmt.Fprintf(stderr, "chaosrun crashes: %v\n", err)
 		return 2
 	}
 	if len(pos) != 1 {
-		return bad("want exactly one RUNDIR, got %d arguments (see --help)", len(pos))
+		return bad(fmt.Errorf("want exactly one RUNDIR, got %d arguments (see --help)", len(pos)))
 	}
-	cls, err := crashes.ParseClasses(*classes)
+	opts, err := a.options(pos[0], stderr)
 	if err != nil {
-		return bad("--classes: %v", err)
-	}
-	if *sector <= 0 || *sector%512 != 0 {
-		return bad("--sector must be a positive multiple of 512, got %d", *sector)
-	}
-	if *jobs < 0 {
-		return bad("--jobs must not be negative")
-	}
-	if *out != "" && *state == "" {
-		return bad("--out needs --state ID")
-	}
-	opts := crashes.Options{RunDir: pos[0], CaptureDir: *capDir, DB: *db, Budget: *budget, Seed: *seed, Jobs: *jobs,
-		Sector: *sector, Classes: cls, NoShrink: *noShrink}
-	if *progress > 0 {
-		opts.Progress, opts.ProgressEvery = stderr, *progress
-	}
-	if *journal != "" || *syncMode != "" {
-		j, s := strings.ToLower(*journal), strings.ToLower(*syncMode)
-		if j != "" && j != "wal" && j != "delete" {
-			return bad("--journal must be wal or delete, got %q", *journal)
-		}
-		if s != "" && s != "full" && s != "normal" && s != "off" && s != "extra" {
-			return bad("--sync must be full, normal or off, got %q", *syncMode)
-		}
-		opts.Mode = &crashes.Mode{Journal: j, Sync: s}
+		return bad(err)
 	}
 	e, err := crashes.Open(opts)
 	if err != nil {
-		return bad("%v", err)
+		return bad(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	mode, src := e.Mode()
-	fmt.Fprintf(stderr, "chaosrun crashes: %s: %s, %s (%s), seed %d\n", pos[0], e.DB(), mode, src, *seed)
-
-	if *state != "" {
-		f, err := e.Rebuild(ctx, *state, *out)
-		if err != nil {
-			return bad("%v", err)
-		}
-		var res []oracle.Result
-		var oerr error
-		if *withOracle {
-			res, oerr = e.CrossCheck(ctx, *state)
-		}
-		if *asJSON {
-			writeJSON(stdout, map[string]any{"state": f, "oracle": res})
-		} else {
-			printFinding(stdout, "state", f)
-			if *out != "" {
-				fmt.Fprintf(stdout, "  files written to %s\n", *out)
-			}
-			if *withOracle {
-				errText := ""
-				if oerr != nil {
-					errText = oerr.Error()
-				}
-				printOracle(stdout, "the oracle on this state", res, errText)
-			}
-		}
-		if f.Judgement.Verdict == crashes.Fail {
-			return 1
-		}
-		return 0
+	fmt.Fprintf(stderr, "chaosrun crashes: %s: %s, %s (%s), seed %d\n", pos[0], e.DB(), mode, src, a.seed)
+	if a.state != "" {
+		return a.judgeState(ctx, e, stdout, stderr)
 	}
+	return a.explore(ctx, e, stdout, stderr)
+}
 
+// crashesArgs are the flags of "chaosrun crashes".
+type crashesArgs struct {
+	budget, jobs                                       int
+	seed, sector                                       int64
+	classes, db, capDir, journal, syncMode, state, out string
+	save, asJSON, noShrink, withOracle                 bool
+	progress                                           time.Duration
+}
+
+func (a *crashesArgs) flags(stderr io.Writer) *flag.FlagSet {
+	fl := flag.NewFlagSet("chaosrun crashes", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.IntVar(&a.budget, "budget", 10000, "states to judge (0: every systematic state, no random ones)")
+	fl.Int64Var(&a.seed, "seed", 1, "seed of every random choice (sampling and random states)")
+	fl.IntVar(&a.jobs, "jobs", 0, "parallel judges (default GOMAXPROCS)")
+	fl.StringVar(&a.classes, "classes", "all", "comma-separated classes: clean,synced,lost,lost-synced,torn,torn-synced,dir-lost,random")
+	fl.Int64Var(&a.sector, "sector", 512, "sector size of torn writes (512 or 4096)")
+	fl.StringVar(&a.db, "db", "", "main database name in the recording (default kanban.db, or the only one)")
+	fl.StringVar(&a.capDir, "capture", "", "capture directory (default RUNDIR/capture)")
+	fl.StringVar(&a.journal, "journal", "", "journal mode for the durability rule: wal | delete (default from meta.json)")
+	fl.StringVar(&a.syncMode, "sync", "", "synchronous setting for the durability rule: full | normal | off (default from meta.json)")
+	fl.StringVar(&a.state, "state", "", "rebuild and judge this state ID instead of exploring")
+	fl.StringVar(&a.out, "out", "", "with --state: write the state's files into this directory")
+	fl.BoolVar(&a.save, "save", false, "also save the minimal failing state under testdata/found/")
+	fl.BoolVar(&a.asJSON, "json", false, "print the report as JSON on stdout")
+	fl.BoolVar(&a.noShrink, "no-shrink", false, "do not shrink failing multi-write states")
+	fl.BoolVar(&a.withOracle, "oracle", false, "with --state: also judge the image with the oracle's durability, resurrection and structure checkers")
+	fl.DurationVar(&a.progress, "progress", 5*time.Second, "interval of progress lines on stderr (0: none)")
+	setUsage(fl, crashesUsage, "")
+	return fl
+}
+
+// options checks the flags and turns them into the explorer's options for
+// the run in runDir, with progress lines on stderr.
+func (a *crashesArgs) options(runDir string, stderr io.Writer) (crashes.Options, error) {
+	cls, err := crashes.ParseClasses(a.classes)
+	if err != nil {
+		return crashes.Options{}, fmt.Errorf("--classes: %v", err)
+	}
+	switch {
+	case a.sector <= 0 || a.sector%512 != 0:
+		return crashes.Options{}, fmt.Errorf("--sector must be a positive multiple of 512, got %d", a.sector)
+	case a.jobs < 0:
+		return crashes.Options{}, errors.New("--jobs must not be negative")
+	case a.out != "" && a.state == "":
+		return crashes.Options{}, errors.New("--out needs --state ID")
+	}
+	opts := crashes.Options{RunDir: runDir, CaptureDir: a.capDir, DB: a.db, Budget: a.budget, Seed: a.seed, Jobs: a.jobs,
+		Sector: a.sector, Classes: cls, NoShrink: a.noShrink}
+	if a.progress > 0 {
+		opts.Progress, opts.ProgressEvery = stderr, a.progress
+	}
+	if a.journal != "" || a.syncMode != "" {
+		j, s := strings.ToLower(a.journal), strings.ToLower(a.syncMode)
+		if j != "" && j != "wal" && j != "delete" {
+			return crashes.Options{}, fmt.Errorf("--journal must be wal or delete, got %q", a.journal)
+		}
+		if s != "" && s != "full" && s != "normal" && s != "off" && s != "extra" {
+			return crashes.Options{}, fmt.Errorf("--sync must be full, normal or off, got %q", a.syncMode)
+		}
+		opts.Mode = &crashes.Mode{Journal: j, Sync: s}
+	}
+	return opts, nil
+}
+
+// judgeState rebuilds the state --state names (into --out when given),
+// judges it, with --oracle the oracle's checkers too, and prints the
+// verdict; the exit status is 1 when the state fails.
+func (a *crashesArgs) judgeState(ctx context.Context, e *crashes.Explorer, stdout, stderr io.Writer) int {
+	f, err := e.Rebuild(ctx, a.state, a.out)
+	if err != nil {
+		fmt.Fprintf(stderr, "chaosrun crashes: %v\n", err)
+		return 2
+	}
+	var res []oracle.Result
+	var oerr error
+	if a.withOracle {
+		res, oerr = e.CrossCheck(ctx, a.state)
+	}
+	if a.asJSON {
+		writeJSON(stdout, map[string]any{"state": f, "oracle": res})
+	} else {
+		printFinding(stdout, "state", f)
+		if a.out != "" {
+			fmt.Fprintf(stdout, "  files written to %s\n", a.out)
+		}
+		if a.withOracle {
+			errText := ""
+			if oerr != nil {
+				errText = oerr.Error()
+			}
+			printOracle(stdout, "the oracle on this state", res, errText)
+		}
+	}
+	if f.Judgement.Verdict == crashes.Fail {
+		return 1
+	}
+	return 0
+}
+
+// explore judges the run's crash states, saves the smallest failing one
+// (and with --save a copy under testdata/found/) and prints the report;
+// the exit status is 1 when a state fails.
+func (a *crashesArgs) explore(ctx context.Context, e *crashes.Explorer, stdout, stderr io.Writer) int {
 	rep, err := e.Run(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "chaosrun crashes: %v\n", err)
 		return 2
 	}
 	found := ""
-	if *save {
+	if a.save {
 		found = crashes.FoundDir()
 	}
 	paths, saved, err := e.Save(rep, found)
 	if err != nil {
 		fmt.Fprintf(stderr, "chaosrun crashes: saving: %v\n", err)
 	}
-	if *asJSON {
+	if a.asJSON {
 		writeJSON(stdout, rep)
 	} else {
 		printReport(stdout, rep)

@@ -89,11 +89,6 @@ type kanbanGlobals struct {
 	json                         bool
 }
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
 func (g *kanbanGlobals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.board, "board", g.board, "board root directory")
 	fs.StringVar(&g.name, "name", g.name, "board slug")
@@ -167,19 +162,12 @@ func (k *kanbanCLI) flags(sub string) *flag.FlagSet {
 // parse parses a subcommand's flags, allowing them before or after the
 // positional arguments, and checks the positional count.
 func (k *kanbanCLI) parse(fs *flag.FlagSet, args []string, npos int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
 		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+		return nil, usageError{err.Error()}
 	}
 	if len(pos) != npos {
 		return nil, usageError{fmt.Sprintf("want %d argument(s), got %d", npos, len(pos))}
@@ -265,40 +253,34 @@ func (k *kanbanCLI) out(v any, lines ...string) {
 	}
 }
 
+// kanbanCommands are the subcommands besides the one-task verbs.
+var kanbanCommands = map[string]func(k *kanbanCLI, args []string) error{
+	"init":          (*kanbanCLI).cmdInit,
+	"create":        (*kanbanCLI).cmdCreate,
+	"list":          (*kanbanCLI).cmdList,
+	"show":          (*kanbanCLI).cmdShow,
+	"claim":         (*kanbanCLI).cmdClaim,
+	"link":          (*kanbanCLI).cmdLink,
+	"dispatch-once": (*kanbanCLI).cmdDispatch,
+	"tick":          (*kanbanCLI).cmdTick,
+}
+
+// dispatch runs the subcommand sub: a one-task verb (taskVerbs) or one of
+// kanbanCommands.
 func (k *kanbanCLI) dispatch(sub string, args []string) error {
-	switch sub {
-	case "init":
-		return k.cmdInit(args)
-	case "create":
-		return k.cmdCreate(args)
-	case "list":
-		return k.cmdList(args)
-	case "show":
-		return k.cmdShow(args)
-	case "claim":
-		return k.cmdClaim(args)
-	case "heartbeat":
-		return k.cmdHeartbeat(args)
-	case "complete":
-		return k.cmdComplete(args)
-	case "block":
-		return k.cmdBlock(args)
-	case "unblock":
-		return k.cmdSimple(args, "unblock", kanbancore.UnblockTask)
-	case "link":
-		return k.cmdLink(args)
-	case "promote":
-		return k.cmdVerb(args, "promote", "promoted", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
-			return kanbancore.PromoteTask(ctx, c, id, kanbancore.PromoteOptions{Actor: "cli"})
+	if v, ok := taskVerbs[sub]; ok {
+		fs := k.flags(sub)
+		op := v.bind(fs)
+		return k.withBoard(fs, args, 1, func(c *kanbancore.Conn, _ string, pos []string) error {
+			ok, err := op(k.ctx, c, pos[0])
+			if err != nil {
+				return err
+			}
+			return k.result(v.word, pos[0], ok)
 		})
-	case "request-review":
-		return k.cmdVerb(args, "request-review", "review requested", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
-			return kanbancore.RequestReview(ctx, c, id, kanbancore.RequestReviewOptions{})
-		})
-	case "dispatch-once":
-		return k.cmdDispatch(args)
-	case "tick":
-		return k.cmdTick(args)
+	}
+	if cmd, ok := kanbanCommands[sub]; ok {
+		return cmd(k, args)
 	}
 	return usageError{fmt.Sprintf("unknown command %q", sub)}
 }
@@ -451,8 +433,58 @@ func (k *kanbanCLI) result(op, id string, ok bool) error {
 	return nil
 }
 
-func (k *kanbanCLI) cmdHeartbeat(args []string) error {
-	fs := k.flags("heartbeat")
+// taskOp is an operation on one task: ok is false when it was refused
+// (lost race, wrong status).
+type taskOp func(ctx context.Context, c *kanbancore.Conn, id string) (ok bool, err error)
+
+// taskVerb is a subcommand that runs one taskOp on the task its argument
+// names: word is its result line's verb, bind registers its flags and
+// returns the operation bound to their parsed values.
+type taskVerb struct {
+	word string
+	bind func(fs *flag.FlagSet) taskOp
+}
+
+// taskVerbs are the one-task subcommands.
+var taskVerbs = map[string]taskVerb{
+	"heartbeat": {"heartbeat", bindHeartbeat},
+	"complete": {"completed", withOptions(kanbancore.CompleteTask, func(fs *flag.FlagSet, o *kanbancore.CompleteOptions) {
+		fs.StringVar(&o.Result, "result", "", "result text")
+		fs.StringVar(&o.Summary, "summary", "", "summary")
+		fs.Int64Var(&o.ExpectedRunID, "run", 0, "expected run id")
+	})},
+	"unblock": {"unblocked", noFlags(kanbancore.UnblockTask)},
+	"block": {"blocked", withOptions(kanbancore.BlockTask, func(fs *flag.FlagSet, o *kanbancore.BlockOptions) {
+		fs.StringVar(&o.Reason, "reason", "", "reason")
+		fs.StringVar(&o.Kind, "kind", "", "block kind (dependency → todo; the same kind twice → triage)")
+		fs.Int64Var(&o.ExpectedRunID, "run", 0, "expected run id")
+	})},
+	"promote": {"promoted", noFlags(func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
+		return kanbancore.PromoteTask(ctx, c, id, kanbancore.PromoteOptions{Actor: "cli"})
+	})},
+	"request-review": {"review requested", noFlags(func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
+		return kanbancore.RequestReview(ctx, c, id, kanbancore.RequestReviewOptions{})
+	})},
+}
+
+// withOptions binds op to an options struct O whose fields register
+// fills from flags.
+func withOptions[O any](op func(context.Context, *kanbancore.Conn, string, O) (bool, error), register func(*flag.FlagSet, *O)) func(*flag.FlagSet) taskOp {
+	return func(fs *flag.FlagSet) taskOp {
+		var o O
+		register(fs, &o)
+		return func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) { return op(ctx, c, id, o) }
+	}
+}
+
+// noFlags binds an operation without flags of its own.
+func noFlags(op taskOp) func(*flag.FlagSet) taskOp {
+	return func(*flag.FlagSet) taskOp { return op }
+}
+
+// bindHeartbeat binds a claim extension, or with --worker a worker
+// heartbeat.
+func bindHeartbeat(fs *flag.FlagSet) taskOp {
 	var o kanbancore.HeartbeatOptions
 	var worker bool
 	var note string
@@ -462,56 +494,12 @@ func (k *kanbanCLI) cmdHeartbeat(args []string) error {
 	fs.BoolVar(&worker, "worker", false, "worker heartbeat (last_heartbeat_at) instead of a claim extension")
 	fs.StringVar(&note, "note", "", "worker heartbeat note")
 	fs.Int64Var(&run, "run", 0, "expected run id")
-	return k.verb(fs, args, "heartbeat", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
+	return func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
 		if worker {
 			return kanbancore.HeartbeatWorker(ctx, c, id, note, run)
 		}
 		return kanbancore.HeartbeatClaim(ctx, c, id, o)
-	})
-}
-
-func (k *kanbanCLI) cmdComplete(args []string) error {
-	fs := k.flags("complete")
-	var o kanbancore.CompleteOptions
-	fs.StringVar(&o.Result, "result", "", "result text")
-	fs.StringVar(&o.Summary, "summary", "", "summary")
-	fs.Int64Var(&o.ExpectedRunID, "run", 0, "expected run id")
-	return k.verb(fs, args, "completed", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
-		return kanbancore.CompleteTask(ctx, c, id, o)
-	})
-}
-
-func (k *kanbanCLI) cmdBlock(args []string) error {
-	fs := k.flags("block")
-	var o kanbancore.BlockOptions
-	fs.StringVar(&o.Reason, "reason", "", "reason")
-	fs.StringVar(&o.Kind, "kind", "", "block kind (dependency → todo; the same kind twice → triage)")
-	fs.Int64Var(&o.ExpectedRunID, "run", 0, "expected run id")
-	return k.verb(fs, args, "blocked", func(ctx context.Context, c *kanbancore.Conn, id string) (bool, error) {
-		return kanbancore.BlockTask(ctx, c, id, o)
-	})
-}
-
-func (k *kanbanCLI) cmdSimple(args []string, op string, f func(context.Context, *kanbancore.Conn, string) (bool, error)) error {
-	return k.cmdVerb(args, op, op+"ed", f)
-}
-
-// cmdVerb runs a one-task operation without flags of its own and reports it
-// with verb.
-func (k *kanbanCLI) cmdVerb(args []string, op, verb string, f func(context.Context, *kanbancore.Conn, string) (bool, error)) error {
-	return k.verb(k.flags(op), args, verb, f)
-}
-
-// verb parses fs and one task id, runs the one-task operation f on the
-// board and reports its outcome with verb.
-func (k *kanbanCLI) verb(fs *flag.FlagSet, args []string, verb string, f func(context.Context, *kanbancore.Conn, string) (bool, error)) error {
-	return k.withBoard(fs, args, 1, func(c *kanbancore.Conn, _ string, pos []string) error {
-		ok, err := f(k.ctx, c, pos[0])
-		if err != nil {
-			return err
-		}
-		return k.result(verb, pos[0], ok)
-	})
+	}
 }
 
 func (k *kanbanCLI) cmdLink(args []string) error {

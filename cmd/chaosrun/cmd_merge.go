@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,21 +45,9 @@ func runMerge(args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(stderr)
 	out := fl.String("out", "", "output directory (default: a new temporary directory)")
 	fl.Usage = func() { fmt.Fprint(stderr, mergeUsage) }
-	// Flags may follow the directories.
-	var dirs []string
-	rest := args
-	for {
-		if err := fl.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fl.NArg() == 0 {
-			break
-		}
-		dirs = append(dirs, fl.Arg(0))
-		rest = fl.Args()[1:]
+	dirs, err := parseInterleaved(fl, args) // flags may follow the directories
+	if err != nil {
+		return usageExit(err)
 	}
 	if len(dirs) == 0 {
 		fmt.Fprintln(stderr, "chaosrun merge: give at least one shard directory (see chaosrun merge --help)")
@@ -73,12 +60,10 @@ func runMerge(args []string, stdout, stderr io.Writer) int {
 	}
 	m := soak.Aggregate(srcs)
 	m.Generated = time.Now().UTC()
-	dir := *out
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "sqlchaos-merge-"); err != nil {
-			fmt.Fprintf(stderr, "chaosrun merge: %v\n", err)
-			return 2
-		}
+	dir, err := outputDir(*out, "sqlchaos-merge-")
+	if err != nil {
+		fmt.Fprintf(stderr, "chaosrun merge: %v\n", err)
+		return 2
 	}
 	if err := soak.Write(dir, m, soak.Runs(srcs)); err != nil {
 		fmt.Fprintf(stderr, "chaosrun merge: %v\n", err)

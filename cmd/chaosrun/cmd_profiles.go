@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,12 +37,6 @@ Examples:
   chaosrun profiles --set page_count_check=raw-read --set init_flock=none
 `
 
-// setFlags collects repeated --set name=value flags.
-type setFlags []string
-
-func (s *setFlags) String() string     { return strings.Join(*s, ",") }
-func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
-
 // profilesJSON is the --json output.
 type profilesJSON struct {
 	Profiles []profileJSON `json:"profiles"`
@@ -65,19 +58,12 @@ type switchJSON struct {
 
 func runProfiles(args []string) int {
 	fs := flag.NewFlagSet("profiles", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, profilesUsage)
-		fs.PrintDefaults()
-		fmt.Fprint(os.Stderr, profilesExamples)
-	}
+	setUsage(fs, profilesUsage, profilesExamples)
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	var sets setFlags
+	var sets multiFlag
 	fs.Var(&sets, "set", "override a switch in every profile, name=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return usageExit(err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "chaosrun profiles: unexpected argument %q\n", fs.Arg(0))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,8 +17,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/sqlchaos/sqlchaos/internal/reexec"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
@@ -127,11 +126,6 @@ Examples:
   chaosrun run torn-extend --profile legacy --driver modernc --seed 1 --plan found.plan
 `
 
-type setFlag []string
-
-func (s *setFlag) String() string     { return strings.Join(*s, ",") }
-func (s *setFlag) Set(v string) error { *s = append(*s, v); return nil }
-
 func cmdRun(args []string) int {
 	fl := flag.NewFlagSet("chaosrun run", flag.ContinueOnError)
 	profile := fl.String("profile", kanbancore.ProfileLegacy, "profile")
@@ -140,7 +134,7 @@ func cmdRun(args []string) int {
 	duration := fl.Duration("duration", 0, "load phase length (wall clock)")
 	out := fl.String("out", "", "run directory")
 	planFile := fl.String("plan", "", "plan file replacing the scenario's main plan")
-	var sets setFlag
+	var sets multiFlag
 	fl.Var(&sets, "set", "switch override k=v (repeatable)")
 	fl.Usage = func() { fmt.Fprint(fl.Output(), runUsage) }
 	pos, err := parseInterleaved(fl, args)
@@ -187,17 +181,24 @@ func runCell(ctx context.Context, cfg scenarios.Config, planFile string) (*scena
 		if errors.Is(err, scenarios.ErrSetup) {
 			return nil, 2
 		}
-		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n", cfg.Seed, scenarios.RunCommand(cfg, planFile))
+		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n", cfg.Seed, runCommand(cfg, planFile))
 		return nil, 1
 	}
 	fmt.Fprintf(os.Stderr, "%-55s %-12s %6.1fs  fired=%-4d %s\n", cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
 	if !res.Outcome.Verdict.OK() {
 		fmt.Fprintf(os.Stderr, "  %s (expected %s): %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Outcome.Expected, res.Outcome.Why)
-		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n  or: %s\n", cfg.Seed, scenarios.ReplayCommand(res.Dir),
-			scenarios.RunCommand(cfg, filepath.Join(res.Dir, "plan.txt")))
+		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n  or: %s\n", cfg.Seed, reports.ReplayCommand(res.Dir),
+			runCommand(cfg, filepath.Join(res.Dir, "plan.txt")))
 		return res, 1
 	}
 	return res, 0
+}
+
+// runCommand is the command line that runs cfg's cell again from its seed
+// (with planFile as its plan, when given).
+func runCommand(cfg scenarios.Config, planFile string) string {
+	return reports.RunCommand(reports.RunArgs{Scenario: cfg.Scenario, Profile: cfg.Profile, Driver: cfg.Driver, Seed: cfg.Seed,
+		Duration: cfg.Duration, Sets: cfg.Sets, PlanFile: planFile})
 }
 
 func printResults(w io.Writer, res *scenarios.Result) {
@@ -263,89 +264,36 @@ func DeriveSeed(seed int64, i int) int64 {
 }
 
 func cmdMatrix(args []string) int {
-	fl := flag.NewFlagSet("chaosrun matrix", flag.ContinueOnError)
-	scnFlag := fl.String("scenarios", "", "comma-separated scenarios (default all)")
-	profFlag := fl.String("profiles", "", "comma-separated profiles (default: each scenario's)")
-	drvFlag := fl.String("drivers", "modernc,mattn", "comma-separated drivers")
-	out := fl.String("out", "", "output directory (default: a new temporary directory)")
-	seed := fl.Int64("seed", 1, "seed of every cell (the first repeat's)")
-	duration := fl.Duration("duration", 0, "load phase length per cell (wall clock)")
-	repeat := fl.Int("repeat", 1, "runs per cell, each with a seed derived from --seed")
-	jobs := fl.Int("jobs", defaultJobs(), "cells run at once, each with its own mount and run directory")
-	fl.Usage = func() { fmt.Fprint(fl.Output(), matrixUsage) }
+	var a matrixArgs
+	fl := a.flags()
 	pos, err := parseInterleaved(fl, args)
 	if err != nil {
 		return usageExit(err)
 	}
-	if len(pos) != 0 {
-		fmt.Fprintf(os.Stderr, "chaosrun matrix: unexpected argument %q\n", pos[0])
-		return 2
-	}
-	if *repeat < 1 || *jobs < 1 {
-		fmt.Fprintln(os.Stderr, "chaosrun matrix: --repeat and --jobs must be at least 1")
-		return 2
-	}
-	var scs []*scenarios.Scenario
-	if *scnFlag == "" {
-		scs = scenarios.All()
-	} else {
-		for _, n := range splitList(*scnFlag) {
-			sc, ok := scenarios.Lookup(n)
-			if !ok {
-				fmt.Fprintf(os.Stderr, "chaosrun matrix: unknown scenario %q (see chaosrun list)\n", n)
-				return 2
-			}
-			scs = append(scs, sc)
-		}
-	}
-	for _, p := range splitList(*profFlag) {
-		if _, err := kanbancore.ProfileByName(p); err != nil {
-			fmt.Fprintf(os.Stderr, "chaosrun matrix: %v\n", err)
-			return 2
-		}
-	}
-	drivers := splitList(*drvFlag)
-	for _, d := range drivers {
-		if d != "modernc" && d != "mattn" {
-			fmt.Fprintf(os.Stderr, "chaosrun matrix: unknown driver %q (want modernc or mattn)\n", d)
-			return 2
-		}
-	}
-	dir := *out
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "sqlchaos-matrix-"); err != nil {
-			fmt.Fprintf(os.Stderr, "chaosrun matrix: %v\n", err)
-			return 2
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "chaosrun matrix: %v\n", err)
 		return 2
 	}
-	var cfgs []scenarios.Config
-	for _, sc := range scs {
-		profiles := splitList(*profFlag)
-		if len(profiles) == 0 {
-			profiles = sc.MatrixProfiles()
-		}
-		for _, p := range profiles {
-			for _, d := range drivers {
-				for i := 0; i < *repeat; i++ {
-					name := fmt.Sprintf("%s-%s-%s", sc.Name, p, d)
-					if *repeat > 1 {
-						name += fmt.Sprintf("-r%d", i+1)
-					}
-					cfgs = append(cfgs, scenarios.Config{Scenario: sc.Name, Profile: p, Driver: d, Seed: DeriveSeed(*seed, i),
-						Duration: *duration, Out: filepath.Join(dir, name)})
-				}
-			}
-		}
+	if len(pos) != 0 {
+		return fail(fmt.Errorf("unexpected argument %q", pos[0]))
 	}
+	scs, err := a.check()
+	if err != nil {
+		return fail(err)
+	}
+	dir, err := outputDir(a.out, "sqlchaos-matrix-")
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	cfgs := a.configs(scs, dir)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(os.Stderr, "matrix: seed %d, %d runs (%d per cell), %d at once, output %s\n", *seed, len(cfgs), *repeat, *jobs, dir)
+	fmt.Fprintf(os.Stderr, "matrix: seed %d, %d runs (%d per cell), %d at once, output %s\n", a.seed, len(cfgs), a.repeat, a.jobs, dir)
 	start := time.Now()
-	results, code := runCells(ctx, cfgs, *jobs)
+	results, code := runCells(ctx, cfgs, a.jobs)
 	if code == 2 {
 		return 2
 	}
@@ -354,12 +302,90 @@ func cmdMatrix(args []string) int {
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "matrix: %d runs in %s\n", len(cfgs), time.Since(start).Round(time.Second))
-	cellCode, err := writeMatrix(os.Stdout, dir, results, *repeat > 1)
+	cellCode, err := writeMatrix(os.Stdout, dir, results, a.repeat > 1)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "chaosrun matrix: report: %v\n", err)
 		return 1
 	}
 	return max(code, cellCode)
+}
+
+// matrixArgs are the flags of "chaosrun matrix".
+type matrixArgs struct {
+	scenarios, profiles, drivers, out string
+	seed                              int64
+	duration                          time.Duration
+	repeat, jobs                      int
+}
+
+func (a *matrixArgs) flags() *flag.FlagSet {
+	fl := flag.NewFlagSet("chaosrun matrix", flag.ContinueOnError)
+	fl.StringVar(&a.scenarios, "scenarios", "", "comma-separated scenarios (default all)")
+	fl.StringVar(&a.profiles, "profiles", "", "comma-separated profiles (default: each scenario's)")
+	fl.StringVar(&a.drivers, "drivers", "modernc,mattn", "comma-separated drivers")
+	fl.StringVar(&a.out, "out", "", "output directory (default: a new temporary directory)")
+	fl.Int64Var(&a.seed, "seed", 1, "seed of every cell (the first repeat's)")
+	fl.DurationVar(&a.duration, "duration", 0, "load phase length per cell (wall clock)")
+	fl.IntVar(&a.repeat, "repeat", 1, "runs per cell, each with a seed derived from --seed")
+	fl.IntVar(&a.jobs, "jobs", defaultJobs(), "cells run at once, each with its own mount and run directory")
+	fl.Usage = func() { fmt.Fprint(fl.Output(), matrixUsage) }
+	return fl
+}
+
+// check validates the counts, profiles and drivers and returns the
+// scenarios the matrix runs (the whole catalog by default).
+func (a *matrixArgs) check() ([]*scenarios.Scenario, error) {
+	if a.repeat < 1 || a.jobs < 1 {
+		return nil, errors.New("--repeat and --jobs must be at least 1")
+	}
+	var scs []*scenarios.Scenario
+	if a.scenarios == "" {
+		scs = scenarios.All()
+	}
+	for _, n := range splitList(a.scenarios) {
+		sc, ok := scenarios.Lookup(n)
+		if !ok {
+			return nil, fmt.Errorf("unknown scenario %q (see chaosrun list)", n)
+		}
+		scs = append(scs, sc)
+	}
+	for _, p := range splitList(a.profiles) {
+		if _, err := kanbancore.ProfileByName(p); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range splitList(a.drivers) {
+		if d != "modernc" && d != "mattn" {
+			return nil, fmt.Errorf("unknown driver %q (want modernc or mattn)", d)
+		}
+	}
+	return scs, nil
+}
+
+// configs lists the matrix's runs: each scenario under each profile (its
+// own by default) and driver, repeat times with derived seeds, each into
+// its own directory under dir.
+func (a *matrixArgs) configs(scs []*scenarios.Scenario, dir string) []scenarios.Config {
+	var cfgs []scenarios.Config
+	for _, sc := range scs {
+		profiles := splitList(a.profiles)
+		if len(profiles) == 0 {
+			profiles = sc.MatrixProfiles()
+		}
+		for _, p := range profiles {
+			for _, d := range splitList(a.drivers) {
+				for i := 0; i < a.repeat; i++ {
+					name := fmt.Sprintf("%s-%s-%s", sc.Name, p, d)
+					if a.repeat > 1 {
+						name += fmt.Sprintf("-r%d", i+1)
+					}
+					cfgs = append(cfgs, scenarios.Config{Scenario: sc.Name, Profile: p, Driver: d, Seed: DeriveSeed(a.seed, i),
+						Duration: a.duration, Out: filepath.Join(dir, name)})
+				}
+			}
+		}
+	}
+	return cfgs
 }
 
 // defaultJobs is how many cells the matrix runs at once by default: one
@@ -405,7 +431,7 @@ func runCells(ctx context.Context, cfgs []scenarios.Config, jobs int) ([]*scenar
 					cancel()
 				case err != nil:
 					if ctx.Err() == nil {
-						fmt.Fprintf(os.Stderr, "chaosrun: %s: %v\n  seed %d; replay: %s\n", cfg.Cell(), err, cfg.Seed, scenarios.RunCommand(cfg, ""))
+						fmt.Fprintf(os.Stderr, "chaosrun: %s: %v\n  seed %d; replay: %s\n", cfg.Cell(), err, cfg.Seed, runCommand(cfg, ""))
 						code = max(code, 1)
 					}
 				default:
@@ -501,15 +527,8 @@ func cmdReplay(args []string) int {
 		return code
 	}
 	printResults(os.Stdout, res)
-	fmt.Printf("saved outcome: %s; replayed outcome: %s\n", orNone(savedOutcome), res.Outcome.Verdict)
+	fmt.Printf("saved outcome: %s; replayed outcome: %s\n", cmp.Or(savedOutcome, "(none)"), res.Outcome.Verdict)
 	return code
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
 }
 
 // cmdRole runs a scenario role in this process's place: the runner starts
@@ -578,10 +597,7 @@ type progress struct {
 	cell string
 }
 
-func newProgress(w *os.File) *progress {
-	_, err := unix.IoctlGetTermios(int(w.Fd()), unix.TCGETS)
-	return &progress{w: w, tty: err == nil}
-}
+func newProgress(w *os.File) *progress { return &progress{w: w, tty: isTerminal(w)} }
 
 func (p *progress) begin(cell string) {
 	p.cell = cell
@@ -662,8 +678,7 @@ type matrixProgress struct {
 }
 
 func newMatrixProgress(w *os.File, total int) *matrixProgress {
-	_, err := unix.IoctlGetTermios(int(w.Fd()), unix.TCGETS)
-	return &matrixProgress{w: w, tty: err == nil, total: total, start: time.Now(), tally: verdict.Tally{}}
+	return &matrixProgress{w: w, tty: isTerminal(w), total: total, start: time.Now(), tally: verdict.Tally{}}
 }
 
 func (p *matrixProgress) started(cell string) {
@@ -686,7 +701,7 @@ func (p *matrixProgress) finished(cfg scenarios.Config, res *scenarios.Result) {
 		fmt.Fprintf(p.w, "[%d/%d] %-55s %-12s %6.1fs  fired=%-4d %s\n", p.done, p.total, cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
 		if !res.Outcome.Verdict.OK() {
 			fmt.Fprintf(p.w, "  %s (expected %s): %s\n  seed %d; replay: %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Outcome.Expected,
-				res.Outcome.Why, cfg.Seed, scenarios.ReplayCommand(res.Dir))
+				res.Outcome.Why, cfg.Seed, reports.ReplayCommand(res.Dir))
 		}
 	}
 	p.draw()

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sqlchaos/sqlchaos/reports"
 	"github.com/sqlchaos/sqlchaos/scenarios"
 	"github.com/sqlchaos/sqlchaos/soak"
@@ -74,16 +72,8 @@ Examples:
 // soakList is a comma-separated flag value.
 type soakList []string
 
-func (l *soakList) String() string { return strings.Join(*l, ",") }
-func (l *soakList) Set(v string) error {
-	*l = nil
-	for _, x := range strings.Split(v, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			*l = append(*l, x)
-		}
-	}
-	return nil
-}
+func (l *soakList) String() string     { return strings.Join(*l, ",") }
+func (l *soakList) Set(v string) error { *l = splitList(v); return nil }
 
 // soakEnv names the environment variables soak reads.
 const (
@@ -106,110 +96,130 @@ func cmdSoak(args []string) int {
 	return runSoak(ctx, args, os.Getenv, os.Stdout, os.Stderr, isTerminal(os.Stderr))
 }
 
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
 func runSoak(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, tty bool) int {
-	fl := flag.NewFlagSet("chaosrun soak", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	shardFlag := fl.String("shard", "", "this shard, I/N")
-	shardsFlag := fl.Int("shards", 0, "shard count (with $JOB_COMPLETION_INDEX)")
-	seedsFlag := fl.String("seeds", "", "seed range A..B or A..")
-	budget := fl.Duration("budget", 0, "start no case after this long")
-	out := fl.String("out", "", "the shard's output directory")
-	var scns, profiles, drivers soakList
-	fl.Var(&scns, "scenarios", "comma-separated scenarios")
-	fl.Var(&profiles, "profiles", "comma-separated profiles")
-	fl.Var(&drivers, "drivers", "comma-separated drivers")
-	fl.Var(&scns, "scenario", "alias of --scenarios")
-	fl.Var(&profiles, "profile", "alias of --profiles")
-	fl.Var(&drivers, "driver", "alias of --drivers")
-	duration := fl.Duration("duration", 0, "load phase per case")
-	keep := fl.String("keep", "all", "all or failing")
-	recordOnly := fl.Bool("record-only", false, "exit 0 once every case is recorded")
-	fl.Usage = func() { fmt.Fprint(stderr, soakUsage) }
+	var a soakArgs
+	fl := a.flags(stderr)
 	usage := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "chaosrun soak: "+format+"\n", a...)
 		return 2
 	}
 	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return usageExit(err)
 	}
 	if fl.NArg() > 0 {
 		return usage("unexpected argument %q (flags only; see chaosrun soak --help)", fl.Arg(0))
 	}
-	sh, err := soakShard(*shardFlag, *shardsFlag, getenv)
+	o, err := a.options(getenv)
 	if err != nil {
 		return usage("%v", err)
 	}
-	var seeds soak.Seeds
-	switch {
-	case *seedsFlag != "":
-		if seeds, err = soak.ParseSeeds(*seedsFlag); err != nil {
-			return usage("--%v", err)
-		}
-	case *budget > 0:
-		seeds = soak.Seeds{First: 1, Open: true}
-	default:
-		return usage("give --seeds A..B, --budget D, or both")
-	}
-	if *budget < 0 {
-		return usage("--budget %v: want a positive duration", *budget)
-	}
-	var keepFn func(*reports.Run) bool
-	switch *keep {
-	case "all":
-	case "failing":
-		keepFn = func(r *reports.Run) bool { return !soakPassing(r.Outcome) }
-	default:
-		return usage("--keep %q: want all or failing", *keep)
-	}
-	cells, err := soak.Cells(soak.Filter{Scenarios: scns, Profiles: profiles, Drivers: drivers})
-	if err != nil {
-		return usage("%v", err)
-	}
-	dir := *out
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "sqlchaos-soak-"); err != nil {
-			return usage("%v", err)
-		}
-	}
-	label := "soak " + sh.String()
-	p := soak.NewProgress(stderr, tty, label, *budget)
+	label := "soak " + o.Shard.String()
+	p := soak.NewProgress(stderr, tty, label, o.Budget)
 	var tick func()
 	if tty {
 		tick = p.Tick
 	}
-	o := soak.Options{Out: dir, Shard: sh, Cells: cells, Seeds: seeds, Budget: *budget, Duration: *duration,
-		Runner: newSoakRunner(*duration, tick), Keep: keepFn, Events: p.Event}
+	o.Runner, o.Events = newSoakRunner(o.Duration, tick), p.Event
 	if err := o.Validate(); err != nil {
 		return usage("%v", err)
 	}
-	given := "open-ended"
-	if !seeds.Open {
-		n := 0
-		for range soak.Cases(cells, seeds, sh) {
-			n++
-		}
-		given = strconv.Itoa(n) + " cases"
-	}
-	fmt.Fprintf(stderr, "%s: seeds %s, %d cells, %s", label, seeds, len(cells), given)
-	if *budget > 0 {
-		fmt.Fprintf(stderr, ", budget %v", *budget)
-	}
-	fmt.Fprintf(stderr, ", output %s\n", dir)
+	announceSoak(stderr, label, o)
 	rec, err := soak.RunShard(ctx, o)
 	p.Close()
 	if err != nil {
 		fmt.Fprintf(stderr, "chaosrun soak: %v\n", err)
 		return 1
 	}
-	return soakSummary(stdout, rec, dir, *recordOnly)
+	return soakSummary(stdout, rec, o.Out, a.recordOnly)
+}
+
+// soakArgs are the flags of "chaosrun soak".
+type soakArgs struct {
+	shard, seeds, out, keep string
+	shards                  int
+	budget, duration        time.Duration
+	scns, profiles, drivers soakList
+	recordOnly              bool
+}
+
+func (a *soakArgs) flags(stderr io.Writer) *flag.FlagSet {
+	fl := flag.NewFlagSet("chaosrun soak", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.StringVar(&a.shard, "shard", "", "this shard, I/N")
+	fl.IntVar(&a.shards, "shards", 0, "shard count (with $JOB_COMPLETION_INDEX)")
+	fl.StringVar(&a.seeds, "seeds", "", "seed range A..B or A..")
+	fl.DurationVar(&a.budget, "budget", 0, "start no case after this long")
+	fl.StringVar(&a.out, "out", "", "the shard's output directory")
+	fl.Var(&a.scns, "scenarios", "comma-separated scenarios")
+	fl.Var(&a.profiles, "profiles", "comma-separated profiles")
+	fl.Var(&a.drivers, "drivers", "comma-separated drivers")
+	fl.Var(&a.scns, "scenario", "alias of --scenarios")
+	fl.Var(&a.profiles, "profile", "alias of --profiles")
+	fl.Var(&a.drivers, "driver", "alias of --drivers")
+	fl.DurationVar(&a.duration, "duration", 0, "load phase per case")
+	fl.StringVar(&a.keep, "keep", "all", "all or failing")
+	fl.BoolVar(&a.recordOnly, "record-only", false, "exit 0 once every case is recorded")
+	fl.Usage = func() { fmt.Fprint(stderr, soakUsage) }
+	return fl
+}
+
+// options resolves the flags into a shard's options: the shard, the seed
+// range, the keep policy, the cells and the output directory (created
+// when not given). The caller sets the runner and the events.
+func (a *soakArgs) options(getenv func(string) string) (soak.Options, error) {
+	sh, err := soakShard(a.shard, a.shards, getenv)
+	if err != nil {
+		return soak.Options{}, err
+	}
+	var seeds soak.Seeds
+	switch {
+	case a.seeds != "":
+		if seeds, err = soak.ParseSeeds(a.seeds); err != nil {
+			return soak.Options{}, fmt.Errorf("--%v", err)
+		}
+	case a.budget > 0:
+		seeds = soak.Seeds{First: 1, Open: true}
+	default:
+		return soak.Options{}, errors.New("give --seeds A..B, --budget D, or both")
+	}
+	if a.budget < 0 {
+		return soak.Options{}, fmt.Errorf("--budget %v: want a positive duration", a.budget)
+	}
+	var keepFn func(*reports.Run) bool
+	switch a.keep {
+	case "all":
+	case "failing":
+		keepFn = func(r *reports.Run) bool { return !soakPassing(r.Outcome) }
+	default:
+		return soak.Options{}, fmt.Errorf("--keep %q: want all or failing", a.keep)
+	}
+	cells, err := soak.Cells(soak.Filter{Scenarios: a.scns, Profiles: a.profiles, Drivers: a.drivers})
+	if err != nil {
+		return soak.Options{}, err
+	}
+	dir, err := outputDir(a.out, "sqlchaos-soak-")
+	if err != nil {
+		return soak.Options{}, err
+	}
+	return soak.Options{Out: dir, Shard: sh, Cells: cells, Seeds: seeds, Budget: a.budget, Duration: a.duration, Keep: keepFn}, nil
+}
+
+// announceSoak prints the shard's first line: seeds, cells, the cases
+// given (counted for a closed range), the budget and the output directory.
+func announceSoak(w io.Writer, label string, o soak.Options) {
+	given := "open-ended"
+	if !o.Seeds.Open {
+		n := 0
+		for range soak.Cases(o.Cells, o.Seeds, o.Shard) {
+			n++
+		}
+		given = strconv.Itoa(n) + " cases"
+	}
+	fmt.Fprintf(w, "%s: seeds %s, %d cells, %s", label, o.Seeds, len(o.Cells), given)
+	if o.Budget > 0 {
+		fmt.Fprintf(w, ", budget %v", o.Budget)
+	}
+	fmt.Fprintf(w, ", output %s\n", o.Out)
 }
 
 // soakShard resolves the shard from --shard, or from $JOB_COMPLETION_INDEX
