@@ -29,23 +29,12 @@ import (
 // dir. It never touches dir itself (a dead mount would hang a stat).
 func mountedAt(t *testing.T, dir string) bool {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 10 {
-			continue
-		}
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep > 0 && sep+1 < len(f) && proctree.UnescapeMountinfo(f[4]) == dir && f[sep+1] == "fuse."+faultfs.FsName {
+	for _, m := range ms {
+		if m.Mountpoint == dir && m.FsType == "fuse."+faultfs.FsName {
 			return true
 		}
 	}

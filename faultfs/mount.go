@@ -2,7 +2,6 @@ package faultfs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -408,11 +407,11 @@ func Unmount(dir string) error {
 	if parent, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
 		abs = filepath.Join(parent, filepath.Base(abs))
 	}
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return err
 	}
-	var found []mountEntry
+	var found []proctree.MountEntry
 	for _, m := range ms {
 		if m.Mountpoint == abs && strings.HasPrefix(m.FsType, "fuse") {
 			found = append(found, m)
@@ -443,7 +442,7 @@ func CleanStale(root string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return nil, err
 	}
@@ -466,60 +465,9 @@ func CleanStale(root string) ([]string, error) {
 	return done, errors.Join(errs...)
 }
 
-// mountEntry is one line of /proc/self/mountinfo.
-type mountEntry struct {
-	Minor      uint32
-	Major      uint32
-	Mountpoint string
-	FsType     string
-	Source     string
-}
-
-func readMountinfo() ([]mountEntry, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	return parseMountinfo(b), nil
-}
-
-// parseMountinfo parses mountinfo(5) lines:
-// id parent major:minor root mountpoint opts [optional...] - fstype source superopts
-func parseMountinfo(b []byte) []mountEntry {
-	var out []mountEntry
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		f := strings.Fields(string(line))
-		if len(f) < 10 {
-			continue
-		}
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || sep+2 >= len(f) {
-			continue
-		}
-		var e mountEntry
-		majmin := strings.SplitN(f[2], ":", 2)
-		if len(majmin) == 2 {
-			maj, _ := strconv.ParseUint(majmin[0], 10, 32)
-			min, _ := strconv.ParseUint(majmin[1], 10, 32)
-			e.Major, e.Minor = uint32(maj), uint32(min)
-		}
-		e.Mountpoint = proctree.UnescapeMountinfo(f[4])
-		e.FsType = f[sep+1]
-		e.Source = proctree.UnescapeMountinfo(f[sep+2])
-		out = append(out, e)
-	}
-	return out
-}
-
 // mountMinor returns the FUSE connection id of the faultfs mount at dir.
 func mountMinor(dir string) uint32 {
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return 0
 	}
@@ -533,7 +481,7 @@ func mountMinor(dir string) uint32 {
 }
 
 func mountedAt(dir string) bool {
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return false
 	}
@@ -586,7 +534,7 @@ var fusectlMu sync.Mutex
 // ensureFusectl mounts fusectl on fusectlDir unless it is there already;
 // mounted reports whether this call mounted it.
 func ensureFusectl() (mounted bool, err error) {
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return false, err
 	}

@@ -221,20 +221,19 @@ func (cfg *ServerConfig) check() (*plan.Plan, error) {
 	if cfg.Backing == cfg.Mountpoint {
 		return nil, errors.New("--backing and --mountpoint must differ")
 	}
-	src, where := cfg.Plan, "plan"
-	if cfg.PlanFile != "" {
-		b, err := os.ReadFile(cfg.PlanFile)
-		if err != nil {
-			return nil, err
+	if cfg.PlanFile == "" {
+		if cfg.Plan == "" {
+			return &plan.Plan{}, nil
 		}
-		src, where = string(b), "plan "+cfg.PlanFile
+		return plan.Parse(cfg.Plan) // its errors say "plan:LINE:COL: ..."
 	}
-	if cfg.PlanFile == "" && src == "" {
-		return &plan.Plan{}, nil
-	}
-	p, err := plan.Parse(src)
+	src, err := os.ReadFile(cfg.PlanFile)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", where, err)
+		return nil, err
+	}
+	p, err := plan.Parse(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %v", cfg.PlanFile, err)
 	}
 	return p, nil
 }

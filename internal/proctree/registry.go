@@ -397,18 +397,13 @@ func readEnviron(pid int, d time.Duration) ([]byte, bool) {
 // mountedUnder reports whether anything is mounted at dir or below it (or
 // whether that cannot be told), from /proc/self/mountinfo.
 func mountedUnder(dir string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := ReadMountinfo()
 	if err != nil {
 		return true
 	}
 	dir = filepath.Clean(dir)
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := UnescapeMountinfo(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+	for _, m := range ms {
+		if m.Mountpoint == dir || strings.HasPrefix(m.Mountpoint, dir+"/") {
 			return true
 		}
 	}
