@@ -71,19 +71,20 @@ func (s *server) capturer() *capturer {
 	return v.(*capturer)
 }
 
-// captureArgs returns the server flags that switch capture on for cfg.
-func captureArgs(cfg *Config) []string {
+// captureDir returns the capture directory of cfg's server (absolute), ""
+// for none.
+func captureDir(cfg *Config) string {
 	dir := cfg.CaptureDir
 	if dir == "" && os.Getenv(CaptureEnv) != "" && cfg.Trace != "" {
 		dir = filepath.Join(filepath.Dir(cfg.Trace), CaptureSubdir)
 	}
 	if dir == "" {
-		return nil
+		return ""
 	}
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	return []string{"--capture", dir}
+	return dir
 }
 
 // startCapture snapshots the backing directory into dir and starts

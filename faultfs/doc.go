@@ -7,10 +7,11 @@
 // # Process model
 //
 // The server always runs in its own process, never in one that runs SQLite
-// (they deadlock). Start re-executes the current binary in role ServerRole
-// (every main and TestMain calls reexec.Init first) and waits for its
-// "mounted <dir>" line; `chaosrun mount` runs the same server, Serve, in the
-// foreground. Stop unmounts and reaps it, escalating to lazy unmount, fusectl
+// (they deadlock). Start re-executes the current binary in role ServerRole,
+// with a ServerConfig as its reexec spec (every main and TestMain calls
+// reexec.Init first), and waits for its "mounted <dir>" line; `chaosrun
+// mount` parses its flags into a ServerConfig and runs the same server,
+// Serve, in the foreground. Stop unmounts and reaps it, escalating to lazy unmount, fusectl
 // abort and SIGKILL when it does not answer; Unmount and CleanStale clear
 // mounts left by a dead or hung server without ever touching the mount point.
 //

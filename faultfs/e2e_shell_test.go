@@ -18,6 +18,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/faultfs"
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 	"github.com/sqlchaos/sqlchaos/internal/fusetest"
+	"github.com/sqlchaos/sqlchaos/internal/proctree"
 )
 
 // These tests drive faultfs the way a user does: the chaosrun binary
@@ -28,43 +29,16 @@ import (
 // dir. It never touches dir itself (a dead mount would hang a stat).
 func mountedAt(t *testing.T, dir string) bool {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 10 {
-			continue
-		}
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep > 0 && sep+1 < len(f) && unescapeOctal(f[4]) == dir && f[sep+1] == "fuse."+faultfs.FsName {
+	for _, m := range ms {
+		if m.Mountpoint == dir && m.FsType == "fuse."+faultfs.FsName {
 			return true
 		}
 	}
 	return false
-}
-
-// unescapeOctal undoes mountinfo's \ooo escapes.
-func unescapeOctal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func waitExit(t *testing.T, c <-chan struct{}, what string) {

@@ -296,30 +296,6 @@ func TestStartErrors(t *testing.T) {
 	}
 }
 
-// TestServeFlags: the server main's exit status for bad usage (it returns
-// before mounting, so it is safe to call in-process).
-func TestServeFlags(t *testing.T) {
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.plan")
-	os.WriteFile(bad, []byte("eio op=nope\n"), 0o644)
-	for _, tc := range []struct {
-		args []string
-		want int
-	}{
-		{[]string{"--help"}, 0},
-		{nil, 2},
-		{[]string{"--backing", dir}, 2},
-		{[]string{"--backing", dir, "--mountpoint", filepath.Join(dir, "missing")}, 2},
-		{[]string{"--backing", dir, "--mountpoint", dir}, 2},
-		{[]string{"--backing", dir, "--mountpoint", t.TempDir(), "--plan", bad}, 2},
-		{[]string{"--bogus"}, 2},
-	} {
-		if got := faultfs.Serve(tc.args); got != tc.want {
-			t.Errorf("Serve(%q) = %d, want %d", tc.args, got, tc.want)
-		}
-	}
-}
-
 type testLog struct{ t *testing.T }
 
 func (w testLog) Write(p []byte) (int, error) { w.t.Logf("%s", p); return len(p), nil }

@@ -51,7 +51,7 @@ func init() {
 // function that makes it close the file and exit (also run at cleanup).
 func startHolder(t *testing.T, path, mode string) (int, func()) {
 	t.Helper()
-	cmd, err := reexec.Command(holdRole, path, mode)
+	cmd, err := reexec.Command(holdRole, []string{path, mode})
 	if err != nil {
 		t.Fatal(err)
 	}

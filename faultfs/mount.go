@@ -2,7 +2,6 @@ package faultfs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,8 +62,9 @@ type Mount struct {
 	cmd     *child
 	proc    *proctree.Child
 	client  *Client
-	tmp     string // temp dir for plan file and default socket
-	minor   uint32 // FUSE connection id (minor device number), 0 if unknown
+	tmp     string      // temp dir for the default socket
+	tail    *tailBuffer // the server's last output, for start errors
+	minor   uint32      // FUSE connection id (minor device number), 0 if unknown
 	exited  chan struct{}
 	waitErr error
 
@@ -82,9 +82,9 @@ type child struct {
 }
 
 // Start starts a faultfs server in a separate process (this binary
-// re-executed in role ServerRole; main or TestMain must call reexec.Init) and
-// waits until it has mounted. ctx bounds the start-up only; end the mount
-// with Stop.
+// re-executed in role ServerRole with cfg's ServerConfig; main or TestMain
+// must call reexec.Init) and waits until it has mounted. ctx bounds the
+// start-up only; end the mount with Stop.
 //
 // The server dies with this process: it is started with Pdeathsig SIGTERM
 // (it unmounts on SIGTERM) from proctree's starter thread, it follows this
@@ -98,6 +98,37 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 			fmt.Fprintf(os.Stderr, "faultfs: swept what a dead run left: %v (err %v)\n", rep, err)
 		}
 	})
+	cfg.setDefaults()
+	if err := cfg.resolveDirs(); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "faultfs-")
+	if err != nil {
+		return nil, err
+	}
+	_ = proctree.RecordTemp(tmp)
+	if cfg.Control == "" {
+		cfg.Control = filepath.Join(tmp, "ctl.sock")
+	}
+	m, ready, err := startServer(cfg, tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	if err := m.awaitMounted(ctx, ready); err != nil {
+		m.Stop() // removes tmp
+		<-m.exited
+		msg := strings.TrimSpace(m.tail.String())
+		if msg != "" {
+			msg = "; server stderr: " + msg
+		}
+		return nil, fmt.Errorf("faultfs: mount %s: %v%s", cfg.Mountpoint, err, msg)
+	}
+	return m, nil
+}
+
+// setDefaults fills in Stderr and the timeouts.
+func (cfg *Config) setDefaults() {
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
@@ -107,71 +138,58 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = 5 * time.Second
 	}
+}
+
+// resolveDirs makes Backing and Mountpoint absolute, symlinks resolved.
+func (cfg *Config) resolveDirs() error {
 	var err error
 	for _, d := range []*string{&cfg.Backing, &cfg.Mountpoint} {
 		if *d == "" {
-			return nil, errors.New("faultfs: Config.Backing and Config.Mountpoint are required")
+			return errors.New("faultfs: Config.Backing and Config.Mountpoint are required")
 		}
 		if *d, err = filepath.Abs(*d); err != nil {
-			return nil, err
+			return err
 		}
 		// Not yet mounted, so resolving symlinks cannot hang.
 		if *d, err = filepath.EvalSymlinks(*d); err != nil {
-			return nil, fmt.Errorf("faultfs: %w", err)
+			return fmt.Errorf("faultfs: %w", err)
 		}
 	}
-	tmp, err := os.MkdirTemp("", "faultfs-")
+	return nil
+}
+
+// server is the ServerConfig the server process of cfg is started with.
+func (cfg *Config) server() ServerConfig {
+	return ServerConfig{
+		Backing: cfg.Backing, Mountpoint: cfg.Mountpoint, Plan: cfg.Plan, Seed: cfg.Seed,
+		Trace: cfg.Trace, Control: cfg.Control, TraceFaultsOnly: cfg.TraceFaultsOnly,
+		Capture: captureDir(cfg), CacheTimeout: cfg.CacheTimeout,
+	}
+}
+
+// startServer starts the server process of cfg and returns its Mount and
+// a channel that gets the outcome of its first stdout line (nil: it said
+// "mounted <dir>").
+func startServer(cfg Config, tmp string) (*Mount, <-chan error, error) {
+	cmd, err := reexec.Command(ServerRole, cfg.server())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	_ = proctree.RecordTemp(tmp)
-	cleanupTmp := true
-	defer func() {
-		if cleanupTmp {
-			os.RemoveAll(tmp)
-		}
-	}()
-	if cfg.Control == "" {
-		cfg.Control = filepath.Join(tmp, "ctl.sock")
-	}
-	args := []string{"--backing", cfg.Backing, "--mountpoint", cfg.Mountpoint,
-		"--seed", strconv.FormatInt(cfg.Seed, 10), "--control", cfg.Control}
-	if cfg.Plan != "" {
-		pf := filepath.Join(tmp, "plan.txt")
-		if err := os.WriteFile(pf, []byte(cfg.Plan), 0o644); err != nil {
-			return nil, err
-		}
-		args = append(args, "--plan", pf)
-	}
-	if cfg.Trace != "" {
-		args = append(args, "--trace", cfg.Trace)
-	}
-	if cfg.TraceFaultsOnly {
-		args = append(args, "--trace-faults-only")
-	}
-	args = append(args, captureArgs(&cfg)...)
-	if cfg.CacheTimeout > 0 {
-		args = append(args, "--cache-timeout", cfg.CacheTimeout.String())
-	}
-	cmd, err := reexec.Command(ServerRole, args...)
-	if err != nil {
-		return nil, err
-	}
-	tail := &tailBuffer{max: 4096}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// If this process dies without Stop, the server unmounts on SIGTERM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	_ = proctree.RecordMount(cfg.Mountpoint)
+	tail := &tailBuffer{max: 4096}
 	pc, err := proctree.StartChild(cmd, proctree.Options{Name: "faultfs", StacksDir: cfg.Stacks,
 		Output: io.MultiWriter(cfg.Stderr, tail)})
 	if err != nil {
-		return nil, fmt.Errorf("faultfs: start server: %w", err)
+		return nil, nil, fmt.Errorf("faultfs: start server: %w", err)
 	}
 	m := &Mount{
-		cfg: cfg, dir: cfg.Mountpoint, tmp: tmp, proc: pc,
+		cfg: cfg, dir: cfg.Mountpoint, tmp: tmp, proc: pc, tail: tail,
 		exited: make(chan struct{}),
 	}
 	m.cmd = &child{
@@ -199,33 +217,29 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 		m.waitErr = pc.Err()
 		close(m.exited)
 	}()
+	return m, ready, nil
+}
 
-	timer := time.NewTimer(cfg.StartTimeout)
+// awaitMounted waits for the server's "mounted" line (bounded by
+// Config.StartTimeout and ctx), then finds the connection and dials the
+// control socket.
+func (m *Mount) awaitMounted(ctx context.Context, ready <-chan error) error {
+	timer := time.NewTimer(m.cfg.StartTimeout)
 	defer timer.Stop()
-	var startErr error
+	var err error
 	select {
-	case startErr = <-ready:
+	case err = <-ready:
 	case <-timer.C:
-		startErr = fmt.Errorf("no %q line within %v", "mounted", cfg.StartTimeout)
+		err = fmt.Errorf("no %q line within %v", "mounted", m.cfg.StartTimeout)
 	case <-ctx.Done():
-		startErr = ctx.Err()
+		err = ctx.Err()
 	}
-	if startErr == nil {
-		m.minor = mountMinor(cfg.Mountpoint)
-		m.client, startErr = Dial(cfg.Control)
+	if err != nil {
+		return err
 	}
-	if startErr != nil {
-		cleanupTmp = false // Stop removes it
-		m.Stop()
-		<-m.exited
-		msg := strings.TrimSpace(tail.String())
-		if msg != "" {
-			msg = "; server stderr: " + msg
-		}
-		return nil, fmt.Errorf("faultfs: mount %s: %v%s", cfg.Mountpoint, startErr, msg)
-	}
-	cleanupTmp = false
-	return m, nil
+	m.minor = mountMinor(m.cfg.Mountpoint)
+	m.client, err = Dial(m.cfg.Control)
+	return err
 }
 
 // Pid is the server process's pid.
@@ -393,11 +407,11 @@ func Unmount(dir string) error {
 	if parent, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
 		abs = filepath.Join(parent, filepath.Base(abs))
 	}
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return err
 	}
-	var found []mountEntry
+	var found []proctree.MountEntry
 	for _, m := range ms {
 		if m.Mountpoint == abs && strings.HasPrefix(m.FsType, "fuse") {
 			found = append(found, m)
@@ -428,7 +442,7 @@ func CleanStale(root string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return nil, err
 	}
@@ -451,79 +465,9 @@ func CleanStale(root string) ([]string, error) {
 	return done, errors.Join(errs...)
 }
 
-// mountEntry is one line of /proc/self/mountinfo.
-type mountEntry struct {
-	Minor      uint32
-	Major      uint32
-	Mountpoint string
-	FsType     string
-	Source     string
-}
-
-func readMountinfo() ([]mountEntry, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	return parseMountinfo(b), nil
-}
-
-// parseMountinfo parses mountinfo(5) lines:
-// id parent major:minor root mountpoint opts [optional...] - fstype source superopts
-func parseMountinfo(b []byte) []mountEntry {
-	var out []mountEntry
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		f := strings.Fields(string(line))
-		if len(f) < 10 {
-			continue
-		}
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || sep+2 >= len(f) {
-			continue
-		}
-		var e mountEntry
-		majmin := strings.SplitN(f[2], ":", 2)
-		if len(majmin) == 2 {
-			maj, _ := strconv.ParseUint(majmin[0], 10, 32)
-			min, _ := strconv.ParseUint(majmin[1], 10, 32)
-			e.Major, e.Minor = uint32(maj), uint32(min)
-		}
-		e.Mountpoint = unescapeMountinfo(f[4])
-		e.FsType = f[sep+1]
-		e.Source = unescapeMountinfo(f[sep+2])
-		out = append(out, e)
-	}
-	return out
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for space...).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // mountMinor returns the FUSE connection id of the faultfs mount at dir.
 func mountMinor(dir string) uint32 {
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return 0
 	}
@@ -537,7 +481,7 @@ func mountMinor(dir string) uint32 {
 }
 
 func mountedAt(dir string) bool {
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return false
 	}
@@ -590,7 +534,7 @@ var fusectlMu sync.Mutex
 // ensureFusectl mounts fusectl on fusectlDir unless it is there already;
 // mounted reports whether this call mounted it.
 func ensureFusectl() (mounted bool, err error) {
-	ms, err := readMountinfo()
+	ms, err := proctree.ReadMountinfo()
 	if err != nil {
 		return false, err
 	}

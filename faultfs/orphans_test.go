@@ -104,7 +104,7 @@ func TestSweepOrphansClearsADeadRunsMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { faultfs.Unmount(mnt); os.Remove(mnt) })
-	cmd, err := reexec.Command(anchorMountRole, t.TempDir(), mnt)
+	cmd, err := reexec.Command(anchorMountRole, []string{t.TempDir(), mnt})
 	if err != nil {
 		t.Fatal(err)
 	}

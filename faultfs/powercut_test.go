@@ -89,7 +89,7 @@ type role struct {
 
 func startRole(t *testing.T, name string, args ...string) *role {
 	t.Helper()
-	cmd, err := reexec.Command(name, args...)
+	cmd, err := reexec.Command(name, args)
 	if err != nil {
 		t.Fatal(err)
 	}

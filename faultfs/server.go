@@ -2,7 +2,6 @@ package faultfs
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -138,153 +137,166 @@ func (s *server) requestStop() {
 	s.stopOne.Do(func() { close(s.stopReq) })
 }
 
-// MountUsage is the help text of the server's flags (`chaosrun mount`).
-const MountUsage = `Usage: chaosrun mount --backing DIR --mountpoint DIR [--plan FILE] [--seed N]
-                      [--trace FILE] [--control SOCK] [--trace-faults-only]
-                      [--track-unsynced]
+// ServerConfig is what one faultfs server serves: everything the flags of
+// `chaosrun mount` say (cmd/chaosrun parses them into it), and the spec
+// Start hands the server process it re-executes (role ServerRole).
+type ServerConfig struct {
+	Backing    string `json:"backing"`             // backing directory (must exist)
+	Mountpoint string `json:"mountpoint"`          // mount point (must exist, an empty directory)
+	PlanFile   string `json:"plan_file,omitempty"` // fault plan file; "" = Plan
+	Plan       string `json:"plan,omitempty"`      // fault plan text when PlanFile is ""; "" = no rules
+	Seed       int64  `json:"seed"`                // seed of every random fault decision
+	// ClockSeed replaces Seed by one drawn from the clock, printed on
+	// stderr (`chaosrun mount` without --seed).
+	ClockSeed bool   `json:"clock_seed,omitempty"`
+	Trace     string `json:"trace,omitempty"`   // op trace (JSONL) file; "" = none
+	Control   string `json:"control,omitempty"` // control socket to listen on; "" = none
+	// TraceFaultsOnly traces only the operations a rule fired on (and
+	// holders).
+	TraceFaultsOnly bool `json:"trace_faults_only,omitempty"`
+	// TrackUnsynced keeps the unsynced-write model from the start (a power
+	// cut by control request needs it; a plan with a powercut or
+	// drop=unsynced rule switches it on by itself).
+	TrackUnsynced bool `json:"track_unsynced,omitempty"`
+	// NoDirectIO opens db/wal/journal files page-cached (faults become
+	// unreliable; for benchmarks).
+	NoDirectIO bool `json:"no_direct_io,omitempty"`
+	Debug      bool `json:"debug,omitempty"` // log every FUSE request on stderr
+	// Capture records every write's bytes and a snapshot of the backing dir
+	// in this directory (needs the full Trace); "" = no capture.
+	Capture string `json:"capture,omitempty"`
+	// CacheTimeout is the kernel's entry/attr cache timeout (0: every
+	// lookup/stat reaches the server).
+	CacheTimeout time.Duration `json:"cache_timeout,omitempty"`
+}
 
-Mounts faultfs (type fuse.chaosfs) at --mountpoint, passing every operation
-through to --backing after consulting the fault plan. Runs in the foreground,
-prints one line "mounted <dir>" on stdout when ready, and unmounts on SIGINT,
-SIGTERM or the control command "stop" (exit 0 after a clean unmount).
-Must run as root (mounts straight from /dev/fuse). Never run SQLite in this
-process.
-
-Examples:
-  # pass-through mount with an op trace
-  chaosrun mount --backing /tmp/back --mountpoint /tmp/mnt --trace /tmp/ops.jsonl
-
-  # fail the first WAL write once with EIO; change faults at run time via the socket
-  echo 'eio op=write path=*-wal nth=1 count=1' > /tmp/plan.txt
-  chaosrun mount --backing /tmp/back --mountpoint /tmp/mnt --plan /tmp/plan.txt \
-      --seed 7 --trace /tmp/ops.jsonl --control /tmp/faultfs.sock
-
-  # power-cut the mount after 2s of load, keeping a seeded subset of the
-  # unsynced writes; after killing every user of the mount, reset the files
-  # with the control request {"cmd":"recover"}
-  echo 'powercut after=2s keep=random' > /tmp/plan.txt
-  chaosrun mount --backing /tmp/back --mountpoint /tmp/mnt --plan /tmp/plan.txt \
-      --seed 7 --trace /tmp/ops.jsonl --control /tmp/faultfs.sock
-
-  # clear a stale or hung mount
-  chaosrun umount /tmp/mnt
-
-Flags:
-`
-
-// Serve is the server's main: it parses args, mounts, serves until asked to
-// stop, unmounts, and returns the exit status (0 after a clean unmount, 1 on
-// failure, 2 on bad flags, directories or plan).
-func Serve(args []string) int {
-	fl := flag.NewFlagSet("chaosrun mount", flag.ContinueOnError)
-	fl.SetOutput(os.Stderr)
-	backing := fl.String("backing", "", "backing directory (must exist)")
-	mnt := fl.String("mountpoint", "", "mount point (must exist, an empty directory)")
-	planFile := fl.String("plan", "", "fault plan file (default: no rules)")
-	seed := fl.Int64("seed", 0, "seed of every random fault decision (default: time-based, printed on stderr)")
-	tracePath := fl.String("trace", "", "write the op trace (JSONL) to this file")
-	control := fl.String("control", "", "listen for control commands on this unix socket")
-	faultsOnly := fl.Bool("trace-faults-only", false, "trace only operations a rule fired on (and holders)")
-	trackUnsynced := fl.Bool("track-unsynced", false, "keep the unsynced-write model from the start (a power cut by control request needs it; a plan with a powercut or drop=unsynced rule switches it on by itself)")
-	noDIO := fl.Bool("no-direct-io", false, "open db/wal/journal files page-cached (faults become unreliable; for benchmarks)")
-	debug := fl.Bool("debug", false, "log every FUSE request on stderr")
-	captureDir := fl.String("capture", "", "record every write's bytes and a snapshot of the backing dir in this directory, for offline crash-state exploration (needs --trace)")
-	cacheTimeout := fl.Duration("cache-timeout", 0, "kernel entry/attr cache timeout (0: every lookup/stat reaches the server; keep 0 when anything touches the backing dir while mounted)")
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), MountUsage)
-		fl.PrintDefaults()
+// Serve is the server's main: it checks cfg, mounts, serves until asked to
+// stop (SIGINT, SIGTERM or the control command "stop"), unmounts, and
+// returns the exit status: 0 after a clean unmount, 1 when the mount or the
+// unmount failed (a busy mount is then detached lazily), 2 on a bad
+// directory, plan, trace, capture directory or control socket. It prints
+// "mounted <dir>" on stdout when ready and its errors on stderr.
+func Serve(cfg ServerConfig) int {
+	p, err := cfg.check()
+	if err != nil {
+		return serveFail(2, "%v", err)
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if cfg.ClockSeed {
+		cfg.Seed = time.Now().UnixNano()
+		fmt.Fprintf(os.Stderr, "chaosrun mount: seed %d\n", cfg.Seed)
 	}
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(os.Stderr, "chaosrun mount: "+format+"\n", a...)
-		return code
+	s := newServer(cfg)
+	ln, closeAll, err := s.prepare(cfg, p)
+	defer closeAll()
+	if err != nil {
+		return serveFail(2, "%v", err)
 	}
-	if fl.NArg() > 0 {
-		return fail(2, "unexpected arguments %q", fl.Args())
+	return s.serve(ln, cfg.Debug, cfg.CacheTimeout)
+}
+
+func serveFail(code int, format string, a ...any) int {
+	fmt.Fprintf(os.Stderr, "chaosrun mount: "+format+"\n", a...)
+	return code
+}
+
+// check makes cfg's directories absolute, checks them, and parses the plan.
+func (cfg *ServerConfig) check() (*plan.Plan, error) {
+	if cfg.Backing == "" || cfg.Mountpoint == "" {
+		return nil, errors.New("--backing and --mountpoint are required (see --help)")
 	}
-	if *backing == "" || *mnt == "" {
-		return fail(2, "--backing and --mountpoint are required (see --help)")
-	}
-	for _, d := range []*string{backing, mnt} {
+	for _, d := range []*string{&cfg.Backing, &cfg.Mountpoint} {
 		abs, err := filepath.Abs(*d)
 		if err != nil {
-			return fail(2, "%v", err)
+			return nil, err
 		}
 		st, err := os.Stat(abs)
 		if err != nil {
-			return fail(2, "%v", err)
+			return nil, err
 		}
 		if !st.IsDir() {
-			return fail(2, "%s is not a directory", abs)
+			return nil, fmt.Errorf("%s is not a directory", abs)
 		}
 		*d = abs
 	}
-	if *backing == *mnt {
-		return fail(2, "--backing and --mountpoint must differ")
+	if cfg.Backing == cfg.Mountpoint {
+		return nil, errors.New("--backing and --mountpoint must differ")
 	}
-	p := &plan.Plan{}
-	if *planFile != "" {
-		src, err := os.ReadFile(*planFile)
-		if err != nil {
-			return fail(2, "%v", err)
+	if cfg.PlanFile == "" {
+		if cfg.Plan == "" {
+			return &plan.Plan{}, nil
 		}
-		if p, err = plan.Parse(string(src)); err != nil {
-			return fail(2, "plan %s: %v", *planFile, err)
-		}
+		return plan.Parse(cfg.Plan) // its errors say "plan:LINE:COL: ..."
 	}
-	seedSet := false
-	fl.Visit(func(f *flag.Flag) { seedSet = seedSet || f.Name == "seed" })
-	if !seedSet {
-		*seed = time.Now().UnixNano()
-		fmt.Fprintf(os.Stderr, "chaosrun mount: seed %d\n", *seed)
+	src, err := os.ReadFile(cfg.PlanFile)
+	if err != nil {
+		return nil, err
 	}
+	p, err := plan.Parse(string(src))
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %v", cfg.PlanFile, err)
+	}
+	return p, nil
+}
 
+// newServer returns the server of cfg (checked), not yet mounted.
+func newServer(cfg ServerConfig) *server {
 	s := &server{
-		backing: *backing, mountpoint: *mnt, seed: *seed,
-		eng:        plan.NewEngine(&plan.Plan{}, *seed),
-		faultsOnly: *faultsOnly,
-		directIO:   !*noDIO,
+		backing: cfg.Backing, mountpoint: cfg.Mountpoint, seed: cfg.Seed,
+		eng:        plan.NewEngine(&plan.Plan{}, cfg.Seed),
+		faultsOnly: cfg.TraceFaultsOnly,
+		directIO:   !cfg.NoDirectIO,
 		stderr:     os.Stderr,
 		open:       map[*fs.Inode]map[*handle]struct{}{},
 		stopReq:    make(chan struct{}),
 	}
 	s.cut.init()
-	if *trackUnsynced {
+	if cfg.TrackUnsynced {
 		s.track.enable()
 	}
-	if *tracePath != "" {
-		tw, err := trace.Create(*tracePath)
+	return s
+}
+
+// prepare readies what the server needs before it mounts: the trace (with
+// its mount record), the plan, the capture and the control socket's
+// listener (nil without one). closeAll releases what prepare got, in reverse
+// order, also after an error.
+func (s *server) prepare(cfg ServerConfig, p *plan.Plan) (ln net.Listener, closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if cfg.Trace != "" {
+		tw, err := trace.Create(cfg.Trace)
 		if err != nil {
-			return fail(2, "%v", err)
+			return nil, closeAll, err
 		}
 		s.tr = tw
-		defer tw.Close()
+		closers = append(closers, func() { tw.Close() })
 	}
-	s.traceRecord(trace.Record{Kind: trace.KindMount, Seed: *seed, Path: *mnt, To: *backing})
+	s.traceRecord(trace.Record{Kind: trace.KindMount, Seed: cfg.Seed, Path: cfg.Mountpoint, To: cfg.Backing})
 	s.loadPlan(p)
-	if err := s.startCapture(*captureDir); err != nil {
-		return fail(2, "capture: %v", err)
+	if err := s.startCapture(cfg.Capture); err != nil {
+		return nil, closeAll, fmt.Errorf("capture: %v", err)
 	}
-	defer s.stopCapture()
-
-	var ln net.Listener
-	if *control != "" {
-		var err error
-		if ln, err = listenControl(*control); err != nil {
-			return fail(2, "control socket: %v", err)
+	closers = append(closers, s.stopCapture)
+	if cfg.Control != "" {
+		if ln, err = listenControl(cfg.Control); err != nil {
+			return nil, closeAll, fmt.Errorf("control socket: %v", err)
 		}
-		defer os.Remove(*control)
-		defer ln.Close()
+		closers = append(closers, func() { os.Remove(cfg.Control) }, func() { ln.Close() })
 	}
+	return ln, closeAll, nil
+}
 
-	fsrv, err := s.mount(*debug, *cacheTimeout)
+// serve mounts, serves the control socket (ln, if any), prints "mounted
+// <dir>", waits for a signal, a stop request or an unmount from outside,
+// and unmounts; it returns the exit status (see Serve).
+func (s *server) serve(ln net.Listener, debug bool, cacheTimeout time.Duration) int {
+	fsrv, err := s.mount(debug, cacheTimeout)
 	if err != nil {
-		return fail(1, "mount %s: %v", *mnt, err)
+		return serveFail(1, "mount %s: %v", s.mountpoint, err)
 	}
 	if ln != nil {
 		go s.serveControl(ln)
@@ -295,23 +307,23 @@ func Serve(args []string) int {
 	waited := make(chan struct{})
 	go func() { fsrv.Wait(); close(waited) }()
 
-	fmt.Fprintf(os.Stdout, "mounted %s\n", *mnt)
+	fmt.Fprintf(os.Stdout, "mounted %s\n", s.mountpoint)
 
 	select {
 	case <-waited: // unmounted or aborted from outside
-		if mountedAt(*mnt) {
-			unix.Unmount(*mnt, unix.MNT_DETACH)
+		if mountedAt(s.mountpoint) {
+			unix.Unmount(s.mountpoint, unix.MNT_DETACH)
 		}
 		return 0
 	case sig := <-sigc:
-		fmt.Fprintf(os.Stderr, "chaosrun mount: %v: unmounting %s\n", sig, *mnt)
+		fmt.Fprintf(os.Stderr, "chaosrun mount: %v: unmounting %s\n", sig, s.mountpoint)
 	case <-s.stopReq:
 	}
 	s.thawForStop() // ops waiting on a power cut fail now, so the unmount is not held up
 	if err := fsrv.Unmount(); err != nil {
-		fmt.Fprintf(os.Stderr, "chaosrun mount: unmount %s: %v; detaching lazily\n", *mnt, err)
-		if err := unix.Unmount(*mnt, unix.MNT_DETACH); err != nil {
-			fmt.Fprintf(os.Stderr, "chaosrun mount: lazy unmount %s: %v\n", *mnt, err)
+		fmt.Fprintf(os.Stderr, "chaosrun mount: unmount %s: %v; detaching lazily\n", s.mountpoint, err)
+		if err := unix.Unmount(s.mountpoint, unix.MNT_DETACH); err != nil {
+			fmt.Fprintf(os.Stderr, "chaosrun mount: lazy unmount %s: %v\n", s.mountpoint, err)
 		}
 		return 1
 	}

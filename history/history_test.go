@@ -3,7 +3,6 @@ package history
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,8 +166,10 @@ func TestReadDirMergesByT(t *testing.T) {
 // that the file still reads back as whole events with consecutive seqs.
 func TestSIGKILLLeavesWholeLines(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.jsonl")
-	cmd := exec.Command(os.Args[0], path)
-	cmd.Env = append(os.Environ(), reexec.EnvVar+"="+writerRole)
+	cmd, err := reexec.Command(writerRole, []string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

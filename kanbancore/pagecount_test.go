@@ -68,7 +68,7 @@ func childExclusive(args []string) int {
 
 func runChild(t *testing.T, role string, args ...string) {
 	t.Helper()
-	cmd, err := reexec.Command(role, args...)
+	cmd, err := reexec.Command(role, args)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestRawReadPageCountCheckLetsContenderInDELETE(t *testing.T) {
 				}); err != nil {
 					t.Fatal(err)
 				}
-				cmd, err := reexec.Command("kanbancore-test-exclusive", string(d), path)
+				cmd, err := reexec.Command("kanbancore-test-exclusive", []string{string(d), path})
 				if err != nil {
 					t.Fatal(err)
 				}

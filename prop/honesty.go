@@ -102,14 +102,11 @@ func MakeHonestyBoard(ctx context.Context, dir, driver string) error {
 	return nil
 }
 
-const (
-	roleHonesty = "prop-honesty"
-	honestyEnv  = "SQLCHAOS_PROP_HONESTY"
-)
+const roleHonesty = "prop-honesty"
 
 func init() { reexec.Register(roleHonesty, honestyMain) }
 
-// honestySpec is what the workload process needs.
+// honestySpec is what the workload process needs (its reexec spec).
 type honestySpec struct {
 	DB, Driver, Profile string
 	Sets                []string
@@ -122,12 +119,7 @@ type honestySpec struct {
 // honestyMain is the workload process: two connections, a fixed sequence
 // of operations, every op's result appended to spec.Out as it happens (so
 // a crash leaves the ops before it).
-func honestyMain([]string) int {
-	var spec honestySpec
-	if err := json.Unmarshal([]byte(os.Getenv(honestyEnv)), &spec); err != nil {
-		fmt.Fprintln(os.Stderr, "prop-honesty:", err)
-		return 2
-	}
+func honestyMain(spec honestySpec) int {
 	sw, err := kanbancore.ProfileByName(spec.Profile)
 	if err == nil {
 		err = sw.ApplySets(spec.Sets)
@@ -148,54 +140,52 @@ func honestyMain([]string) int {
 		return 2
 	}
 	defer h.Close()
-	ctx := context.Background()
-	opts := kanbancore.Options{Driver: kanbancore.Driver(spec.Driver), Switches: sw, Observer: &ledger.Observer{H: h, NoCounter: true}, Seed: spec.Seed}
-	idx := 0
-	do := func(op string, fn func() error) {
-		id := h.NextID()
-		h.Write(history.Event{Type: history.TypeCall, ID: id, Op: op})
-		err := fn()
-		ev := ledger.ErrEvent(history.TypeReturn, 0, op, "", err)
-		ev.ID = id
-		h.Write(ev)
-		rec := OpRecord{Index: idx, Op: op}
-		idx++
-		if err != nil {
-			rec.Err, rec.Class = err.Error(), kanbancore.Classify(err).String()
-			var rb *kanbancore.RollbackError
-			if errors.As(err, &rb) {
-				rec.Shadowed, rec.CauseClass = true, kanbancore.Classify(rb.Cause).String()
-			}
-		}
-		rec.Short = backingShort(spec.Backing)
-		b, _ := json.Marshal(rec)
-		out.Write(append(b, '\n'))
-	}
+	w := &honestyWorkload{ctx: context.Background(), h: h, out: out, backing: spec.Backing}
+	w.run(spec.DB, spec.Ops, kanbancore.Options{Driver: kanbancore.Driver(spec.Driver), Switches: sw,
+		Observer: &ledger.Observer{H: h, NoCounter: true}, Seed: spec.Seed})
+	return 0
+}
+
+// honestyWorkload runs the harness's operations, recording each in the
+// history and as an OpRecord line in out.
+type honestyWorkload struct {
+	ctx     context.Context
+	h       *history.Writer
+	out     io.Writer
+	backing string
+	idx     int
+}
+
+// run opens two connections to db and runs ops rounds of create (a),
+// claim (b), heartbeat (a) and complete (b), skipping a connection that
+// failed to open.
+func (w *honestyWorkload) run(db string, ops int, opts kanbancore.Options) {
+	ctx := w.ctx
 	var a, b *kanbancore.Conn
-	do("connect", func() (err error) { a, err = kanbancore.Open(ctx, spec.DB, opts); return })
-	do("connect", func() (err error) { b, err = kanbancore.Open(ctx, spec.DB, opts); return })
-	for i := 0; i < spec.Ops; i++ {
+	w.do("connect", func() (err error) { a, err = kanbancore.Open(ctx, db, opts); return })
+	w.do("connect", func() (err error) { b, err = kanbancore.Open(ctx, db, opts); return })
+	for i := 0; i < ops; i++ {
 		task := TaskID(i % 12)
 		if a != nil {
-			do("create", func() error {
+			w.do("create", func() error {
 				_, err := kanbancore.CreateTask(ctx, a, kanbancore.CreateOptions{Title: fmt.Sprintf("harness %d", i), Body: strings.Repeat("x", 1500)})
 				return err
 			})
 		}
 		if b != nil {
-			do("claim", func() error {
+			w.do("claim", func() error {
 				_, err := kanbancore.ClaimTask(ctx, b, task, kanbancore.ClaimOptions{Claimer: "harness-b"})
 				return err
 			})
 		}
 		if a != nil {
-			do("heartbeat", func() error {
+			w.do("heartbeat", func() error {
 				_, err := kanbancore.HeartbeatClaim(ctx, a, task, kanbancore.HeartbeatOptions{Claimer: "harness-b"})
 				return err
 			})
 		}
 		if b != nil {
-			do("complete", func() error {
+			w.do("complete", func() error {
 				_, err := kanbancore.CompleteTask(ctx, b, task, kanbancore.CompleteOptions{Result: "ok"})
 				return err
 			})
@@ -206,7 +196,29 @@ func honestyMain([]string) int {
 			c.Close()
 		}
 	}
-	return 0
+}
+
+// do runs one operation: its call and return go to the history, its
+// OpRecord (error class, shadowed cause, short file) to out.
+func (w *honestyWorkload) do(op string, fn func() error) {
+	id := w.h.NextID()
+	w.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: op})
+	err := fn()
+	ev := ledger.ErrEvent(history.TypeReturn, 0, op, "", err)
+	ev.ID = id
+	w.h.Write(ev)
+	rec := OpRecord{Index: w.idx, Op: op}
+	w.idx++
+	if err != nil {
+		rec.Err, rec.Class = err.Error(), kanbancore.Classify(err).String()
+		var rb *kanbancore.RollbackError
+		if errors.As(err, &rb) {
+			rec.Shadowed, rec.CauseClass = true, kanbancore.Classify(rb.Cause).String()
+		}
+	}
+	rec.Short = backingShort(w.backing)
+	b, _ := json.Marshal(rec)
+	w.out.Write(append(b, '\n'))
 }
 
 // backingShort reports whether the database file at path (the backing
@@ -228,15 +240,7 @@ func backingShort(path string) bool {
 // RunHonesty runs the harness once (the workload in its own process, so
 // that a crash is an outcome) and judges it with the oracle.
 func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
-	if cfg.Profile == "" {
-		cfg.Profile = kanbancore.ProfileHardened
-	}
-	if cfg.Ops == 0 {
-		cfg.Ops = 10
-	}
-	if cfg.Stderr == nil {
-		cfg.Stderr = io.Discard
-	}
+	cfg.setDefaults()
 	sw, err := kanbancore.ProfileByName(cfg.Profile)
 	if err == nil {
 		err = sw.ApplySets(cfg.Sets)
@@ -250,22 +254,8 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 	}
 	defer os.RemoveAll(work)
 	backing, mnt := filepath.Join(work, "backing"), filepath.Join(work, "mnt")
-	for _, d := range []string{backing, mnt, filepath.Join(work, "hist")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	for _, suf := range []string{"", "-wal", "-shm"} {
-		b, err := os.ReadFile(filepath.Join(cfg.Template, oracle.DBName+suf))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(backing, oracle.DBName+suf), b, 0o644); err != nil {
-			return nil, err
-		}
+	if err := prepareHonestyDir(work, cfg.Template); err != nil {
+		return nil, err
 	}
 	tracePath := filepath.Join(work, "trace.jsonl")
 	m, err := faultfs.Start(ctx, faultfs.Config{Backing: backing, Mountpoint: mnt, Plan: cfg.Plan.String(), Seed: cfg.Seed,
@@ -279,24 +269,89 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 			m.Stop()
 		}
 	}()
-	run := &HonestyRun{}
 	spec := honestySpec{DB: filepath.Join(mnt, oracle.DBName), Driver: cfg.Driver, Profile: cfg.Profile, Sets: cfg.Sets,
 		Seed: cfg.Seed, Ops: cfg.Ops, Hist: filepath.Join(work, "hist"), Out: filepath.Join(work, "ops.jsonl"),
 		Backing: filepath.Join(backing, oracle.DBName)}
-	js, _ := json.Marshal(spec)
-	cmd, err := reexec.Command(roleHonesty)
+	run, err := runHonestyWorkload(spec, 2*sw.BusyTimeout+time.Minute, cfg.Stderr)
 	if err != nil {
 		return nil, err
 	}
-	cmd.Env = append(cmd.Env, honestyEnv+"="+string(js))
+	stopped = true
+	if err := m.Stop(); err != nil {
+		return nil, fmt.Errorf("faultfs stop: %w", err)
+	}
+	if h := m.Hung(); h != nil {
+		run.Hung += fmt.Sprintf("; faultfs server %s (stacks %s)", h.Reason, h.Stacks)
+	}
+	if run.Trace, err = trace.ReadFile(tracePath); err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	for _, r := range run.Trace {
+		if r.Kind == trace.KindOp && r.Rule > 0 && !strings.HasPrefix(r.Fault, "delay") {
+			run.Fired++
+		}
+	}
+	if err := judgeHonesty(run, cfg, sw, work, backing); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// setDefaults fills in the profile (hardened), the rounds (10) and Stderr
+// (discarded).
+func (cfg *HonestyConfig) setDefaults() {
+	if cfg.Profile == "" {
+		cfg.Profile = kanbancore.ProfileHardened
+	}
+	if cfg.Ops == 0 {
+		cfg.Ops = 10
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+}
+
+// prepareHonestyDir makes work's backing, mnt and hist directories and
+// copies the template board (database, -wal, -shm) into backing.
+func prepareHonestyDir(work, template string) error {
+	backing := filepath.Join(work, "backing")
+	for _, d := range []string{backing, filepath.Join(work, "mnt"), filepath.Join(work, "hist")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, suf := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(filepath.Join(template, oracle.DBName+suf))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(backing, oracle.DBName+suf), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runHonestyWorkload runs the workload process of spec under deadline and
+// returns its ops; a crash is recorded as a last op (and in the history),
+// a hang in Hung.
+func runHonestyWorkload(spec honestySpec, deadline time.Duration, stderr io.Writer) (*HonestyRun, error) {
+	cmd, err := reexec.Command(roleHonesty, spec)
+	if err != nil {
+		return nil, err
+	}
 	// Under a deadline: a workload that waits for ever (EAGAIN in Go's
 	// poller, say) is stopped with SIGQUIT (stacks saved) and reported as
 	// hung, never left to hang the suite.
-	child, err := proctree.Run(cmd, proctree.Options{Name: "honesty-" + cfg.Driver, Deadline: 2*sw.BusyTimeout + time.Minute,
-		StacksDir: HonestyStacksDir, Output: cfg.Stderr})
+	child, err := proctree.Run(cmd, proctree.Options{Name: "honesty-" + spec.Driver, Deadline: deadline,
+		StacksDir: HonestyStacksDir, Output: stderr})
 	if err != nil {
 		return nil, err
 	}
+	run := &HonestyRun{}
 	runErr := child.Err()
 	if h := child.Hung(); h != nil {
 		run.Hung = fmt.Sprintf("workload %s (stacks %s)", h.Reason, h.Stacks)
@@ -320,25 +375,15 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 			h.Close()
 		}
 	}
-	stopped = true
-	if err := m.Stop(); err != nil {
-		return nil, fmt.Errorf("faultfs stop: %w", err)
-	}
-	if h := m.Hung(); h != nil {
-		run.Hung += fmt.Sprintf("; faultfs server %s (stacks %s)", h.Reason, h.Stacks)
-	}
-	run.Trace, err = trace.ReadFile(tracePath)
-	if err != nil {
-		return nil, fmt.Errorf("trace: %w", err)
-	}
-	for _, r := range run.Trace {
-		if r.Kind == trace.KindOp && r.Rule > 0 && !strings.HasPrefix(r.Fault, "delay") {
-			run.Fired++
-		}
-	}
+	return run, nil
+}
+
+// judgeHonesty runs the error-fidelity and page-count checkers over the
+// run's histories, trace and backing files into run.Results.
+func judgeHonesty(run *HonestyRun, cfg HonestyConfig, sw kanbancore.Switches, work, backing string) error {
 	events, err := history.ReadDir(filepath.Join(work, "hist"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	meta := oracle.Meta{Scenario: "honesty", Profile: cfg.Profile, Driver: cfg.Driver, Seed: cfg.Seed, Plan: cfg.Plan.String(),
 		Switches: map[string]string{}}
@@ -352,5 +397,5 @@ func RunHonesty(ctx context.Context, cfg HonestyConfig) (*HonestyRun, error) {
 			run.Results[name] = r
 		}
 	}
-	return run, nil
+	return nil
 }

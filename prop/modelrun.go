@@ -2,7 +2,6 @@ package prop
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,13 +27,11 @@ import (
 // counter inside the transaction (as the scenario runner's observer does),
 // so the commits of all processes form one total order.
 
-const (
-	roleKanban = "prop-kanban-role"
-	kanbanEnv  = "SQLCHAOS_PROP_KANBAN"
-)
+const roleKanban = "prop-kanban-role"
 
 func init() { reexec.Register(roleKanban, kanbanRoleMain) }
 
+// kanbanSpec is what one workload role process needs (its reexec spec).
 type kanbanSpec struct {
 	DB, Driver, Profile, Proc, Hist string
 	Steps                           []Step
@@ -44,12 +41,7 @@ type kanbanSpec struct {
 // Claimer is the claim lock a workload role uses.
 func Claimer(role int) string { return fmt.Sprintf("role-%d", role) }
 
-func kanbanRoleMain([]string) int {
-	var spec kanbanSpec
-	if err := json.Unmarshal([]byte(os.Getenv(kanbanEnv)), &spec); err != nil {
-		fmt.Fprintln(os.Stderr, roleKanban+":", err)
-		return 2
-	}
+func kanbanRoleMain(spec kanbanSpec) int {
 	sw, err := kanbancore.ProfileByName(spec.Profile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, roleKanban+":", err)
@@ -199,12 +191,10 @@ func RunWorkload(ctx context.Context, dir, driver, profile string, w Workload, s
 	var cmds []*exec.Cmd
 	for r, steps := range w.ByRole() {
 		spec := kanbanSpec{DB: db, Driver: driver, Profile: profile, Proc: fmt.Sprintf("role-%d", r), Hist: hist, Steps: steps, Start: at}
-		js, _ := json.Marshal(spec)
-		cmd, err := reexec.Command(roleKanban)
+		cmd, err := reexec.Command(roleKanban, spec)
 		if err != nil {
 			return nil, err
 		}
-		cmd.Env = append(cmd.Env, kanbanEnv+"="+string(js))
 		cmd.Stdout, cmd.Stderr = stderr, stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {

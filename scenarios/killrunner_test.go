@@ -119,7 +119,7 @@ func TestKilledRunnerLeavesNothing(t *testing.T) {
 	reg := t.TempDir()
 	t.Setenv(proctree.RegistryEnv, reg)
 	adoptOrphans() // this test process is the subreaper the orphans go to
-	cmd, err := reexec.Command(runnerRole, "connect-eio-zombies", "legacy", t.TempDir())
+	cmd, err := reexec.Command(runnerRole, []string{"connect-eio-zombies", "legacy", t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

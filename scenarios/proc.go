@@ -155,15 +155,10 @@ func cliDeadline(spec RoleSpec) time.Duration {
 // by Go (the board's reaper collects it); it still exits with the run's
 // anchor.
 func startRole(spec RoleSpec, stderr io.Writer, ownGroup bool, stacksDir string) (*proc, error) {
-	cmd, err := reexec.Command(spec.Role)
+	cmd, err := reexec.Command(spec.Role, spec)
 	if err != nil {
 		return nil, err
 	}
-	env, err := spec.env()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Env = append(cmd.Env, env)
 	p := &proc{name: spec.Proc, spec: spec, cmd: cmd, done: make(chan struct{})}
 	if !ownGroup {
 		cmd.Stdout = stderr

@@ -56,12 +56,12 @@ func seedFor(seed int64, name string) uint64 {
 	return h.Sum64()
 }
 
-// roleMain wraps a role body: it decodes the spec, opens the history,
+// roleMain wraps a role body: it reads the spec's clock, opens the history,
 // records start and exit, and turns SIGTERM/SIGINT into a cancelled
 // context so the role closes its connection cleanly.
-func roleMain(body func(r *role) error) func([]string) int {
-	return func([]string) int {
-		spec, clock, err := roleFromEnv()
+func roleMain(body func(r *role) error) func(RoleSpec) int {
+	return func(spec RoleSpec) int {
+		clock, err := spec.clock()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -131,11 +131,17 @@ func (r *role) open() (*kanbancore.Conn, error) {
 // sleep sleeps a board-time duration (scaled to wall time); it returns
 // the context's error when stopped.
 func (r *role) sleep(board time.Duration) error {
-	t := time.NewTimer(r.clock.Wall(board))
+	return sleepBoard(r.ctx, r.clock, board)
+}
+
+// sleepBoard sleeps a board-time duration on clock (scaled to wall time);
+// it returns ctx's error when ctx ends first.
+func sleepBoard(ctx context.Context, clock Clock, board time.Duration) error {
+	t := time.NewTimer(clock.Wall(board))
 	defer t.Stop()
 	select {
-	case <-r.ctx.Done():
-		return r.ctx.Err()
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-t.C:
 		return nil
 	}
@@ -200,8 +206,8 @@ func runWorker(r *role) error {
 // the worker it launched is alive: the launch-window false negative of the
 // original's liveness probe (fork → /proc visibility lag, psutil races),
 // made deterministic.
-func runLauncher([]string) int {
-	spec, clock, err := roleFromEnv()
+func runLauncher(spec RoleSpec) int {
+	clock, err := spec.clock()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -552,14 +552,7 @@ func (r *Run) Phase(name string) {
 
 // Sleep waits a board-time duration.
 func (r *Run) Sleep(board time.Duration) error {
-	t := time.NewTimer(r.clock.Wall(board))
-	defer t.Stop()
-	select {
-	case <-r.ctx.Done():
-		return r.ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleepBoard(r.ctx, r.clock, board)
 }
 
 // LoadDuration is the scenario's load duration in board time: the

@@ -27,7 +27,7 @@ const sleeperRole = "scn-test-sleeper"
 func init() {
 	reexec.Register(sleeperRole, func(args []string) int {
 		if len(args) == 0 {
-			cmd, err := reexec.Command(sleeperRole, "child")
+			cmd, err := reexec.Command(sleeperRole, []string{"child"})
 			if err != nil {
 				return 2
 			}
@@ -231,7 +231,7 @@ func TestCountDefunct(t *testing.T) {
 // checks stopAll leaves neither alive.
 func TestStopAllKillsTheGroup(t *testing.T) {
 	ps := newProcSet(os.Stderr)
-	cmd, err := reexec.Command(sleeperRole)
+	cmd, err := reexec.Command(sleeperRole, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

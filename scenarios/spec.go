@@ -1,14 +1,8 @@
 package scenarios
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
 	"time"
 )
-
-// specEnv carries a role process's RoleSpec (JSON) from its parent.
-const specEnv = "SQLCHAOS_SCN_SPEC"
 
 // Role process names: the reexec roles the runner (and the dispatcher, for
 // workers) start as separate OS processes of the same binary.
@@ -21,9 +15,9 @@ const (
 	RoleWriter     = "scn-writer"     // long-lived connection writing in a loop (heartbeat-like load)
 )
 
-// RoleSpec is everything a role process needs. The runner encodes it as
-// JSON into the child's environment; the dispatcher derives its workers'
-// specs from its own.
+// RoleSpec is everything a role process needs: the spec it is started with
+// (reexec.Command; the child decodes it strictly). The dispatcher derives
+// its workers' specs from its own.
 type RoleSpec struct {
 	Role     string   `json:"role"` // one of the Role* names
 	Proc     string   `json:"proc"` // history instance name, unique per run ("cli-7")
@@ -73,35 +67,7 @@ type WorkerTemplate struct {
 	ExitLinger       time.Duration `json:"exit_linger,omitempty"`
 }
 
-func (s RoleSpec) env() (string, error) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return "", err
-	}
-	return specEnv + "=" + string(b), nil
-}
-
-// specFromEnv decodes the RoleSpec a role process was started with.
-func specFromEnv() (RoleSpec, error) {
-	var s RoleSpec
-	v := os.Getenv(specEnv)
-	if v == "" {
-		return s, fmt.Errorf("scenarios: %s not set (role processes are started by the runner)", specEnv)
-	}
-	if err := json.Unmarshal([]byte(v), &s); err != nil {
-		return s, fmt.Errorf("scenarios: bad %s: %v", specEnv, err)
-	}
-	os.Unsetenv(specEnv)
-	return s, nil
-}
-
-// roleFromEnv decodes the RoleSpec and the shared board clock a role
-// process was started with.
-func roleFromEnv() (RoleSpec, Clock, error) {
-	spec, err := specFromEnv()
-	if err != nil {
-		return spec, Clock{}, err
-	}
-	clock, err := ParseClock(spec.Clock)
-	return spec, clock, err
+// clock is the shared board clock the role process was started with.
+func (s RoleSpec) clock() (Clock, error) {
+	return ParseClock(s.Clock)
 }

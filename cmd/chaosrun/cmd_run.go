@@ -531,15 +531,23 @@ func cmdReplay(args []string) int {
 	return code
 }
 
+// roleSpecEnv carries the RoleSpec (JSON) of a role run by hand.
+const roleSpecEnv = "SQLCHAOS_SCN_SPEC"
+
 // cmdRole runs a scenario role in this process's place: the runner starts
 // roles through reexec; this lets a person run one by hand with the spec in
-// $SQLCHAOS_SCN_SPEC.
+// $SQLCHAOS_SCN_SPEC, passed on as the role's reexec spec.
 func cmdRole(args []string) int {
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(os.Stderr, "Usage: SQLCHAOS_SCN_SPEC='{...}' chaosrun role scn-dispatcher|scn-worker|scn-launcher|scn-watcher|scn-cli|scn-writer")
+		fmt.Fprintln(os.Stderr, "Usage: "+roleSpecEnv+"='{...}' chaosrun role scn-dispatcher|scn-worker|scn-launcher|scn-watcher|scn-cli|scn-writer")
 		return 2
 	}
-	cmd, err := reexec.Command(args[0])
+	spec := os.Getenv(roleSpecEnv)
+	if spec == "" {
+		fmt.Fprintf(os.Stderr, "chaosrun role: %s not set (role processes are started by the runner)\n", roleSpecEnv)
+		return 2
+	}
+	cmd, err := reexec.Command(args[0], json.RawMessage(spec))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

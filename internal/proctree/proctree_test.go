@@ -59,7 +59,7 @@ func init() {
 		if args[0] == "sleep" {
 			cmd = exec.Command("sleep", "1000")
 		} else {
-			cmd, _ = reexec.Command(args[0])
+			cmd, _ = reexec.Command(args[0], nil)
 		}
 		cmd.Stderr = os.Stderr
 		if err := proctree.Start(cmd, "grandchild"); err != nil {
@@ -122,7 +122,7 @@ func (s *syncBuf) String() string {
 // output), and Hung says so.
 func TestDeadlineQuitsAndSavesStacks(t *testing.T) {
 	t.Setenv(proctree.RegistryEnv, t.TempDir())
-	cmd, err := reexec.Command(roleHang)
+	cmd, err := reexec.Command(roleHang, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestDeadlineQuitsAndSavesStacks(t *testing.T) {
 // SIGKILLed after the grace.
 func TestQuitKillsWhatIgnoresSIGQUIT(t *testing.T) {
 	t.Setenv(proctree.RegistryEnv, t.TempDir())
-	cmd, err := reexec.Command(roleStubborn)
+	cmd, err := reexec.Command(roleStubborn, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestQuitKillsWhatIgnoresSIGQUIT(t *testing.T) {
 // its stdout and stderr reach Output and its exit status Err.
 func TestRunForwardsOutputAndExit(t *testing.T) {
 	t.Setenv(proctree.RegistryEnv, t.TempDir())
-	cmd, err := reexec.Command(roleChatty)
+	cmd, err := reexec.Command(roleChatty, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func reapGone(pid int, d time.Duration) bool {
 func TestWatchAnchor(t *testing.T) {
 	t.Setenv(proctree.RegistryEnv, t.TempDir())
 	subreaper(t)
-	cmd, err := reexec.Command(roleAnchor, roleGrandchild)
+	cmd, err := reexec.Command(roleAnchor, []string{roleGrandchild})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestSweepKillsReapsAndUnmounts(t *testing.T) {
 	reg := t.TempDir()
 	t.Setenv(proctree.RegistryEnv, reg)
 	subreaper(t)
-	cmd, err := reexec.Command(roleAnchor, "sleep")
+	cmd, err := reexec.Command(roleAnchor, []string{"sleep"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestPdeathsigTrap(t *testing.T) {
 		how       string
 		wantAlive bool
 	}{{"plain", false}, {"proctree", true}} {
-		cmd, err := reexec.Command(roleThreadExit, c.how)
+		cmd, err := reexec.Command(roleThreadExit, []string{c.how})
 		if err != nil {
 			t.Fatal(err)
 		}

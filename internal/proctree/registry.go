@@ -149,6 +149,17 @@ type recProc struct {
 	name  string
 }
 
+// anchorRecord is what one anchor file recorded.
+type anchorRecord struct {
+	procs         []recProc
+	mounts, temps []string
+}
+
+// sweepFile sweeps one dead anchor's file (see Sweep): it takes the file's
+// lock (another sweep holding it wins), reads what was recorded, adds what
+// was started but never recorded, kills and reaps the processes, clears the
+// mounts, removes the temporary directories once nothing is left alive and
+// every unmount succeeded, and then the file itself.
 func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *SweepReport) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
@@ -161,8 +172,23 @@ func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *Swe
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return nil // another sweep has it
 	}
-	var procs []recProc
-	var mounts, temps []string
+	rec := readAnchorFile(f)
+	procs := addUnrecorded(anchor, rec.procs)
+	left := killAndReap(procs, rep)
+	errs := unmountRecorded(rec.mounts, unmount, rep)
+	if left == 0 && len(errs) == 0 {
+		errs = removeTemps(rec.temps, rep)
+	}
+	if left == 0 && len(errs) == 0 {
+		os.Remove(path)
+	}
+	return errors.Join(errs...)
+}
+
+// readAnchorFile parses an anchor file's lines (see the registry above),
+// skipping any it cannot parse.
+func readAnchorFile(f *os.File) anchorRecord {
+	var rec anchorRecord
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fl := strings.Fields(sc.Text())
@@ -175,28 +201,31 @@ func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *Swe
 				if len(fl) > 3 {
 					name = fl[3]
 				}
-				procs = append(procs, recProc{pid, start, name})
+				rec.procs = append(rec.procs, recProc{pid, start, name})
 			}
 		case len(fl) >= 2 && fl[0] == "mount":
 			if m, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(sc.Text(), "mount"))); err == nil {
-				mounts = append(mounts, m)
+				rec.mounts = append(rec.mounts, m)
 			}
 		case len(fl) >= 2 && fl[0] == "tmp":
 			if d, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(sc.Text(), "tmp"))); err == nil {
-				temps = append(temps, d)
+				rec.temps = append(rec.temps, d)
 			}
 		}
 	}
-	// A process started in the instant its starter died was never
-	// recorded: the live ones still name the anchor in their environment;
-	// the zombies this process adopted are in the process group of a
-	// recorded role (workers are never group leaders).
+	return rec
+}
+
+// addUnrecorded adds to procs what was started but never recorded: a
+// process started in the instant its starter died. The live ones still
+// name the anchor in their environment; the zombies this process adopted
+// are in the process group of a recorded role (workers are never group
+// leaders).
+func addUnrecorded(anchor string, procs []recProc) []recProc {
 	groups := map[int]bool{}
-	for _, p := range procs {
-		groups[p.pid] = true
-	}
 	known := map[int]bool{}
 	for _, p := range procs {
+		groups[p.pid] = true
 		known[p.pid] = true
 	}
 	for _, pid := range namingAnchor(anchor, groups) {
@@ -211,7 +240,14 @@ func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *Swe
 			known[c.Pid] = true
 		}
 	}
-	// Kill what is alive; then wait (bounded) for it to exit.
+	return procs
+}
+
+// killAndReap SIGKILLs the processes still alive, then waits (bounded, 5 s)
+// for them to exit, reaping those that are this process's zombies, and
+// files each in rep (Killed, Reaped, then Alive or Zombies for those left).
+// It returns how many are left neither gone nor a zombie.
+func killAndReap(procs []recProc, rep *SweepReport) int {
 	var pending []recProc
 	for _, p := range procs {
 		if Alive(p.pid, p.start) {
@@ -223,31 +259,9 @@ func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *Swe
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	me := os.Getpid()
 	left := 0
 	for {
-		left = 0
-		var still []recProc
-		for _, p := range pending {
-			s, ok := ReadStat(p.pid)
-			if !ok || s.Start != p.start {
-				continue // gone
-			}
-			if s.Zombie() && s.Ppid == me {
-				var ws unix.WaitStatus
-				if got, err := unix.Wait4(p.pid, &ws, unix.WNOHANG, nil); err == nil && got == p.pid {
-					rep.Reaped = append(rep.Reaped, p.pid)
-					continue
-				}
-				// A thread-group leader shows Z while its other threads
-				// are still exiting; wait4 reaps it only after them.
-				left++
-			} else if !s.Zombie() {
-				left++
-			}
-			still = append(still, p)
-		}
-		pending = still
+		pending, left = reapPass(pending, rep)
 		if left == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -260,38 +274,74 @@ func sweepFile(path, anchor string, unmount func(string) (bool, error), rep *Swe
 			rep.Zombies = append(rep.Zombies, p.pid)
 		}
 	}
+	return left
+}
+
+// reapPass looks once at each pending process: gone ones are dropped, this
+// process's zombies reaped (into rep.Reaped). It returns the processes still
+// there and how many of them are not (reapable-later) zombies of others.
+func reapPass(pending []recProc, rep *SweepReport) (still []recProc, left int) {
+	me := os.Getpid()
+	for _, p := range pending {
+		s, ok := ReadStat(p.pid)
+		if !ok || s.Start != p.start {
+			continue // gone
+		}
+		if s.Zombie() && s.Ppid == me {
+			var ws unix.WaitStatus
+			if got, err := unix.Wait4(p.pid, &ws, unix.WNOHANG, nil); err == nil && got == p.pid {
+				rep.Reaped = append(rep.Reaped, p.pid)
+				continue
+			}
+			// A thread-group leader shows Z while its other threads
+			// are still exiting; wait4 reaps it only after them.
+			left++
+		} else if !s.Zombie() {
+			left++
+		}
+		still = append(still, p)
+	}
+	return still, left
+}
+
+// unmountRecorded passes each recorded mount point to unmount (nil: mounts
+// are left alone) and files those it cleared in rep.Mounts.
+func unmountRecorded(mounts []string, unmount func(string) (bool, error), rep *SweepReport) []error {
+	if unmount == nil {
+		return nil
+	}
 	var errs []error
-	if unmount != nil {
-		for _, m := range mounts {
-			cleared, err := unmount(m)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			if cleared {
-				rep.Mounts = append(rep.Mounts, m)
-			}
+	for _, m := range mounts {
+		cleared, err := unmount(m)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if cleared {
+			rep.Mounts = append(rep.Mounts, m)
 		}
 	}
-	if left == 0 && len(errs) == 0 {
-		for _, d := range temps {
-			if _, err := os.Lstat(d); err != nil {
-				continue
-			}
-			if mountedUnder(d) {
-				errs = append(errs, fmt.Errorf("proctree: %s: still mounted under it, not removed", d))
-				continue
-			}
-			if err := os.RemoveAll(d); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			rep.Temps = append(rep.Temps, d)
+	return errs
+}
+
+// removeTemps removes the recorded temporary directories that still exist,
+// never one with anything mounted under it, and files them in rep.Temps.
+func removeTemps(temps []string, rep *SweepReport) []error {
+	var errs []error
+	for _, d := range temps {
+		if _, err := os.Lstat(d); err != nil {
+			continue
 		}
+		if mountedUnder(d) {
+			errs = append(errs, fmt.Errorf("proctree: %s: still mounted under it, not removed", d))
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rep.Temps = append(rep.Temps, d)
 	}
-	if left == 0 && len(errs) == 0 {
-		os.Remove(path)
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // namingAnchor lists the live processes in one of the process groups
@@ -347,39 +397,15 @@ func readEnviron(pid int, d time.Duration) ([]byte, bool) {
 // mountedUnder reports whether anything is mounted at dir or below it (or
 // whether that cannot be told), from /proc/self/mountinfo.
 func mountedUnder(dir string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := ReadMountinfo()
 	if err != nil {
 		return true
 	}
 	dir = filepath.Clean(dir)
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		mp := unescapeOctal(f[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+	for _, m := range ms {
+		if m.Mountpoint == dir || strings.HasPrefix(m.Mountpoint, dir+"/") {
 			return true
 		}
 	}
 	return false
-}
-
-// unescapeOctal undoes mountinfo's \NNN escapes.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
