@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/found"
 	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
@@ -1188,27 +1189,12 @@ func (e *Explorer) Save(rep *Report, foundDir string) ([]string, *SavedState, er
 }
 
 // FoundEnv overrides where --save writes (as for the properties' found plans).
-const FoundEnv = "SQLCHAOS_FOUND_DIR"
+const FoundEnv = found.Env
 
 // FoundDir is $SQLCHAOS_FOUND_DIR, else testdata/found at the module root
-// (walking up to go.mod from the working directory).
-func FoundDir() string {
-	if d := os.Getenv(FoundEnv); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return filepath.Join("testdata", "found")
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "testdata", "found")
-		}
-		if filepath.Dir(d) == d {
-			return filepath.Join(dir, "testdata", "found")
-		}
-	}
-}
+// (walking up to go.mod from the working directory): found.Dir, shared
+// with the properties' found plans.
+func FoundDir() string { return found.Dir() }
 
 // OracleCheckers are the oracle checkers CrossCheck runs on a state's
 // image: the three the explorer's own judgements mirror.
