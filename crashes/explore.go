@@ -1092,31 +1092,41 @@ func shares(a, b []string) bool {
 
 // judgeOne builds and judges one state from scratch.
 func (e *Explorer) judgeOne(ctx context.Context, d *judgeDir, p planned) (Judgement, error) {
-	r := newReplayer(e.tl)
-	r.advance(e.tl.points[p.pi].idx)
-	img, err := r.build(p.pi, p.alts, p.undo)
+	img, err := e.buildImage(p.pi, p.alts, p.undo)
 	if err != nil {
 		return Judgement{}, err
 	}
 	return d.judge(ctx, img, e.cut(p), e.mode), nil
 }
 
+// buildImage builds one state's image with a replayer of its own.
+func (e *Explorer) buildImage(pi int, alts []Alt, undo uint64) (Image, error) {
+	r := newReplayer(e.tl)
+	r.advance(e.tl.points[pi].idx)
+	return r.build(pi, alts, undo)
+}
+
+// parseState parses a state ID and checks it against the recording
+// (timeline.validate): it returns the state, its class set, and its point.
+func (e *Explorer) parseState(id string) (State, int, error) {
+	s, err := ParseID(id)
+	if err != nil {
+		return s, 0, err
+	}
+	pi, err := e.tl.validate(&s)
+	return s, pi, err
+}
+
 // Rebuild builds the image of the state named by id into outDir (which
 // must not hold another database's files), judges a private copy of it,
 // and returns the finding.
 func (e *Explorer) Rebuild(ctx context.Context, id, outDir string) (*Finding, error) {
-	s, err := ParseID(id)
-	if err != nil {
-		return nil, err
-	}
-	pi, err := e.tl.validate(&s)
+	s, pi, err := e.parseState(id)
 	if err != nil {
 		return nil, err
 	}
 	p := planned{pi: pi, alts: s.Alts, undo: s.Undo, class: s.Class}
-	r := newReplayer(e.tl)
-	r.advance(e.tl.points[pi].idx)
-	img, err := r.build(pi, p.alts, p.undo)
+	img, err := e.buildImage(pi, p.alts, p.undo)
 	if err != nil {
 		return nil, err
 	}
@@ -1259,11 +1269,7 @@ func (e *Explorer) CrossCheck(ctx context.Context, id string) ([]oracle.Result, 
 	if e.opts.DB != oracle.DBName {
 		return nil, fmt.Errorf("the oracle judges %s only, this recording's database is %s", oracle.DBName, e.opts.DB)
 	}
-	s, err := ParseID(id)
-	if err != nil {
-		return nil, err
-	}
-	pi, err := e.tl.validate(&s)
+	s, pi, err := e.parseState(id)
 	if err != nil {
 		return nil, err
 	}
@@ -1299,9 +1305,7 @@ func (e *Explorer) CrossCheck(ctx context.Context, id string) ([]oracle.Result, 
 	if err := filterLines(filepath.Join(e.opts.RunDir, TraceFile), filepath.Join(tmp, oracle.TraceFile), cutT); err != nil {
 		return nil, err
 	}
-	r := newReplayer(e.tl)
-	r.advance(e.tl.points[pi].idx)
-	img, err := r.build(pi, s.Alts, s.Undo)
+	img, err := e.buildImage(pi, s.Alts, s.Undo)
 	if err != nil {
 		return nil, err
 	}
