@@ -28,4 +28,20 @@
 //
 // A state is named by an ID (State.ID) from which `chaosrun crashes RUNDIR
 // --state ID --out DIR` rebuilds its files.
+//
+// Where each idea lives: record.go loads a recording (LoadRecording: the
+// capture's snapshot and writes, and the trace's ops); timeline.go
+// resolves it into file objects, crash points and the synced writes whose
+// loss is explored (newTimeline, claims); state.go names states (Class,
+// Alt, State IDs, sector pieces and torn masks); image.go is the replayer
+// that builds a state's image (and the naive reference the tests compare
+// it with); wal.go finds how much of a -wal SQLite's recovery reads;
+// judge.go is the judgement, pure (what the histories expect, then per
+// image the ledger, durability, rows predicted then compared, statuses);
+// sqlite.go places an image and reads its facts with SQLite; explore.go
+// is the explorer (Open, Plan: the states each class contributes and the
+// budget's fair shares; Run: placing and judging in parallel, tallying,
+// shrinking; Rebuild, CrossCheck, Save). The row key rendering is shared
+// with the oracle (internal/rowkey), the found directory with the
+// properties (internal/found).
 package crashes

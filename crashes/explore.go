@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
+	"github.com/sqlchaos/sqlchaos/internal/found"
 	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
@@ -287,162 +288,209 @@ func (e *Explorer) id(p planned) string {
 // systematic ones leave, and at least a fair share).
 func (e *Explorer) Plan() ([]planned, []ClassStats) {
 	rng := rand.New(rand.NewPCG(uint64(e.opts.Seed), 0x5eed))
-	type source struct {
-		class Class
-		count int
-		get   func(i int) planned
-	}
-	var srcs []source
 	want := map[Class]bool{}
 	for _, c := range e.opts.Classes {
 		want[c] = true
 	}
-	pts := e.tl.points
-	if want[ClassClean] {
-		srcs = append(srcs, source{ClassClean, len(pts), func(i int) planned { return planned{pi: i, class: ClassClean} }})
+	srcs, withVol := e.sources(want)
+	randomOK := want[ClassRandom] && len(withVol) > 0 && e.opts.Budget > 0
+	needs := make([]int, 0, len(srcs)+1)
+	for _, s := range srcs {
+		needs = append(needs, s.count)
 	}
-	var withVol []int
-	type pw struct{ pi, w int }
-	var vols []pw
-	for pi, p := range pts {
-		n := 0
-		for _, f := range p.files {
-			for _, w := range f.volatile {
-				vols = append(vols, pw{pi, w})
-				n++
+	if randomOK {
+		needs = append(needs, e.opts.Budget) // random states demand the whole budget
+	}
+	quota := shareBudget(needs, e.opts.Budget)
+	c := &choice{seen: map[string]bool{}}
+	for k, s := range srcs {
+		c.stats = append(c.stats, ClassStats{Class: s.class, Candidates: s.count})
+		for _, i := range sample(rng, s.count, quota[k]) {
+			c.add(e, s.get(i))
+		}
+	}
+	if randomOK {
+		q := quota[len(srcs)]
+		c.stats = append(c.stats, ClassStats{Class: ClassRandom, Candidates: q})
+		for tries := 0; q > 0 && tries < 20*q+100; tries++ {
+			if p := e.randomState(rng, withVol); len(p.alts) > 0 && c.add(e, p) {
+				q--
 			}
 		}
-		if n > 0 {
+	}
+	sort.SliceStable(c.out, func(i, j int) bool {
+		if c.out[i].pi != c.out[j].pi {
+			return c.out[i].pi < c.out[j].pi
+		}
+		return c.out[i].class.rank() < c.out[j].class.rank()
+	})
+	return c.out, c.stats
+}
+
+// choice is the plan being chosen: the states so far (each ID once) and
+// the classes' stats.
+type choice struct {
+	out   []planned
+	stats []ClassStats
+	seen  map[string]bool
+}
+
+// add adds p unless a state with its ID is already chosen, and reports
+// whether it did.
+func (c *choice) add(e *Explorer, p planned) bool {
+	id := e.id(p)
+	if c.seen[id] {
+		return false
+	}
+	c.seen[id] = true
+	c.out = append(c.out, p)
+	return true
+}
+
+// shareBudget shares budget max-min fairly among demands: in order of
+// need (smallest first, ties in the given order), each takes what it
+// needs up to an equal share of what is left. It returns each demand's
+// quota, in the demands' order; with no budget (<= 0) every demand gets
+// what it needs.
+func shareBudget(needs []int, budget int) []int {
+	quota := make([]int, len(needs))
+	if budget <= 0 {
+		copy(quota, needs)
+		return quota
+	}
+	order := make([]int, len(needs))
+	for k := range order {
+		order[k] = k
+	}
+	sort.SliceStable(order, func(i, j int) bool { return needs[order[i]] < needs[order[j]] })
+	left := budget
+	for i, k := range order {
+		q := min(needs[k], left/(len(order)-i))
+		quota[k] = q
+		left -= q
+	}
+	return quota
+}
+
+// source is one systematic class's states, enumerated by index.
+type source struct {
+	class Class
+	count int
+	get   func(i int) planned
+}
+
+// pointWrite is a write (op index w) at a crash point (pi).
+type pointWrite struct{ pi, w int }
+
+// sources returns the wanted systematic classes' states, in class order,
+// and the points that have unsynced writes.
+func (e *Explorer) sources(want map[Class]bool) ([]source, []int) {
+	withVol, vols := e.volatileWrites()
+	var srcs []source
+	add := func(c Class, s func() source) {
+		if want[c] {
+			srcs = append(srcs, s())
+		}
+	}
+	add(ClassClean, e.cleanStates)
+	add(ClassSynced, func() source { return e.syncedStates(withVol) })
+	add(ClassLost, func() source { return e.lostStates(vols) })
+	add(ClassLostSynced, e.lostSyncedStates)
+	add(ClassTorn, func() source { return e.tornStates(ClassTorn, vols) })
+	add(ClassTornSynced, func() source { return e.tornStates(ClassTornSynced, e.claimedWrites()) })
+	add(ClassDirLost, e.dirLostStates)
+	return srcs, withVol
+}
+
+// volatileWrites returns the points with unsynced writes and every
+// unsynced write at every point.
+func (e *Explorer) volatileWrites() (withVol []int, vols []pointWrite) {
+	for pi, p := range e.tl.points {
+		n := len(vols)
+		for _, f := range p.files {
+			for _, w := range f.volatile {
+				vols = append(vols, pointWrite{pi, w})
+			}
+		}
+		if len(vols) > n {
 			withVol = append(withVol, pi)
 		}
 	}
-	if want[ClassSynced] {
-		srcs = append(srcs, source{ClassSynced, len(withVol), func(i int) planned {
-			pi := withVol[i]
-			var alts []Alt
-			for _, f := range pts[pi].files {
-				for _, w := range f.volatile {
-					alts = append(alts, Alt{Seq: e.rec.Ops[w].Seq})
-				}
-			}
-			return planned{pi: pi, alts: sortAlts(alts), class: ClassSynced}
-		}})
+	return withVol, vols
+}
+
+// claimedWrites returns the claims as writes at points.
+func (e *Explorer) claimedWrites() []pointWrite {
+	var ws []pointWrite
+	for _, c := range e.claims {
+		ws = append(ws, pointWrite{c.point, c.write})
 	}
-	if want[ClassLost] {
-		srcs = append(srcs, source{ClassLost, len(vols), func(i int) planned {
-			return planned{pi: vols[i].pi, alts: []Alt{{Seq: e.rec.Ops[vols[i].w].Seq}}, class: ClassLost}
-		}})
-	}
-	if want[ClassLostSynced] {
-		srcs = append(srcs, source{ClassLostSynced, len(e.claims), func(i int) planned {
-			c := e.claims[i]
-			return planned{pi: c.point, alts: []Alt{{Seq: e.rec.Ops[c.write].Seq}}, class: ClassLostSynced}
-		}})
-	}
-	// torn enumerates every systematic tear of each write of ws.
-	torn := func(class Class, ws []pw) source {
-		var starts []int // prefix sums of torn masks per write
-		total := 0
-		for _, v := range ws {
-			starts = append(starts, total)
-			total += tornCount(e.tl.npieces(v.w))
-		}
-		return source{class, total, func(i int) planned {
-			k := sort.Search(len(starts), func(k int) bool { return starts[k] > i }) - 1
-			v := ws[k]
-			masks := tornMasks(e.tl.npieces(v.w))
-			return planned{pi: v.pi, alts: []Alt{{Seq: e.rec.Ops[v.w].Seq, Keep: masks[i-starts[k]]}}, class: class}
-		}}
-	}
-	if want[ClassTorn] {
-		srcs = append(srcs, torn(ClassTorn, vols))
-	}
-	if want[ClassTornSynced] {
-		var ws []pw
-		for _, c := range e.claims {
-			ws = append(ws, pw{c.point, c.write})
-		}
-		srcs = append(srcs, torn(ClassTornSynced, ws))
-	}
-	if want[ClassDirLost] {
-		type pd struct{ pi, d int }
-		var dirs []pd
-		for pi, p := range pts {
-			for _, d := range p.dirOps {
-				dirs = append(dirs, pd{pi, d})
+	return ws
+}
+
+// cleanStates: every point with nothing lost.
+func (e *Explorer) cleanStates() source {
+	return source{ClassClean, len(e.tl.points), func(i int) planned { return planned{pi: i, class: ClassClean} }}
+}
+
+// syncedStates: every point with unsynced writes, all of them lost.
+func (e *Explorer) syncedStates(withVol []int) source {
+	return source{ClassSynced, len(withVol), func(i int) planned {
+		pi := withVol[i]
+		var alts []Alt
+		for _, f := range e.tl.points[pi].files {
+			for _, w := range f.volatile {
+				alts = append(alts, Alt{Seq: e.rec.Ops[w].Seq})
 			}
 		}
-		srcs = append(srcs, source{ClassDirLost, len(dirs), func(i int) planned {
-			return planned{pi: dirs[i].pi, undo: e.rec.Ops[dirs[i].d].Seq, class: ClassDirLost}
-		}})
+		return planned{pi: pi, alts: sortAlts(alts), class: ClassSynced}
+	}}
+}
+
+// lostStates: every single unsynced write lost.
+func (e *Explorer) lostStates(vols []pointWrite) source {
+	return source{ClassLost, len(vols), func(i int) planned {
+		return planned{pi: vols[i].pi, alts: []Alt{{Seq: e.rec.Ops[vols[i].w].Seq}}, class: ClassLost}
+	}}
+}
+
+// lostSyncedStates: every claimed write lost at its claim point.
+func (e *Explorer) lostSyncedStates() source {
+	return source{ClassLostSynced, len(e.claims), func(i int) planned {
+		c := e.claims[i]
+		return planned{pi: c.point, alts: []Alt{{Seq: e.rec.Ops[c.write].Seq}}, class: ClassLostSynced}
+	}}
+}
+
+// tornStates enumerates every systematic tear of each write of ws.
+func (e *Explorer) tornStates(class Class, ws []pointWrite) source {
+	var starts []int // prefix sums of torn masks per write
+	total := 0
+	for _, v := range ws {
+		starts = append(starts, total)
+		total += tornCount(e.tl.npieces(v.w))
 	}
-	// Budget shares (max-min fair). Random demands the whole budget.
-	randomOK := want[ClassRandom] && len(withVol) > 0 && e.opts.Budget > 0
-	type demand struct {
-		k    int // index into srcs, or -1 for random
-		need int
-	}
-	var ds []demand
-	for k, s := range srcs {
-		ds = append(ds, demand{k, s.count})
-	}
-	if randomOK {
-		ds = append(ds, demand{-1, e.opts.Budget})
-	}
-	quota := map[int]int{}
-	if e.opts.Budget <= 0 {
-		for _, d := range ds {
-			quota[d.k] = d.need
-		}
-	} else {
-		sort.SliceStable(ds, func(i, j int) bool { return ds[i].need < ds[j].need })
-		left := e.opts.Budget
-		for i, d := range ds {
-			share := left / (len(ds) - i)
-			q := min(d.need, share)
-			quota[d.k] = q
-			left -= q
-		}
-	}
-	var out []planned
-	var stats []ClassStats
-	seen := map[string]bool{}
-	for k, s := range srcs {
-		q := quota[k]
-		stats = append(stats, ClassStats{Class: s.class, Candidates: s.count})
-		for _, i := range sample(rng, s.count, q) {
-			p := s.get(i)
-			id := e.id(p)
-			if !seen[id] {
-				seen[id] = true
-				out = append(out, p)
-			}
+	return source{class, total, func(i int) planned {
+		k := sort.Search(len(starts), func(k int) bool { return starts[k] > i }) - 1
+		v := ws[k]
+		masks := tornMasks(e.tl.npieces(v.w))
+		return planned{pi: v.pi, alts: []Alt{{Seq: e.rec.Ops[v.w].Seq, Keep: masks[i-starts[k]]}}, class: class}
+	}}
+}
+
+// dirLostStates: every unsynced directory op at every point lost (with
+// the ones after it).
+func (e *Explorer) dirLostStates() source {
+	type pointDirOp struct{ pi, d int }
+	var dirs []pointDirOp
+	for pi, p := range e.tl.points {
+		for _, d := range p.dirOps {
+			dirs = append(dirs, pointDirOp{pi, d})
 		}
 	}
-	if randomOK {
-		q := quota[-1]
-		stats = append(stats, ClassStats{Class: ClassRandom, Candidates: q})
-		for tries := 0; q > 0 && tries < 20*q+100; tries++ {
-			p := e.randomState(rng, withVol)
-			if len(p.alts) == 0 {
-				continue
-			}
-			id := e.id(p)
-			if seen[id] {
-				continue
-			}
-			seen[id] = true
-			out = append(out, p)
-			q--
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].pi != out[j].pi {
-			return out[i].pi < out[j].pi
-		}
-		return out[i].class.rank() < out[j].class.rank()
-	})
-	return out, stats
+	return source{ClassDirLost, len(dirs), func(i int) planned {
+		return planned{pi: dirs[i].pi, undo: e.rec.Ops[dirs[i].d].Seq, class: ClassDirLost}
+	}}
 }
 
 // randomState draws a point with unsynced writes and, per unsynced write,
@@ -1044,31 +1092,41 @@ func shares(a, b []string) bool {
 
 // judgeOne builds and judges one state from scratch.
 func (e *Explorer) judgeOne(ctx context.Context, d *judgeDir, p planned) (Judgement, error) {
-	r := newReplayer(e.tl)
-	r.advance(e.tl.points[p.pi].idx)
-	img, err := r.build(p.pi, p.alts, p.undo)
+	img, err := e.buildImage(p.pi, p.alts, p.undo)
 	if err != nil {
 		return Judgement{}, err
 	}
 	return d.judge(ctx, img, e.cut(p), e.mode), nil
 }
 
+// buildImage builds one state's image with a replayer of its own.
+func (e *Explorer) buildImage(pi int, alts []Alt, undo uint64) (Image, error) {
+	r := newReplayer(e.tl)
+	r.advance(e.tl.points[pi].idx)
+	return r.build(pi, alts, undo)
+}
+
+// parseState parses a state ID and checks it against the recording
+// (timeline.validate): it returns the state, its class set, and its point.
+func (e *Explorer) parseState(id string) (State, int, error) {
+	s, err := ParseID(id)
+	if err != nil {
+		return s, 0, err
+	}
+	pi, err := e.tl.validate(&s)
+	return s, pi, err
+}
+
 // Rebuild builds the image of the state named by id into outDir (which
 // must not hold another database's files), judges a private copy of it,
 // and returns the finding.
 func (e *Explorer) Rebuild(ctx context.Context, id, outDir string) (*Finding, error) {
-	s, err := ParseID(id)
-	if err != nil {
-		return nil, err
-	}
-	pi, err := e.tl.validate(&s)
+	s, pi, err := e.parseState(id)
 	if err != nil {
 		return nil, err
 	}
 	p := planned{pi: pi, alts: s.Alts, undo: s.Undo, class: s.Class}
-	r := newReplayer(e.tl)
-	r.advance(e.tl.points[pi].idx)
-	img, err := r.build(pi, p.alts, p.undo)
+	img, err := e.buildImage(pi, p.alts, p.undo)
 	if err != nil {
 		return nil, err
 	}
@@ -1188,27 +1246,12 @@ func (e *Explorer) Save(rep *Report, foundDir string) ([]string, *SavedState, er
 }
 
 // FoundEnv overrides where --save writes (as for the properties' found plans).
-const FoundEnv = "SQLCHAOS_FOUND_DIR"
+const FoundEnv = found.Env
 
 // FoundDir is $SQLCHAOS_FOUND_DIR, else testdata/found at the module root
-// (walking up to go.mod from the working directory).
-func FoundDir() string {
-	if d := os.Getenv(FoundEnv); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return filepath.Join("testdata", "found")
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "testdata", "found")
-		}
-		if filepath.Dir(d) == d {
-			return filepath.Join(dir, "testdata", "found")
-		}
-	}
-}
+// (walking up to go.mod from the working directory): found.Dir, shared
+// with the properties' found plans.
+func FoundDir() string { return found.Dir() }
 
 // OracleCheckers are the oracle checkers CrossCheck runs on a state's
 // image: the three the explorer's own judgements mirror.
@@ -1226,11 +1269,7 @@ func (e *Explorer) CrossCheck(ctx context.Context, id string) ([]oracle.Result, 
 	if e.opts.DB != oracle.DBName {
 		return nil, fmt.Errorf("the oracle judges %s only, this recording's database is %s", oracle.DBName, e.opts.DB)
 	}
-	s, err := ParseID(id)
-	if err != nil {
-		return nil, err
-	}
-	pi, err := e.tl.validate(&s)
+	s, pi, err := e.parseState(id)
 	if err != nil {
 		return nil, err
 	}
@@ -1266,9 +1305,7 @@ func (e *Explorer) CrossCheck(ctx context.Context, id string) ([]oracle.Result, 
 	if err := filterLines(filepath.Join(e.opts.RunDir, TraceFile), filepath.Join(tmp, oracle.TraceFile), cutT); err != nil {
 		return nil, err
 	}
-	r := newReplayer(e.tl)
-	r.advance(e.tl.points[pi].idx)
-	img, err := r.build(pi, s.Alts, s.Undo)
+	img, err := e.buildImage(pi, s.Alts, s.Undo)
 	if err != nil {
 		return nil, err
 	}

@@ -40,22 +40,9 @@ func (r *replayer) advance(to int) {
 		i := r.pos
 		o := ops[i]
 		id := r.tl.fileOf[i]
+		nameOp(r.names, o, id)
 		switch o.Kind {
-		case OpCreate:
-			r.names[o.Path] = id
-		case OpUnlink:
-			if id >= 0 {
-				delete(r.names, o.Path)
-			}
-		case OpRename:
-			if id >= 0 {
-				delete(r.names, o.Path)
-				r.names[o.To] = id
-			}
 		case OpWrite:
-			if _, ok := r.names[o.Path]; !ok {
-				r.names[o.Path] = id
-			}
 			f := r.files[id]
 			u := undoEntry{oldSize: len(f)}
 			if lo := int(o.Off); lo < len(f) {
@@ -64,9 +51,6 @@ func (r *replayer) advance(to int) {
 			r.undo[i] = u
 			r.files[id] = writeAt(f, o.Data, o.Off)
 		case OpTruncate:
-			if _, ok := r.names[o.Path]; !ok {
-				r.names[o.Path] = id
-			}
 			f := r.files[id]
 			u := undoEntry{oldSize: len(f)}
 			if int(o.Off) < len(f) {
@@ -125,14 +109,7 @@ func (r *replayer) build(pi int, alts []Alt, undo uint64) (Image, error) {
 		if !ok || ui >= p.idx {
 			return nil, fmt.Errorf("directory op %d is not before the point", undo)
 		}
-		names := r.tl.namesAt(ui)
-		img := Image{}
-		for _, n := range dbNames(r.tl.db) {
-			if id, ok := names[n]; ok {
-				img[n] = r.files[id]
-			}
-		}
-		return img, nil
+		return imageOf(r.tl.db, r.tl.namesAt(ui), r.files), nil
 	}
 	byFile := map[int][]Alt{}
 	for _, a := range alts {
@@ -228,26 +205,32 @@ func (tl *timeline) namesAt(end int) map[string]int {
 		names[n] = id
 	}
 	for i, o := range tl.rec.Ops[:end] {
-		id := tl.fileOf[i]
-		switch o.Kind {
-		case OpCreate:
-			names[o.Path] = id
-		case OpUnlink:
-			if id >= 0 {
-				delete(names, o.Path)
-			}
-		case OpRename:
-			if id >= 0 {
-				delete(names, o.Path)
-				names[o.To] = id
-			}
-		case OpWrite, OpTruncate:
-			if _, ok := names[o.Path]; !ok && id >= 0 {
-				names[o.Path] = id
-			}
-		}
+		nameOp(names, o, tl.fileOf[i])
 	}
 	return names
+}
+
+// nameOp applies op o, of file object id (-1: none), to the names: a
+// create names a new object, an unlink drops a name, a rename moves one,
+// and a write or truncate to a name nobody created names the object the
+// timeline made for it. Other ops change no name.
+func nameOp(names map[string]int, o Op, id int) {
+	if id < 0 {
+		return
+	}
+	switch o.Kind {
+	case OpCreate:
+		names[o.Path] = id
+	case OpUnlink:
+		delete(names, o.Path)
+	case OpRename:
+		delete(names, o.Path)
+		names[o.To] = id
+	case OpWrite, OpTruncate:
+		if _, ok := names[o.Path]; !ok {
+			names[o.Path] = id
+		}
+	}
 }
 
 // naiveImage builds the image of a state by replaying every op from the
@@ -269,30 +252,13 @@ func naiveImage(tl *timeline, pi int, alts []Alt, undo uint64) Image {
 	for i, o := range tl.rec.Ops[:p.idx] {
 		id := tl.fileOf[i]
 		undone = undone || (undo != 0 && o.Seq == undo)
-		if undone && (o.Kind == OpCreate || o.Kind == OpUnlink || o.Kind == OpRename) {
-			continue
+		if !undone {
+			nameOp(names, o, id)
 		}
 		switch o.Kind {
-		case OpCreate:
-			names[o.Path] = id
-		case OpUnlink:
-			if id >= 0 {
-				delete(names, o.Path)
-			}
-		case OpRename:
-			if id >= 0 {
-				delete(names, o.Path)
-				names[o.To] = id
-			}
 		case OpTruncate:
-			if _, ok := names[o.Path]; !ok && !undone {
-				names[o.Path] = id
-			}
 			files[id] = resize(files[id], int(o.Off))
 		case OpWrite:
-			if _, ok := names[o.Path]; !ok && !undone {
-				names[o.Path] = id
-			}
 			a, ok := alt[o.Seq]
 			if !ok {
 				files[id] = writeAt(files[id], o.Data, o.Off)
@@ -309,8 +275,14 @@ func naiveImage(tl *timeline, pi int, alts []Alt, undo uint64) Image {
 			}
 		}
 	}
+	return imageOf(tl.db, names, files)
+}
+
+// imageOf returns the image of db's main files under names, with the
+// contents files (by file object).
+func imageOf(db string, names map[string]int, files [][]byte) Image {
 	img := Image{}
-	for _, n := range dbNames(tl.db) {
+	for _, n := range dbNames(db) {
 		if id, ok := names[n]; ok {
 			img[n] = files[id]
 		}

@@ -449,72 +449,111 @@ func judgeRows(x *expect, f *facts, applied []bool, unknown []int64, ps, unsure 
 		if !present {
 			task = x.insTask[k]
 		}
-		evs := x.rows[k]
-		var last *rowEvent
-		var lastInsSeq int64 = -1
-		for i := range evs {
-			if applied[evs[i].ack] {
-				last = &evs[i]
-				if evs[i].insert {
-					lastInsSeq = x.acks[evs[i].ack].Seq
-				}
+		compareRow(k, expectRow(x, k, task, applied), present, unknown, ps, unsure)
+	}
+	judgeUntrackedRows(x, f, unknown, ps, unsure)
+}
+
+// rowWant is what the image's own ledger implies about one row.
+type rowWant struct {
+	present bool   // the row should be in the image
+	decided int64  // the seq of the commit that decided it (0: none in the image)
+	cause   string // why, for the message
+	// future: no commit in the image touched the row and the first that
+	// did (not in the image) inserted it.
+	future bool
+	// unsure: a cascade of a task the row may belong to deleted it (whose
+	// row it was is unknown), so any answer is unsure.
+	unsure bool
+}
+
+// expectRow predicts row k of task ("" when unknown) from the applied
+// acks: the last applied insert or delete decides, and an applied cascade
+// of its task after its last insert deletes it. Without an applied event,
+// a row first inserted by a later commit should be absent and a row first
+// deleted by one should be present (it existed before).
+func expectRow(x *expect, k rowKey, task string, applied []bool) rowWant {
+	evs := x.rows[k]
+	var last *rowEvent
+	var lastInsSeq int64 = -1
+	for i := range evs {
+		if applied[evs[i].ack] {
+			last = &evs[i]
+			if evs[i].insert {
+				lastInsSeq = x.acks[evs[i].ack].Seq
 			}
-		}
-		want, decided, cause := false, int64(0), ""
-		switch {
-		case last != nil:
-			a := x.acks[last.ack]
-			want, decided = last.insert, a.Seq
-			if last.insert {
-				cause = fmt.Sprintf("inserted by seq %d (%s)", a.Seq, a.Op)
-			} else {
-				cause = fmt.Sprintf("deleted by seq %d (%s)", a.Seq, a.Op)
-			}
-		case evs[0].insert:
-			a := x.acks[evs[0].ack]
-			want, cause = false, fmt.Sprintf("inserted only by seq %d (%s), not in the image", a.Seq, a.Op)
-		default:
-			want, cause = true, "existed before its first recorded delete, which is not in the image"
-		}
-		// An applied cascade of the row's task after its last insert
-		// deletes it.
-		if want && lastInsSeq >= 0 {
-			for _, c := range x.cascades[k.table] {
-				a := x.acks[c.ack]
-				if !applied[c.ack] || a.Seq <= lastInsSeq {
-					continue
-				}
-				if task == "" {
-					want = false // whose row it was is unknown: any answer is unsure below
-					decided, cause = a.Seq, fmt.Sprintf("maybe cascaded by seq %d (%s, task %s)", a.Seq, a.Op, c.task)
-					task = "?"
-					break
-				}
-				if c.task == task {
-					want, decided = false, a.Seq
-					cause = fmt.Sprintf("cascaded by seq %d (%s, task %s)", a.Seq, a.Op, c.task)
-					break
-				}
-			}
-		}
-		if want == present {
-			continue
-		}
-		what := fmt.Sprintf("%s row %s %s", k.table, k.key, cause)
-		if task == "?" || laterUnknown(unknown, decided) {
-			unsure.add("row", what+" (an unacknowledged commit in the image came later)")
-			continue
-		}
-		switch {
-		case present && last == nil && evs[0].insert:
-			ps.add(KindFutureRow, what+", is present")
-		case present:
-			ps.add(KindResurrected, what+", is present")
-		default:
-			ps.add(KindLostRow, what+", is missing")
 		}
 	}
-	// Rows of tracked tables that no recorded commit touched.
+	var w rowWant
+	switch {
+	case last != nil:
+		a := x.acks[last.ack]
+		w.present, w.decided = last.insert, a.Seq
+		if last.insert {
+			w.cause = fmt.Sprintf("inserted by seq %d (%s)", a.Seq, a.Op)
+		} else {
+			w.cause = fmt.Sprintf("deleted by seq %d (%s)", a.Seq, a.Op)
+		}
+	case evs[0].insert:
+		a := x.acks[evs[0].ack]
+		w.future, w.cause = true, fmt.Sprintf("inserted only by seq %d (%s), not in the image", a.Seq, a.Op)
+	default:
+		w.present, w.cause = true, "existed before its first recorded delete, which is not in the image"
+	}
+	if w.present && lastInsSeq >= 0 {
+		cascadeRow(x, k.table, task, lastInsSeq, applied, &w)
+	}
+	return w
+}
+
+// cascadeRow applies to w the first applied cascade of task's rows of
+// table after seq insSeq (a cascade of any task when task is unknown,
+// which leaves w unsure).
+func cascadeRow(x *expect, table, task string, insSeq int64, applied []bool, w *rowWant) {
+	for _, c := range x.cascades[table] {
+		a := x.acks[c.ack]
+		if !applied[c.ack] || a.Seq <= insSeq {
+			continue
+		}
+		if task == "" {
+			w.present, w.unsure = false, true
+			w.decided, w.cause = a.Seq, fmt.Sprintf("maybe cascaded by seq %d (%s, task %s)", a.Seq, a.Op, c.task)
+			return
+		}
+		if c.task == task {
+			w.present, w.decided = false, a.Seq
+			w.cause = fmt.Sprintf("cascaded by seq %d (%s, task %s)", a.Seq, a.Op, c.task)
+			return
+		}
+	}
+}
+
+// compareRow reports row k when its presence differs from w: unsure when
+// w is, or an unacknowledged commit in the image came after the commit
+// that decided it; else a future row, a resurrected row or a lost row.
+func compareRow(k rowKey, w rowWant, present bool, unknown []int64, ps, unsure *problems) {
+	if w.present == present {
+		return
+	}
+	what := fmt.Sprintf("%s row %s %s", k.table, k.key, w.cause)
+	if w.unsure || laterUnknown(unknown, w.decided) {
+		unsure.add("row", what+" (an unacknowledged commit in the image came later)")
+		return
+	}
+	switch {
+	case present && w.future:
+		ps.add(KindFutureRow, what+", is present")
+	case present:
+		ps.add(KindResurrected, what+", is present")
+	default:
+		ps.add(KindLostRow, what+", is missing")
+	}
+}
+
+// judgeUntrackedRows reports the rows of tracked tables that no recorded
+// commit touched: phantoms, or unsure when unacknowledged commits are in
+// the image.
+func judgeUntrackedRows(x *expect, f *facts, unknown []int64, ps, unsure *problems) {
 	for _, t := range x.tables {
 		tab := f.rows[t]
 		var extra []string

@@ -99,14 +99,9 @@ func LoadRecording(runDir, captureDir string) (*Recording, error) {
 	case err != nil:
 		return nil, err
 	}
-	snapAt := -1
-	for i, r := range recs {
-		if r.Kind == trace.KindCapture && r.Op == trace.CapOpSnapshot {
-			if snapAt >= 0 {
-				return nil, fmt.Errorf("%s: two capture snapshots (seq %d and %d): one mount per trace", TraceFile, recs[snapAt].Seq, r.Seq)
-			}
-			snapAt = i
-		}
+	snapAt, err := findSnapshot(recs)
+	if err != nil {
+		return nil, err
 	}
 	if snapAt < 0 {
 		return nil, fmt.Errorf("%s has no capture records: record the run with capture on (faultfs.Config.CaptureDir, chaosrun mount --capture DIR, or SQLCHAOS_CAPTURE=1 chaosrun run ...)", filepath.Join(runDir, TraceFile))
@@ -117,18 +112,53 @@ func LoadRecording(runDir, captureDir string) (*Recording, error) {
 			captureDir = recs[snapAt].Path
 		}
 	}
+	writes, err := readCapture(captureDir, recs[snapAt], rec.Initial)
+	if err != nil {
+		return nil, err
+	}
+	if err := rec.addOps(recs[snapAt+1:], writes); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// findSnapshot returns the index of the trace's one capture snapshot
+// record (-1: none).
+func findSnapshot(recs []trace.Record) (int, error) {
+	snapAt := -1
+	for i, r := range recs {
+		if r.Kind == trace.KindCapture && r.Op == trace.CapOpSnapshot {
+			if snapAt >= 0 {
+				return -1, fmt.Errorf("%s: two capture snapshots (seq %d and %d): one mount per trace", TraceFile, recs[snapAt].Seq, r.Seq)
+			}
+			snapAt = i
+		}
+	}
+	return snapAt, nil
+}
+
+// readCapture reads the capture directory: the snapshot at mount into
+// initial, and returns the bytes of every captured write (writes.bin).
+func readCapture(captureDir string, snapRec trace.Record, initial map[string][]byte) ([]byte, error) {
 	writes, err := os.ReadFile(filepath.Join(captureDir, trace.CaptureWrites))
 	if err != nil {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	snap := filepath.Join(captureDir, trace.CaptureSnapshot)
-	if _, err := os.Stat(snap); err != nil && errors.Is(err, fs.ErrNotExist) && recs[snapAt].N == 0 {
+	if _, err := os.Stat(snap); err != nil && errors.Is(err, fs.ErrNotExist) && snapRec.N == 0 {
 		// An empty snapshot (nothing in the backing dir at mount); version
 		// control does not keep the empty directory.
-	} else if err := readSnapshot(snap, rec.Initial); err != nil {
+	} else if err := readSnapshot(snap, initial); err != nil {
 		return nil, fmt.Errorf("capture snapshot: %w", err)
 	}
-	for _, r := range recs[snapAt+1:] {
+	return writes, nil
+}
+
+// addOps appends the ops of the trace records after the snapshot, in
+// order. It stops, with a note, where nothing after would replay
+// faithfully.
+func (rec *Recording) addOps(recs []trace.Record, writes []byte) error {
+	for _, r := range recs {
 		switch r.Kind {
 		case traceKindPowerCut, traceKindUnsynced, traceKindRecover:
 			// faultfs's unsynced-write model changed the backing files
@@ -136,41 +166,59 @@ func LoadRecording(runDir, captureDir string) (*Recording, error) {
 			// fsync with drop=unsynced reverting writes): capture did not
 			// see it, so nothing after it replays faithfully.
 			rec.Notes = append(rec.Notes, fmt.Sprintf("the recording ends at trace seq %d: a %s record (faultfs reset files outside any op); the ops after it are left out", r.Seq, r.Kind))
-			return rec, nil
+			return nil
 		case trace.KindCapture:
-			switch r.Op {
-			case trace.CapOpWrite:
-				if r.Cap == nil || *r.Cap < 0 || *r.Cap+r.Len > int64(len(writes)) {
-					rec.Notes = append(rec.Notes, fmt.Sprintf("trace seq %d: write data beyond the end of %s (the capture was cut short); ops from here on are left out", r.Seq, trace.CaptureWrites))
-					return rec, nil
-				}
-				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpWrite, Path: r.Path, Off: r.Off, Data: writes[*r.Cap : *r.Cap+r.Len]})
-			case trace.CapOpFsync:
-				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpSync, Path: r.Path})
-			case trace.CapOpTruncate:
-				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpTruncate, Path: r.Path, Off: r.Off})
-			case trace.CapOpError:
-				return nil, fmt.Errorf("trace seq %d: capture stopped during the run: %s", r.Seq, r.Fault)
+			if more, err := rec.addCaptured(r, writes); !more || err != nil {
+				return err
 			}
 		case trace.KindOp:
-			if r.Result != "ok" {
-				continue
-			}
-			switch r.Op {
-			case "create":
-				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpCreate, Path: r.Path})
-			case "unlink":
-				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpUnlink, Path: r.Path})
-			case "rename":
-				rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpRename, Path: r.Path, To: r.To})
-			case "fsync":
-				if r.Rule == 0 || !strings.HasPrefix(r.Fault, "lost") {
-					rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpSyncRecord, Path: r.Path})
-				}
-			}
+			rec.addNamespaceOp(r)
 		}
 	}
-	return rec, nil
+	return nil
+}
+
+// addCaptured appends the op of a capture record: a write with its bytes,
+// a fsync or a truncate. It reports false, with a note, when the write's
+// bytes are beyond the end of writes.bin (the ops from there on are left
+// out), and fails when capture stopped during the run.
+func (rec *Recording) addCaptured(r trace.Record, writes []byte) (bool, error) {
+	switch r.Op {
+	case trace.CapOpWrite:
+		if r.Cap == nil || *r.Cap < 0 || *r.Cap+r.Len > int64(len(writes)) {
+			rec.Notes = append(rec.Notes, fmt.Sprintf("trace seq %d: write data beyond the end of %s (the capture was cut short); ops from here on are left out", r.Seq, trace.CaptureWrites))
+			return false, nil
+		}
+		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpWrite, Path: r.Path, Off: r.Off, Data: writes[*r.Cap : *r.Cap+r.Len]})
+	case trace.CapOpFsync:
+		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpSync, Path: r.Path})
+	case trace.CapOpTruncate:
+		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpTruncate, Path: r.Path, Off: r.Off})
+	case trace.CapOpError:
+		return false, fmt.Errorf("trace seq %d: capture stopped during the run: %s", r.Seq, r.Fault)
+	}
+	return true, nil
+}
+
+// addNamespaceOp appends the op of a successful FUSE op record that the
+// capture does not hold: a create, unlink or rename, or a fsync (of a
+// file or a directory) that no rule made lose data.
+func (rec *Recording) addNamespaceOp(r trace.Record) {
+	if r.Result != "ok" {
+		return
+	}
+	switch r.Op {
+	case "create":
+		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpCreate, Path: r.Path})
+	case "unlink":
+		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpUnlink, Path: r.Path})
+	case "rename":
+		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpRename, Path: r.Path, To: r.To})
+	case "fsync":
+		if r.Rule == 0 || !strings.HasPrefix(r.Fault, "lost") {
+			rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpSyncRecord, Path: r.Path})
+		}
+	}
 }
 
 func readSnapshot(dir string, into map[string][]byte) error {

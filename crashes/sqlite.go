@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sqlchaos/sqlchaos/internal/rowkey"
 	_ "modernc.org/sqlite" // the fault-free judge connection
 )
 
@@ -20,7 +21,7 @@ type judgeDir struct {
 	db     string // base name of the main database
 	ledger string
 	x      *expect
-	keys   map[string]string // table -> key expression (see keyExpr)
+	keys   map[string]string // table -> key expression (internal/rowkey)
 	taskID map[string]bool   // table -> has a task_id column
 }
 
@@ -186,17 +187,18 @@ func readStatus(ctx context.Context, c *sql.Conn) (map[string]string, error) {
 }
 
 // readKeys returns every row key of table (rendered as the histories write
-// it: the single primary-key column, rowid without one, or a composite
-// key's columns joined by ">") with its task_id when the table has one.
+// it, internal/rowkey: the single primary-key column, rowid without one,
+// or a composite key's columns joined by ">") with its task_id when the
+// table has one.
 func (d *judgeDir) readKeys(ctx context.Context, c *sql.Conn, table string) (map[string]string, error) {
 	expr, ok := d.keys[table]
 	if !ok {
-		var err error
-		var hasTask bool
-		if expr, hasTask, err = keyExpr(ctx, c, table); err != nil {
+		t, err := rowkey.Read(ctx, c, table)
+		if err != nil {
 			return nil, err
 		}
-		d.keys[table], d.taskID[table] = expr, hasTask
+		expr = t.Expr()
+		d.keys[table], d.taskID[table] = expr, t.Has("task_id")
 	}
 	task := "''"
 	if d.taskID[table] {
@@ -216,48 +218,4 @@ func (d *judgeDir) readKeys(ctx context.Context, c *sql.Conn, table string) (map
 		out[k.String] = t.String
 	}
 	return out, rows.Err()
-}
-
-// keyExpr is the oracle's key rendering (oracle/final.go keyExpr), kept in
-// step by TestKeyExprMatchesHistories.
-func keyExpr(ctx context.Context, c *sql.Conn, table string) (string, bool, error) {
-	rows, err := c.QueryContext(ctx, fmt.Sprintf("PRAGMA table_info(%q)", table))
-	if err != nil {
-		return "", false, err
-	}
-	defer rows.Close()
-	pk := map[int]string{}
-	n := 0
-	hasTask := false
-	for rows.Next() {
-		var cid, notnull, k int
-		var name, typ string
-		var dflt sql.NullString
-		if err := rows.Scan(&cid, &name, &typ, &notnull, &dflt, &k); err != nil {
-			return "", false, err
-		}
-		n++
-		if k > 0 {
-			pk[k] = name
-		}
-		hasTask = hasTask || name == "task_id"
-	}
-	if err := rows.Err(); err != nil {
-		return "", false, err
-	}
-	if n == 0 {
-		return "", false, fmt.Errorf("no such table: %s", table)
-	}
-	cols := []string{"rowid"}
-	if len(pk) > 0 {
-		cols = cols[:0]
-		for i := 1; i <= len(pk); i++ {
-			cols = append(cols, pk[i])
-		}
-	}
-	parts := make([]string, 0, len(cols))
-	for _, col := range cols {
-		parts = append(parts, fmt.Sprintf("CAST(%q AS TEXT)", col))
-	}
-	return strings.Join(parts, "||'>'||"), hasTask, nil
 }

@@ -61,17 +61,56 @@ type claim struct {
 	point int // index into points
 }
 
+// newTimeline resolves rec into file objects and crash points for the
+// main database db, and returns with it the claims: the synced writes
+// whose loss is explored, and where.
 func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, error) {
 	if sector <= 0 {
 		return nil, nil, fmt.Errorf("sector size must be positive, got %d", sector)
 	}
-	tl := &timeline{rec: rec, db: db, sector: sector, fileOf: make([]int, len(rec.Ops)),
-		initial: map[string]int{}, bySeq: map[uint64]int{}}
-	names := map[string]int{}
-	newFile := func() int {
-		tl.opsOf = append(tl.opsOf, nil)
-		tl.nFiles++
-		return tl.nFiles - 1
+	b := newTimelineBuilder(rec, db, sector)
+	for i, o := range rec.Ops {
+		b.step(i, o)
+	}
+	b.settleDirOps()
+	b.snapshotPoint(len(rec.Ops), 0, math.MaxInt64, "")
+	return b.tl, b.claims(), nil
+}
+
+// timelineBuilder is what newTimeline tracks while it walks the ops.
+type timelineBuilder struct {
+	tl    *timeline
+	main  [3]string      // the db, -wal and -journal names
+	names map[string]int // name -> file object, as of the op being walked
+
+	// Per file object: writes since the last barrier, the last barrier.
+	pending     map[int][]int
+	lastBarrier map[int]int
+	// barrierClaims: barrier op index -> the writes it made durable.
+	barrierClaims map[int][]int
+	// lastPointOf: barrier op index -> the last point at which it is its
+	// file's last barrier and the file is live under a main name.
+	lastPointOf map[int]int
+	// ownPoint: barrier op index -> its own point (main files only).
+	ownPoint map[int]int
+	// walHeaders: op indexes of writes at offset 0 of the -wal (a WAL
+	// restart rewrites the header).
+	walHeaders []int
+	// unsyncedDir: directory ops on main names since the last fsync of
+	// any file or directory; synced: the op just walked was such a fsync.
+	unsyncedDir []int
+	synced      bool
+}
+
+// newTimelineBuilder starts a timeline with a file object for each file
+// of the snapshot at mount, in name order.
+func newTimelineBuilder(rec *Recording, db string, sector int64) *timelineBuilder {
+	b := &timelineBuilder{
+		tl: &timeline{rec: rec, db: db, sector: sector, fileOf: make([]int, len(rec.Ops)),
+			initial: map[string]int{}, bySeq: map[uint64]int{}},
+		main: dbNames(db), names: map[string]int{},
+		pending: map[int][]int{}, lastBarrier: map[int]int{}, barrierClaims: map[int][]int{},
+		lastPointOf: map[int]int{}, ownPoint: map[int]int{},
 	}
 	initNames := make([]string, 0, len(rec.Initial))
 	for n := range rec.Initial {
@@ -79,177 +118,209 @@ func newTimeline(rec *Recording, db string, sector int64) (*timeline, []claim, e
 	}
 	sort.Strings(initNames)
 	for _, n := range initNames {
-		id := newFile()
-		names[n], tl.initial[n] = id, id
+		id := b.newFile()
+		b.names[n], b.tl.initial[n] = id, id
 	}
-	main := dbNames(db)
-	isMain := func(name string) bool { return name == main[0] || name == main[1] || name == main[2] }
+	return b
+}
 
-	// Per file object: writes since the last barrier, the last barrier and
-	// the writes it claimed.
-	pending := map[int][]int{}
-	lastBarrier := map[int]int{}
-	// barrierClaims: barrier op index -> the writes it made durable.
-	barrierClaims := map[int][]int{}
-	// lastPointOf: barrier op index -> the last point at which it is its
-	// file's last barrier and the file is live under a main name.
-	lastPointOf := map[int]int{}
-	// ownPoint: barrier op index -> its own point (main files only).
-	ownPoint := map[int]int{}
-	// walHeaders: op indexes of writes at offset 0 of the -wal (a WAL
-	// restart rewrites the header).
-	var walHeaders []int
-	// unsyncedDir: directory ops on main names since the last fsync of
-	// any file or directory.
-	var unsyncedDir []int
+// newFile makes a new file object.
+func (b *timelineBuilder) newFile() int {
+	b.tl.opsOf = append(b.tl.opsOf, nil)
+	b.tl.nFiles++
+	return b.tl.nFiles - 1
+}
 
-	snapshotPoint := func(idx int, seq uint64, t int64, path string) {
-		p := point{idx: idx, seq: seq, t: t, path: path, dirOps: append([]int(nil), unsyncedDir...)}
-		for _, n := range main {
-			id, ok := names[n]
-			if !ok {
-				continue
-			}
-			lb, ok := lastBarrier[id]
-			if !ok {
-				lb = -1
-			}
-			p.files = append(p.files, liveFile{name: n, id: id, volatile: append([]int(nil), pending[id]...), lastBarrier: lb})
-			if lb >= 0 {
-				lastPointOf[lb] = len(tl.points)
+// isMain reports whether name is the db, its -wal or its -journal.
+func (b *timelineBuilder) isMain(name string) bool {
+	return name == b.main[0] || name == b.main[1] || name == b.main[2]
+}
+
+// step walks op i: the directory ops it leaves unsynced, the names it
+// changes, the file object it touches.
+func (b *timelineBuilder) step(i int, o Op) {
+	b.tl.fileOf[i] = -1
+	b.trackDirOps(i, o)
+	switch o.Kind {
+	case OpCreate:
+		id := b.newFile()
+		b.names[o.Path] = id
+		b.tl.fileOf[i] = id
+	case OpUnlink, OpRename:
+		if id, ok := b.names[o.Path]; ok {
+			b.tl.fileOf[i] = id
+			delete(b.names, o.Path)
+			if o.Kind == OpRename {
+				b.names[o.To] = id
 			}
 		}
-		tl.points = append(tl.points, p)
+	case OpWrite, OpTruncate, OpSync:
+		b.fileOp(i, o)
 	}
+}
 
-	// A fsync makes the directory ops before it durable once it completes:
-	// the point at its own barrier still has them.
-	synced := false
-	for i, o := range rec.Ops {
-		tl.fileOf[i] = -1
-		if synced {
-			unsyncedDir, synced = nil, false
+// trackDirOps keeps the creates, unlinks and renames of main names since
+// the last fsync of anything. A fsync makes the directory ops before it
+// durable once it completes: the point at its own barrier still has
+// them, so they are dropped at the next op.
+func (b *timelineBuilder) trackDirOps(i int, o Op) {
+	b.settleDirOps()
+	switch o.Kind {
+	case OpCreate, OpUnlink, OpRename:
+		if b.isMain(o.Path) || b.isMain(o.To) {
+			b.unsyncedDir = append(b.unsyncedDir, i)
+			b.tl.bySeq[o.Seq] = i
 		}
-		switch o.Kind {
-		case OpCreate, OpUnlink, OpRename:
-			if isMain(o.Path) || isMain(o.To) {
-				unsyncedDir = append(unsyncedDir, i)
-				tl.bySeq[o.Seq] = i
-			}
-		case OpSync, OpSyncRecord:
-			synced = true
-		}
-		switch o.Kind {
-		case OpCreate:
-			id := newFile()
-			names[o.Path] = id
-			tl.fileOf[i] = id
-		case OpUnlink:
-			if id, ok := names[o.Path]; ok {
-				tl.fileOf[i] = id
-				delete(names, o.Path)
-			}
-		case OpRename:
-			if id, ok := names[o.Path]; ok {
-				tl.fileOf[i] = id
-				delete(names, o.Path)
-				names[o.To] = id
-			}
-		case OpWrite, OpTruncate, OpSync:
-			id, ok := names[o.Path]
-			if !ok && o.Kind == OpSync {
-				continue // a directory, or a file the recording never saw
-			}
-			if !ok {
-				// A file the snapshot missed and no create made (created
-				// before the trace started, or by a failed-then-retried
-				// open): it starts empty.
-				id = newFile()
-				names[o.Path] = id
-			}
-			tl.fileOf[i] = id
-			switch o.Kind {
-			case OpWrite:
-				tl.opsOf[id] = append(tl.opsOf[id], i)
-				pending[id] = append(pending[id], i)
-				tl.bySeq[o.Seq] = i
-				if o.Path == main[1] && o.Off == 0 {
-					walHeaders = append(walHeaders, i)
-				}
-			case OpTruncate:
-				tl.opsOf[id] = append(tl.opsOf[id], i)
-			case OpSync:
-				tl.bySeq[o.Seq] = i
-				if isMain(o.Path) {
-					ownPoint[i] = len(tl.points)
-					snapshotPoint(i, o.Seq, o.T, o.Path)
-				}
-				var keep, claimed []int
-				for _, w := range pending[id] {
-					if rec.Ops[w].T < o.T {
-						claimed = append(claimed, w)
-					} else {
-						keep = append(keep, w)
-					}
-				}
-				pending[id] = keep
-				lastBarrier[id] = i
-				barrierClaims[i] = claimed
-			}
-		}
+	case OpSync, OpSyncRecord:
+		b.synced = true
 	}
-	if synced {
-		unsyncedDir = nil
-	}
-	snapshotPoint(len(rec.Ops), 0, math.MaxInt64, "")
+}
 
-	// Where losing a claimed write is explored: a lost write stays lost
-	// (the page cache had served the right bytes until the cut), so any
-	// later point will do; three tell most. The first point after the
-	// barrier (least chance that later writes cover it up); in WAL mode,
-	// the first point after the next WAL restart (a lost checkpoint write
-	// is repaired from the WAL until the WAL is reset); and the last point
-	// before the file's next fsync.
-	var claims []claim
-	barriers := make([]int, 0, len(lastPointOf))
-	for b := range lastPointOf {
-		barriers = append(barriers, b)
+// settleDirOps drops the unsynced directory ops once a fsync completed.
+func (b *timelineBuilder) settleDirOps() {
+	if b.synced {
+		b.unsyncedDir, b.synced = nil, false
+	}
+}
+
+// fileOp walks a write, truncate or fsync of a file.
+func (b *timelineBuilder) fileOp(i int, o Op) {
+	id, ok := b.names[o.Path]
+	if !ok && o.Kind == OpSync {
+		return // a directory, or a file the recording never saw
+	}
+	if !ok {
+		// A file the snapshot missed and no create made (created before
+		// the trace started, or by a failed-then-retried open): it
+		// starts empty.
+		id = b.newFile()
+		b.names[o.Path] = id
+	}
+	b.tl.fileOf[i] = id
+	switch o.Kind {
+	case OpWrite:
+		b.tl.opsOf[id] = append(b.tl.opsOf[id], i)
+		b.pending[id] = append(b.pending[id], i)
+		b.tl.bySeq[o.Seq] = i
+		if o.Path == b.main[1] && o.Off == 0 {
+			b.walHeaders = append(b.walHeaders, i)
+		}
+	case OpTruncate:
+		b.tl.opsOf[id] = append(b.tl.opsOf[id], i)
+	case OpSync:
+		b.barrier(i, o, id)
+	}
+}
+
+// barrier walks a successful fsync of file object id: a crash point just
+// before it completes (main files only), then the writes it made durable.
+func (b *timelineBuilder) barrier(i int, o Op, id int) {
+	b.tl.bySeq[o.Seq] = i
+	if b.isMain(o.Path) {
+		b.ownPoint[i] = len(b.tl.points)
+		b.snapshotPoint(i, o.Seq, o.T, o.Path)
+	}
+	claimed, keep := claimedBy(b.tl.rec.Ops, b.pending[id], o.T)
+	b.pending[id] = keep
+	b.lastBarrier[id] = i
+	b.barrierClaims[i] = claimed
+}
+
+// claimedBy splits a file's pending writes (op indexes, in order) at a
+// fsync that started at time t: the writes completed before t are
+// claimed durable; the others (completed at or after t) stay pending.
+func claimedBy(ops []Op, pending []int, t int64) (claimed, keep []int) {
+	for _, w := range pending {
+		if ops[w].T < t {
+			claimed = append(claimed, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	return claimed, keep
+}
+
+// snapshotPoint adds the crash point just before op idx: the main files
+// live then, their unsynced writes and last barriers, and the unsynced
+// directory ops.
+func (b *timelineBuilder) snapshotPoint(idx int, seq uint64, t int64, path string) {
+	p := point{idx: idx, seq: seq, t: t, path: path, dirOps: append([]int(nil), b.unsyncedDir...)}
+	for _, n := range b.main {
+		id, ok := b.names[n]
+		if !ok {
+			continue
+		}
+		lb, ok := b.lastBarrier[id]
+		if !ok {
+			lb = -1
+		}
+		p.files = append(p.files, liveFile{name: n, id: id, volatile: append([]int(nil), b.pending[id]...), lastBarrier: lb})
+		if lb >= 0 {
+			b.lastPointOf[lb] = len(b.tl.points)
+		}
+	}
+	b.tl.points = append(b.tl.points, p)
+}
+
+// claims returns, barrier by barrier, the writes each made durable that
+// are worth losing at each of its claim points (claimPoints): those later
+// writes before the point do not cover.
+func (b *timelineBuilder) claims() []claim {
+	tl := b.tl
+	barriers := make([]int, 0, len(b.lastPointOf))
+	for br := range b.lastPointOf {
+		barriers = append(barriers, br)
 	}
 	sort.Ints(barriers)
-	firstPointAfter := func(idx int) int {
-		return sort.Search(len(tl.points), func(k int) bool { return tl.points[k].idx > idx })
-	}
-	for _, b := range barriers {
-		id := tl.fileOf[b]
-		cands := []int{lastPointOf[b]}
-		if op, ok := ownPoint[b]; ok && op+1 < len(tl.points) {
-			cands = append(cands, op+1)
-		}
-		if k := sort.SearchInts(walHeaders, b+1); k < len(walHeaders) && rec.Ops[b].Path == main[0] {
-			if pi := firstPointAfter(walHeaders[k]); pi < len(tl.points) {
-				cands = append(cands, pi)
-			}
-		}
-		sort.Ints(cands)
-		for k, pi := range cands {
-			if k > 0 && cands[k-1] == pi {
-				continue
-			}
-			live := false
-			for _, f := range tl.points[pi].files {
-				live = live || f.id == id
-			}
-			if !live {
-				continue
-			}
-			for _, w := range barrierClaims[b] {
+	var claims []claim
+	for _, br := range barriers {
+		for _, pi := range b.claimPoints(br) {
+			for _, w := range b.barrierClaims[br] {
 				if !tl.overwritten(w, tl.points[pi].idx) {
 					claims = append(claims, claim{write: w, point: pi})
 				}
 			}
 		}
 	}
-	return tl, claims, nil
+	return claims
+}
+
+// claimPoints returns where losing a write that barrier br claimed is
+// explored, in order, each once, and only where br's file is live. A lost
+// write stays lost (the page cache had served the right bytes until the
+// cut), so any later point will do; three tell most. The first point
+// after the barrier (least chance that later writes cover it up); in WAL
+// mode, the first point after the next WAL restart (a lost checkpoint
+// write is repaired from the WAL until the WAL is reset); and the last
+// point before the file's next fsync.
+func (b *timelineBuilder) claimPoints(br int) []int {
+	tl := b.tl
+	cands := []int{b.lastPointOf[br]}
+	if op, ok := b.ownPoint[br]; ok && op+1 < len(tl.points) {
+		cands = append(cands, op+1)
+	}
+	if k := sort.SearchInts(b.walHeaders, br+1); k < len(b.walHeaders) && tl.rec.Ops[br].Path == b.main[0] {
+		if pi := tl.firstPointAfter(b.walHeaders[k]); pi < len(tl.points) {
+			cands = append(cands, pi)
+		}
+	}
+	sort.Ints(cands)
+	var out []int
+	for k, pi := range cands {
+		if k > 0 && cands[k-1] == pi {
+			continue
+		}
+		if tl.fileLiveAt(pi, tl.fileOf[br]) {
+			out = append(out, pi)
+		}
+	}
+	return out
+}
+
+// firstPointAfter returns the index of the first point after op idx
+// (len(points) when none).
+func (tl *timeline) firstPointAfter(idx int) int {
+	return sort.Search(len(tl.points), func(k int) bool { return tl.points[k].idx > idx })
 }
 
 // overwritten reports whether later writes to the same file before op
@@ -316,9 +387,12 @@ func (tl *timeline) volatileAt(pi, w int) bool {
 }
 
 // liveAt reports whether write op w belongs to a main file live at pi.
-func (tl *timeline) liveAt(pi, w int) bool {
+func (tl *timeline) liveAt(pi, w int) bool { return tl.fileLiveAt(pi, tl.fileOf[w]) }
+
+// fileLiveAt reports whether file object id is a main file live at pi.
+func (tl *timeline) fileLiveAt(pi, id int) bool {
 	for _, f := range tl.points[pi].files {
-		if f.id == tl.fileOf[w] {
+		if f.id == id {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package oracle
 
 import (
+	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sqlchaos/sqlchaos/internal/rowkey"
 	_ "modernc.org/sqlite" // the fault-free judge connection
 )
 
@@ -158,55 +160,23 @@ func (f *final) headerPages() int64 {
 }
 
 // keyExpr returns the SQL expression that renders a row's key of table
-// as the histories write it: the single primary-key column (rowid when
-// there is none), or, for a composite primary key, its columns in key
-// order joined by ">" (kanbancore names a task_links row "parent>child").
+// as the histories write it (see internal/rowkey): the single primary-key
+// column (rowid when there is none), or, for a composite primary key, its
+// columns in key order joined by ">" (kanbancore names a task_links row
+// "parent>child").
 func (f *final) keyExpr(table string) (string, error) {
 	if e, ok := f.keyExprs[table]; ok {
 		return e, nil
 	}
-	rows, err := f.db.Query(fmt.Sprintf("PRAGMA table_info(%q)", table))
+	t, err := rowkey.Read(context.Background(), f.db, table)
 	if err != nil {
 		return "", err
 	}
-	defer rows.Close()
-	pk := map[int]string{}
-	n := 0
-	for rows.Next() {
-		var cid, notnull, k int
-		var name, typ string
-		var dflt sql.NullString
-		if err := rows.Scan(&cid, &name, &typ, &notnull, &dflt, &k); err != nil {
-			return "", err
-		}
-		n++
-		if k > 0 {
-			pk[k] = name
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return "", err
-	}
-	if n == 0 {
-		return "", fmt.Errorf("no such table: %s", table)
-	}
-	cols := []string{"rowid"}
-	if len(pk) > 0 {
-		cols = cols[:0]
-		for i := 1; i <= len(pk); i++ {
-			cols = append(cols, pk[i])
-		}
-	}
-	parts := make([]string, 0, len(cols))
-	for _, c := range cols {
-		parts = append(parts, fmt.Sprintf("CAST(%q AS TEXT)", c))
-	}
-	expr := strings.Join(parts, "||'>'||")
 	if f.keyExprs == nil {
 		f.keyExprs, f.keyCols = map[string]string{}, map[string][]string{}
 	}
-	f.keyExprs[table], f.keyCols[table] = expr, cols
-	return expr, nil
+	f.keyExprs[table], f.keyCols[table] = t.Expr(), t.Key
+	return t.Expr(), nil
 }
 
 // rowExists reports whether table has a row whose key (see keyExpr) is

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
+	"github.com/sqlchaos/sqlchaos/internal/found"
 )
 
 // Found is a failing case saved for replay: a plan file whose header
@@ -182,21 +183,5 @@ func ReadFound(path string) (Found, error) {
 
 // FoundDir is where failures are saved: $SQLCHAOS_FOUND_DIR, else
 // testdata/found at the module root (found by walking up to go.mod from the
-// working directory).
-func FoundDir() string {
-	if d := os.Getenv(FoundEnv); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return filepath.Join("testdata", "found")
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "testdata", "found")
-		}
-		if filepath.Dir(d) == d {
-			return filepath.Join(dir, "testdata", "found")
-		}
-	}
-}
+// working directory). It is found.Dir, shared with the crash explorer.
+func FoundDir() string { return found.Dir() }
