@@ -1255,7 +1255,7 @@ func FoundDir() string { return found.Dir() }
 
 // OracleCheckers are the oracle checkers CrossCheck runs on a state's
 // image: the three the explorer's own judgements mirror.
-var OracleCheckers = []string{"durability", "resurrection", "structure"}
+var OracleCheckers = []string{oracle.Durability, oracle.Resurrection, oracle.Structure}
 
 // CrossCheck judges the image of the state named by id with the oracle's
 // own checkers (oracle.Load on a synthesized run directory: meta.json, the

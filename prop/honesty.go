@@ -392,7 +392,7 @@ func judgeHonesty(run *HonestyRun, cfg HonestyConfig, sw kanbancore.Switches, wo
 	}
 	in := &oracle.Input{Dir: work, Events: events, Trace: run.Trace, Meta: meta, Files: backing}
 	run.Results = map[string]oracle.Result{}
-	for _, name := range []string{"error-fidelity", "page-count"} {
+	for _, name := range []string{oracle.ErrorFidelity, oracle.PageCount} {
 		if r, ok := oracle.Run(in, name); ok {
 			run.Results[name] = r
 		}

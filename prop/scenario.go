@@ -99,7 +99,7 @@ func genScenarioCase(space PlanSpace, d, floor time.Duration, drivers ...string)
 // 11), no lost acknowledged commit, and no error that shadows the injected
 // cause (a "cannot rollback" in place of the I/O error does not surface the
 // fault, it hides it; fix 3 is part of the hardened profile).
-var NeverFail = []string{"silent", "durability", "error-fidelity"}
+var NeverFail = []string{oracle.Silent, oracle.Durability, oracle.ErrorFidelity}
 
 // ScenarioProperty runs generated plans through the scenario runner
 // (scenarios.Execute, the engine of `chaosrun run`) and fails when one of

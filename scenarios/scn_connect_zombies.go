@@ -7,6 +7,7 @@ import (
 	"github.com/sqlchaos/sqlchaos/history"
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
 // connectEIOZombies is the connect-eio-zombies scenario.
@@ -21,8 +22,8 @@ gateway. The hoisted reaper runs at the top of every tick whatever the board doe
 	Roles: "gateway with 6 short workers, CLI",
 	Plan:  "errno op=open path=kanban.db pid={pid:gateway-1} errno=EIO\n",
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy:   {Fail: []string{"zombies"}, Why: "defunct workers pile up while the connect fails"},
-		kanbancore.ProfileHardened: {Pass: []string{"zombies"}, Why: "reaped at the top of every tick"},
+		kanbancore.ProfileLegacy:   {Fail: []string{oracle.Zombies}, Why: "defunct workers pile up while the connect fails"},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.Zombies}, Why: "reaped at the top of every tick"},
 	},
 	Bounds: oracleBounds(4),
 	Pre:    atLeast(6, "gateway-1", history.TypeSpawn, "", "workers the gateway spawned before the fault"),

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sqlchaos/sqlchaos/history"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
 // dispatcherRestartRace is the dispatcher-restart-race scenario.
@@ -23,8 +24,8 @@ sweep skips tasks claimed less than 30 s ago, and the workers finish within it.`
 	Roles: "gateway-1 (launcher spawns), gateway-2 started 8 s later (overlapping), slow-starting workers, CLI",
 	Plan:  "",
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy:   {Fail: []string{"workers"}, Why: "duplicate workers on one task after the second dispatcher's sweep"},
-		kanbancore.ProfileHardened: {Pass: []string{"workers"}, Why: "the crash grace skips tasks claimed within 30 s"},
+		kanbancore.ProfileLegacy:   {Fail: []string{oracle.Workers}, Why: "duplicate workers on one task after the second dispatcher's sweep"},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.Workers}, Why: "the crash grace skips tasks claimed within 30 s"},
 	},
 	// At 100× a worker process's start-up (~0.15 s wall) alone would be
 	// 15 s of the 30 s grace; at 20× it is 3 s, as on a real host

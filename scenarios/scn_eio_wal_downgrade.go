@@ -33,8 +33,8 @@ the connection's first statement and reads page 1 itself.`,
 	// pragma (page-1 read #2).
 	Plan: "eio op=read path=kanban.db off=0 minlen=4096 nth=3 count=1\n",
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy:   {Fail: []string{"journal-mode"}, Why: "the header flips WAL→DELETE"},
-		kanbancore.ProfileHardened: {Pass: []string{"journal-mode", "durability"}, Why: "EIO re-raised or retried; the file stays WAL"},
+		kanbancore.ProfileLegacy:   {Fail: []string{oracle.JournalMode}, Why: "the header flips WAL→DELETE"},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.JournalMode, oracle.Durability}, Why: "EIO re-raised or retried; the file stays WAL"},
 	},
 	Findings: map[string]verdict.Pinned{
 		kanbancore.ProfileLegacy + "/mattn": {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
 // transientHeaderLatch is the transient-header-latch scenario.
@@ -21,8 +22,8 @@ just before the fault so that page 1 is read from the database file, not the WAL
 	Roles: "gateway (unassigned tasks: it ticks, nothing to spawn), CLI",
 	Plan:  "flip op=read path=kanban.db off=0..15 minlen=4096 pid={pid:gateway-1} bit=0 count=1\n",
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy:   {Fail: []string{"liveness"}, Why: "the board stays latched after the fault clears"},
-		kanbancore.ProfileHardened: {Pass: []string{"liveness"}, Why: "quick_check ok: not latched, dispatching again"},
+		kanbancore.ProfileLegacy:   {Fail: []string{oracle.Liveness}, Why: "the board stays latched after the fault clears"},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.Liveness}, Why: "quick_check ok: not latched, dispatching again"},
 	},
 	Setup: func(r *role, c *kanbancore.Conn) error {
 		r.spec.Args["assignee"] = "" // nothing to spawn: the gateway only ticks

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sqlchaos/sqlchaos/history"
 	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
 // headerPeekLockDrop is the header-peek-lock-drop scenario.
@@ -53,10 +54,10 @@ here lost 51-129 acknowledged commits with 47-71 forked seqs
 	Pre: allOf(atLeast(10, "shell-", history.TypeReturn, "", "sqlite3-shell peeks"),
 		atLeast(10, "writer-1", history.TypeCommit, "", "commits by the long-lived writer")),
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy:      {Pass: []string{"durability", "sidecars"}, Why: "no page-count check, no peek: the writer's SHARED lock keeps the shell from acting as the last connection"},
-		kanbancore.ProfileMerged33482: {Fail: []string{"durability", "sidecars"}, Why: "the shell (SQLite 3.40.1) unlinks the sidecars under the writer; acknowledged commits lost"},
-		kanbancore.ProfilePR32857:     {Fail: []string{"durability", "sidecars"}, Why: "same check as merged"},
-		kanbancore.ProfileHardened:    {Pass: []string{"durability", "sidecars"}, Why: "the safe check never opens the file"},
+		kanbancore.ProfileLegacy:      {Pass: []string{oracle.Durability, oracle.Sidecars}, Why: "no page-count check, no peek: the writer's SHARED lock keeps the shell from acting as the last connection"},
+		kanbancore.ProfileMerged33482: {Fail: []string{oracle.Durability, oracle.Sidecars}, Why: "the shell (SQLite 3.40.1) unlinks the sidecars under the writer; acknowledged commits lost"},
+		kanbancore.ProfilePR32857:     {Fail: []string{oracle.Durability, oracle.Sidecars}, Why: "same check as merged"},
+		kanbancore.ProfileHardened:    {Pass: []string{oracle.Durability, oracle.Sidecars}, Why: "the safe check never opens the file"},
 	},
 	Setup: func(r *role, c *kanbancore.Conn) error {
 		v, minor, err := ShellVersion()

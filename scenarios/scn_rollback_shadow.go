@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
 // rollbackShadow is the rollback-shadow scenario.
@@ -27,8 +28,8 @@ shadowed nothing (matrix --repeat 5); now 6-11 of the 16 faults are shadowed in 
 	Roles: "gateway (dispatcher + workers), 2 long-lived writers, CLI processes",
 	Plan:  "short op=read path=kanban.db-wal pid={pid:writer-1} keep=0 p=0.1 count=16\n",
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy:   {Fail: []string{"error-fidelity"}, Why: `callers see "cannot rollback" instead of the I/O error`},
-		kanbancore.ProfileHardened: {Pass: []string{"error-fidelity", "durability"}, Why: "the original error surfaces"},
+		kanbancore.ProfileLegacy:   {Fail: []string{oracle.ErrorFidelity}, Why: `callers see "cannot rollback" instead of the I/O error`},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.ErrorFidelity, oracle.Durability}, Why: "the original error surfaces"},
 	},
 	Setup: seedTasks(8),
 	Script: func(r *Run) error {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
+	"github.com/sqlchaos/sqlchaos/oracle"
 )
 
 // soakAll is the soak scenario.
@@ -27,8 +28,8 @@ eio op=read path=kanban.db minlen=4096 p=0.001
 delay op=fsync delay=1ms p=0.2
 `,
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy:   {Fail: []string{"error-fidelity"}, Why: `I/O errors shadowed by "cannot rollback"`},
-		kanbancore.ProfileHardened: {Pass: []string{"durability", "journal-mode", "error-fidelity"}, Why: "every fault surfaced, nothing lost"},
+		kanbancore.ProfileLegacy:   {Fail: []string{oracle.ErrorFidelity}, Why: `I/O errors shadowed by "cannot rollback"`},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.Durability, oracle.JournalMode, oracle.ErrorFidelity}, Why: "every fault surfaced, nothing lost"},
 	},
 	Setup: seedTasks(8),
 	Script: func(r *Run) error {

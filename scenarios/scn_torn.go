@@ -35,10 +35,10 @@ cell says so (unexpected: unpin).`,
 	Roles: "gateway, 1 writer, CLI processes (create, delete)",
 	Plan:  "torn op=write path=kanban.db minlen=4096 keep=512 then=ok\n",
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy: {Fail: []string{"resurrection"}, Pass: []string{oracle.Structure}, Why: "a deleted row comes back as live data, in a database that checks ok",
-			Evidence: map[string][]string{"resurrection": {"is present at the end", "no acknowledged commit inserted it", "its last acknowledged transition"}}},
-		kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"resurrection", "silent"}, Why: "the damage is detected, nothing resurrects", Detects: true,
-			Detection: map[string][]string{"silent": {"fired faults surfaced as errors"}}},
+		kanbancore.ProfileLegacy: {Fail: []string{oracle.Resurrection}, Pass: []string{oracle.Structure}, Why: "a deleted row comes back as live data, in a database that checks ok",
+			Evidence: map[string][]string{oracle.Resurrection: {"is present at the end", "no acknowledged commit inserted it", "its last acknowledged transition"}}},
+		kanbancore.ProfileHardened: {Fail: []string{oracle.Structure}, Pass: []string{oracle.Resurrection, oracle.Silent}, Why: "the damage is detected, nothing resurrects", Detects: true,
+			Detection: map[string][]string{oracle.Silent: {"fired faults surfaced as errors"}}},
 	},
 	Findings: map[string]verdict.Pinned{
 		kanbancore.ProfileLegacy:   tornCheckpointFinding,
@@ -114,16 +114,16 @@ inside a file of the right size and no size-based check can see it.`,
 	Pre:      tornExtendHappened,
 	Profiles: []string{kanbancore.ProfileLegacy, kanbancore.ProfileMerged33482, kanbancore.ProfileHardened},
 	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy: {Fail: []string{"page-count"}, Why: "the torn extend is not reported at commit time"},
+		kanbancore.ProfileLegacy: {Fail: []string{oracle.PageCount}, Why: "the torn extend is not reported at commit time"},
 		// The fix claims detection at commit time, not prevention: the
 		// torn page stays torn (structure fails; the rows on it may be
 		// lost, so resurrection may fail) but is reported.
-		kanbancore.ProfileMerged33482: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
-			Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
-		kanbancore.ProfilePR32857: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
-			Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
-		kanbancore.ProfileHardened: {Fail: []string{"structure"}, Pass: []string{"page-count", "silent"}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)", Detects: true,
-			Detection: map[string][]string{"page-count": {"TORN_EXTEND"}}, Allow: []string{"resurrection"}},
+		kanbancore.ProfileMerged33482: {Fail: []string{oracle.Structure}, Pass: []string{oracle.PageCount, oracle.Silent}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
+			Detection: map[string][]string{oracle.PageCount: {"TORN_EXTEND"}}, Allow: []string{oracle.Resurrection}},
+		kanbancore.ProfilePR32857: {Fail: []string{oracle.Structure}, Pass: []string{oracle.PageCount, oracle.Silent}, Why: "damage stays, reported at commit time (raw-read check)", Detects: true,
+			Detection: map[string][]string{oracle.PageCount: {"TORN_EXTEND"}}, Allow: []string{oracle.Resurrection}},
+		kanbancore.ProfileHardened: {Fail: []string{oracle.Structure}, Pass: []string{oracle.PageCount, oracle.Silent}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)", Detects: true,
+			Detection: map[string][]string{oracle.PageCount: {"TORN_EXTEND"}}, Allow: []string{oracle.Resurrection}},
 	},
 	Setup: func(r *role, c *kanbancore.Conn) error {
 		// Past the tables' first root splits (a root leaf that
