@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/sqlchaos/sqlchaos/internal/found"
 )
 
 // Environment variables read by the properties (make soak sets the first).
@@ -21,7 +23,7 @@ const (
 	RerunsEnv = "SQLCHAOS_PROP_RERUNS"
 	// FoundEnv names the directory failures are saved to (default
 	// testdata/found at the module root).
-	FoundEnv = "SQLCHAOS_FOUND_DIR"
+	FoundEnv = found.Env
 )
 
 // Budget bounds one property run.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sqlchaos/sqlchaos/faultfs/plan"
 	"github.com/sqlchaos/sqlchaos/internal/found"
+	"github.com/sqlchaos/sqlchaos/reports"
 )
 
 // Found is a failing case saved for replay: a plan file whose header
@@ -38,24 +39,16 @@ type Found struct {
 	ShrinkTime       time.Duration
 	Reruns           int
 	Reproduced       int
-	Plan             plan.Plan
-	// Template, when set, is the plan as a runner template (with
-	// {pid:PROC}, {dbsize} or {dbpages}, as the catalog's plans have them):
-	// the file holds it instead of Plan, and Plan is its parse (a
-	// template: the placeholders kept).
-	Template string
+	// Plan is the plan found; it may be a template (with {pid:PROC},
+	// {dbsize} or {dbpages}, as the catalog's plans have them), which
+	// prints back with its placeholders and the runner binds.
+	Plan plan.Plan
 }
 
 // ReplayCommand is the chaosrun command line that replays the file at path.
 func (f Found) ReplayCommand(path string) string {
-	s := fmt.Sprintf("chaosrun run %s --profile %s --driver %s --seed %d", f.Scenario, f.Profile, f.Driver, f.Seed)
-	if f.Duration > 0 {
-		s += " --duration " + f.Duration.String()
-	}
-	for _, set := range f.Sets {
-		s += " --set " + set
-	}
-	return s + " --plan " + path
+	return reports.RunCommand(reports.RunArgs{Scenario: f.Scenario, Profile: f.Profile, Driver: f.Driver, Seed: f.Seed,
+		Duration: f.Duration, Sets: f.Sets, PlanFile: path})
 }
 
 // Text renders the file: header comments, then the plan in canonical form.
@@ -85,11 +78,7 @@ func (f Found) Text(path string) string {
 		line("reproduced", fmt.Sprintf("%d of %d re-runs", f.Reproduced, f.Reruns))
 	}
 	line("replay", f.ReplayCommand(path))
-	if f.Template != "" {
-		b.WriteString(f.Template)
-	} else {
-		b.WriteString(f.Plan.String())
-	}
+	b.WriteString(f.Plan.String())
 	return b.String()
 }
 
@@ -136,15 +125,6 @@ func ReadFound(path string) (Found, error) {
 		return f, err
 	}
 	f.Plan = *p
-	if p.Templated() {
-		var lines []string
-		for _, l := range strings.SplitAfter(string(b), "\n") {
-			if !strings.HasPrefix(l, "#") && strings.TrimSpace(l) != "" {
-				lines = append(lines, l)
-			}
-		}
-		f.Template = strings.Join(lines, "")
-	}
 	sc := bufio.NewScanner(strings.NewReader(string(b)))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), ": ")

@@ -537,5 +537,5 @@ func (h CatalogHonesty) FoundOf(f *Failure) Found {
 	return Found{Property: "detector-honesty-" + strings.Join(h.Target.Checkers, "+"), Scenario: c.Scenario, Profile: profile, Sets: sets,
 		Driver: c.Driver, Seed: h.Seed, Duration: h.Duration, Date: time.Now(), Why: f.Last.Why, Original: 1,
 		Shrinks: f.Shrinks - f.StepsBack, ShrinkRuns: f.ShrinkRuns, ShrinkTime: f.ShrinkTime, Reruns: f.Reruns,
-		Reproduced: f.Reproduced, Plan: plan.Plan{Rules: []plan.Rule{c.Rule}}, Template: c.Template()}
+		Reproduced: f.Reproduced, Plan: plan.Plan{Rules: []plan.Rule{c.Rule}}}
 }

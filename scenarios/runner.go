@@ -488,17 +488,8 @@ func ReplayCommand(dir string) string { return reports.ReplayCommand(dir) }
 // RunCommand is the exact command that re-runs a cell from its seed (and
 // the saved plan, when the run's plan differs from the scenario's).
 func RunCommand(cfg Config, planFile string) string {
-	s := fmt.Sprintf("chaosrun run %s --profile %s --driver %s --seed %d", cfg.Scenario, cfg.Profile, cfg.Driver, cfg.Seed)
-	if cfg.Duration > 0 {
-		s += " --duration " + cfg.Duration.String()
-	}
-	for _, set := range cfg.Sets {
-		s += " --set " + set
-	}
-	if planFile != "" {
-		s += " --plan " + planFile
-	}
-	return s
+	return reports.RunCommand(reports.RunArgs{Scenario: cfg.Scenario, Profile: cfg.Profile, Driver: cfg.Driver, Seed: cfg.Seed,
+		Duration: cfg.Duration, Sets: cfg.Sets, PlanFile: planFile})
 }
 
 func (r *Run) note(format string, args ...any) {

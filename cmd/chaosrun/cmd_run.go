@@ -181,24 +181,17 @@ func runCell(ctx context.Context, cfg scenarios.Config, planFile string) (*scena
 		if errors.Is(err, scenarios.ErrSetup) {
 			return nil, 2
 		}
-		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n", cfg.Seed, runCommand(cfg, planFile))
+		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n", cfg.Seed, scenarios.RunCommand(cfg, planFile))
 		return nil, 1
 	}
 	fmt.Fprintf(os.Stderr, "%-55s %-12s %6.1fs  fired=%-4d %s\n", cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
 	if !res.Outcome.Verdict.OK() {
 		fmt.Fprintf(os.Stderr, "  %s (expected %s): %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Outcome.Expected, res.Outcome.Why)
 		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n  or: %s\n", cfg.Seed, reports.ReplayCommand(res.Dir),
-			runCommand(cfg, filepath.Join(res.Dir, "plan.txt")))
+			scenarios.RunCommand(cfg, filepath.Join(res.Dir, "plan.txt")))
 		return res, 1
 	}
 	return res, 0
-}
-
-// runCommand is the command line that runs cfg's cell again from its seed
-// (with planFile as its plan, when given).
-func runCommand(cfg scenarios.Config, planFile string) string {
-	return reports.RunCommand(reports.RunArgs{Scenario: cfg.Scenario, Profile: cfg.Profile, Driver: cfg.Driver, Seed: cfg.Seed,
-		Duration: cfg.Duration, Sets: cfg.Sets, PlanFile: planFile})
 }
 
 func printResults(w io.Writer, res *scenarios.Result) {
@@ -431,7 +424,7 @@ func runCells(ctx context.Context, cfgs []scenarios.Config, jobs int) ([]*scenar
 					cancel()
 				case err != nil:
 					if ctx.Err() == nil {
-						fmt.Fprintf(os.Stderr, "chaosrun: %s: %v\n  seed %d; replay: %s\n", cfg.Cell(), err, cfg.Seed, runCommand(cfg, ""))
+						fmt.Fprintf(os.Stderr, "chaosrun: %s: %v\n  seed %d; replay: %s\n", cfg.Cell(), err, cfg.Seed, scenarios.RunCommand(cfg, ""))
 						code = max(code, 1)
 					}
 				default:
