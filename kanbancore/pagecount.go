@@ -35,8 +35,8 @@ func (e *TornExtendError) Is(target error) bool { return target == ErrTornExtend
 // corruption.
 func (c *Conn) preCommitPageCount(ctx context.Context) int64 {
 	switch c.opts.Switches.PageCountCheck {
-	case "pragma-stat":
-	case "skip-in-wal":
+	case PageCountPragmaStat:
+	case PageCountSkipInWAL:
 		if m, err := c.JournalMode(ctx); err != nil || m == "wal" {
 			return 0
 		}
@@ -55,9 +55,9 @@ func (c *Conn) preCommitPageCount(ctx context.Context) int64 {
 // result. Errors other than a mismatch are swallowed, as in the original.
 func (c *Conn) checkPageCount(ctx context.Context, headerPages int64) error {
 	switch c.opts.Switches.PageCountCheck {
-	case "raw-read":
+	case PageCountRawRead:
 		return c.checkPageCountRawRead(ctx)
-	case "pragma-stat", "skip-in-wal":
+	case PageCountPragmaStat, PageCountSkipInWAL:
 		if headerPages <= 0 {
 			return nil
 		}
