@@ -165,12 +165,8 @@ func selectRunning(ctx context.Context, q querier, where string, args ...any) ([
 func deferReclaim(ctx context.Context, c *Conn, op string, r runningRow, key string, value any) error {
 	return c.WriteTxn(ctx, op, func(tx *Tx) error {
 		newExp := tx.Now().Unix() + ReclaimDeferGraceSeconds
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock IS ?`, newExp, r.id, nullStr(r.lock))
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock IS ?`, newExp, r.id, nullStr(r.lock)); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		tx.Updated("tasks", r.id)
 		return addEvent(ctx, tx, r.id, 0, "reclaim_deferred", map[string]any{"worker_pid": r.pid, "expires": newExp, key: value})
@@ -215,13 +211,9 @@ func ReleaseStaleClaims(ctx context.Context, c *Conn, o SweepOptions) (int, erro
 		if hostLocal && r.pid > 0 && o.Proc.alive(r.pid) && !hbStale {
 			err := c.WriteTxn(ctx, "release_stale_claims_extend", func(tx *Tx) error {
 				newExp := tx.Now().Unix() + ttl
-				res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=? AND claim_expires=?`,
-					newExp, r.id, r.lock, r.expires.Int64)
-				if err != nil {
+				if one, err := tx.execOne(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=? AND claim_expires=?`,
+					newExp, r.id, r.lock, r.expires.Int64); err != nil || !one {
 					return err
-				}
-				if n, _ := res.RowsAffected(); n != 1 {
-					return nil
 				}
 				tx.Updated("tasks", r.id)
 				if _, err := tx.ExecContext(ctx, `UPDATE task_runs SET claim_expires=? WHERE id=(SELECT current_run_id FROM tasks WHERE id=?)`, newExp, r.id); err != nil {
@@ -344,11 +336,11 @@ func DetectCrashedWorkers(ctx context.Context, c *Conn, o SweepOptions) (CrashRe
 			if class == ExitRateLimited {
 				args = append([]any{errText}, args...)
 			}
-			res, err := tx.ExecContext(ctx, q, args...)
+			one, err := tx.execOne(ctx, q, args...)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n != 1 {
+			if !one {
 				continue
 			}
 			tx.Transition(r.id, StatusRunning, StatusReady)
@@ -429,13 +421,9 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 			release = `, claim_lock=NULL, claim_expires=NULL, worker_pid=NULL`
 		}
 		if failures >= limit && (t.Status == StatusRunning || t.Status == StatusReady) {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='blocked', consecutive_failures=?, last_failure_error=?`+release+`
-				WHERE id=? AND status=?`, failures, errText, id, t.Status)
-			if err != nil {
+			if one, err := tx.execOne(ctx, `UPDATE tasks SET status='blocked', consecutive_failures=?, last_failure_error=?`+release+`
+				WHERE id=? AND status=?`, failures, errText, id, t.Status); err != nil || !one {
 				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
 			}
 			tripped = true
 			tx.Transition(id, t.Status, StatusBlocked)
@@ -457,13 +445,9 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 		}
 		tx.Updated("tasks", id)
 		if f.releaseClaim && t.Status == StatusRunning {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-				WHERE id=? AND status='running' AND claim_lock IS ?`, id, nullStr(t.ClaimLock))
-			if err != nil {
+			if one, err := tx.execOne(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+				WHERE id=? AND status='running' AND claim_lock IS ?`, id, nullStr(t.ClaimLock)); err != nil || !one {
 				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
 			}
 			tx.Transition(id, StatusRunning, StatusReady)
 			var rid int64

@@ -352,13 +352,9 @@ func resolveWorkspace(ctx context.Context, c *Conn, t Task, wsRoot string) (stri
 func setWorkerPID(ctx context.Context, c *Conn, t Task, pid int, ws string) error {
 	return c.WriteTxn(ctx, "set_worker_pid", func(tx *Tx) error {
 		now := tx.Now().Unix()
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET worker_pid=?, worker_started_at=? WHERE id=? AND status='running' AND claim_lock=?`,
-			pid, now, t.ID, t.ClaimLock)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET worker_pid=?, worker_started_at=? WHERE id=? AND status='running' AND claim_lock=?`,
+			pid, now, t.ID, t.ClaimLock); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		tx.Updated("tasks", t.ID)
 		if t.CurrentRunID != 0 {

@@ -83,12 +83,8 @@ func PromoteTask(ctx context.Context, c *Conn, id string, o PromoteOptions) (boo
 		if len(undone) > 0 && !o.Force {
 			return fmt.Errorf("%w: %s waits for %s", ErrParentsNotDone, id, strings.Join(undone, ", "))
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready' WHERE id=? AND status=?`, id, from)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET status='ready' WHERE id=? AND status=?`, id, from); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Transition(id, from, StatusReady)

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -39,17 +38,6 @@ const (
 	ClaimHeartbeatMaxStaleSeconds = 3600
 	ReclaimDeferGraceSeconds      = 120
 	RateLimitExitCode             = 75
-)
-
-// Errors returned by the board operations.
-var (
-	ErrUnknownTask      = errors.New("kanbancore: unknown task")
-	ErrUnknownParent    = errors.New("kanbancore: unknown parent")
-	ErrCycle            = errors.New("kanbancore: link would create a cycle")
-	ErrSelfLink         = errors.New("kanbancore: a task cannot depend on itself")
-	ErrInvalid          = errors.New("kanbancore: invalid argument")
-	ErrTaskRunning      = errors.New("kanbancore: task is running with a claim")
-	ErrHallucinatedCard = errors.New("kanbancore: completion names cards that do not exist")
 )
 
 // Task is one row of tasks. Integer fields use 0 for NULL.
@@ -179,7 +167,8 @@ type ListOptions struct {
 	Status          string
 	Tenant          string
 	IncludeArchived bool
-	// OrderBy: "" / "priority" (priority DESC, created_at ASC), "created" (created_at ASC), "id".
+	// OrderBy is a TaskOrder: "" / "priority" (priority DESC, created_at
+	// ASC), "created" (created_at ASC), "id".
 	OrderBy string
 }
 
@@ -201,18 +190,29 @@ func ListTasks(ctx context.Context, c *Conn, o ListOptions) ([]Task, error) {
 		q += ` AND tenant=?`
 		args = append(args, o.Tenant)
 	}
-	switch o.OrderBy {
-	case "", "priority":
+	switch TaskOrder(o.OrderBy) {
+	case "", OrderPriority:
 		q += ` ORDER BY priority DESC, created_at ASC, id ASC`
-	case "created":
+	case OrderCreated:
 		q += ` ORDER BY created_at ASC, id ASC`
-	case "id":
+	case OrderID:
 		q += ` ORDER BY id`
 	default:
 		return nil, fmt.Errorf("%w: order_by %q", ErrInvalid, o.OrderBy)
 	}
 	return queryAll(ctx, c, scanTask, q, args...)
 }
+
+// TaskOrder names the order ListTasks returns tasks in
+// (ListOptions.OrderBy, the CLI's --order-by).
+type TaskOrder string
+
+// TaskOrder values.
+const (
+	OrderPriority TaskOrder = "priority" // priority DESC, created_at ASC (the default, also "")
+	OrderCreated  TaskOrder = "created"  // created_at ASC
+	OrderID       TaskOrder = "id"
+)
 
 func normAssignee(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
 
@@ -420,14 +420,10 @@ func claimCAS(ctx context.Context, tx *Tx, id string, t *Task, from, claimer str
 	}
 	now := tx.Now().Unix()
 	expires := now + ttl
-	res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='running', claim_lock=?, claim_expires=?,
+	if one, err := tx.execOne(ctx, `UPDATE tasks SET status='running', claim_lock=?, claim_expires=?,
 		started_at=COALESCE(started_at, ?), worker_pid=NULL, last_heartbeat_at=NULL
-		WHERE id=? AND status=? AND claim_lock IS NULL`, claimer, expires, now, id, from)
-	if err != nil {
+		WHERE id=? AND status=? AND claim_lock IS NULL`, claimer, expires, now, id, from); err != nil || !one {
 		return false, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return false, nil
 	}
 	tx.Transition(id, from, StatusRunning)
 	rid, err := openRun(ctx, tx, id, t.Assignee, claimer, expires, nullInt(t.MaxRuntimeSeconds), now)
@@ -509,16 +505,12 @@ func HeartbeatClaim(ctx context.Context, c *Conn, id string, o HeartbeatOptions)
 	var ok bool
 	err := c.WriteTxn(ctx, "heartbeat_claim", func(tx *Tx) error {
 		expires := tx.Now().Unix() + ttl
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=?`, expires, id, claimer)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=?`, expires, id, claimer); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Updated("tasks", id)
-		_, err = tx.ExecContext(ctx, `UPDATE task_runs SET claim_expires=? WHERE id=(SELECT current_run_id FROM tasks WHERE id=?) AND ended_at IS NULL`, expires, id)
+		_, err := tx.ExecContext(ctx, `UPDATE task_runs SET claim_expires=? WHERE id=(SELECT current_run_id FROM tasks WHERE id=?) AND ended_at IS NULL`, expires, id)
 		return err
 	})
 	return ok, err
@@ -537,12 +529,8 @@ func HeartbeatWorker(ctx context.Context, c *Conn, id, note string, expectedRunI
 			q += ` AND current_run_id=?`
 			args = append(args, expectedRunID)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
+		if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Updated("tasks", id)
@@ -626,12 +614,8 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 			q += ` AND current_run_id=?`
 			args = append(args, o.ExpectedRunID)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
+		if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Transition(id, from, StatusDone)
@@ -671,12 +655,8 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 // kind with payload(), built after the run is ended. won is true once the row
 // changed, even when ending the run or adding the event then fails.
 func moveEndingRun(ctx context.Context, tx *Tx, id, from, to, q string, args []any, end runEnd, kind string, payload func() map[string]any) (won bool, err error) {
-	res, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
+	if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
 		return false, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return false, nil
 	}
 	tx.Transition(id, from, to)
 	rid, err := endRun(ctx, tx, id, end)
@@ -780,13 +760,9 @@ func UnblockTask(ctx context.Context, c *Conn, id string) (bool, error) {
 		if len(undone) > 0 {
 			target = StatusTodo
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status=?, consecutive_failures=0, last_failure_error=NULL,
-			claim_lock=NULL, claim_expires=NULL, worker_pid=NULL WHERE id=? AND status=?`, target, id, from)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET status=?, consecutive_failures=0, last_failure_error=NULL,
+			claim_lock=NULL, claim_expires=NULL, worker_pid=NULL WHERE id=? AND status=?`, target, id, from); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Transition(id, from, target)
@@ -844,12 +820,8 @@ func AssignTask(ctx context.Context, c *Conn, id, assignee string) (bool, error)
 		if t.Assignee != assignee {
 			q = `UPDATE tasks SET assignee=?, consecutive_failures=0, last_failure_error=NULL WHERE id=? AND status=?`
 		}
-		res, err := tx.ExecContext(ctx, q, nullStr(assignee), id, t.Status)
-		if err != nil {
+		if one, err := tx.execOne(ctx, q, nullStr(assignee), id, t.Status); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Updated("tasks", id)
