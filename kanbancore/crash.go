@@ -287,11 +287,7 @@ const systemicCrashThreshold = 3
 // are systemic and trip the breaker at once.
 func DetectCrashedWorkers(ctx context.Context, c *Conn, o SweepOptions) (CrashReport, error) {
 	var rep CrashReport
-	type crash struct {
-		id, errText string
-		protocol    bool
-	}
-	var crashes []crash
+	var crashes []workerExit
 	grace := int64(c.opts.Switches.CrashGrace / time.Second)
 	err := c.WriteTxn(ctx, "detect_crashed_workers", func(tx *Tx) error {
 		rep, crashes = CrashReport{}, nil
@@ -307,84 +303,112 @@ func DetectCrashedWorkers(ctx context.Context, c *Conn, o SweepOptions) (CrashRe
 			if o.Proc.alive(r.pid) {
 				continue
 			}
-			class, code := ClassifyWorkerExit(r.pid)
-			var errText, outcome, kind string
-			switch class {
-			case ExitClean:
-				errText = fmt.Sprintf("worker pid %d exited 0 while the task was still running (protocol violation)", r.pid)
-				outcome, kind = "crashed", "protocol_violation"
-			case ExitRateLimited:
-				errText = fmt.Sprintf("worker pid %d exited with code %d (rate limited)", r.pid, code)
-				outcome, kind = "rate_limited", "rate_limited"
-			case ExitNonzero:
-				errText = fmt.Sprintf("worker pid %d exited with code %d", r.pid, code)
-				outcome, kind = "crashed", "crashed"
-			case ExitSignaled:
-				errText = fmt.Sprintf("worker pid %d killed by signal %d", r.pid, code)
-				outcome, kind = "crashed", "crashed"
-			default:
-				errText = fmt.Sprintf("worker pid %d is gone (exit status unknown)", r.pid)
-				outcome, kind = "crashed", "crashed"
-			}
-			q := `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-				WHERE id=? AND status='running' AND worker_pid=? AND claim_lock IS ?`
-			if class == ExitRateLimited {
-				q = `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL, last_failure_error=?
-				WHERE id=? AND status='running' AND worker_pid=? AND claim_lock IS ?`
-			}
-			args := []any{r.id, r.pid, nullStr(r.lock)}
-			if class == ExitRateLimited {
-				args = append([]any{errText}, args...)
-			}
-			one, err := tx.execOne(ctx, q, args...)
+			ex := classifyExit(r)
+			won, err := releaseCrashed(ctx, tx, r, ex)
 			if err != nil {
 				return err
 			}
-			if !one {
-				continue
-			}
-			tx.Transition(r.id, StatusRunning, StatusReady)
-			rid, err := endRun(ctx, tx, r.id, runEnd{outcome: outcome, errText: errText,
-				metadata: map[string]any{"exit_class": class, "exit_code": code}})
-			if err != nil {
-				return err
-			}
-			if err := addEvent(ctx, tx, r.id, rid, kind, map[string]any{"worker_pid": r.pid, "exit_class": class,
-				"exit_code": code, "error": errText}); err != nil {
-				return err
-			}
-			if class == ExitRateLimited {
+			switch {
+			case !won:
+			case ex.class == ExitRateLimited:
 				rep.RateLimited = append(rep.RateLimited, r.id)
-				continue
+			default:
+				rep.Crashed = append(rep.Crashed, r.id)
+				crashes = append(crashes, ex)
 			}
-			rep.Crashed = append(rep.Crashed, r.id)
-			crashes = append(crashes, crash{r.id, errText, class == ExitClean})
 		}
 		return nil
 	})
 	if err != nil {
 		return CrashReport{}, err
 	}
+	err = countCrashes(ctx, c, crashes, o.FailureLimit, &rep)
+	return rep, err
+}
+
+// workerExit is how a running task's dead worker ended.
+type workerExit struct {
+	id            string // the task
+	class         string // ClassifyWorkerExit's class
+	code          int
+	errText       string
+	outcome, kind string // the run's outcome and the event's kind
+}
+
+// classifyExit classifies the exit of r's dead worker from the reap
+// registry.
+func classifyExit(r runningRow) workerExit {
+	class, code := ClassifyWorkerExit(r.pid)
+	ex := workerExit{id: r.id, class: class, code: code, outcome: "crashed", kind: "crashed"}
+	switch class {
+	case ExitClean:
+		ex.errText = fmt.Sprintf("worker pid %d exited 0 while the task was still running (protocol violation)", r.pid)
+		ex.kind = "protocol_violation"
+	case ExitRateLimited:
+		ex.errText = fmt.Sprintf("worker pid %d exited with code %d (rate limited)", r.pid, code)
+		ex.outcome, ex.kind = "rate_limited", "rate_limited"
+	case ExitNonzero:
+		ex.errText = fmt.Sprintf("worker pid %d exited with code %d", r.pid, code)
+	case ExitSignaled:
+		ex.errText = fmt.Sprintf("worker pid %d killed by signal %d", r.pid, code)
+	default:
+		ex.errText = fmt.Sprintf("worker pid %d is gone (exit status unknown)", r.pid)
+	}
+	return ex
+}
+
+// releaseCrashed moves r back to ready (CAS on its worker pid and claim
+// lock; a rate-limited exit also records its error), ends its run with the
+// exit's outcome and emits the exit's event. It reports whether the CAS
+// won.
+func releaseCrashed(ctx context.Context, tx *Tx, r runningRow, ex workerExit) (bool, error) {
+	q := `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+				WHERE id=? AND status='running' AND worker_pid=? AND claim_lock IS ?`
+	args := []any{r.id, r.pid, nullStr(r.lock)}
+	if ex.class == ExitRateLimited {
+		q = `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL, last_failure_error=?
+				WHERE id=? AND status='running' AND worker_pid=? AND claim_lock IS ?`
+		args = append([]any{ex.errText}, args...)
+	}
+	if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
+		return false, err
+	}
+	tx.Transition(r.id, StatusRunning, StatusReady)
+	rid, err := endRun(ctx, tx, r.id, runEnd{outcome: ex.outcome, errText: ex.errText,
+		metadata: map[string]any{"exit_class": ex.class, "exit_code": ex.code}})
+	if err != nil {
+		return false, err
+	}
+	return true, addEvent(ctx, tx, r.id, rid, ex.kind, map[string]any{"worker_pid": r.pid, "exit_class": ex.class,
+		"exit_code": ex.code, "error": ex.errText})
+}
+
+// countCrashes puts every crash through the failure counter, each in its
+// own transaction: a protocol violation, or a crash sharing its
+// fingerprint with systemicCrashThreshold or more in this sweep, trips the
+// breaker at once (limit 1). Blocked tasks go to rep.AutoBlocked.
+func countCrashes(ctx context.Context, c *Conn, crashes []workerExit, failureLimit int, rep *CrashReport) error {
 	counts := map[string]int{}
 	for _, cr := range crashes {
 		counts[failureFingerprint(cr.errText)]++
 	}
 	for _, cr := range crashes {
-		limit := o.FailureLimit
+		limit := failureLimit
+		protocol := cr.class == ExitClean
 		systemic := counts[failureFingerprint(cr.errText)] >= systemicCrashThreshold
-		if cr.protocol || systemic {
+		if protocol || systemic {
 			limit = 1
 		}
 		blocked, err := recordTaskFailure(ctx, c, cr.id, cr.errText, failureOpts{outcome: "crashed", limit: limit,
-			extra: map[string]any{"systemic": systemic, "protocol_violation": cr.protocol}})
+			extra: map[string]any{"systemic": systemic, "protocol_violation": protocol}})
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if blocked {
 			rep.AutoBlocked = append(rep.AutoBlocked, cr.id)
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 type failureOpts struct {

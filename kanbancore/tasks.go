@@ -270,7 +270,14 @@ type CreateOptions struct {
 	ProjectID      string
 }
 
-var workspaceKinds = map[string]bool{"scratch": true, "worktree": true, "dir": true}
+// Workspace kinds (Task.WorkspaceKind, CreateOptions.WorkspaceKind).
+const (
+	WorkspaceScratch  = "scratch" // the default: a scratch directory the dispatcher makes
+	WorkspaceWorktree = "worktree"
+	WorkspaceDir      = "dir"
+)
+
+var workspaceKinds = map[string]bool{WorkspaceScratch: true, WorkspaceWorktree: true, WorkspaceDir: true}
 
 // CreateTask inserts a task and its parent links in one write transaction
 // and returns its id. Status: triage when asked; blocked with
@@ -279,22 +286,9 @@ var workspaceKinds = map[string]bool{"scratch": true, "worktree": true, "dir": t
 // without writing (looked up before the transaction, as the original does:
 // two racing creators can both insert).
 func CreateTask(ctx context.Context, c *Conn, o CreateOptions) (string, error) {
-	title := strings.TrimSpace(o.Title)
-	if title == "" {
-		return "", fmt.Errorf("%w: title is required", ErrInvalid)
-	}
-	kind := o.WorkspaceKind
-	if kind == "" {
-		kind = "scratch"
-	}
-	if !workspaceKinds[kind] {
-		return "", fmt.Errorf("%w: workspace_kind %q (want scratch, worktree or dir)", ErrInvalid, kind)
-	}
-	if o.BranchName != "" && kind != "worktree" {
-		return "", fmt.Errorf("%w: branch_name requires workspace_kind=worktree", ErrInvalid)
-	}
-	if o.InitialStatus != "" && o.InitialStatus != StatusBlocked && o.InitialStatus != StatusRunning {
-		return "", fmt.Errorf("%w: initial_status %q", ErrInvalid, o.InitialStatus)
+	o, err := o.normalize()
+	if err != nil {
+		return "", err
 	}
 	if o.IdempotencyKey != "" {
 		var id string
@@ -311,60 +305,15 @@ func CreateTask(ctx context.Context, c *Conn, o CreateOptions) (string, error) {
 	if id == "" {
 		id = NewTaskID()
 	}
-	assignee := normAssignee(o.Assignee)
-	var skills any
-	if len(o.Skills) > 0 {
-		b, _ := json.Marshal(o.Skills)
-		skills = string(b)
-	}
-	var maxrt any
-	if o.MaxRuntime > 0 {
-		maxrt = int64(o.MaxRuntime / time.Second)
-	}
-	parents := dedupe(o.Parents)
-	err := c.WriteTxn(ctx, "create_task", func(tx *Tx) error {
-		status := StatusReady
-		for _, p := range parents {
-			ps, err := taskStatus(ctx, tx.Conn, p)
-			if err != nil {
-				return err
-			}
-			if ps == "" {
-				return fmt.Errorf("%w: %s", ErrUnknownParent, p)
-			}
-			// PR-era check: only done satisfies a parent at create time.
-			if ps != StatusDone {
-				status = StatusTodo
-			}
-		}
-		switch {
-		case o.Triage:
-			status = StatusTriage
-		case o.InitialStatus == StatusBlocked:
-			status = StatusBlocked
-		}
-		now := tx.Now().Unix()
-		_, err := tx.ExecContext(ctx, `INSERT INTO tasks(id, title, body, assignee, status, priority, created_by, created_at,
-			workspace_kind, workspace_path, branch_name, project_id, tenant, idempotency_key, max_runtime_seconds,
-			skills, max_retries, session_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			id, title, nullStr(o.Body), nullStr(assignee), status, o.Priority, nullStr(o.CreatedBy), now,
-			kind, nullStr(o.WorkspacePath), nullStr(o.BranchName), nullStr(o.ProjectID), nullStr(o.Tenant),
-			nullStr(o.IdempotencyKey), maxrt, skills, nullInt(o.MaxRetries), nullStr(o.SessionID))
+	err = c.WriteTxn(ctx, "create_task", func(tx *Tx) error {
+		status, err := o.initialStatus(ctx, tx)
 		if err != nil {
 			return err
 		}
-		tx.Inserted("tasks", id)
-		tx.Transition(id, "", status)
-		for _, p := range parents {
-			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO task_links(parent_id, child_id) VALUES(?,?)`, p, id)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				tx.Inserted("task_links", p+">"+id)
-			}
+		if err := insertTask(ctx, tx, id, status, o); err != nil {
+			return err
 		}
-		payload := map[string]any{"assignee": nullStr(assignee), "status": status, "parents": parents,
+		payload := map[string]any{"assignee": nullStr(o.Assignee), "status": status, "parents": o.Parents,
 			"tenant": nullStr(o.Tenant), "branch_name": nullStr(o.BranchName), "skills": o.Skills}
 		if err := addEvent(ctx, tx, id, 0, "created", payload); err != nil {
 			return err
@@ -378,6 +327,93 @@ func CreateTask(ctx context.Context, c *Conn, o CreateOptions) (string, error) {
 		return "", err
 	}
 	return id, nil
+}
+
+// normalize validates CreateTask's options and returns them with the
+// title trimmed, the workspace kind defaulted, the assignee normalized and
+// the parents deduplicated.
+func (o CreateOptions) normalize() (CreateOptions, error) {
+	o.Title = strings.TrimSpace(o.Title)
+	if o.Title == "" {
+		return o, fmt.Errorf("%w: title is required", ErrInvalid)
+	}
+	if o.WorkspaceKind == "" {
+		o.WorkspaceKind = WorkspaceScratch
+	}
+	if !workspaceKinds[o.WorkspaceKind] {
+		return o, fmt.Errorf("%w: workspace_kind %q (want scratch, worktree or dir)", ErrInvalid, o.WorkspaceKind)
+	}
+	if o.BranchName != "" && o.WorkspaceKind != WorkspaceWorktree {
+		return o, fmt.Errorf("%w: branch_name requires workspace_kind=worktree", ErrInvalid)
+	}
+	if o.InitialStatus != "" && o.InitialStatus != StatusBlocked && o.InitialStatus != StatusRunning {
+		return o, fmt.Errorf("%w: initial_status %q", ErrInvalid, o.InitialStatus)
+	}
+	o.Assignee = normAssignee(o.Assignee)
+	o.Parents = dedupe(o.Parents)
+	return o, nil
+}
+
+// initialStatus returns a new task's status: triage when asked, blocked
+// with InitialStatus "blocked", todo when a parent is not done, else
+// ready. An unknown parent is an error.
+func (o CreateOptions) initialStatus(ctx context.Context, tx *Tx) (string, error) {
+	status := StatusReady
+	for _, p := range o.Parents {
+		ps, err := taskStatus(ctx, tx.Conn, p)
+		if err != nil {
+			return "", err
+		}
+		if ps == "" {
+			return "", fmt.Errorf("%w: %s", ErrUnknownParent, p)
+		}
+		// PR-era check: only done satisfies a parent at create time.
+		if ps != StatusDone {
+			status = StatusTodo
+		}
+	}
+	switch {
+	case o.Triage:
+		status = StatusTriage
+	case o.InitialStatus == StatusBlocked:
+		status = StatusBlocked
+	}
+	return status, nil
+}
+
+// insertTask inserts the tasks row of a new task (o normalized) and its
+// parent links.
+func insertTask(ctx context.Context, tx *Tx, id, status string, o CreateOptions) error {
+	var skills any
+	if len(o.Skills) > 0 {
+		b, _ := json.Marshal(o.Skills)
+		skills = string(b)
+	}
+	var maxrt any
+	if o.MaxRuntime > 0 {
+		maxrt = int64(o.MaxRuntime / time.Second)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO tasks(id, title, body, assignee, status, priority, created_by, created_at,
+			workspace_kind, workspace_path, branch_name, project_id, tenant, idempotency_key, max_runtime_seconds,
+			skills, max_retries, session_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		id, o.Title, nullStr(o.Body), nullStr(o.Assignee), status, o.Priority, nullStr(o.CreatedBy), tx.Now().Unix(),
+		o.WorkspaceKind, nullStr(o.WorkspacePath), nullStr(o.BranchName), nullStr(o.ProjectID), nullStr(o.Tenant),
+		nullStr(o.IdempotencyKey), maxrt, skills, nullInt(o.MaxRetries), nullStr(o.SessionID))
+	if err != nil {
+		return err
+	}
+	tx.Inserted("tasks", id)
+	tx.Transition(id, "", status)
+	for _, p := range o.Parents {
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO task_links(parent_id, child_id) VALUES(?,?)`, p, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			tx.Inserted("task_links", p+">"+id)
+		}
+	}
+	return nil
 }
 
 func dedupe(ss []string) []string {
