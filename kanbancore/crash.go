@@ -491,17 +491,9 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 // first claim) has lasted max_runtime_seconds, releases the task to ready
 // with outcome `timed_out` and counts a failure. Returns the ids.
 func EnforceMaxRuntime(ctx context.Context, c *Conn, o SweepOptions) ([]string, error) {
-	rows, err := selectRunning(ctx, c, `t.max_runtime_seconds IS NOT NULL AND t.max_runtime_seconds > 0 AND t.claim_lock LIKE ?`, Hostname()+":%")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range rows {
-		now := c.Now().Unix()
-		start := r.activeSince()
-		elapsed := now - start
+	return sweepRunning(ctx, c, func(r runningRow, now, elapsed int64) (bool, error) {
 		if elapsed < r.maxRuntime.Int64 {
-			continue
+			return false, nil
 		}
 		term := terminateResult{}
 		if r.pid > 0 {
@@ -514,14 +506,31 @@ func EnforceMaxRuntime(ctx context.Context, c *Conn, o SweepOptions) ([]string, 
 				return map[string]any{"elapsed": elapsed, "limit": r.maxRuntime.Int64,
 					"worker_pid": nullInt(int64(r.pid))}
 			})
+		if err != nil || !won {
+			return false, err
+		}
+		_, err = recordTaskFailure(ctx, c, r.id, errText, failureOpts{outcome: "timed_out", limit: o.FailureLimit})
+		return true, err
+	}, `t.max_runtime_seconds IS NOT NULL AND t.max_runtime_seconds > 0 AND t.claim_lock LIKE ?`, Hostname()+":%")
+}
+
+// sweepRunning selects the running tasks matching where and calls visit
+// on each in turn, with the board time and how long its active run has
+// lasted; it returns the ids of the tasks visit acted on (true), up to the
+// first error.
+func sweepRunning(ctx context.Context, c *Conn, visit func(r runningRow, now, elapsed int64) (bool, error), where string, args ...any) ([]string, error) {
+	rows, err := selectRunning(ctx, c, where, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rows {
+		now := c.Now().Unix()
+		acted, err := visit(r, now, now-r.activeSince())
+		if acted {
+			out = append(out, r.id)
+		}
 		if err != nil {
-			return out, err
-		}
-		if !won {
-			continue
-		}
-		out = append(out, r.id)
-		if _, err := recordTaskFailure(ctx, c, r.id, errText, failureOpts{outcome: "timed_out", limit: o.FailureLimit}); err != nil {
 			return out, err
 		}
 	}
@@ -537,29 +546,19 @@ func DetectStaleRunning(ctx context.Context, c *Conn, timeout time.Duration, o S
 		return nil, nil
 	}
 	limit := int64(timeout / time.Second)
-	rows, err := selectRunning(ctx, c, `1=1`)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range rows {
-		now := c.Now().Unix()
-		start := r.activeSince()
-		if now-start <= limit {
-			continue
+	return sweepRunning(ctx, c, func(r runningRow, now, elapsed int64) (bool, error) {
+		if elapsed <= limit {
+			return false, nil
 		}
 		if r.hb.Valid && now-r.hb.Int64 <= ClaimHeartbeatMaxStaleSeconds {
-			continue
+			return false, nil
 		}
 		term := terminateResult{}
 		if isHostLocal(r.lock) && r.pid > 0 {
 			term = o.Proc.terminate(r.pid)
 		}
 		if term.survived {
-			if err := deferReclaim(ctx, c, "detect_stale_running_defer", r, "reason", "stale"); err != nil {
-				return out, err
-			}
-			continue
+			return false, deferReclaim(ctx, c, "detect_stale_running_defer", r, "reason", "stale")
 		}
 		won, err := releaseRunning(ctx, c, "detect_stale_running", r,
 			runEnd{outcome: "stale", metadata: term.metadata()}, "stale",
@@ -567,12 +566,6 @@ func DetectStaleRunning(ctx context.Context, c *Conn, timeout time.Duration, o S
 				return map[string]any{"worker_pid": nullInt(int64(r.pid)),
 					"last_heartbeat_at": nullInt(r.hb.Int64), "timeout": limit}
 			})
-		if err != nil {
-			return out, err
-		}
-		if won {
-			out = append(out, r.id)
-		}
-	}
-	return out, nil
+		return won && err == nil, err
+	}, `1=1`)
 }
