@@ -155,71 +155,132 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep := &Report{N: opts.N, Repeat: opts.Repeat, Targets: opts.Targets,
 		NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(), Started: time.Now()}
+	tg := &targetDirs{root: opts.Dir, dirs: map[string]string{}}
+	defer tg.cleanup()
+	if err := tg.setup(ctx, opts); err != nil {
+		return nil, err
+	}
+	if slices.Contains(opts.Targets, Fuse20) {
+		rep.Plan20 = NeverFirePlan
+	}
+	runs, err := measureAll(ctx, opts, tg.dirs)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Fired20, err = tg.fired20(); err != nil {
+		return nil, err
+	}
+	if err := tg.stop(); err != nil {
+		return nil, err
+	}
+	rep.Rows = summarizeRows(opts, runs)
+	rep.Elapsed = time.Since(rep.Started).Round(time.Second).String()
+	if rep.Fired20 != 0 {
+		return rep, fmt.Errorf("bench: the never-firing plan fired %d faults; the fuse20 numbers are void", rep.Fired20)
+	}
+	return rep, nil
+}
 
-	root, tempRoot := opts.Dir, false
-	if root == "" {
+// targetDirs are the directories the targets' databases live in: the
+// backing directory for bare, a faultfs mount for the others.
+type targetDirs struct {
+	root   string // parent of every backing and mount dir
+	temp   bool   // root was made by setup (removed by cleanup)
+	dirs   map[string]string
+	mounts []*mounted
+}
+
+// setup makes each target's backing directory under root (a new temp
+// dir when root is "") and mounts the fuse targets.
+func (tg *targetDirs) setup(ctx context.Context, opts Options) error {
+	if tg.root == "" {
 		d, err := os.MkdirTemp("", "sqlchaos-bench-")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		root, tempRoot = d, true
+		tg.root, tg.temp = d, true
 	}
-	dirs := map[string]string{}
-	var mounts []*mounted
-	defer func() {
-		clean := true
-		for _, m := range mounts {
-			if m.stop() != nil {
-				clean = false
-			}
-		}
-		// Never walk a directory that may still hold a (dead) mount.
-		if tempRoot && clean {
-			os.RemoveAll(root)
-		}
-	}()
 	for _, t := range opts.Targets {
-		backing := filepath.Join(root, t, "backing")
+		backing := filepath.Join(tg.root, t, "backing")
 		if err := os.MkdirAll(backing, 0o755); err != nil {
-			return nil, err
+			return err
 		}
 		if t == Bare {
-			dirs[t] = backing
+			tg.dirs[t] = backing
 			continue
 		}
-		m, err := startMount(ctx, t, filepath.Join(root, t), opts.Stderr)
+		m, err := startMount(ctx, t, filepath.Join(tg.root, t), opts.Stderr)
 		if err != nil {
-			return nil, fmt.Errorf("bench: mount for %s: %w", t, err)
+			return fmt.Errorf("bench: mount for %s: %w", t, err)
 		}
-		mounts = append(mounts, m)
-		dirs[t] = m.dir
-		if t == Fuse20 {
-			rep.Plan20 = NeverFirePlan
+		tg.mounts = append(tg.mounts, m)
+		tg.dirs[t] = m.dir
+	}
+	return nil
+}
+
+// fired20 returns the faults the fuse20 mount's never-firing plan fired.
+func (tg *targetDirs) fired20() (int, error) {
+	n := 0
+	for _, m := range tg.mounts {
+		if m.target != Fuse20 {
+			continue
+		}
+		var err error
+		if n, err = m.fired(); err != nil {
+			return 0, fmt.Errorf("bench: reading the fuse20 rule counters: %w", err)
 		}
 	}
+	return n, nil
+}
 
-	type key struct{ t, d, m, s string }
-	runs := map[key][]float64{}
+// stop unmounts every mount.
+func (tg *targetDirs) stop() error {
+	var stopErr error
+	for _, m := range tg.mounts {
+		stopErr = errors.Join(stopErr, m.stop())
+	}
+	if stopErr != nil {
+		return fmt.Errorf("bench: stopping mounts: %w", stopErr)
+	}
+	return nil
+}
+
+// cleanup stops what is still mounted and removes a temporary root, but
+// never walks a directory that may still hold a (dead) mount.
+func (tg *targetDirs) cleanup() {
+	clean := true
+	for _, m := range tg.mounts {
+		if m.stop() != nil {
+			clean = false
+		}
+	}
+	if tg.temp && clean {
+		os.RemoveAll(tg.root)
+	}
+}
+
+// cell is one measured combination: target, driver, journal mode and
+// synchronous level.
+type cell struct{ t, d, m, s string }
+
+// measureAll measures every (driver, mode, sync) row opts.Repeat times,
+// the targets of a row interleaved, and returns every cell's rates.
+func measureAll(ctx context.Context, opts Options, dirs map[string]string) (map[cell][]float64, error) {
+	runs := map[cell][]float64{}
 	total := opts.Repeat * len(opts.Drivers) * len(opts.Modes) * len(opts.Syncs)
 	done := 0
 	for r := 1; r <= opts.Repeat; r++ {
 		for _, d := range opts.Drivers {
 			for _, m := range opts.Modes {
 				for _, s := range opts.Syncs {
-					paths := map[string]string{}
-					for _, t := range opts.Targets {
-						paths[t] = filepath.Join(dirs[t], fmt.Sprintf("%s-%s-%s-r%d.db", d, m, s, r))
-					}
-					rates, err := measureInterleaved(ctx, d, m, s, opts.N, opts.Targets, paths)
-					for _, p := range paths {
-						removeDB(p)
-					}
+					rates, err := measureRow(ctx, opts, dirs, d, m, s, r)
 					if err != nil {
-						return nil, fmt.Errorf("bench: %s %s %s: %w", d, m, s, err)
+						return nil, err
 					}
 					var line strings.Builder
 					for _, t := range opts.Targets {
-						k := key{t, d, m, s}
+						k := cell{t, d, m, s}
 						runs[k] = append(runs[k], rates[t])
 						fmt.Fprintf(&line, " %s %.0f", t, rates[t])
 					}
@@ -232,31 +293,36 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}
+	return runs, nil
+}
 
-	for _, m := range mounts {
-		if m.target != Fuse20 {
-			continue
-		}
-		n, err := m.fired()
-		if err != nil {
-			return nil, fmt.Errorf("bench: reading the fuse20 rule counters: %w", err)
-		}
-		rep.Fired20 = n
+// measureRow measures one (driver, mode, sync) row on every target, in
+// repeat r, and removes its databases.
+func measureRow(ctx context.Context, opts Options, dirs map[string]string, d, m, s string, r int) (map[string]float64, error) {
+	paths := map[string]string{}
+	for _, t := range opts.Targets {
+		paths[t] = filepath.Join(dirs[t], fmt.Sprintf("%s-%s-%s-r%d.db", d, m, s, r))
 	}
-	var stopErr error
-	for _, m := range mounts {
-		stopErr = errors.Join(stopErr, m.stop())
+	rates, err := measureInterleaved(ctx, d, m, s, opts.N, opts.Targets, paths)
+	for _, p := range paths {
+		removeDB(p)
 	}
-	if stopErr != nil {
-		return nil, fmt.Errorf("bench: stopping mounts: %w", stopErr)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %s %s %s: %w", d, m, s, err)
 	}
+	return rates, nil
+}
 
+// summarizeRows summarizes the measured cells into the report's rows, with the
+// ratios of their medians.
+func summarizeRows(opts Options, runs map[cell][]float64) []Row {
+	var out []Row
 	for _, d := range opts.Drivers {
 		for _, m := range opts.Modes {
 			for _, s := range opts.Syncs {
 				row := Row{Driver: d, Mode: m, Sync: s, Rates: map[string]Stat{}, Ratios: map[string]float64{}}
 				for _, t := range opts.Targets {
-					row.Rates[t] = summarize(runs[key{t, d, m, s}])
+					row.Rates[t] = summarize(runs[cell{t, d, m, s}])
 				}
 				for _, q := range Ratios {
 					num, ok1 := row.Rates[q.Num]
@@ -265,15 +331,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 						row.Ratios[q.Name] = num.Median / den.Median
 					}
 				}
-				rep.Rows = append(rep.Rows, row)
+				out = append(out, row)
 			}
 		}
 	}
-	rep.Elapsed = time.Since(rep.Started).Round(time.Second).String()
-	if rep.Fired20 != 0 {
-		return rep, fmt.Errorf("bench: the never-firing plan fired %d faults; the fuse20 numbers are void", rep.Fired20)
-	}
-	return rep, nil
+	return out
 }
 
 func summarize(runs []float64) Stat {

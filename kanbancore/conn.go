@@ -283,6 +283,17 @@ func (tx *Tx) Deleted(table, key string) {
 	tx.commit.Deleted = append(tx.commit.Deleted, RowRef{Table: table, Key: key})
 }
 
+// execOne runs a statement meant to change exactly one row (a
+// compare-and-swap in its WHERE clause) and reports whether it did.
+func (tx *Tx) execOne(ctx context.Context, q string, args ...any) (bool, error) {
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 // Updated records a row updated in this transaction.
 func (tx *Tx) Updated(table, key string) {
 	tx.commit.Updated = append(tx.commit.Updated, RowRef{Table: table, Key: key})

@@ -155,7 +155,7 @@ func (c *Conn) configure(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	stmts := []string{"PRAGMA synchronous=" + s.Synchronous}
+	stmts := []string{"PRAGMA synchronous=" + string(s.Synchronous)}
 	if s.WALAutocheckpoint > 0 {
 		stmts = append(stmts, fmt.Sprintf("PRAGMA wal_autocheckpoint=%d", s.WALAutocheckpoint))
 	}

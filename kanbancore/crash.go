@@ -165,12 +165,8 @@ func selectRunning(ctx context.Context, q querier, where string, args ...any) ([
 func deferReclaim(ctx context.Context, c *Conn, op string, r runningRow, key string, value any) error {
 	return c.WriteTxn(ctx, op, func(tx *Tx) error {
 		newExp := tx.Now().Unix() + ReclaimDeferGraceSeconds
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock IS ?`, newExp, r.id, nullStr(r.lock))
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock IS ?`, newExp, r.id, nullStr(r.lock)); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		tx.Updated("tasks", r.id)
 		return addEvent(ctx, tx, r.id, 0, "reclaim_deferred", map[string]any{"worker_pid": r.pid, "expires": newExp, key: value})
@@ -215,13 +211,9 @@ func ReleaseStaleClaims(ctx context.Context, c *Conn, o SweepOptions) (int, erro
 		if hostLocal && r.pid > 0 && o.Proc.alive(r.pid) && !hbStale {
 			err := c.WriteTxn(ctx, "release_stale_claims_extend", func(tx *Tx) error {
 				newExp := tx.Now().Unix() + ttl
-				res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=? AND claim_expires=?`,
-					newExp, r.id, r.lock, r.expires.Int64)
-				if err != nil {
+				if one, err := tx.execOne(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=? AND claim_expires=?`,
+					newExp, r.id, r.lock, r.expires.Int64); err != nil || !one {
 					return err
-				}
-				if n, _ := res.RowsAffected(); n != 1 {
-					return nil
 				}
 				tx.Updated("tasks", r.id)
 				if _, err := tx.ExecContext(ctx, `UPDATE task_runs SET claim_expires=? WHERE id=(SELECT current_run_id FROM tasks WHERE id=?)`, newExp, r.id); err != nil {
@@ -295,11 +287,7 @@ const systemicCrashThreshold = 3
 // are systemic and trip the breaker at once.
 func DetectCrashedWorkers(ctx context.Context, c *Conn, o SweepOptions) (CrashReport, error) {
 	var rep CrashReport
-	type crash struct {
-		id, errText string
-		protocol    bool
-	}
-	var crashes []crash
+	var crashes []workerExit
 	grace := int64(c.opts.Switches.CrashGrace / time.Second)
 	err := c.WriteTxn(ctx, "detect_crashed_workers", func(tx *Tx) error {
 		rep, crashes = CrashReport{}, nil
@@ -315,84 +303,112 @@ func DetectCrashedWorkers(ctx context.Context, c *Conn, o SweepOptions) (CrashRe
 			if o.Proc.alive(r.pid) {
 				continue
 			}
-			class, code := ClassifyWorkerExit(r.pid)
-			var errText, outcome, kind string
-			switch class {
-			case ExitClean:
-				errText = fmt.Sprintf("worker pid %d exited 0 while the task was still running (protocol violation)", r.pid)
-				outcome, kind = "crashed", "protocol_violation"
-			case ExitRateLimited:
-				errText = fmt.Sprintf("worker pid %d exited with code %d (rate limited)", r.pid, code)
-				outcome, kind = "rate_limited", "rate_limited"
-			case ExitNonzero:
-				errText = fmt.Sprintf("worker pid %d exited with code %d", r.pid, code)
-				outcome, kind = "crashed", "crashed"
-			case ExitSignaled:
-				errText = fmt.Sprintf("worker pid %d killed by signal %d", r.pid, code)
-				outcome, kind = "crashed", "crashed"
-			default:
-				errText = fmt.Sprintf("worker pid %d is gone (exit status unknown)", r.pid)
-				outcome, kind = "crashed", "crashed"
-			}
-			q := `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-				WHERE id=? AND status='running' AND worker_pid=? AND claim_lock IS ?`
-			if class == ExitRateLimited {
-				q = `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL, last_failure_error=?
-				WHERE id=? AND status='running' AND worker_pid=? AND claim_lock IS ?`
-			}
-			args := []any{r.id, r.pid, nullStr(r.lock)}
-			if class == ExitRateLimited {
-				args = append([]any{errText}, args...)
-			}
-			res, err := tx.ExecContext(ctx, q, args...)
+			ex := classifyExit(r)
+			won, err := releaseCrashed(ctx, tx, r, ex)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				continue
-			}
-			tx.Transition(r.id, StatusRunning, StatusReady)
-			rid, err := endRun(ctx, tx, r.id, runEnd{outcome: outcome, errText: errText,
-				metadata: map[string]any{"exit_class": class, "exit_code": code}})
-			if err != nil {
-				return err
-			}
-			if err := addEvent(ctx, tx, r.id, rid, kind, map[string]any{"worker_pid": r.pid, "exit_class": class,
-				"exit_code": code, "error": errText}); err != nil {
-				return err
-			}
-			if class == ExitRateLimited {
+			switch {
+			case !won:
+			case ex.class == ExitRateLimited:
 				rep.RateLimited = append(rep.RateLimited, r.id)
-				continue
+			default:
+				rep.Crashed = append(rep.Crashed, r.id)
+				crashes = append(crashes, ex)
 			}
-			rep.Crashed = append(rep.Crashed, r.id)
-			crashes = append(crashes, crash{r.id, errText, class == ExitClean})
 		}
 		return nil
 	})
 	if err != nil {
 		return CrashReport{}, err
 	}
+	err = countCrashes(ctx, c, crashes, o.FailureLimit, &rep)
+	return rep, err
+}
+
+// workerExit is how a running task's dead worker ended.
+type workerExit struct {
+	id            string // the task
+	class         string // ClassifyWorkerExit's class
+	code          int
+	errText       string
+	outcome, kind string // the run's outcome and the event's kind
+}
+
+// classifyExit classifies the exit of r's dead worker from the reap
+// registry.
+func classifyExit(r runningRow) workerExit {
+	class, code := ClassifyWorkerExit(r.pid)
+	ex := workerExit{id: r.id, class: class, code: code, outcome: "crashed", kind: "crashed"}
+	switch class {
+	case ExitClean:
+		ex.errText = fmt.Sprintf("worker pid %d exited 0 while the task was still running (protocol violation)", r.pid)
+		ex.kind = "protocol_violation"
+	case ExitRateLimited:
+		ex.errText = fmt.Sprintf("worker pid %d exited with code %d (rate limited)", r.pid, code)
+		ex.outcome, ex.kind = "rate_limited", "rate_limited"
+	case ExitNonzero:
+		ex.errText = fmt.Sprintf("worker pid %d exited with code %d", r.pid, code)
+	case ExitSignaled:
+		ex.errText = fmt.Sprintf("worker pid %d killed by signal %d", r.pid, code)
+	default:
+		ex.errText = fmt.Sprintf("worker pid %d is gone (exit status unknown)", r.pid)
+	}
+	return ex
+}
+
+// releaseCrashed moves r back to ready (CAS on its worker pid and claim
+// lock; a rate-limited exit also records its error), ends its run with the
+// exit's outcome and emits the exit's event. It reports whether the CAS
+// won.
+func releaseCrashed(ctx context.Context, tx *Tx, r runningRow, ex workerExit) (bool, error) {
+	q := `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+				WHERE id=? AND status='running' AND worker_pid=? AND claim_lock IS ?`
+	args := []any{r.id, r.pid, nullStr(r.lock)}
+	if ex.class == ExitRateLimited {
+		q = `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL, last_failure_error=?
+				WHERE id=? AND status='running' AND worker_pid=? AND claim_lock IS ?`
+		args = append([]any{ex.errText}, args...)
+	}
+	if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
+		return false, err
+	}
+	tx.Transition(r.id, StatusRunning, StatusReady)
+	rid, err := endRun(ctx, tx, r.id, runEnd{outcome: ex.outcome, errText: ex.errText,
+		metadata: map[string]any{"exit_class": ex.class, "exit_code": ex.code}})
+	if err != nil {
+		return false, err
+	}
+	return true, addEvent(ctx, tx, r.id, rid, ex.kind, map[string]any{"worker_pid": r.pid, "exit_class": ex.class,
+		"exit_code": ex.code, "error": ex.errText})
+}
+
+// countCrashes puts every crash through the failure counter, each in its
+// own transaction: a protocol violation, or a crash sharing its
+// fingerprint with systemicCrashThreshold or more in this sweep, trips the
+// breaker at once (limit 1). Blocked tasks go to rep.AutoBlocked.
+func countCrashes(ctx context.Context, c *Conn, crashes []workerExit, failureLimit int, rep *CrashReport) error {
 	counts := map[string]int{}
 	for _, cr := range crashes {
 		counts[failureFingerprint(cr.errText)]++
 	}
 	for _, cr := range crashes {
-		limit := o.FailureLimit
+		limit := failureLimit
+		protocol := cr.class == ExitClean
 		systemic := counts[failureFingerprint(cr.errText)] >= systemicCrashThreshold
-		if cr.protocol || systemic {
+		if protocol || systemic {
 			limit = 1
 		}
 		blocked, err := recordTaskFailure(ctx, c, cr.id, cr.errText, failureOpts{outcome: "crashed", limit: limit,
-			extra: map[string]any{"systemic": systemic, "protocol_violation": cr.protocol}})
+			extra: map[string]any{"systemic": systemic, "protocol_violation": protocol}})
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if blocked {
 			rep.AutoBlocked = append(rep.AutoBlocked, cr.id)
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 type failureOpts struct {
@@ -429,13 +445,9 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 			release = `, claim_lock=NULL, claim_expires=NULL, worker_pid=NULL`
 		}
 		if failures >= limit && (t.Status == StatusRunning || t.Status == StatusReady) {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='blocked', consecutive_failures=?, last_failure_error=?`+release+`
-				WHERE id=? AND status=?`, failures, errText, id, t.Status)
-			if err != nil {
+			if one, err := tx.execOne(ctx, `UPDATE tasks SET status='blocked', consecutive_failures=?, last_failure_error=?`+release+`
+				WHERE id=? AND status=?`, failures, errText, id, t.Status); err != nil || !one {
 				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
 			}
 			tripped = true
 			tx.Transition(id, t.Status, StatusBlocked)
@@ -457,13 +469,9 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 		}
 		tx.Updated("tasks", id)
 		if f.releaseClaim && t.Status == StatusRunning {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
-				WHERE id=? AND status='running' AND claim_lock IS ?`, id, nullStr(t.ClaimLock))
-			if err != nil {
+			if one, err := tx.execOne(ctx, `UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
+				WHERE id=? AND status='running' AND claim_lock IS ?`, id, nullStr(t.ClaimLock)); err != nil || !one {
 				return err
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return nil
 			}
 			tx.Transition(id, StatusRunning, StatusReady)
 			var rid int64
@@ -483,17 +491,9 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 // first claim) has lasted max_runtime_seconds, releases the task to ready
 // with outcome `timed_out` and counts a failure. Returns the ids.
 func EnforceMaxRuntime(ctx context.Context, c *Conn, o SweepOptions) ([]string, error) {
-	rows, err := selectRunning(ctx, c, `t.max_runtime_seconds IS NOT NULL AND t.max_runtime_seconds > 0 AND t.claim_lock LIKE ?`, Hostname()+":%")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range rows {
-		now := c.Now().Unix()
-		start := r.activeSince()
-		elapsed := now - start
+	return sweepRunning(ctx, c, func(r runningRow, now, elapsed int64) (bool, error) {
 		if elapsed < r.maxRuntime.Int64 {
-			continue
+			return false, nil
 		}
 		term := terminateResult{}
 		if r.pid > 0 {
@@ -506,14 +506,31 @@ func EnforceMaxRuntime(ctx context.Context, c *Conn, o SweepOptions) ([]string, 
 				return map[string]any{"elapsed": elapsed, "limit": r.maxRuntime.Int64,
 					"worker_pid": nullInt(int64(r.pid))}
 			})
+		if err != nil || !won {
+			return false, err
+		}
+		_, err = recordTaskFailure(ctx, c, r.id, errText, failureOpts{outcome: "timed_out", limit: o.FailureLimit})
+		return true, err
+	}, `t.max_runtime_seconds IS NOT NULL AND t.max_runtime_seconds > 0 AND t.claim_lock LIKE ?`, Hostname()+":%")
+}
+
+// sweepRunning selects the running tasks matching where and calls visit
+// on each in turn, with the board time and how long its active run has
+// lasted; it returns the ids of the tasks visit acted on (true), up to the
+// first error.
+func sweepRunning(ctx context.Context, c *Conn, visit func(r runningRow, now, elapsed int64) (bool, error), where string, args ...any) ([]string, error) {
+	rows, err := selectRunning(ctx, c, where, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range rows {
+		now := c.Now().Unix()
+		acted, err := visit(r, now, now-r.activeSince())
+		if acted {
+			out = append(out, r.id)
+		}
 		if err != nil {
-			return out, err
-		}
-		if !won {
-			continue
-		}
-		out = append(out, r.id)
-		if _, err := recordTaskFailure(ctx, c, r.id, errText, failureOpts{outcome: "timed_out", limit: o.FailureLimit}); err != nil {
 			return out, err
 		}
 	}
@@ -529,29 +546,19 @@ func DetectStaleRunning(ctx context.Context, c *Conn, timeout time.Duration, o S
 		return nil, nil
 	}
 	limit := int64(timeout / time.Second)
-	rows, err := selectRunning(ctx, c, `1=1`)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range rows {
-		now := c.Now().Unix()
-		start := r.activeSince()
-		if now-start <= limit {
-			continue
+	return sweepRunning(ctx, c, func(r runningRow, now, elapsed int64) (bool, error) {
+		if elapsed <= limit {
+			return false, nil
 		}
 		if r.hb.Valid && now-r.hb.Int64 <= ClaimHeartbeatMaxStaleSeconds {
-			continue
+			return false, nil
 		}
 		term := terminateResult{}
 		if isHostLocal(r.lock) && r.pid > 0 {
 			term = o.Proc.terminate(r.pid)
 		}
 		if term.survived {
-			if err := deferReclaim(ctx, c, "detect_stale_running_defer", r, "reason", "stale"); err != nil {
-				return out, err
-			}
-			continue
+			return false, deferReclaim(ctx, c, "detect_stale_running_defer", r, "reason", "stale")
 		}
 		won, err := releaseRunning(ctx, c, "detect_stale_running", r,
 			runEnd{outcome: "stale", metadata: term.metadata()}, "stale",
@@ -559,12 +566,6 @@ func DetectStaleRunning(ctx context.Context, c *Conn, timeout time.Duration, o S
 				return map[string]any{"worker_pid": nullInt(int64(r.pid)),
 					"last_heartbeat_at": nullInt(r.hb.Int64), "timeout": limit}
 			})
-		if err != nil {
-			return out, err
-		}
-		if won {
-			out = append(out, r.id)
-		}
-	}
-	return out, nil
+		return won && err == nil, err
+	}, `1=1`)
 }

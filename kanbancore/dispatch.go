@@ -222,61 +222,89 @@ type dispatcher struct {
 	wsRoot     string
 }
 
-// consider runs one candidate task of a lane through the dispatch steps.
+// consider runs one candidate task of a lane through the dispatch steps:
+// auto-assign, the admission checks, then (not in a dry run) claim and
+// spawn.
 func (d *dispatcher) consider(ctx context.Context, t Task, lane string) error {
-	c, o, res := d.c, d.o, d.res
-	if lane == readyLane && t.Assignee == "" && o.DefaultAssignee != "" {
-		if o.DryRun {
-			t.Assignee = normAssignee(o.DefaultAssignee)
-		} else if ok, err := AssignTask(ctx, c, t.ID, o.DefaultAssignee); err != nil {
-			return err
-		} else if ok {
-			t.Assignee = normAssignee(o.DefaultAssignee)
-			res.AutoAssigned = append(res.AutoAssigned, t.ID)
-		}
+	if err := d.autoAssign(ctx, &t, lane); err != nil {
+		return err
 	}
-	if t.Assignee == "" {
-		res.SkippedUnassigned = append(res.SkippedUnassigned, t.ID)
-		return nil
+	if ok, err := d.admit(ctx, t, lane); err != nil || !ok {
+		return err
 	}
-	if o.Spawnable != nil && !o.Spawnable(t.Assignee) {
-		res.SkippedNonspawnable = append(res.SkippedNonspawnable, t.ID)
-		return nil
-	}
-	if d.capacity >= 0 && d.started >= d.capacity {
-		res.SkippedCapacity = append(res.SkippedCapacity, t.ID)
-		return nil
-	}
-	if n := d.perProfile[t.Assignee]; o.MaxInProgressPerProfile > 0 && n >= o.MaxInProgressPerProfile {
-		res.SkippedPerProfileCapped = append(res.SkippedPerProfileCapped, ProfileCapped{t.ID, t.Assignee, n})
-		return nil
-	}
-	if !o.NoRespawnGuard {
-		reason, err := CheckRespawnGuard(ctx, c, t.ID, GuardOptions{Lane: lane, RateLimitCooldown: o.RateLimitCooldown})
-		if err != nil {
-			return err
-		}
-		if reason != "" {
-			res.RespawnGuarded = append(res.RespawnGuarded, GuardedTask{t.ID, reason})
-			if !o.DryRun {
-				return recordRespawnGuarded(ctx, c, t.ID, reason, lane)
-			}
-			return nil
-		}
-	}
-	if o.DryRun {
-		res.WouldSpawn = append(res.WouldSpawn, t.ID)
+	if d.o.DryRun {
+		d.res.WouldSpawn = append(d.res.WouldSpawn, t.ID)
 		d.started++
 		d.perProfile[t.Assignee]++
 		return nil
 	}
-	var claimed *Task
-	var err error
-	if lane == reviewLane {
-		claimed, err = ClaimReviewTask(ctx, c, t.ID, ClaimOptions{TTL: o.TTL, Claimer: o.Claimer})
-	} else {
-		claimed, err = ClaimTask(ctx, c, t.ID, ClaimOptions{TTL: o.TTL, Claimer: o.Claimer})
+	return d.claimAndSpawn(ctx, t, lane)
+}
+
+// autoAssign gives an unassigned ready task the default assignee (in a
+// dry run only on t).
+func (d *dispatcher) autoAssign(ctx context.Context, t *Task, lane string) error {
+	o := d.o
+	if lane != readyLane || t.Assignee != "" || o.DefaultAssignee == "" {
+		return nil
 	}
+	if o.DryRun {
+		t.Assignee = normAssignee(o.DefaultAssignee)
+		return nil
+	}
+	ok, err := AssignTask(ctx, d.c, t.ID, o.DefaultAssignee)
+	if ok && err == nil {
+		t.Assignee = normAssignee(o.DefaultAssignee)
+		d.res.AutoAssigned = append(d.res.AutoAssigned, t.ID)
+	}
+	return err
+}
+
+// admit reports whether t may be spawned: assigned to a spawnable
+// profile, within the capacity and the per-profile cap, and let through by
+// the respawn guard (whose refusal is recorded unless in a dry run). Each
+// refusal is noted in the result.
+func (d *dispatcher) admit(ctx context.Context, t Task, lane string) (bool, error) {
+	o, res := d.o, d.res
+	if t.Assignee == "" {
+		res.SkippedUnassigned = append(res.SkippedUnassigned, t.ID)
+		return false, nil
+	}
+	if o.Spawnable != nil && !o.Spawnable(t.Assignee) {
+		res.SkippedNonspawnable = append(res.SkippedNonspawnable, t.ID)
+		return false, nil
+	}
+	if d.capacity >= 0 && d.started >= d.capacity {
+		res.SkippedCapacity = append(res.SkippedCapacity, t.ID)
+		return false, nil
+	}
+	if n := d.perProfile[t.Assignee]; o.MaxInProgressPerProfile > 0 && n >= o.MaxInProgressPerProfile {
+		res.SkippedPerProfileCapped = append(res.SkippedPerProfileCapped, ProfileCapped{t.ID, t.Assignee, n})
+		return false, nil
+	}
+	if o.NoRespawnGuard {
+		return true, nil
+	}
+	reason, err := CheckRespawnGuard(ctx, d.c, t.ID, GuardOptions{Lane: lane, RateLimitCooldown: o.RateLimitCooldown})
+	if err != nil || reason == "" {
+		return err == nil, err
+	}
+	res.RespawnGuarded = append(res.RespawnGuarded, GuardedTask{t.ID, reason})
+	if !o.DryRun {
+		return false, recordRespawnGuarded(ctx, d.c, t.ID, reason, lane)
+	}
+	return false, nil
+}
+
+// claimAndSpawn claims t in its lane and spawns its worker; a failed
+// spawn counts a failure (releasing the claim and ending the run).
+func (d *dispatcher) claimAndSpawn(ctx context.Context, t Task, lane string) error {
+	c, o, res := d.c, d.o, d.res
+	claim := ClaimTask
+	if lane == reviewLane {
+		claim = ClaimReviewTask
+	}
+	claimed, err := claim(ctx, c, t.ID, ClaimOptions{TTL: o.TTL, Claimer: o.Claimer})
 	if err != nil {
 		return err
 	}
@@ -286,20 +314,7 @@ func (d *dispatcher) consider(ctx context.Context, t Task, lane string) error {
 	}
 	d.started++
 	d.perProfile[t.Assignee]++
-	spawnTask := *claimed
-	if lane == reviewLane {
-		spawnTask.Skills = `["` + ReviewSkill + `"]`
-	}
-	ws, err := resolveWorkspace(ctx, c, *claimed, d.wsRoot)
-	var pid int
-	if err == nil {
-		if o.Spawner == nil {
-			err = fmt.Errorf("kanbancore: no spawner configured")
-		} else {
-			spawnTask.WorkspacePath = ws
-			pid, err = o.Spawner.Spawn(ctx, spawnTask, ws)
-		}
-	}
+	ws, pid, err := d.spawn(ctx, *claimed, lane)
 	if err != nil {
 		res.SpawnFailed = append(res.SpawnFailed, t.ID)
 		blocked, ferr := recordTaskFailure(ctx, c, t.ID, "spawn failed: "+err.Error(),
@@ -319,12 +334,31 @@ func (d *dispatcher) consider(ctx context.Context, t Task, lane string) error {
 	return nil
 }
 
+// spawn resolves the claimed task's workspace and starts its worker (a
+// review-lane worker with the review skill only).
+func (d *dispatcher) spawn(ctx context.Context, claimed Task, lane string) (ws string, pid int, err error) {
+	ws, err = resolveWorkspace(ctx, d.c, claimed, d.wsRoot)
+	if err != nil {
+		return ws, 0, err
+	}
+	if d.o.Spawner == nil {
+		return ws, 0, fmt.Errorf("kanbancore: no spawner configured")
+	}
+	spawnTask := claimed
+	if lane == reviewLane {
+		spawnTask.Skills = `["` + ReviewSkill + `"]`
+	}
+	spawnTask.WorkspacePath = ws
+	pid, err = d.o.Spawner.Spawn(ctx, spawnTask, ws)
+	return ws, pid, err
+}
+
 // resolveWorkspace returns (creating if needed) the task's workspace and
 // persists it: scratch → <wsRoot>/<id>; dir and worktree use the task's path.
 func resolveWorkspace(ctx context.Context, c *Conn, t Task, wsRoot string) (string, error) {
 	ws := t.WorkspacePath
 	if ws == "" {
-		if t.WorkspaceKind != "scratch" {
+		if t.WorkspaceKind != WorkspaceScratch {
 			return "", fmt.Errorf("kanbancore: task %s: workspace_kind %s needs a workspace_path", t.ID, t.WorkspaceKind)
 		}
 		ws = filepath.Join(wsRoot, t.ID)
@@ -352,13 +386,9 @@ func resolveWorkspace(ctx context.Context, c *Conn, t Task, wsRoot string) (stri
 func setWorkerPID(ctx context.Context, c *Conn, t Task, pid int, ws string) error {
 	return c.WriteTxn(ctx, "set_worker_pid", func(tx *Tx) error {
 		now := tx.Now().Unix()
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET worker_pid=?, worker_started_at=? WHERE id=? AND status='running' AND claim_lock=?`,
-			pid, now, t.ID, t.ClaimLock)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET worker_pid=?, worker_started_at=? WHERE id=? AND status='running' AND claim_lock=?`,
+			pid, now, t.ID, t.ClaimLock); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		tx.Updated("tasks", t.ID)
 		if t.CurrentRunID != 0 {

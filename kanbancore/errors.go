@@ -71,6 +71,15 @@ var (
 	ErrCorruptDB  = errors.New("kanban database is corrupt")
 	ErrNotADB     = errors.New("file is not a database")
 	ErrReadOnly   = errors.New("connection opened read-only")
+
+	// Returned by the board operations.
+	ErrUnknownTask      = errors.New("kanbancore: unknown task")
+	ErrUnknownParent    = errors.New("kanbancore: unknown parent")
+	ErrCycle            = errors.New("kanbancore: link would create a cycle")
+	ErrSelfLink         = errors.New("kanbancore: a task cannot depend on itself")
+	ErrInvalid          = errors.New("kanbancore: invalid argument")
+	ErrTaskRunning      = errors.New("kanbancore: task is running with a claim")
+	ErrHallucinatedCard = errors.New("kanbancore: completion names cards that do not exist")
 )
 
 // Error is a classified error: the class, SQLite's extended result code (0

@@ -50,7 +50,7 @@ type fingerprint struct {
 }
 
 type latch struct {
-	form    string
+	form    CorruptLatch
 	fp      fingerprint
 	until   time.Time // zero for permanent
 	backoff time.Duration
@@ -96,7 +96,7 @@ func (g *Gateway) LatchState(board string) (latched bool, until time.Time) {
 	if l == nil {
 		return false, time.Time{}
 	}
-	if l.form == "permanent" {
+	if l.form == CorruptLatchPermanent {
 		return true, time.Time{}
 	}
 	return g.now().Before(l.until), l.until
@@ -168,10 +168,10 @@ func (g *Gateway) tickBoard(ctx context.Context, board string) BoardTick {
 		switch {
 		case l.fp != fp:
 			// The file changed: retry now (keep backoff memory only for the same fingerprint).
-			if l.form == "permanent" {
+			if l.form == CorruptLatchPermanent {
 				delete(g.latches, board)
 			}
-		case l.form == "permanent" || g.now().Before(l.until):
+		case l.form == CorruptLatchPermanent || g.now().Before(l.until):
 			g.mu.Unlock()
 			bt.Skipped = true
 			return bt
@@ -228,17 +228,17 @@ func (g *Gateway) fail(ctx context.Context, board, path string, err error, bt *B
 	}
 	prev := g.latches[board]
 	switch sw.CorruptLatch {
-	case "permanent":
-		g.latches[board] = &latch{form: "permanent", fp: fp, err: bt.Err}
+	case CorruptLatchPermanent:
+		g.latches[board] = &latch{form: CorruptLatchPermanent, fp: fp, err: bt.Err}
 		g.logf("kanban gateway: board %s is corrupt, disabled until the file changes: %v", board, err)
-	case "quarantine":
+	case CorruptLatchQuarantine:
 		q := sw.Quarantine
 		if q <= 0 {
 			q = 300 * time.Second
 		}
-		g.latches[board] = &latch{form: "quarantine", fp: fp, until: now.Add(q), backoff: q, err: bt.Err}
+		g.latches[board] = &latch{form: CorruptLatchQuarantine, fp: fp, until: now.Add(q), backoff: q, err: bt.Err}
 		g.logf("kanban gateway: board %s is corrupt, quarantined for %s: %v", board, q, err)
-	case "backoff":
+	case CorruptLatchBackoff:
 		g.mu.Unlock()
 		confirmed, why := g.confirmCorruption(ctx, path)
 		g.mu.Lock()
@@ -257,7 +257,7 @@ func (g *Gateway) fail(ctx context.Context, board, path string, err error, bt *B
 		if mx := sw.BackoffMax; mx > 0 && b > mx {
 			b = mx
 		}
-		g.latches[board] = &latch{form: "backoff", fp: fp, until: now.Add(b), backoff: b, err: bt.Err}
+		g.latches[board] = &latch{form: CorruptLatchBackoff, fp: fp, until: now.Add(b), backoff: b, err: bt.Err}
 		g.logf("kanban gateway: board %s is corrupt (%s), backing off %s: %v", board, why, b, err)
 	default:
 		g.logf("kanban gateway: board %s: %v (no latch)", board, err)

@@ -27,7 +27,7 @@ func gatewayRoot(t *testing.T, d Driver) (string, string) {
 	return root, path
 }
 
-func newTestGateway(t *testing.T, d Driver, root string, latch string, open func(ctx context.Context, p string, o Options) (*Conn, error)) (*Gateway, *boardClock, *countingSpawner) {
+func newTestGateway(t *testing.T, d Driver, root string, latch CorruptLatch, open func(ctx context.Context, p string, o Options) (*Conn, error)) (*Gateway, *boardClock, *countingSpawner) {
 	sw := Hardened()
 	sw.CorruptLatch = latch
 	sw.Quarantine, sw.BackoffInitial, sw.BackoffMax = 300*time.Second, 30*time.Second, 100*time.Second
@@ -40,8 +40,8 @@ func newTestGateway(t *testing.T, d Driver, root string, latch string, open func
 
 func TestBoardGatewayLatchFormsOnTransientFailure(t *testing.T) {
 	eachDriver(t, func(t *testing.T, d Driver) {
-		for _, form := range []string{"permanent", "quarantine", "backoff"} {
-			t.Run(form, func(t *testing.T) {
+		for _, form := range []CorruptLatch{"permanent", "quarantine", "backoff"} {
+			t.Run(string(form), func(t *testing.T) {
 				root, path := gatewayRoot(t, d)
 				var calls atomic.Int32
 				flaky := func(ctx context.Context, p string, o Options) (*Conn, error) {

@@ -104,7 +104,7 @@ func integrityProbe(ctx context.Context, path string, opts Options) (detail stri
 func backupCorrupt(path string, opts Options) (string, error) {
 	var dst string
 	var err error
-	if opts.Switches.GuardBackup == "content" {
+	if opts.Switches.GuardBackup == GuardBackupContent {
 		dst, err = backupContent(path)
 	} else {
 		dst, err = backupTimestamp(path, opts.Clock)

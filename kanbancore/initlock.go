@@ -33,8 +33,8 @@ func (l initLock) release() {
 //
 // The lock is a flock(2) on a separate file, so opening and closing it never
 // touches SQLite's POSIX locks on the database file.
-func acquireInitLock(ctx context.Context, dbPath, mode string, timeout time.Duration, clock Clock, logf func(string, ...any)) (initLock, error) {
-	if mode == "none" || mode == "" {
+func acquireInitLock(ctx context.Context, dbPath string, mode InitFlock, timeout time.Duration, clock Clock, logf func(string, ...any)) (initLock, error) {
+	if mode == InitFlockNone || mode == "" {
 		return initLock{}, nil
 	}
 	name := dbPath + ".init.lock"
@@ -52,7 +52,7 @@ func acquireInitLock(ctx context.Context, dbPath, mode string, timeout time.Dura
 			f.Close()
 			return initLock{}, fmt.Errorf("kanbancore: init lock %s: %w", name, err)
 		}
-		if mode == "bounded" && clock.Now().Sub(start) >= timeout {
+		if mode == InitFlockBounded && clock.Now().Sub(start) >= timeout {
 			f.Close()
 			if logf != nil {
 				logf("kanbancore: init lock %s not acquired within %s; proceeding without it", name, timeout)

@@ -112,12 +112,8 @@ func LinkTasks(ctx context.Context, c *Conn, parent, child string) error {
 func UnlinkTasks(ctx context.Context, c *Conn, parent, child string) (bool, error) {
 	var ok bool
 	err := c.WriteTxn(ctx, "unlink_tasks", func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM task_links WHERE parent_id=? AND child_id=?`, parent, child)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `DELETE FROM task_links WHERE parent_id=? AND child_id=?`, parent, child); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Deleted("task_links", parent+">"+child)
@@ -189,11 +185,11 @@ func RecomputeReady(ctx context.Context, c *Conn, failureLimit int) (int, error)
 					continue
 				}
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready' WHERE id=? AND status=?`, k.id, k.status)
+			one, err := tx.execOne(ctx, `UPDATE tasks SET status='ready' WHERE id=? AND status=?`, k.id, k.status)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n != 1 {
+			if !one {
 				continue
 			}
 			tx.Transition(k.id, k.status, StatusReady)

@@ -83,12 +83,8 @@ func PromoteTask(ctx context.Context, c *Conn, id string, o PromoteOptions) (boo
 		if len(undone) > 0 && !o.Force {
 			return fmt.Errorf("%w: %s waits for %s", ErrParentsNotDone, id, strings.Join(undone, ", "))
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='ready' WHERE id=? AND status=?`, id, from)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET status='ready' WHERE id=? AND status=?`, id, from); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Transition(id, from, StatusReady)
@@ -123,106 +119,134 @@ func BuildWorkerContext(ctx context.Context, c *Conn, id string) (string, error)
 	if t == nil {
 		return "", fmt.Errorf("%w: %s", ErrUnknownTask, id)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Kanban task %s: %s\n\n", t.ID, t.Title)
-	fmt.Fprintf(&b, "Assignee: %s\nStatus:   %s\n", orDash(t.Assignee), t.Status)
-	if t.Tenant != "" {
-		fmt.Fprintf(&b, "Tenant:   %s\n", t.Tenant)
-	}
-	fmt.Fprintf(&b, "Workspace: %s @ %s\n", t.WorkspaceKind, orDash(t.WorkspacePath))
-	if t.BranchName != "" {
-		fmt.Fprintf(&b, "Branch: %s\n", t.BranchName)
-	}
-	if t.MaxRuntimeSeconds > 0 {
-		fmt.Fprintf(&b, "Max runtime: %ds\n", t.MaxRuntimeSeconds)
-	}
-	if body := strings.TrimSpace(t.Body); body != "" {
-		if len(body) > workerContextBodyMax {
-			body = body[:workerContextBodyMax] + "\n…(truncated)"
-		}
-		fmt.Fprintf(&b, "\n## Body\n%s\n", body)
-	}
-
 	runs, err := ListRuns(ctx, c, id)
 	if err != nil {
 		return "", err
 	}
+	parents, err := parentResults(ctx, c, id)
+	if err != nil {
+		return "", err
+	}
+	comments, err := ListComments(ctx, c, id)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	writeTaskHeader(&b, t)
+	writePriorAttempts(&b, runs)
+	writeParentResults(&b, parents)
+	writeComments(&b, comments)
+	return b.String(), nil
+}
+
+// writeTaskHeader writes the worker context's title, the task's fields and
+// its body (truncated).
+func writeTaskHeader(b *strings.Builder, t *Task) {
+	fmt.Fprintf(b, "# Kanban task %s: %s\n\n", t.ID, t.Title)
+	fmt.Fprintf(b, "Assignee: %s\nStatus:   %s\n", orDash(t.Assignee), t.Status)
+	if t.Tenant != "" {
+		fmt.Fprintf(b, "Tenant:   %s\n", t.Tenant)
+	}
+	fmt.Fprintf(b, "Workspace: %s @ %s\n", t.WorkspaceKind, orDash(t.WorkspacePath))
+	if t.BranchName != "" {
+		fmt.Fprintf(b, "Branch: %s\n", t.BranchName)
+	}
+	if t.MaxRuntimeSeconds > 0 {
+		fmt.Fprintf(b, "Max runtime: %ds\n", t.MaxRuntimeSeconds)
+	}
+	if body := strings.TrimSpace(t.Body); body != "" {
+		fmt.Fprintf(b, "\n## Body\n%s\n", truncate(body, workerContextBodyMax))
+	}
+}
+
+// truncate cuts s to limit bytes, saying so.
+func truncate(s string, limit int) string {
+	if len(s) > limit {
+		return s[:limit] + "\n…(truncated)"
+	}
+	return s
+}
+
+// writePriorAttempts writes the task's closed runs, the most recent
+// workerContextAttemptsMax of them.
+func writePriorAttempts(b *strings.Builder, runs []Run) {
 	var prior []Run
 	for _, r := range runs {
 		if !r.Open() {
 			prior = append(prior, r)
 		}
 	}
-	if len(prior) > 0 {
-		b.WriteString("\n## Prior attempts on this task\n")
-		first := 0
-		if len(prior) > workerContextAttemptsMax {
-			first = len(prior) - workerContextAttemptsMax
-			fmt.Fprintf(&b, "(%d attempts, showing most recent %d)\n", len(prior), workerContextAttemptsMax)
+	if len(prior) == 0 {
+		return
+	}
+	b.WriteString("\n## Prior attempts on this task\n")
+	first := 0
+	if len(prior) > workerContextAttemptsMax {
+		first = len(prior) - workerContextAttemptsMax
+		fmt.Fprintf(b, "(%d attempts, showing most recent %d)\n", len(prior), workerContextAttemptsMax)
+	}
+	for i, r := range prior[first:] {
+		fmt.Fprintf(b, "### Attempt %d — %s (%s, %s)\n", first+i+1, orDash(r.Outcome), orDash(r.Profile), epochUTC(r.EndedAt))
+		if r.Summary != "" {
+			fmt.Fprintf(b, "%s\n", r.Summary)
 		}
-		for i, r := range prior[first:] {
-			fmt.Fprintf(&b, "### Attempt %d — %s (%s, %s)\n", first+i+1, orDash(r.Outcome), orDash(r.Profile), epochUTC(r.EndedAt))
-			if r.Summary != "" {
-				fmt.Fprintf(&b, "%s\n", r.Summary)
-			}
-			if r.Error != "" {
-				fmt.Fprintf(&b, "_error_: %s\n", r.Error)
-			}
+		if r.Error != "" {
+			fmt.Fprintf(b, "_error_: %s\n", r.Error)
 		}
 	}
+}
 
-	rows, err := c.QueryContext(ctx, `SELECT p.id, p.title, p.status, p.result,
-		(SELECT r.summary FROM task_runs r WHERE r.task_id=p.id AND r.outcome='completed' ORDER BY r.ended_at DESC, r.id DESC LIMIT 1)
-		FROM task_links l JOIN tasks p ON p.id=l.parent_id
-		WHERE l.child_id=? AND p.status IN ('done','archived') ORDER BY p.completed_at, p.id`, id)
-	if err != nil {
-		return "", err
-	}
-	type parent struct{ id, title, status, text string }
-	var parents []parent
-	for rows.Next() {
-		var p parent
+// parentResult is a done or archived parent and what it produced.
+type parentResult struct{ id, title, status, text string }
+
+// parentResults returns the done or archived parents of task id, in
+// completion order, each with its result, else its last completed run's
+// summary.
+func parentResults(ctx context.Context, c *Conn, id string) ([]parentResult, error) {
+	scan := func(s rowScanner) (parentResult, error) {
+		var p parentResult
 		var result, summary sql.NullString
-		if err := rows.Scan(&p.id, &p.title, &p.status, &result, &summary); err != nil {
-			rows.Close()
-			return "", err
+		if err := s.Scan(&p.id, &p.title, &p.status, &result, &summary); err != nil {
+			return p, err
 		}
 		p.text = result.String
 		if strings.TrimSpace(p.text) == "" {
 			p.text = summary.String
 		}
-		parents = append(parents, p)
+		return p, nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return "", err
-	}
-	if len(parents) > 0 {
-		b.WriteString("\n## Parent task results\n")
-		for _, p := range parents {
-			text := strings.TrimSpace(p.text)
-			if len(text) > workerContextResultMax {
-				text = text[:workerContextResultMax] + "\n…(truncated)"
-			}
-			fmt.Fprintf(&b, "### %s: %s (%s)\n%s\n", p.id, p.title, p.status, orDash(text))
-		}
-	}
+	return queryAll(ctx, c, scan, `SELECT p.id, p.title, p.status, p.result,
+		(SELECT r.summary FROM task_runs r WHERE r.task_id=p.id AND r.outcome='completed' ORDER BY r.ended_at DESC, r.id DESC LIMIT 1)
+		FROM task_links l JOIN tasks p ON p.id=l.parent_id
+		WHERE l.child_id=? AND p.status IN ('done','archived') ORDER BY p.completed_at, p.id`, id)
+}
 
-	comments, err := ListComments(ctx, c, id)
-	if err != nil {
-		return "", err
+// writeParentResults writes the parents' results (truncated).
+func writeParentResults(b *strings.Builder, parents []parentResult) {
+	if len(parents) == 0 {
+		return
 	}
-	if len(comments) > 0 {
-		b.WriteString("\n## Comments\n")
-		if len(comments) > workerContextCommentsMax {
-			fmt.Fprintf(&b, "(%d comments, showing most recent %d)\n", len(comments), workerContextCommentsMax)
-			comments = comments[len(comments)-workerContextCommentsMax:]
-		}
-		for _, cm := range comments {
-			fmt.Fprintf(&b, "**%s** (%s): %s\n", cm.Author, epochUTC(cm.CreatedAt), cm.Body)
-		}
+	b.WriteString("\n## Parent task results\n")
+	for _, p := range parents {
+		text := truncate(strings.TrimSpace(p.text), workerContextResultMax)
+		fmt.Fprintf(b, "### %s: %s (%s)\n%s\n", p.id, p.title, p.status, orDash(text))
 	}
-	return b.String(), nil
+}
+
+// writeComments writes the comment thread, the most recent
+// workerContextCommentsMax comments.
+func writeComments(b *strings.Builder, comments []Comment) {
+	if len(comments) == 0 {
+		return
+	}
+	b.WriteString("\n## Comments\n")
+	if len(comments) > workerContextCommentsMax {
+		fmt.Fprintf(b, "(%d comments, showing most recent %d)\n", len(comments), workerContextCommentsMax)
+		comments = comments[len(comments)-workerContextCommentsMax:]
+	}
+	for _, cm := range comments {
+		fmt.Fprintf(b, "**%s** (%s): %s\n", cm.Author, epochUTC(cm.CreatedAt), cm.Body)
+	}
 }
 
 func orDash(s string) string {
@@ -306,7 +330,7 @@ func cleanupScratchWorkspace(ctx context.Context, c *Conn, id, root string) (boo
 	if err != nil || t == nil {
 		return false, err
 	}
-	if t.Status != StatusDone || t.WorkspaceKind != "scratch" || t.WorkspacePath == "" {
+	if t.Status != StatusDone || t.WorkspaceKind != WorkspaceScratch || t.WorkspacePath == "" {
 		return false, nil
 	}
 	var active int

@@ -35,8 +35,8 @@ func (e *TornExtendError) Is(target error) bool { return target == ErrTornExtend
 // corruption.
 func (c *Conn) preCommitPageCount(ctx context.Context) int64 {
 	switch c.opts.Switches.PageCountCheck {
-	case "pragma-stat":
-	case "skip-in-wal":
+	case PageCountPragmaStat:
+	case PageCountSkipInWAL:
 		if m, err := c.JournalMode(ctx); err != nil || m == "wal" {
 			return 0
 		}
@@ -55,30 +55,28 @@ func (c *Conn) preCommitPageCount(ctx context.Context) int64 {
 // result. Errors other than a mismatch are swallowed, as in the original.
 func (c *Conn) checkPageCount(ctx context.Context, headerPages int64) error {
 	switch c.opts.Switches.PageCountCheck {
-	case "raw-read":
+	case PageCountRawRead:
 		return c.checkPageCountRawRead(ctx)
-	case "pragma-stat", "skip-in-wal":
+	case PageCountPragmaStat, PageCountSkipInWAL:
 		if headerPages <= 0 {
 			return nil
 		}
-		path, pageSize, ok := c.mainFile(ctx)
+		path, filePages, ok := c.mainFile(ctx)
 		if !ok {
 			return nil
 		}
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil
-		}
-		if filePages := st.Size() / pageSize; filePages < headerPages {
+		if filePages < headerPages {
 			return &TornExtendError{Path: path, HeaderPages: headerPages, FilePages: filePages}
 		}
 	}
 	return nil
 }
 
-// mainFile returns the main database's path (PRAGMA database_list) and page
-// size; ok is false for in-memory or temporary databases.
-func (c *Conn) mainFile(ctx context.Context) (path string, pageSize int64, ok bool) {
+// mainFile returns the main database's path (PRAGMA database_list) and
+// its size in whole pages (stat's size over PRAGMA page_size); ok is false
+// for in-memory or temporary databases, or when the file cannot be
+// stat'ed.
+func (c *Conn) mainFile(ctx context.Context) (path string, filePages int64, ok bool) {
 	rows, err := c.QueryContext(ctx, "PRAGMA database_list")
 	if err != nil {
 		return "", 0, false
@@ -94,11 +92,15 @@ func (c *Conn) mainFile(ctx context.Context) (path string, pageSize int64, ok bo
 	if strings.TrimSpace(path) == "" {
 		return "", 0, false
 	}
-	pageSize, err = c.pragmaInt(ctx, "PRAGMA page_size")
+	pageSize, err := c.pragmaInt(ctx, "PRAGMA page_size")
 	if err != nil || pageSize <= 0 {
 		return "", 0, false
 	}
-	return path, pageSize, true
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", 0, false
+	}
+	return path, st.Size() / pageSize, true
 }
 
 // checkPageCountRawRead is the PR-era _check_file_length_invariant, kept
@@ -108,12 +110,8 @@ func (c *Conn) mainFile(ctx context.Context) (path string, pageSize int64, ok bo
 // kanbancore that opens and closes the database file while a connection is
 // open, and it exists to reproduce that defect.
 func (c *Conn) checkPageCountRawRead(ctx context.Context) error {
-	path, pageSize, ok := c.mainFile(ctx)
+	path, filePages, ok := c.mainFile(ctx)
 	if !ok {
-		return nil
-	}
-	st, err := os.Stat(path)
-	if err != nil {
 		return nil
 	}
 	f, err := os.Open(path)
@@ -130,7 +128,7 @@ func (c *Conn) checkPageCountRawRead(ctx context.Context) error {
 	if header == 0 {
 		return nil
 	}
-	if filePages := st.Size() / pageSize; filePages < header {
+	if filePages < header {
 		return &TornExtendError{Path: path, HeaderPages: header, FilePages: filePages}
 	}
 	return nil

@@ -28,29 +28,29 @@ const (
 // every connect with timestamped backups, connect(timeout=30).
 func Legacy() Switches {
 	return Switches{
-		WALPolicy:         "legacy",
-		Synchronous:       "NORMAL",
+		WALPolicy:         WALPolicyLegacy,
+		Synchronous:       SynchronousNormal,
 		SecureDelete:      false,
 		CellSizeCheck:     false,
 		WALAutocheckpoint: 0,
 		BusyTimeout:       30 * time.Second,
-		WriteTxn:          "legacy",
-		PageCountCheck:    "off",
-		InitFlock:         "none",
+		WriteTxn:          WriteTxnLegacy,
+		PageCountCheck:    PageCountOff,
+		InitFlock:         InitFlockNone,
 		InitFlockTimeout:  10 * time.Second,
 		FastPath:          false,
 		HeaderCheck:       true,
 		IntegrityGuard:    true,
-		GuardBackup:       "timestamp",
+		GuardBackup:       GuardBackupTimestamp,
 		CrashGrace:        0,
 		ClaimTTL:          900 * time.Second,
-		CorruptLatch:      "permanent",
+		CorruptLatch:      CorruptLatchPermanent,
 		Quarantine:        300 * time.Second,
 		BackoffInitial:    30 * time.Second,
 		BackoffMax:        900 * time.Second,
 		ReaperHoisted:     false,
 		DispatchLock:      false,
-		JournalMode:       "wal",
+		JournalMode:       JournalEnvWAL,
 	}
 }
 
@@ -61,13 +61,13 @@ func Legacy() Switches {
 // "defense-in-depth on top"), so init_flock stays none and busy_timeout 30 s.
 func PR32857() Switches {
 	s := Legacy()
-	s.Synchronous, s.SecureDelete, s.CellSizeCheck = "FULL", true, true // commit 1
-	s.WALPolicy = "pr"                                                  // commits 2 and 8
-	s.WriteTxn = "guarded"                                              // commit 3
-	s.CrashGrace = 30 * time.Second                                     // commit 4
-	s.CorruptLatch = "backoff"                                          // commit 5
-	s.PageCountCheck, s.WALAutocheckpoint = "raw-read", 100             // commit 6
-	s.ReaperHoisted = true                                              // commit 7
+	s.Synchronous, s.SecureDelete, s.CellSizeCheck = SynchronousFull, true, true // commit 1
+	s.WALPolicy = WALPolicyPR                                                    // commits 2 and 8
+	s.WriteTxn = WriteTxnGuarded                                                 // commit 3
+	s.CrashGrace = 30 * time.Second                                              // commit 4
+	s.CorruptLatch = CorruptLatchBackoff                                         // commit 5
+	s.PageCountCheck, s.WALAutocheckpoint = PageCountRawRead, 100                // commit 6
+	s.ReaperHoisted = true                                                       // commit 7
 	return s
 }
 
@@ -75,7 +75,7 @@ func PR32857() Switches {
 // commit 5, so the latch is main's flat 300 s quarantine (c94ad8981/#33412).
 func Merged33482() Switches {
 	s := PR32857()
-	s.CorruptLatch = "quarantine"
+	s.CorruptLatch = CorruptLatchQuarantine
 	return s
 }
 
@@ -88,15 +88,15 @@ func Merged33482() Switches {
 // latch of commit 5.
 func Hardened() Switches {
 	s := Merged33482()
-	s.WALPolicy = "newest"
-	s.WriteTxn = "hardened"
-	s.PageCountCheck = "skip-in-wal"
-	s.InitFlock = "bounded"
+	s.WALPolicy = WALPolicyNewest
+	s.WriteTxn = WriteTxnHardened
+	s.PageCountCheck = PageCountSkipInWAL
+	s.InitFlock = InitFlockBounded
 	s.FastPath = true
 	s.DispatchLock = true
 	s.BusyTimeout = 120 * time.Second
-	s.GuardBackup = "content"
-	s.CorruptLatch = "backoff"
+	s.GuardBackup = GuardBackupContent
+	s.CorruptLatch = CorruptLatchBackoff
 	return s
 }
 

@@ -79,21 +79,14 @@ func HasSpawnableReview(ctx context.Context, c *Conn, spawnable func(assignee st
 }
 
 func hasSpawnable(ctx context.Context, c *Conn, status string, spawnable func(string) bool) (bool, error) {
-	rows, err := c.QueryContext(ctx, `SELECT DISTINCT assignee FROM tasks
+	scan := func(s rowScanner) (string, error) {
+		var a sql.NullString
+		err := s.Scan(&a)
+		return a.String, err
+	}
+	names, err := queryAll(ctx, c, scan, `SELECT DISTINCT assignee FROM tasks
 		WHERE status=? AND assignee IS NOT NULL AND assignee!='' AND claim_lock IS NULL`, status)
 	if err != nil {
-		return false, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var a sql.NullString
-		if err := rows.Scan(&a); err != nil {
-			return false, err
-		}
-		names = append(names, a.String)
-	}
-	if err := rows.Err(); err != nil {
 		return false, err
 	}
 	for _, a := range names {

@@ -8,14 +8,102 @@ import (
 	"time"
 )
 
+// The enumerated switches take values of these named types, so a
+// misspelt value in a comparison or a profile does not compile. The
+// strings are the values profiles, --set arguments, the README and
+// report.json show.
+
+// WALPolicy names the apply_wal_with_fallback generation (wal_policy).
+type WALPolicy string
+
+// WALPolicy values.
+const (
+	WALPolicyLegacy WALPolicy = "legacy" // always sets WAL, downgrades to DELETE on EIO
+	WALPolicyPR     WALPolicy = "pr"     // post-#33482: probes first, re-raises EIO
+	WALPolicyNewest WALPolicy = "newest" // retries, never touches an unknown mode
+)
+
+// Synchronous is the PRAGMA synchronous level set on every connect.
+type Synchronous string
+
+// Synchronous values.
+const (
+	SynchronousNormal Synchronous = "NORMAL"
+	SynchronousFull   Synchronous = "FULL"
+	SynchronousExtra  Synchronous = "EXTRA" // also syncs the directory after a rollback journal's unlink
+)
+
+// WriteTxnMode names how write transactions begin, roll back and commit
+// (write_txn).
+type WriteTxnMode string
+
+// WriteTxnMode values.
+const (
+	WriteTxnLegacy   WriteTxnMode = "legacy"   // unguarded ROLLBACK, whose error replaces the cause
+	WriteTxnGuarded  WriteTxnMode = "guarded"  // guarded ROLLBACK only (PR #32857 commit 3)
+	WriteTxnHardened WriteTxnMode = "hardened" // guarded, BEGIN/COMMIT busy retry, rollback after a failed COMMIT
+)
+
+// PageCountCheck names the post-commit page-count check (page_count_check,
+// fix 6).
+type PageCountCheck string
+
+// PageCountCheck values.
+const (
+	PageCountOff        PageCountCheck = "off"
+	PageCountRawRead    PageCountCheck = "raw-read"    // opens and closes the db file (cancels POSIX locks)
+	PageCountPragmaStat PageCountCheck = "pragma-stat" // PRAGMA page_count against stat
+	PageCountSkipInWAL  PageCountCheck = "skip-in-wal" // pragma-stat, skipped in WAL mode
+)
+
+// InitFlock names the flock on <db>.init.lock around first-connect init
+// (init_flock).
+type InitFlock string
+
+// InitFlock values.
+const (
+	InitFlockNone      InitFlock = "none"
+	InitFlockUnbounded InitFlock = "unbounded" // #32759: blocks forever
+	InitFlockBounded   InitFlock = "bounded"   // #36644: proceeds after InitFlockTimeout
+)
+
+// CorruptLatch names the gateway's corrupt-board latch (corrupt_latch).
+type CorruptLatch string
+
+// CorruptLatch values.
+const (
+	CorruptLatchPermanent  CorruptLatch = "permanent"  // pre-fix: disabled until the file changes
+	CorruptLatchQuarantine CorruptLatch = "quarantine" // flat quarantine, as merged
+	CorruptLatchBackoff    CorruptLatch = "backoff"    // commit 5: exponential, quick_check and header recheck
+)
+
+// GuardBackup names the integrity guard's backup (guard_backup).
+type GuardBackup string
+
+// GuardBackup values.
+const (
+	GuardBackupTimestamp GuardBackup = "timestamp" // a new copy per refusal
+	GuardBackupContent   GuardBackup = "content"   // sha256-named: same bytes, one copy (#33804)
+)
+
+// JournalEnv is the journal_mode environment switch: whether the board's
+// filesystem lets the WAL policy enable WAL.
+type JournalEnv string
+
+// JournalEnv values.
+const (
+	JournalEnvWAL    JournalEnv = "wal"    // WAL works (every profile)
+	JournalEnvDelete JournalEnv = "delete" // the filesystem refuses WAL (NFS/SMB)
+)
+
 // Switches holds every hardening fix of the seed as a named switch, so the
 // pre-fix and post-fix behaviours both exist. The package doc describes each.
 // Durations are board time (see Clock), so a harness can scale them.
 type Switches struct {
 	// WALPolicy: "legacy" | "pr" (post-#33482) | "newest".
-	WALPolicy string
+	WALPolicy WALPolicy
 	// Synchronous: "NORMAL" | "FULL" | "EXTRA".
-	Synchronous string
+	Synchronous Synchronous
 	// SecureDelete sets PRAGMA secure_delete=ON on every connect.
 	SecureDelete bool
 	// CellSizeCheck sets PRAGMA cell_size_check=ON on every connect.
@@ -27,11 +115,11 @@ type Switches struct {
 	// WriteTxn: "legacy" (unguarded ROLLBACK) | "guarded" (guarded ROLLBACK
 	// only, as PR #32857 commit 3) | "hardened" (guarded, BEGIN/COMMIT busy
 	// retry, rollback after a failed COMMIT).
-	WriteTxn string
+	WriteTxn WriteTxnMode
 	// PageCountCheck after COMMIT: "off" | "raw-read" | "pragma-stat" | "skip-in-wal".
-	PageCountCheck string
+	PageCountCheck PageCountCheck
 	// InitFlock around first-connect init: "none" | "unbounded" | "bounded".
-	InitFlock string
+	InitFlock InitFlock
 	// InitFlockTimeout bounds the "bounded" init flock (10 s in the original).
 	InitFlockTimeout time.Duration
 	// HeaderCheck validates the 16-byte header magic before connecting.
@@ -45,7 +133,7 @@ type Switches struct {
 	// ClaimTTL is the default claim lifetime (900 s).
 	ClaimTTL time.Duration
 	// CorruptLatch: "permanent" | "quarantine" | "backoff".
-	CorruptLatch string
+	CorruptLatch CorruptLatch
 	// Quarantine is the flat quarantine of the "quarantine" latch (300 s).
 	Quarantine time.Duration
 	// BackoffInitial and BackoffMax bound the "backoff" latch (30 s → 900 s).
@@ -61,7 +149,7 @@ type Switches struct {
 	// GuardBackup names the integrity guard's backup: "timestamp"
 	// (<name>.corrupt.<YYYYmmdd_HHMMSS>[.<n>].bak, a new copy per refusal) |
 	// "content" (<name>.corrupt.<sha256[:16]>.bak, same bytes → one copy, #33804).
-	GuardBackup string
+	GuardBackup GuardBackup
 	// DispatchLock (#50331): dispatch_once first takes a non-blocking flock
 	// on <db>.dispatch.lock and skips the tick (DispatchResult.SkippedLocked)
 	// when another dispatcher holds it. false lets several dispatchers run
@@ -72,8 +160,19 @@ type Switches struct {
 	// "delete" models a filesystem that refuses WAL (NFS/SMB: "locking
 	// protocol", "not authorized"), where every generation of
 	// apply_wal_with_fallback ends in rollback-journal (DELETE) mode.
-	JournalMode string
+	JournalMode JournalEnv
 }
+
+// switchKind is the kind of a switch's values, as List shows it.
+type switchKind string
+
+// The switch kinds.
+const (
+	kindEnum     switchKind = "enum"
+	kindBool     switchKind = "bool"
+	kindInt      switchKind = "int"
+	kindDuration switchKind = "duration"
+)
 
 // switchDef describes one switch: its snake_case name, a one-line doc, the
 // values it accepts (nil for free-form), and accessors.
@@ -81,73 +180,80 @@ type switchDef struct {
 	name   string
 	doc    string
 	values []string // enumerated values; nil for bool/int/duration
-	kind   string   // "enum" | "bool" | "int" | "duration"
+	kind   switchKind
 	get    func(s *Switches) string
 	set    func(s *Switches, v string) error
 }
 
-func enumSwitch(name, doc string, p func(*Switches) *string, values ...string) switchDef {
-	return switchDef{name: name, doc: doc, values: values, kind: "enum",
-		get: func(s *Switches) string { return *p(s) },
-		set: func(s *Switches, v string) error {
-			for _, ok := range values {
-				if strings.EqualFold(v, ok) {
-					*p(s) = ok
-					return nil
-				}
+// enumSwitch is a switch of a named string type taking one of values
+// (any case on input).
+func enumSwitch[T ~string](name, doc string, p func(*Switches) *T, values ...T) switchDef {
+	names := make([]string, len(values))
+	for i, v := range values {
+		names[i] = string(v)
+	}
+	parse := func(v string) (T, bool) {
+		for _, ok := range values {
+			if strings.EqualFold(v, string(ok)) {
+				return ok, true
 			}
-			return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: %s)", name, v, strings.Join(values, " | "))
+		}
+		return "", false
+	}
+	format := func(v T) string { return string(v) }
+	return parsedSwitch(name, doc, kindEnum, p, format, parse, strings.Join(names, " | "), names)
+}
+
+// parsedSwitch is a switch whose value format prints and parse reads
+// (false: invalid; valid says what is valid, in the error).
+func parsedSwitch[T any](name, doc string, kind switchKind, p func(*Switches) *T, format func(T) string, parse func(string) (T, bool), valid string, values []string) switchDef {
+	return switchDef{name: name, doc: doc, values: values, kind: kind,
+		get: func(s *Switches) string { return format(*p(s)) },
+		set: func(s *Switches, v string) error {
+			x, ok := parse(v)
+			if !ok {
+				return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: %s)", name, v, valid)
+			}
+			*p(s) = x
+			return nil
 		}}
 }
 
 func boolSwitch(name, doc string, p func(*Switches) *bool) switchDef {
-	return switchDef{name: name, doc: doc, kind: "bool",
-		get: func(s *Switches) string { return strconv.FormatBool(*p(s)) },
-		set: func(s *Switches, v string) error {
-			switch strings.ToLower(v) {
-			case "true", "on", "1", "yes":
-				*p(s) = true
-			case "false", "off", "0", "no":
-				*p(s) = false
-			default:
-				return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: true | false, also on/off)", name, v)
-			}
-			return nil
-		}}
+	parse := func(v string) (bool, bool) {
+		switch strings.ToLower(v) {
+		case "true", "on", "1", "yes":
+			return true, true
+		case "false", "off", "0", "no":
+			return false, true
+		}
+		return false, false
+	}
+	return parsedSwitch(name, doc, kindBool, p, strconv.FormatBool, parse, "true | false, also on/off", nil)
 }
 
 func intSwitch(name, doc string, p func(*Switches) *int) switchDef {
-	return switchDef{name: name, doc: doc, kind: "int",
-		get: func(s *Switches) string { return strconv.Itoa(*p(s)) },
-		set: func(s *Switches, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: a non-negative integer)", name, v)
-			}
-			*p(s) = n
-			return nil
-		}}
+	parse := func(v string) (int, bool) {
+		n, err := strconv.Atoi(v)
+		return n, err == nil && n >= 0
+	}
+	return parsedSwitch(name, doc, kindInt, p, strconv.Itoa, parse, "a non-negative integer", nil)
 }
 
 func durSwitch(name, doc string, p func(*Switches) *time.Duration) switchDef {
-	return switchDef{name: name, doc: doc, kind: "duration",
-		get: func(s *Switches) string { return p(s).String() },
-		set: func(s *Switches, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 {
-				return fmt.Errorf("kanbancore: switch %s: invalid value %q (valid: a non-negative Go duration such as 300ms, 30s, 15m)", name, v)
-			}
-			*p(s) = d
-			return nil
-		}}
+	parse := func(v string) (time.Duration, bool) {
+		d, err := time.ParseDuration(v)
+		return d, err == nil && d >= 0
+	}
+	return parsedSwitch(name, doc, kindDuration, p, time.Duration.String, parse, "a non-negative Go duration such as 300ms, 30s, 15m", nil)
 }
 
 // switchDefs lists every switch in display order.
 var switchDefs = []switchDef{
 	enumSwitch("wal_policy", "apply_wal_with_fallback generation: legacy always sets WAL and downgrades on EIO; pr probes first and re-raises EIO; newest retries, never touches an unknown mode",
-		func(s *Switches) *string { return &s.WALPolicy }, "legacy", "pr", "newest"),
+		func(s *Switches) *WALPolicy { return &s.WALPolicy }, WALPolicyLegacy, WALPolicyPR, WALPolicyNewest),
 	enumSwitch("synchronous", "PRAGMA synchronous on every connect (fix 1: NORMAL → FULL; EXTRA also syncs the directory after a rollback journal's unlink)",
-		func(s *Switches) *string { return &s.Synchronous }, "NORMAL", "FULL", "EXTRA"),
+		func(s *Switches) *Synchronous { return &s.Synchronous }, SynchronousNormal, SynchronousFull, SynchronousExtra),
 	boolSwitch("secure_delete", "PRAGMA secure_delete=ON on every connect (fix 1): freed pages are zeroed",
 		func(s *Switches) *bool { return &s.SecureDelete }),
 	boolSwitch("cell_size_check", "PRAGMA cell_size_check=ON on every connect (fix 1): corrupt cells become read errors",
@@ -157,11 +263,11 @@ var switchDefs = []switchDef{
 	durSwitch("busy_timeout", "PRAGMA busy_timeout (legacy connect(timeout=30); #32759: 120 s)",
 		func(s *Switches) *time.Duration { return &s.BusyTimeout }),
 	enumSwitch("write_txn", "write_txn: legacy unguarded ROLLBACK replaces the cause; guarded swallows rollback errors (fix 3); hardened adds BEGIN/COMMIT busy retry",
-		func(s *Switches) *string { return &s.WriteTxn }, "legacy", "guarded", "hardened"),
+		func(s *Switches) *WriteTxnMode { return &s.WriteTxn }, WriteTxnLegacy, WriteTxnGuarded, WriteTxnHardened),
 	enumSwitch("page_count_check", "post-commit page-count check (fix 6): raw-read opens+closes the db file (cancels POSIX locks); pragma-stat and skip-in-wal do not",
-		func(s *Switches) *string { return &s.PageCountCheck }, "off", "raw-read", "pragma-stat", "skip-in-wal"),
+		func(s *Switches) *PageCountCheck { return &s.PageCountCheck }, PageCountOff, PageCountRawRead, PageCountPragmaStat, PageCountSkipInWAL),
 	enumSwitch("init_flock", "flock on <db>.init.lock around connect init: unbounded (#32759) blocks forever, bounded proceeds after init_flock_timeout (#36644)",
-		func(s *Switches) *string { return &s.InitFlock }, "none", "unbounded", "bounded"),
+		func(s *Switches) *InitFlock { return &s.InitFlock }, InitFlockNone, InitFlockUnbounded, InitFlockBounded),
 	durSwitch("init_flock_timeout", "bound of the bounded init flock (10 s)",
 		func(s *Switches) *time.Duration { return &s.InitFlockTimeout }),
 	boolSwitch("fast_path", "connects after the first in this process skip header check, integrity guard and init flock (#50353)",
@@ -171,13 +277,13 @@ var switchDefs = []switchDef{
 	boolSwitch("integrity_guard", "integrity_check before init; on corruption back up and refuse (KanbanDbCorruptError)",
 		func(s *Switches) *bool { return &s.IntegrityGuard }),
 	enumSwitch("guard_backup", "integrity-guard backup name: timestamp (a copy per refusal) or content (sha256, one copy per distinct bytes, #33804)",
-		func(s *Switches) *string { return &s.GuardBackup }, "timestamp", "content"),
+		func(s *Switches) *GuardBackup { return &s.GuardBackup }, GuardBackupTimestamp, GuardBackupContent),
 	durSwitch("crash_grace", "detect_crashed_workers skips tasks started less than this ago (fix 4: 30 s; 0 = none)",
 		func(s *Switches) *time.Duration { return &s.CrashGrace }),
 	durSwitch("claim_ttl", "default claim lifetime (900 s)",
 		func(s *Switches) *time.Duration { return &s.ClaimTTL }),
 	enumSwitch("corrupt_latch", "gateway corrupt-board latch: permanent (pre-fix), quarantine (flat, as merged), backoff (commit 5: exponential + quick_check + header recheck)",
-		func(s *Switches) *string { return &s.CorruptLatch }, "permanent", "quarantine", "backoff"),
+		func(s *Switches) *CorruptLatch { return &s.CorruptLatch }, CorruptLatchPermanent, CorruptLatchQuarantine, CorruptLatchBackoff),
 	durSwitch("quarantine", "flat quarantine of the quarantine latch (300 s)",
 		func(s *Switches) *time.Duration { return &s.Quarantine }),
 	durSwitch("backoff_initial", "first backoff of the backoff latch (30 s)",
@@ -189,7 +295,7 @@ var switchDefs = []switchDef{
 	boolSwitch("reaper_hoisted", "reap zombie workers at the top of every gateway tick, before any board connect (fix 7)",
 		func(s *Switches) *bool { return &s.ReaperHoisted }),
 	enumSwitch("journal_mode", "environment, not a fix: wal lets the WAL policy run; delete models a filesystem that refuses WAL (NFS/SMB), so connect ends in rollback-journal mode and no policy can enable WAL",
-		func(s *Switches) *string { return &s.JournalMode }, "wal", "delete"),
+		func(s *Switches) *JournalEnv { return &s.JournalMode }, JournalEnvWAL, JournalEnvDelete),
 }
 
 func lookupSwitch(name string) (switchDef, bool) {
@@ -265,7 +371,7 @@ type SwitchInfo struct {
 func (s Switches) List() []SwitchInfo {
 	out := make([]SwitchInfo, len(switchDefs))
 	for i, d := range switchDefs {
-		out[i] = SwitchInfo{Name: d.name, Value: d.get(&s), Doc: d.doc, Values: d.values, Kind: d.kind}
+		out[i] = SwitchInfo{Name: d.name, Value: d.get(&s), Doc: d.doc, Values: d.values, Kind: string(d.kind)}
 	}
 	return out
 }
@@ -273,7 +379,7 @@ func (s Switches) List() []SwitchInfo {
 // Validate checks that every enumerated switch holds a valid value.
 func (s Switches) Validate() error {
 	for _, d := range switchDefs {
-		if d.kind != "enum" {
+		if d.kind != kindEnum {
 			continue
 		}
 		t := s

@@ -81,7 +81,7 @@ func TestInitFlock(t *testing.T) {
 					t.Fatal(err)
 				}
 				s := Hardened()
-				s.InitFlock, s.InitFlockTimeout = mode, 300*time.Millisecond
+				s.InitFlock, s.InitFlockTimeout = InitFlock(mode), 300*time.Millisecond
 				ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 				defer cancel()
 				start := time.Now()

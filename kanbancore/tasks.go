@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -39,17 +38,6 @@ const (
 	ClaimHeartbeatMaxStaleSeconds = 3600
 	ReclaimDeferGraceSeconds      = 120
 	RateLimitExitCode             = 75
-)
-
-// Errors returned by the board operations.
-var (
-	ErrUnknownTask      = errors.New("kanbancore: unknown task")
-	ErrUnknownParent    = errors.New("kanbancore: unknown parent")
-	ErrCycle            = errors.New("kanbancore: link would create a cycle")
-	ErrSelfLink         = errors.New("kanbancore: a task cannot depend on itself")
-	ErrInvalid          = errors.New("kanbancore: invalid argument")
-	ErrTaskRunning      = errors.New("kanbancore: task is running with a claim")
-	ErrHallucinatedCard = errors.New("kanbancore: completion names cards that do not exist")
 )
 
 // Task is one row of tasks. Integer fields use 0 for NULL.
@@ -179,7 +167,8 @@ type ListOptions struct {
 	Status          string
 	Tenant          string
 	IncludeArchived bool
-	// OrderBy: "" / "priority" (priority DESC, created_at ASC), "created" (created_at ASC), "id".
+	// OrderBy is a TaskOrder: "" / "priority" (priority DESC, created_at
+	// ASC), "created" (created_at ASC), "id".
 	OrderBy string
 }
 
@@ -201,18 +190,29 @@ func ListTasks(ctx context.Context, c *Conn, o ListOptions) ([]Task, error) {
 		q += ` AND tenant=?`
 		args = append(args, o.Tenant)
 	}
-	switch o.OrderBy {
-	case "", "priority":
+	switch TaskOrder(o.OrderBy) {
+	case "", OrderPriority:
 		q += ` ORDER BY priority DESC, created_at ASC, id ASC`
-	case "created":
+	case OrderCreated:
 		q += ` ORDER BY created_at ASC, id ASC`
-	case "id":
+	case OrderID:
 		q += ` ORDER BY id`
 	default:
 		return nil, fmt.Errorf("%w: order_by %q", ErrInvalid, o.OrderBy)
 	}
 	return queryAll(ctx, c, scanTask, q, args...)
 }
+
+// TaskOrder names the order ListTasks returns tasks in
+// (ListOptions.OrderBy, the CLI's --order-by).
+type TaskOrder string
+
+// TaskOrder values.
+const (
+	OrderPriority TaskOrder = "priority" // priority DESC, created_at ASC (the default, also "")
+	OrderCreated  TaskOrder = "created"  // created_at ASC
+	OrderID       TaskOrder = "id"
+)
 
 func normAssignee(a string) string { return strings.ToLower(strings.TrimSpace(a)) }
 
@@ -270,7 +270,14 @@ type CreateOptions struct {
 	ProjectID      string
 }
 
-var workspaceKinds = map[string]bool{"scratch": true, "worktree": true, "dir": true}
+// Workspace kinds (Task.WorkspaceKind, CreateOptions.WorkspaceKind).
+const (
+	WorkspaceScratch  = "scratch" // the default: a scratch directory the dispatcher makes
+	WorkspaceWorktree = "worktree"
+	WorkspaceDir      = "dir"
+)
+
+var workspaceKinds = map[string]bool{WorkspaceScratch: true, WorkspaceWorktree: true, WorkspaceDir: true}
 
 // CreateTask inserts a task and its parent links in one write transaction
 // and returns its id. Status: triage when asked; blocked with
@@ -279,22 +286,9 @@ var workspaceKinds = map[string]bool{"scratch": true, "worktree": true, "dir": t
 // without writing (looked up before the transaction, as the original does:
 // two racing creators can both insert).
 func CreateTask(ctx context.Context, c *Conn, o CreateOptions) (string, error) {
-	title := strings.TrimSpace(o.Title)
-	if title == "" {
-		return "", fmt.Errorf("%w: title is required", ErrInvalid)
-	}
-	kind := o.WorkspaceKind
-	if kind == "" {
-		kind = "scratch"
-	}
-	if !workspaceKinds[kind] {
-		return "", fmt.Errorf("%w: workspace_kind %q (want scratch, worktree or dir)", ErrInvalid, kind)
-	}
-	if o.BranchName != "" && kind != "worktree" {
-		return "", fmt.Errorf("%w: branch_name requires workspace_kind=worktree", ErrInvalid)
-	}
-	if o.InitialStatus != "" && o.InitialStatus != StatusBlocked && o.InitialStatus != StatusRunning {
-		return "", fmt.Errorf("%w: initial_status %q", ErrInvalid, o.InitialStatus)
+	o, err := o.normalize()
+	if err != nil {
+		return "", err
 	}
 	if o.IdempotencyKey != "" {
 		var id string
@@ -311,60 +305,15 @@ func CreateTask(ctx context.Context, c *Conn, o CreateOptions) (string, error) {
 	if id == "" {
 		id = NewTaskID()
 	}
-	assignee := normAssignee(o.Assignee)
-	var skills any
-	if len(o.Skills) > 0 {
-		b, _ := json.Marshal(o.Skills)
-		skills = string(b)
-	}
-	var maxrt any
-	if o.MaxRuntime > 0 {
-		maxrt = int64(o.MaxRuntime / time.Second)
-	}
-	parents := dedupe(o.Parents)
-	err := c.WriteTxn(ctx, "create_task", func(tx *Tx) error {
-		status := StatusReady
-		for _, p := range parents {
-			ps, err := taskStatus(ctx, tx.Conn, p)
-			if err != nil {
-				return err
-			}
-			if ps == "" {
-				return fmt.Errorf("%w: %s", ErrUnknownParent, p)
-			}
-			// PR-era check: only done satisfies a parent at create time.
-			if ps != StatusDone {
-				status = StatusTodo
-			}
-		}
-		switch {
-		case o.Triage:
-			status = StatusTriage
-		case o.InitialStatus == StatusBlocked:
-			status = StatusBlocked
-		}
-		now := tx.Now().Unix()
-		_, err := tx.ExecContext(ctx, `INSERT INTO tasks(id, title, body, assignee, status, priority, created_by, created_at,
-			workspace_kind, workspace_path, branch_name, project_id, tenant, idempotency_key, max_runtime_seconds,
-			skills, max_retries, session_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			id, title, nullStr(o.Body), nullStr(assignee), status, o.Priority, nullStr(o.CreatedBy), now,
-			kind, nullStr(o.WorkspacePath), nullStr(o.BranchName), nullStr(o.ProjectID), nullStr(o.Tenant),
-			nullStr(o.IdempotencyKey), maxrt, skills, nullInt(o.MaxRetries), nullStr(o.SessionID))
+	err = c.WriteTxn(ctx, "create_task", func(tx *Tx) error {
+		status, err := o.initialStatus(ctx, tx)
 		if err != nil {
 			return err
 		}
-		tx.Inserted("tasks", id)
-		tx.Transition(id, "", status)
-		for _, p := range parents {
-			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO task_links(parent_id, child_id) VALUES(?,?)`, p, id)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				tx.Inserted("task_links", p+">"+id)
-			}
+		if err := insertTask(ctx, tx, id, status, o); err != nil {
+			return err
 		}
-		payload := map[string]any{"assignee": nullStr(assignee), "status": status, "parents": parents,
+		payload := map[string]any{"assignee": nullStr(o.Assignee), "status": status, "parents": o.Parents,
 			"tenant": nullStr(o.Tenant), "branch_name": nullStr(o.BranchName), "skills": o.Skills}
 		if err := addEvent(ctx, tx, id, 0, "created", payload); err != nil {
 			return err
@@ -378,6 +327,93 @@ func CreateTask(ctx context.Context, c *Conn, o CreateOptions) (string, error) {
 		return "", err
 	}
 	return id, nil
+}
+
+// normalize validates CreateTask's options and returns them with the
+// title trimmed, the workspace kind defaulted, the assignee normalized and
+// the parents deduplicated.
+func (o CreateOptions) normalize() (CreateOptions, error) {
+	o.Title = strings.TrimSpace(o.Title)
+	if o.Title == "" {
+		return o, fmt.Errorf("%w: title is required", ErrInvalid)
+	}
+	if o.WorkspaceKind == "" {
+		o.WorkspaceKind = WorkspaceScratch
+	}
+	if !workspaceKinds[o.WorkspaceKind] {
+		return o, fmt.Errorf("%w: workspace_kind %q (want scratch, worktree or dir)", ErrInvalid, o.WorkspaceKind)
+	}
+	if o.BranchName != "" && o.WorkspaceKind != WorkspaceWorktree {
+		return o, fmt.Errorf("%w: branch_name requires workspace_kind=worktree", ErrInvalid)
+	}
+	if o.InitialStatus != "" && o.InitialStatus != StatusBlocked && o.InitialStatus != StatusRunning {
+		return o, fmt.Errorf("%w: initial_status %q", ErrInvalid, o.InitialStatus)
+	}
+	o.Assignee = normAssignee(o.Assignee)
+	o.Parents = dedupe(o.Parents)
+	return o, nil
+}
+
+// initialStatus returns a new task's status: triage when asked, blocked
+// with InitialStatus "blocked", todo when a parent is not done, else
+// ready. An unknown parent is an error.
+func (o CreateOptions) initialStatus(ctx context.Context, tx *Tx) (string, error) {
+	status := StatusReady
+	for _, p := range o.Parents {
+		ps, err := taskStatus(ctx, tx.Conn, p)
+		if err != nil {
+			return "", err
+		}
+		if ps == "" {
+			return "", fmt.Errorf("%w: %s", ErrUnknownParent, p)
+		}
+		// PR-era check: only done satisfies a parent at create time.
+		if ps != StatusDone {
+			status = StatusTodo
+		}
+	}
+	switch {
+	case o.Triage:
+		status = StatusTriage
+	case o.InitialStatus == StatusBlocked:
+		status = StatusBlocked
+	}
+	return status, nil
+}
+
+// insertTask inserts the tasks row of a new task (o normalized) and its
+// parent links.
+func insertTask(ctx context.Context, tx *Tx, id, status string, o CreateOptions) error {
+	var skills any
+	if len(o.Skills) > 0 {
+		b, _ := json.Marshal(o.Skills)
+		skills = string(b)
+	}
+	var maxrt any
+	if o.MaxRuntime > 0 {
+		maxrt = int64(o.MaxRuntime / time.Second)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO tasks(id, title, body, assignee, status, priority, created_by, created_at,
+			workspace_kind, workspace_path, branch_name, project_id, tenant, idempotency_key, max_runtime_seconds,
+			skills, max_retries, session_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		id, o.Title, nullStr(o.Body), nullStr(o.Assignee), status, o.Priority, nullStr(o.CreatedBy), tx.Now().Unix(),
+		o.WorkspaceKind, nullStr(o.WorkspacePath), nullStr(o.BranchName), nullStr(o.ProjectID), nullStr(o.Tenant),
+		nullStr(o.IdempotencyKey), maxrt, skills, nullInt(o.MaxRetries), nullStr(o.SessionID))
+	if err != nil {
+		return err
+	}
+	tx.Inserted("tasks", id)
+	tx.Transition(id, "", status)
+	for _, p := range o.Parents {
+		res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO task_links(parent_id, child_id) VALUES(?,?)`, p, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			tx.Inserted("task_links", p+">"+id)
+		}
+	}
+	return nil
 }
 
 func dedupe(ss []string) []string {
@@ -420,14 +456,10 @@ func claimCAS(ctx context.Context, tx *Tx, id string, t *Task, from, claimer str
 	}
 	now := tx.Now().Unix()
 	expires := now + ttl
-	res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='running', claim_lock=?, claim_expires=?,
+	if one, err := tx.execOne(ctx, `UPDATE tasks SET status='running', claim_lock=?, claim_expires=?,
 		started_at=COALESCE(started_at, ?), worker_pid=NULL, last_heartbeat_at=NULL
-		WHERE id=? AND status=? AND claim_lock IS NULL`, claimer, expires, now, id, from)
-	if err != nil {
+		WHERE id=? AND status=? AND claim_lock IS NULL`, claimer, expires, now, id, from); err != nil || !one {
 		return false, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return false, nil
 	}
 	tx.Transition(id, from, StatusRunning)
 	rid, err := openRun(ctx, tx, id, t.Assignee, claimer, expires, nullInt(t.MaxRuntimeSeconds), now)
@@ -509,16 +541,12 @@ func HeartbeatClaim(ctx context.Context, c *Conn, id string, o HeartbeatOptions)
 	var ok bool
 	err := c.WriteTxn(ctx, "heartbeat_claim", func(tx *Tx) error {
 		expires := tx.Now().Unix() + ttl
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=?`, expires, id, claimer)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET claim_expires=? WHERE id=? AND status='running' AND claim_lock=?`, expires, id, claimer); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Updated("tasks", id)
-		_, err = tx.ExecContext(ctx, `UPDATE task_runs SET claim_expires=? WHERE id=(SELECT current_run_id FROM tasks WHERE id=?) AND ended_at IS NULL`, expires, id)
+		_, err := tx.ExecContext(ctx, `UPDATE task_runs SET claim_expires=? WHERE id=(SELECT current_run_id FROM tasks WHERE id=?) AND ended_at IS NULL`, expires, id)
 		return err
 	})
 	return ok, err
@@ -537,12 +565,8 @@ func HeartbeatWorker(ctx context.Context, c *Conn, id, note string, expectedRunI
 			q += ` AND current_run_id=?`
 			args = append(args, expectedRunID)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
+		if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Updated("tasks", id)
@@ -626,12 +650,8 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 			q += ` AND current_run_id=?`
 			args = append(args, o.ExpectedRunID)
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
+		if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Transition(id, from, StatusDone)
@@ -671,12 +691,8 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 // kind with payload(), built after the run is ended. won is true once the row
 // changed, even when ending the run or adding the event then fails.
 func moveEndingRun(ctx context.Context, tx *Tx, id, from, to, q string, args []any, end runEnd, kind string, payload func() map[string]any) (won bool, err error) {
-	res, err := tx.ExecContext(ctx, q, args...)
-	if err != nil {
+	if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
 		return false, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return false, nil
 	}
 	tx.Transition(id, from, to)
 	rid, err := endRun(ctx, tx, id, end)
@@ -780,13 +796,9 @@ func UnblockTask(ctx context.Context, c *Conn, id string) (bool, error) {
 		if len(undone) > 0 {
 			target = StatusTodo
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE tasks SET status=?, consecutive_failures=0, last_failure_error=NULL,
-			claim_lock=NULL, claim_expires=NULL, worker_pid=NULL WHERE id=? AND status=?`, target, id, from)
-		if err != nil {
+		if one, err := tx.execOne(ctx, `UPDATE tasks SET status=?, consecutive_failures=0, last_failure_error=NULL,
+			claim_lock=NULL, claim_expires=NULL, worker_pid=NULL WHERE id=? AND status=?`, target, id, from); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Transition(id, from, target)
@@ -844,12 +856,8 @@ func AssignTask(ctx context.Context, c *Conn, id, assignee string) (bool, error)
 		if t.Assignee != assignee {
 			q = `UPDATE tasks SET assignee=?, consecutive_failures=0, last_failure_error=NULL WHERE id=? AND status=?`
 		}
-		res, err := tx.ExecContext(ctx, q, nullStr(assignee), id, t.Status)
-		if err != nil {
+		if one, err := tx.execOne(ctx, q, nullStr(assignee), id, t.Status); err != nil || !one {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return nil
 		}
 		ok = true
 		tx.Updated("tasks", id)

@@ -44,7 +44,7 @@ func (c *Conn) WriteTxn(ctx context.Context, op string, fn func(tx *Tx) error) e
 
 func (c *Conn) writeTxn(ctx context.Context, op string, fn func(tx *Tx) error) error {
 	mode := c.opts.Switches.WriteTxn
-	hardened := mode == "hardened" || mode == ""
+	hardened := mode == WriteTxnHardened || mode == ""
 	if err := c.boundary(ctx, "BEGIN IMMEDIATE", hardened); err != nil {
 		return err
 	}
@@ -75,9 +75,9 @@ func (c *Conn) writeTxn(ctx context.Context, op string, fn func(tx *Tx) error) e
 
 // rollback issues the ROLLBACK after fn (or InTxn) failed with cause. Only
 // the legacy mode lets the ROLLBACK's error replace the cause.
-func (c *Conn) rollback(ctx context.Context, mode string, cause error) error {
+func (c *Conn) rollback(ctx context.Context, mode WriteTxnMode, cause error) error {
 	_, rbErr := c.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	if rbErr != nil && mode == "legacy" {
+	if rbErr != nil && mode == WriteTxnLegacy {
 		return &RollbackError{Rollback: wrapErr("ROLLBACK", rbErr), Cause: cause}
 	}
 	return cause

@@ -59,17 +59,17 @@ var ErrWALRefused = errors.New("WAL refused and downgrade unsafe")
 // with SQLITE_PROTOCOL "locking protocol" — so each generation takes its
 // own fallback path and the connection ends in rollback-journal mode.
 func (c *Conn) applyWAL(ctx context.Context) (string, error) {
-	if c.opts.Switches.JournalMode == "delete" {
+	if c.opts.Switches.JournalMode == JournalEnvDelete {
 		if err := c.leaveWAL(ctx); err != nil {
 			return "", err
 		}
 	}
 	switch c.opts.Switches.WALPolicy {
-	case "legacy":
+	case WALPolicyLegacy:
 		return c.walLegacy(ctx)
-	case "pr":
+	case WALPolicyPR:
 		return c.walPR(ctx)
-	case "newest", "":
+	case WALPolicyNewest, "":
 		return c.walNewest(ctx)
 	}
 	return "", fmt.Errorf("kanbancore: unknown wal_policy %q", c.opts.Switches.WALPolicy)
@@ -87,7 +87,7 @@ const setWALPragma = "PRAGMA journal_mode=WAL"
 // journal_mode=WAL without running it, as a filesystem without WAL support
 // does (an OperationalError carrying the "locking protocol" marker).
 func (c *Conn) journalPragma(ctx context.Context, q string) (string, error) {
-	if q == setWALPragma && c.opts.Switches.JournalMode == "delete" {
+	if q == setWALPragma && c.opts.Switches.JournalMode == JournalEnvDelete {
 		return "", &Error{Code: codeProtocol, Op: q,
 			Err: errors.New("locking protocol (journal_mode=delete: this filesystem refuses WAL)")}
 	}

@@ -117,7 +117,7 @@ func TestWALPolicyEIOOnProbeAndSet(t *testing.T) {
 					return nil
 				})
 				s := Hardened()
-				s.WALPolicy = pol
+				s.WALPolicy = WALPolicy(pol)
 				obs := &recObserver{}
 				c, err := Open(context.Background(), path, Options{Driver: d, Switches: s, Observer: obs})
 				if c != nil {
@@ -162,7 +162,7 @@ func TestWALPolicyBusyOnFirstSwitch(t *testing.T) {
 					return nil
 				})
 				s := Hardened()
-				s.WALPolicy = pol
+				s.WALPolicy = WALPolicy(pol)
 				c, err := Open(context.Background(), path, Options{Driver: d, Switches: s})
 				if pol == "newest" {
 					if err != nil {
@@ -195,7 +195,7 @@ func TestPragmasPerProfile(t *testing.T) {
 				c := openT(t, d, filepath.Join(t.TempDir(), "kanban.db"), p.Switches, nil)
 				s := p.Switches
 				want := map[string]int64{
-					"synchronous":        map[string]int64{"NORMAL": 1, "FULL": 2}[s.Synchronous],
+					"synchronous":        map[string]int64{"NORMAL": 1, "FULL": 2}[string(s.Synchronous)],
 					"secure_delete":      b2i(s.SecureDelete),
 					"cell_size_check":    b2i(s.CellSizeCheck),
 					"wal_autocheckpoint": int64(s.WALAutocheckpoint),

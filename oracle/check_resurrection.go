@@ -1,7 +1,10 @@
 package oracle
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -252,7 +255,7 @@ func explainMissing(p prediction, k rowKey, x expectRow, what string, t *tally) 
 		return what + fmt.Sprintf(" (its commit names %s; no later cascade deleted their %s rows)", strings.Join(owners, ", "), k.table), false
 	}
 	what += fmt.Sprintf(" — later cascades deleted the %s rows of %s, and its commit names %s: cannot tell whose row it was (inconclusive)",
-		k.table, strings.Join(sortedKeys(d), ", "), orNone(owners))
+		k.table, strings.Join(slices.Sorted(maps.Keys(d)), ", "), cmp.Or(strings.Join(owners, ", "), "no task"))
 	e := histEv(x.ev.Event, what)
 	e.Seq = uint64(x.seq)
 	t.res.Evidence = append(t.res.Evidence, e)
@@ -390,21 +393,5 @@ func commitTasks(c commitEv) []string {
 			}
 		}
 	}
-	return sortedKeys(set)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "no task"
-	}
-	return strings.Join(s, ", ")
+	return slices.Sorted(maps.Keys(set))
 }

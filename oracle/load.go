@@ -38,8 +38,7 @@ func Load(dir string) (*Input, error) {
 	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		in.Notes = append(in.Notes, "no "+MetaFile)
-		in.missing = append(in.missing, "no "+MetaFile)
+		in.miss("no " + MetaFile)
 	case err != nil:
 		return nil, fmt.Errorf("oracle: %w", err)
 	default:
@@ -55,14 +54,12 @@ func Load(dir string) (*Input, error) {
 		return nil, fmt.Errorf("oracle: %w", err)
 	}
 	if len(in.Events) == 0 {
-		in.Notes = append(in.Notes, "no history events in "+HistoriesDir+"/")
-		in.missing = append(in.missing, "no history events in "+HistoriesDir+"/")
+		in.miss("no history events in " + HistoriesDir + "/")
 	}
 	in.Trace, err = trace.ReadFile(filepath.Join(dir, TraceFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		in.Notes = append(in.Notes, "no "+TraceFile)
-		in.missing = append(in.missing, "no "+TraceFile)
+		in.miss("no " + TraceFile)
 	case errors.Is(err, trace.ErrTruncated):
 		in.Notes = append(in.Notes, err.Error())
 	case err != nil:
@@ -84,10 +81,15 @@ func Load(dir string) (*Input, error) {
 		}
 		in.DB = filepath.Join(tmp, DBName)
 	} else {
-		in.Notes = append(in.Notes, "no "+FilesDir+"/"+DBName)
-		in.missing = append(in.missing, "no "+FilesDir+"/"+DBName)
+		in.miss("no " + FilesDir + "/" + DBName)
 	}
 	return in, nil
+}
+
+// miss notes an input Load could not find, both as a note and as missing.
+func (in *Input) miss(what string) {
+	in.Notes = append(in.Notes, what)
+	in.missing = append(in.missing, what)
 }
 
 // Missing lists the run's inputs that Load could not find (the meta, any

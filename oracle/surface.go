@@ -1,6 +1,7 @@
 package oracle
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -74,18 +75,11 @@ func Explains(r trace.Record, class string) bool {
 	if silentKind || kind == "powercut" {
 		return true
 	}
-	in := func(cs ...string) bool {
-		for _, c := range cs {
-			if c == class {
-				return true
-			}
-		}
-		return false
-	}
-	switch r.Op {
-	case "read":
+	in := func(cs ...string) bool { return slices.Contains(cs, class) }
+	switch r.OpName() {
+	case trace.OpRead:
 		return in(history.ClassIOERR, history.ClassCorrupt, history.ClassNotADB)
-	case "open", "create", "lookup", "getattr":
+	case trace.OpOpen, trace.OpCreate, trace.OpLookup, trace.OpGetattr:
 		return in("CANTOPEN", "READONLY", history.ClassIOERR, history.ClassNotADB)
 	}
 	if strings.Contains(r.Fault, "ENOSPC") || strings.Contains(r.Result, "ENOSPC") {

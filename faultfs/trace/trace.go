@@ -62,3 +62,40 @@ const (
 	KindUnsynced = "unsynced" // one unsynced op and what became of it at the recover
 	KindRecover  = "recover"  // the recover after a cut ended
 )
+
+// OpName names the filesystem operation of an op record (Kind == KindOp),
+// as faultfs writes it in Record.Op. The values are those of faultfs/plan's
+// Op (this package does not import plan, to stay a leaf); readers compare
+// with these constants through Record.OpName, so a misspelt op name does
+// not compile.
+type OpName string
+
+// The op names of op records.
+const (
+	OpOpen      OpName = "open"
+	OpCreate    OpName = "create"
+	OpRead      OpName = "read"
+	OpWrite     OpName = "write"
+	OpFsync     OpName = "fsync"
+	OpFlush     OpName = "flush"
+	OpRelease   OpName = "release"
+	OpUnlink    OpName = "unlink"
+	OpRename    OpName = "rename"
+	OpSetattr   OpName = "setattr"
+	OpTruncate  OpName = "truncate" // a setattr that changes the size; Off is the new size
+	OpFallocate OpName = "fallocate"
+	OpGetattr   OpName = "getattr"
+	OpLookup    OpName = "lookup"
+	OpMkdir     OpName = "mkdir"
+	OpReaddir   OpName = "readdir"
+)
+
+// OpName returns r.Op as an OpName, for comparing with the Op constants.
+func (r Record) OpName() OpName { return OpName(r.Op) }
+
+// Header modes: the values of OldMode and NewMode (bytes 18-19 of a
+// database header, read and write version).
+const (
+	HeaderWAL      = "2/2" // write-ahead log
+	HeaderRollback = "1/1" // rollback journal (DELETE, TRUNCATE, PERSIST, ...)
+)
