@@ -115,7 +115,7 @@ func TestBoardStaleClaims(t *testing.T) {
 				t.Fatalf("reclaimed payload lacks %s: %+v", k, rec)
 			}
 		}
-		runs := must[[]Run](t)(ListRuns(b.ctx, b.c, dead))
+		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, dead))
 		if runs[0].Outcome != "reclaimed" || !strings.HasPrefix(runs[0].Error, "stale_lock=") {
 			t.Fatalf("run %+v", runs[0])
 		}
@@ -221,7 +221,7 @@ func TestBoardCrashClassificationAndBreaker(t *testing.T) {
 		if tk.Status != StatusReady || tk.ConsecutiveFailures != 0 || tk.LastFailureError == "" || b.hasEvent(rl, "crashed") {
 			t.Fatalf("rate limited: %+v %v", tk, b.kinds(rl))
 		}
-		runs := must[[]Run](t)(ListRuns(b.ctx, b.c, rl))
+		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, rl))
 		if len(runs) != 6 || runs[5].Outcome != "rate_limited" {
 			t.Fatalf("runs %+v", runs)
 		}
@@ -370,7 +370,7 @@ func TestBoardConcurrentClaimsOnlyOneWins(t *testing.T) {
 		if tk := b.task(id); tk.ClaimLock != winners[0] {
 			t.Fatalf("lock %q, winner %q", tk.ClaimLock, winners[0])
 		}
-		runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id))
+		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
 		if len(runs) != 1 {
 			t.Fatalf("%d runs", len(runs))
 		}

@@ -57,7 +57,7 @@ func TestBoardDispatchBasics(t *testing.T) {
 		if st, err := os.Stat(tk.WorkspacePath); err != nil || !st.IsDir() {
 			t.Fatalf("workspace not created: %v", err)
 		}
-		runs := must[[]Run](t)(ListRuns(b.ctx, b.c, a))
+		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, a))
 		if runs[0].WorkerPID != 920001 {
 			t.Fatalf("run pid %d", runs[0].WorkerPID)
 		}
@@ -78,7 +78,7 @@ func TestBoardDispatchSpawnFailureReleasesClaim(t *testing.T) {
 		if tk.Status != StatusReady || tk.ClaimLock != "" || tk.ConsecutiveFailures != 1 || !b.hasEvent(id, "spawn_failed") {
 			t.Fatalf("after spawn failure %+v %v", tk, b.kinds(id))
 		}
-		runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id))
+		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
 		if len(runs) != 1 || runs[0].Outcome != "spawn_failed" || runs[0].Open() {
 			t.Fatalf("runs %+v", runs)
 		}
@@ -137,7 +137,7 @@ func TestBoardDispatchReclaimsStaleBeforeSpawning(t *testing.T) {
 		if res.Reclaimed != 1 || !slices.Equal(sp.spawned, []string{id}) {
 			t.Fatalf("%+v spawned %v", res, sp.spawned)
 		}
-		if runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id)); len(runs) != 2 || runs[0].Outcome != "reclaimed" || !runs[1].Open() {
+		if runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id)); len(runs) != 2 || runs[0].Outcome != "reclaimed" || !runs[1].Open() {
 			t.Fatalf("runs %+v", runs)
 		}
 		b.checkInvariant()

@@ -19,7 +19,7 @@ func TestBoardBlockUnblockScheduleAssign(t *testing.T) {
 		if tk.Status != StatusBlocked || tk.ClaimLock != "" || tk.CurrentRunID != 0 {
 			t.Fatalf("blocked: %+v", tk)
 		}
-		runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id))
+		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
 		if runs[0].Outcome != "blocked" {
 			t.Fatalf("run outcome %q", runs[0].Outcome)
 		}

@@ -169,8 +169,8 @@ func truncate(s string, limit int) string {
 
 // writePriorAttempts writes the task's closed runs, the most recent
 // workerContextAttemptsMax of them.
-func writePriorAttempts(b *strings.Builder, runs []Run) {
-	var prior []Run
+func writePriorAttempts(b *strings.Builder, runs []TaskRun) {
+	var prior []TaskRun
 	for _, r := range runs {
 		if !r.Open() {
 			prior = append(prior, r)

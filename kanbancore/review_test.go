@@ -53,7 +53,7 @@ func TestBoardReviewColumn(t *testing.T) {
 			if tk.Status != StatusReview || tk.ClaimLock != "" || tk.CurrentRunID != 0 || !b.hasEvent(id, "review_requested") {
 				t.Fatalf("%+v %v", tk, b.kinds(id))
 			}
-			runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id))
+			runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
 			if len(runs) != 1 || runs[0].Outcome != "review_requested" || runs[0].Open() || runs[0].Summary != "PR up" {
 				t.Fatalf("runs %+v", runs)
 			}
@@ -94,7 +94,7 @@ func TestBoardReviewColumn(t *testing.T) {
 			if tk := must[*Task](t)(ClaimReviewTask(b.ctx, b.c, id, ClaimOptions{})); tk != nil {
 				t.Fatalf("second claim won: %+v", tk)
 			}
-			if runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id)); len(runs) != 1 {
+			if runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id)); len(runs) != 1 {
 				t.Fatalf("%d runs", len(runs))
 			}
 		})
@@ -122,7 +122,7 @@ func TestBoardReviewColumn(t *testing.T) {
 			if tk.Status != StatusRunning || tk.Assignee != "alice" || tk.Skills != "" || tk.WorkerPID != 930001 {
 				t.Fatalf("task after review spawn %+v", tk)
 			}
-			runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id))
+			runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
 			if len(runs) != 1 || !runs[0].Open() || runs[0].WorkerPID != 930001 {
 				t.Fatalf("runs %+v", runs)
 			}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 )
 
-// Run is one row of task_runs: one attempt at a task.
-type Run struct {
+// TaskRun is one row of task_runs: one attempt at a task.
+type TaskRun struct {
 	ID                int64  `json:"id"`
 	TaskID            string `json:"task_id"`
 	Profile           string `json:"profile,omitempty"`
@@ -27,13 +27,13 @@ type Run struct {
 }
 
 // Open reports whether the run has not ended.
-func (r Run) Open() bool { return r.EndedAt == 0 }
+func (r TaskRun) Open() bool { return r.EndedAt == 0 }
 
 const runCols = `id, task_id, profile, status, claim_lock, claim_expires, worker_pid, max_runtime_seconds,
 	last_heartbeat_at, started_at, ended_at, outcome, summary, metadata, error`
 
-func scanRun(s rowScanner) (Run, error) {
-	var r Run
+func scanRun(s rowScanner) (TaskRun, error) {
+	var r TaskRun
 	var profile, lock, outcome, summary, meta, errs sql.NullString
 	var exp, pid, maxrt, hb, ended sql.NullInt64
 	err := s.Scan(&r.ID, &r.TaskID, &profile, &r.Status, &lock, &exp, &pid, &maxrt, &hb, &r.StartedAt, &ended,
@@ -46,7 +46,7 @@ func scanRun(s rowScanner) (Run, error) {
 }
 
 // ListRuns returns a task's runs oldest first (all runs when taskID is "").
-func ListRuns(ctx context.Context, c *Conn, taskID string) ([]Run, error) {
+func ListRuns(ctx context.Context, c *Conn, taskID string) ([]TaskRun, error) {
 	q, args := forTask(`SELECT `+runCols+` FROM task_runs`, taskID)
 	return queryAll(ctx, c, scanRun, q, args...)
 }

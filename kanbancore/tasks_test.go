@@ -169,7 +169,7 @@ func TestBoardClaimCompleteLifecycle(t *testing.T) {
 		if k := b.kinds(id); !slices.Equal(k, []string{"created", "claimed", "completed"}) {
 			t.Fatalf("events %v", k)
 		}
-		runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id))
+		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
 		if len(runs) != 1 || runs[0].Outcome != "completed" || runs[0].Status != "done" || runs[0].Open() || runs[0].Summary != "did it" {
 			t.Fatalf("runs %+v", runs)
 		}
@@ -185,7 +185,7 @@ func TestBoardClaimCompleteLifecycle(t *testing.T) {
 		// Completing a task without a run synthesises a zero-length run.
 		r := b.create(CreateOptions{Title: "direct"})
 		must[bool](t)(CompleteTask(b.ctx, b.c, r, CompleteOptions{}))
-		runs = must[[]Run](t)(ListRuns(b.ctx, b.c, r))
+		runs = must[[]TaskRun](t)(ListRuns(b.ctx, b.c, r))
 		if len(runs) != 1 || runs[0].StartedAt != runs[0].EndedAt || runs[0].Outcome != "completed" {
 			t.Fatalf("synthesised run %+v", runs)
 		}
@@ -208,7 +208,7 @@ func TestBoardClaimTTLAndHeartbeat(t *testing.T) {
 		if got := b.task(id).ClaimExpires; got != now+100+3600 {
 			t.Fatalf("heartbeat expiry %d want %d", got, now+100+3600)
 		}
-		runs := must[[]Run](t)(ListRuns(b.ctx, b.c, id))
+		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
 		if runs[0].ClaimExpires != now+100+3600 {
 			t.Fatalf("run expiry not mirrored: %d", runs[0].ClaimExpires)
 		}

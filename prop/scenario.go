@@ -160,12 +160,12 @@ func (sp ScenarioProperty) Eval(ctx context.Context, c ScenarioCase) Outcome {
 	o := JudgeResults(res.Results, sp.checkers())
 	o.Dir = res.Dir
 	o.Fired = int(res.Fired)
-	if res.Run != nil {
-		f := res.Run.Facts
+	if res.Report != nil {
+		f := res.Report.Facts
 		o.Inconclusive = f.ScriptErr != "" || f.Deadline || len(f.Incomplete) > 0
-		if res.Run.Verdict() == scenarios.Hung {
+		if res.Report.Verdict() == scenarios.Hung {
 			o.Fail = true
-			o.Why = res.Run.Why + "; " + o.Why
+			o.Why = res.Report.Why + "; " + o.Why
 		}
 	}
 	if res.ScriptErr != nil {

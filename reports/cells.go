@@ -26,10 +26,10 @@ type CellSummary struct {
 
 // Cells groups runs by cell (in matrix order) and judges each cell over
 // its runs with verdict.Aggregate.
-func Cells(runs []*Run) []CellSummary {
+func Cells(runs []*Report) []CellSummary {
 	runs = sortedRuns(runs)
 	var order []string
-	by := map[string][]*Run{}
+	by := map[string][]*Report{}
 	for _, r := range runs {
 		if _, ok := by[r.Cell()]; !ok {
 			order = append(order, r.Cell())

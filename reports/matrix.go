@@ -22,13 +22,13 @@ const (
 )
 
 // WriteMatrix writes matrix.md, index.html and junit.xml for runs into dir.
-func WriteMatrix(dir string, runs []*Run) error {
+func WriteMatrix(dir string, runs []*Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("reports: %w", err)
 	}
 	runs = sortedRuns(runs)
-	files := map[string]func([]*Run) ([]byte, error){
-		MatrixFile: func(r []*Run) ([]byte, error) { return []byte(MatrixMarkdown(r)), nil },
+	files := map[string]func([]*Report) ([]byte, error){
+		MatrixFile: func(r []*Report) ([]byte, error) { return []byte(MatrixMarkdown(r)), nil },
 		HTMLFile:   HTML,
 		JUnitFile:  JUnit,
 	}
@@ -44,8 +44,8 @@ func WriteMatrix(dir string, runs []*Run) error {
 	return nil
 }
 
-func sortedRuns(runs []*Run) []*Run {
-	out := append([]*Run(nil), runs...)
+func sortedRuns(runs []*Report) []*Report {
+	out := append([]*Report(nil), runs...)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Scenario != b.Scenario {
@@ -60,7 +60,7 @@ func sortedRuns(runs []*Run) []*Run {
 }
 
 // columns returns the profile/driver pairs in order, and the scenarios.
-func axes(runs []*Run) (cols []string, scenarios []string) {
+func axes(runs []*Report) (cols []string, scenarios []string) {
 	seenC, seenS := map[string]bool{}, map[string]bool{}
 	for _, r := range runs {
 		c := r.Profile + "/" + r.Driver
@@ -77,8 +77,8 @@ func axes(runs []*Run) (cols []string, scenarios []string) {
 	return cols, scenarios
 }
 
-func cellRuns(runs []*Run) map[string][]*Run {
-	m := map[string][]*Run{}
+func cellRuns(runs []*Report) map[string][]*Report {
+	m := map[string][]*Report{}
 	for _, r := range runs {
 		k := r.Scenario + "|" + r.Profile + "/" + r.Driver
 		m[k] = append(m[k], r)
@@ -87,7 +87,7 @@ func cellRuns(runs []*Run) map[string][]*Run {
 }
 
 // failing lists the checkers that failed in r.
-func failing(r *Run) []string {
+func failing(r *Report) []string {
 	var out []string
 	for _, res := range r.Results {
 		if res.Verdict == oracle.Fail {
@@ -98,7 +98,7 @@ func failing(r *Run) []string {
 }
 
 // MatrixMarkdown renders scenario × profile/driver → outcome.
-func MatrixMarkdown(runs []*Run) string {
+func MatrixMarkdown(runs []*Report) string {
 	runs = sortedRuns(runs)
 	cols, scen := axes(runs)
 	cells := cellRuns(runs)
@@ -120,7 +120,7 @@ func MatrixMarkdown(runs []*Run) string {
 	fmt.Fprintf(&b, "\n%s\n", Counts(runs))
 	// A finding is listed once per cell, however many of its runs showed it.
 	findings := map[string]int{}
-	var findingRuns []*Run
+	var findingRuns []*Report
 	for _, r := range runs {
 		if r.Outcome == Finding {
 			if findings[r.Cell()] == 0 {
@@ -146,7 +146,7 @@ func MatrixMarkdown(runs []*Run) string {
 
 // Counts renders how many runs gave each verdict ("56 runs: 17
 // reproduced, 28 held, 11 finding, 0 unexpected, 0 inconclusive, 0 hung").
-func Counts(runs []*Run) string {
+func Counts(runs []*Report) string {
 	t := verdict.Tally{}
 	for _, r := range runs {
 		t[r.Verdict()]++
@@ -178,7 +178,7 @@ section{border-top:2px solid #dadce0;margin-top:24px}`
 
 // HTML renders the matrix and each run's verdicts and timeline as one
 // self-contained page (no scripts; SVG inline; well-formed XML).
-func HTML(runs []*Run) ([]byte, error) {
+func HTML(runs []*Report) ([]byte, error) {
 	runs = sortedRuns(runs)
 	cols, scen := axes(runs)
 	cells := cellRuns(runs)
@@ -225,7 +225,7 @@ func HTML(runs []*Run) ([]byte, error) {
 
 // htmlMatrixCell is the <td> of one matrix cell: each run's outcome
 // linked to its section, with the checkers that failed.
-func htmlMatrixCell(rs []*Run) string {
+func htmlMatrixCell(rs []*Report) string {
 	if len(rs) == 0 {
 		return "<td>—</td>"
 	}
@@ -281,7 +281,7 @@ var legend = map[string]string{
 	MarkError: "error surfaced", MarkClear: "faults cleared", MarkEvidence: "failing evidence",
 }
 
-func anchor(r *Run, i int) string {
+func anchor(r *Report, i int) string {
 	s := strings.NewReplacer("/", "-", " ", "-").Replace(r.Cell())
 	if i > 0 {
 		s += fmt.Sprintf("-%d", i+1)
@@ -334,7 +334,7 @@ func MarshalJUnit(suites ...JUnitSuite) ([]byte, error) {
 // JUnit renders one testcase per cell; an unexpected, inconclusive or hung
 // cell is a failure carrying the seed and the replay command (a finding is
 // a pass: it is pinned).
-func JUnit(runs []*Run) ([]byte, error) {
+func JUnit(runs []*Report) ([]byte, error) {
 	runs = sortedRuns(runs)
 	s := JUnitSuite{Name: "sqlchaos.matrix"}
 	var total time.Duration

@@ -21,7 +21,7 @@ func res(name string, v oracle.Verdict) oracle.Result {
 // built) and judges it. A fixture holds only what its checker reads, so
 // the checkers run on their own (oracle.Judge would call the incomplete
 // run inconclusive throughout).
-func judged(t *testing.T, fixture string, story verdict.Expect) *Run {
+func judged(t *testing.T, fixture string, story verdict.Expect) *Report {
 	t.Helper()
 	in, err := oracle.Load(filepath.Join("../testdata/oracle", fixture))
 	if err != nil {
@@ -34,7 +34,7 @@ func judged(t *testing.T, fixture string, story verdict.Expect) *Run {
 		r.Checker = c.Name
 		results = append(results, r)
 	}
-	r := NewRun(in, results)
+	r := NewReport(in, results)
 	r.Expect = verdict.Cell{Story: &story}
 	r.Facts = verdict.Facts{Fired: r.FaultsFired}
 	r.Started = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -49,10 +49,10 @@ func TestWriteReadRun(t *testing.T) {
 		t.Fatalf("outcome %s (%s), faults %d, first detection %v", r.Outcome, r.Why, r.FaultsFired, r.FirstDetection)
 	}
 	dir := t.TempDir()
-	if err := WriteRun(dir, r); err != nil {
+	if err := WriteReport(dir, r); err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReadRun(dir)
+	back, err := ReadReport(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestWriteReadRun(t *testing.T) {
 }
 
 func TestMatrixFiles(t *testing.T) {
-	runs := []*Run{
+	runs := []*Report{
 		judged(t, "liveness/bad", verdict.Expect{Fail: []string{oracle.Liveness}}),
 		judged(t, "liveness/good", verdict.Expect{Pass: []string{oracle.Liveness}}),
 		judged(t, "error-fidelity/bad", verdict.Expect{Pass: []string{oracle.ErrorFidelity}}),
@@ -173,11 +173,11 @@ func TestTimelineThinsOps(t *testing.T) {
 
 func TestCells(t *testing.T) {
 	story := verdict.Expect{Fail: []string{oracle.Liveness}}
-	mk := func(v verdict.Verdict, seed int64, d time.Duration) *Run {
-		return &Run{Scenario: "s", Profile: "legacy", Driver: "modernc", Seed: seed, Elapsed: d,
+	mk := func(v verdict.Verdict, seed int64, d time.Duration) *Report {
+		return &Report{Scenario: "s", Profile: "legacy", Driver: "modernc", Seed: seed, Elapsed: d,
 			Expect: verdict.Cell{Story: &story}, Outcome: string(v)}
 	}
-	runs := []*Run{mk(verdict.Reproduced, 1, 3*time.Second), mk(verdict.Reproduced, 2, time.Second), mk(verdict.Reproduced, 3, 2*time.Second)}
+	runs := []*Report{mk(verdict.Reproduced, 1, 3*time.Second), mk(verdict.Reproduced, 2, time.Second), mk(verdict.Reproduced, 3, 2*time.Second)}
 	cs := Cells(runs)
 	if len(cs) != 1 || cs[0].Result.Verdict != verdict.Reproduced || cs[0].MedianToTarget != 2*time.Second || cs[0].Runs != 3 {
 		t.Fatalf("stable cell: %+v", cs)
@@ -198,9 +198,9 @@ func TestCells(t *testing.T) {
 // line with its run count, not a line per run.
 func TestMatrixListsAFindingOncePerCell(t *testing.T) {
 	pin := &verdict.Pinned{What: "measured", Why: "because", Measured: verdict.Expect{Pass: []string{oracle.Sidecars}}}
-	var runs []*Run
+	var runs []*Report
 	for seed := int64(1); seed <= 3; seed++ {
-		runs = append(runs, &Run{Scenario: "s", Profile: "legacy", Driver: "modernc", Seed: seed,
+		runs = append(runs, &Report{Scenario: "s", Profile: "legacy", Driver: "modernc", Seed: seed,
 			Expect: verdict.Cell{Finding: pin}, Outcome: string(verdict.Finding)})
 	}
 	md := MatrixMarkdown(runs)

@@ -41,8 +41,8 @@ const (
 	SummaryFile = "summary.md"
 )
 
-// Run is one judged (scenario, profile, driver) cell.
-type Run struct {
+// Report is one judged (scenario, profile, driver) cell.
+type Report struct {
 	Scenario string            `json:"scenario"`
 	Profile  string            `json:"profile"`
 	Driver   string            `json:"driver"`
@@ -72,13 +72,13 @@ type Run struct {
 	Timeline *Timeline `json:"timeline,omitempty"`
 }
 
-// NewRun starts a Run from a loaded run directory and its results: the
+// NewReport starts a Report from a loaded run directory and its results: the
 // Meta fields, faults fired, time to first detection, versions, VCS
 // revision, timeline and a replay command. The caller sets Expect, Started
 // and Elapsed, then calls Classify.
-func NewRun(in *oracle.Input, results []oracle.Result) *Run {
+func NewReport(in *oracle.Input, results []oracle.Result) *Report {
 	m := in.Meta
-	r := &Run{
+	r := &Report{
 		Scenario: m.Scenario, Profile: m.Profile, Driver: m.Driver, Seed: m.Seed,
 		Plan: m.Plan, Switches: m.Switches, Results: results, Dir: in.Dir,
 		Versions: Versions(), VCS: VCS(),
@@ -136,25 +136,25 @@ func RunCommand(a RunArgs) string {
 }
 
 // RunCommand is the command that runs the same cell again from its seed.
-func (r *Run) RunCommand() string {
+func (r *Report) RunCommand() string {
 	return RunCommand(RunArgs{Scenario: r.Scenario, Profile: r.Profile, Driver: r.Driver, Seed: r.Seed})
 }
 
 // Cell names the run's matrix cell.
-func (r *Run) Cell() string { return r.Scenario + "/" + r.Profile + "/" + r.Driver }
+func (r *Report) Cell() string { return r.Scenario + "/" + r.Profile + "/" + r.Driver }
 
 // Judge sets the run's Outcome and Why from its results, expectation and
 // facts with the one judge (verdict.Judge).
-func (r *Run) Judge() {
+func (r *Report) Judge() {
 	o := verdict.Judge(r.Results, r.Expect, r.Facts)
 	r.Outcome, r.Why = string(o.Verdict), o.Why
 }
 
 // Verdict is the run's outcome as a verdict.
-func (r *Run) Verdict() verdict.Verdict { return verdict.Verdict(r.Outcome) }
+func (r *Report) Verdict() verdict.Verdict { return verdict.Verdict(r.Outcome) }
 
-// WriteRun writes report.json and summary.md into dir.
-func WriteRun(dir string, r *Run) error {
+// WriteReport writes report.json and summary.md into dir.
+func WriteReport(dir string, r *Report) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("reports: %w", err)
@@ -168,13 +168,13 @@ func WriteRun(dir string, r *Run) error {
 	return nil
 }
 
-// ReadRun reads dir/report.json.
-func ReadRun(dir string) (*Run, error) {
+// ReadReport reads dir/report.json.
+func ReadReport(dir string) (*Report, error) {
 	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
-	var r Run
+	var r Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("reports: %s: %w", ReportFile, err)
 	}
@@ -183,7 +183,7 @@ func ReadRun(dir string) (*Run, error) {
 }
 
 // Summary renders the run as Markdown.
-func Summary(r *Run) string {
+func Summary(r *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s — %s\n\n", r.Cell(), strings.ToUpper(r.Outcome))
 	fmt.Fprintf(&b, "%s\n\n", r.Why)
@@ -315,7 +315,7 @@ func VCS() string {
 // and facts its report.json saved (a directory without a report is judged
 // with no expectation). Only Facts.Incomplete is taken afresh, from what
 // the directory holds now. The result is not written.
-func Recheck(dir string) (*Run, error) {
+func Recheck(dir string) (*Report, error) {
 	if st, err := os.Stat(dir); err != nil {
 		return nil, err
 	} else if !st.IsDir() {
@@ -326,8 +326,8 @@ func Recheck(dir string) (*Run, error) {
 		return nil, err
 	}
 	defer in.Close()
-	run := NewRun(in, oracle.Judge(in))
-	if old, err := ReadRun(dir); err == nil {
+	run := NewReport(in, oracle.Judge(in))
+	if old, err := ReadReport(dir); err == nil {
 		run.Expect, run.Facts, run.Started, run.Elapsed = old.Expect, old.Facts, old.Started, old.Elapsed
 		if old.Replay != "" {
 			run.Replay = old.Replay

@@ -49,7 +49,7 @@ type Scenario struct {
 	// Setup seeds the board fault-free before the mount (may be nil).
 	Setup func(r *role, c *kanbancore.Conn) error
 	// Script drives the run: roles, phases, plans.
-	Script func(r *Run) error
+	Script func(r *Script) error
 	// Limit bounds the script's wall time (default 90 s + --duration).
 	Limit time.Duration
 	// Scale overrides DefaultScale for scenarios whose story depends on a
@@ -121,7 +121,7 @@ func seedTasksBody(n int, body string) func(r *role, c *kanbancore.Conn) error {
 
 // startGateway starts the gateway (dispatcher) role with workers that
 // heartbeat a few times and complete.
-func startGateway(r *Run, name string, w *WorkerTemplate) error {
+func startGateway(r *Script, name string, w *WorkerTemplate) error {
 	if w == nil {
 		w = &WorkerTemplate{Heartbeats: 2, Interval: 10 * time.Second}
 	}

@@ -16,14 +16,14 @@ import (
 // was written and not yet fsynced (and directory entries not yet synced
 // through their directory) is what a power cut may lose. Whatever is on
 // disk now counts as synced.
-func (r *Run) Track() error { return r.ctl.Track(true) }
+func (r *Script) Track() error { return r.ctl.Track(true) }
 
 // PowerCut cuts the power now (keep decides what unsynced writes survive:
 // none, all, random, sectors), then does what a machine losing power
 // does to its processes — every role, and every worker they spawned, is
 // SIGKILLed by pid — and recovers the mount, as the disk looks when the
 // power comes back. Roles started after it begin on the recovered files.
-func (r *Run) PowerCut(keep string) error {
+func (r *Script) PowerCut(keep string) error {
 	if err := r.ctl.PowerCut(faultfs.PowerCutOptions{Keep: faultfsKeep(keep)}); err != nil {
 		return fmt.Errorf("power cut: %w", err)
 	}
@@ -33,7 +33,7 @@ func (r *Run) PowerCut(keep string) error {
 // WaitPowerCut waits (up to limit of board time, at least 10 s of wall
 // time) until a power cut of the loaded plan has fired, then kills every
 // role and recovers the mount as PowerCut does.
-func (r *Run) WaitPowerCut(limit time.Duration) error {
+func (r *Script) WaitPowerCut(limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(r.ctx, max(r.clock.Wall(limit), 10*time.Second))
 	defer cancel()
 	if _, err := r.ctl.WaitCut(ctx); err != nil {
@@ -44,7 +44,7 @@ func (r *Run) WaitPowerCut(limit time.Duration) error {
 
 // afterCut kills every role process group at once (SIGKILL: nothing runs
 // past a power cut), waits for them, and recovers the mount.
-func (r *Run) afterCut() error {
+func (r *Script) afterCut() error {
 	r.Mark("power cut: killing every role")
 	procs := r.procs.all()
 	for _, p := range procs {

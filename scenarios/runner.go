@@ -77,8 +77,8 @@ type Result struct {
 	// Notes are runner observations worth a line in the report (process
 	// exit statuses, a role that died early, an unload error).
 	Notes []string
-	// Run is the judged run as the reports package has it.
-	Run *reports.Run
+	// Report is the judged run as the reports package has it.
+	Report *reports.Report
 	// ScriptErr is the scenario script's error, if any (the run is still
 	// judged).
 	ScriptErr error
@@ -100,8 +100,9 @@ type runnerMeta struct {
 	} `json:"runner"`
 }
 
-// Run is the live state of one scenario run that a Script drives.
-type Run struct {
+// Script is the live handle of one scenario run: a scenario's Script
+// function drives the run through it (mount, processes, plans, clock).
+type Script struct {
 	ctx     context.Context
 	cfg     Config
 	sc      *Scenario
@@ -150,7 +151,7 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	_ = proctree.RecordTemp(work) // a killed runner's work dir is swept at the next start
 	mainPlan := sc.mainPlan(cfg)
-	r := &Run{ctx: ctx, cfg: cfg, sc: sc, clock: NewClock(cfg.Scale), dir: dir, work: work,
+	r := &Script{ctx: ctx, cfg: cfg, sc: sc, clock: NewClock(cfg.Scale), dir: dir, work: work,
 		backing: filepath.Join(work, "backing"), mnt: filepath.Join(work, "mnt"),
 		procs: newProcSet(cfg.Stderr), stderr: cfg.Stderr, start: time.Now(), mainPlan: mainPlan}
 	r.db = filepath.Join(r.mnt, oracle.DBName)
@@ -272,7 +273,7 @@ func prepareRunDir(out, pattern string) (string, error) {
 }
 
 // startMount starts the faultfs server over the board's backing directory.
-func (r *Run) startMount() error {
+func (r *Script) startMount() error {
 	mount, err := faultfs.Start(r.ctx, faultfs.Config{
 		Backing: r.backing, Mountpoint: r.mnt, Seed: r.cfg.Seed,
 		Trace: filepath.Join(r.dir, oracle.TraceFile), Control: filepath.Join(r.work, "ctl"), Stderr: r.cfg.Stderr,
@@ -288,7 +289,7 @@ func (r *Run) startMount() error {
 
 // runBounded runs the script under the scenario's wall-time limit, so that
 // a wedged role cannot hang the matrix, and returns its error.
-func (r *Run) runBounded() error {
+func (r *Script) runBounded() error {
 	ctx := r.ctx
 	sctx, cancel := context.WithTimeout(ctx, r.sc.wallLimit(r.cfg))
 	r.ctx = sctx
@@ -304,13 +305,13 @@ func (r *Run) runBounded() error {
 // run's facts (faults fired, precondition, hung roles, script error or
 // deadline) and the cell's expectation, lets the one judge decide, and
 // writes report.json, summary.md and runner.log.
-func (r *Run) judge(res *Result, scriptErr error) error {
+func (r *Script) judge(res *Result, scriptErr error) error {
 	in, err := oracle.Load(r.dir)
 	if err != nil {
 		return fmt.Errorf("judge: %v", err)
 	}
 	res.Results = oracle.Judge(in)
-	run := reports.NewRun(in, res.Results)
+	run := reports.NewReport(in, res.Results)
 	r.mu.Lock()
 	planUsed := r.planUsed
 	r.mu.Unlock()
@@ -332,9 +333,9 @@ func (r *Run) judge(res *Result, scriptErr error) error {
 	run.Started, run.Elapsed = r.start, res.Wall
 	run.Replay = ReplayCommand(r.dir)
 	run.Judge()
-	res.Run = run
+	res.Report = run
 	res.Outcome = Outcome{Verdict: run.Verdict(), Expected: run.Expect.String(), Why: run.Why}
-	if err := reports.WriteRun(r.dir, run); err != nil {
+	if err := reports.WriteReport(r.dir, run); err != nil {
 		r.note("report: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(r.dir, "runner.log"), []byte(strings.Join(res.Notes, "\n")+"\n"), 0o644); err != nil {
@@ -347,7 +348,7 @@ func (r *Run) judge(res *Result, scriptErr error) error {
 // anything is mounted: the schema through kanbancore with the run's
 // profile, the commit counter and ledger, and the scenario's seed rows.
 // Its commits go to histories/setup.jsonl like any process's.
-func (r *Run) setup(sw kanbancore.Switches) error {
+func (r *Script) setup(sw kanbancore.Switches) error {
 	if err := os.MkdirAll(r.backing, 0o755); err != nil {
 		return err
 	}
@@ -385,7 +386,7 @@ func (r *Run) setup(sw kanbancore.Switches) error {
 }
 
 // runScript runs the scenario's phases and waits for its background jobs.
-func (r *Run) runScript() (err error) {
+func (r *Script) runScript() (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("script panic: %v", p)
@@ -404,7 +405,7 @@ func (r *Run) runScript() (err error) {
 
 // teardown stops the faults, then every role (by pid, SIGTERM then SIGKILL,
 // group included), then unmounts. It is idempotent.
-func (r *Run) teardown() {
+func (r *Script) teardown() {
 	if r.ctl != nil {
 		r.mu.Lock()
 		loaded := r.loaded
@@ -434,7 +435,7 @@ func (r *Run) teardown() {
 
 // copyFiles copies the board's files from the backing directory after
 // unmount and before anything opens them again.
-func (r *Run) copyFiles() error {
+func (r *Script) copyFiles() error {
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 		src := filepath.Join(r.backing, oracle.DBName+suffix)
 		b, err := os.ReadFile(src)
@@ -451,7 +452,7 @@ func (r *Run) copyFiles() error {
 	return nil
 }
 
-func (r *Run) writeMeta(sw kanbancore.Switches) error {
+func (r *Script) writeMeta(sw kanbancore.Switches) error {
 	var m runnerMeta
 	m.Scenario, m.Profile, m.Driver, m.Seed = r.sc.Name, r.cfg.Profile, r.cfg.Driver, r.cfg.Seed
 	m.Ledger = oracle.DefaultLedger
@@ -492,13 +493,13 @@ func RunCommand(cfg Config, planFile string) string {
 		Duration: cfg.Duration, Sets: cfg.Sets, PlanFile: planFile})
 }
 
-func (r *Run) note(format string, args ...any) {
+func (r *Script) note(format string, args ...any) {
 	r.mu.Lock()
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
 	r.mu.Unlock()
 }
 
-func (r *Run) progressLoop() (stop func()) {
+func (r *Script) progressLoop() (stop func()) {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
@@ -527,14 +528,14 @@ func (r *Run) progressLoop() (stop func()) {
 // ---- the Script API ----
 
 // Ctx is the run's context (cancelled on SIGINT or at the wall limit).
-func (r *Run) Ctx() context.Context { return r.ctx }
+func (r *Script) Ctx() context.Context { return r.ctx }
 
 // Clock is the run's scaled board clock.
-func (r *Run) Clock() Clock { return r.clock }
+func (r *Script) Clock() Clock { return r.clock }
 
 // Phase names the current phase for the progress line and marks it in the
 // trace.
-func (r *Run) Phase(name string) {
+func (r *Script) Phase(name string) {
 	r.mu.Lock()
 	r.phase = name
 	r.mu.Unlock()
@@ -542,13 +543,13 @@ func (r *Run) Phase(name string) {
 }
 
 // Sleep waits a board-time duration.
-func (r *Run) Sleep(board time.Duration) error {
+func (r *Script) Sleep(board time.Duration) error {
 	return sleepBoard(r.ctx, r.clock, board)
 }
 
 // LoadDuration is the scenario's load duration in board time: the
 // configured --duration (wall) scaled, or def.
-func (r *Run) LoadDuration(def time.Duration) time.Duration {
+func (r *Script) LoadDuration(def time.Duration) time.Duration {
 	if r.cfg.Duration > 0 {
 		return r.clock.Board(r.cfg.Duration)
 	}
@@ -556,7 +557,7 @@ func (r *Run) LoadDuration(def time.Duration) time.Duration {
 }
 
 // Mark writes a mark into the faultfs trace.
-func (r *Run) Mark(s string) error {
+func (r *Script) Mark(s string) error {
 	if r.ctl == nil {
 		return nil
 	}
@@ -564,7 +565,7 @@ func (r *Run) Mark(s string) error {
 }
 
 // MainPlan returns the run's main plan (the scenario's, or --plan's).
-func (r *Run) MainPlan() string {
+func (r *Script) MainPlan() string {
 	r.mu.Lock()
 	r.planUsed = true
 	r.mu.Unlock()
@@ -575,7 +576,7 @@ func (r *Run) MainPlan() string {
 // from the started processes, {dbsize} and {dbpages} from the database
 // file) and loads the concrete plan through the control socket, replacing
 // the running plan.
-func (r *Run) LoadPlan(tmpl string) error {
+func (r *Script) LoadPlan(tmpl string) error {
 	p, err := r.bind(tmpl)
 	if err != nil {
 		return err
@@ -594,7 +595,7 @@ func (r *Run) LoadPlan(tmpl string) error {
 
 // Clear removes every fault and writes the "faults-cleared" mark the
 // liveness checker measures from.
-func (r *Run) Clear() error {
+func (r *Script) Clear() error {
 	r.accumulateFired()
 	if err := r.ctl.Clear(); err != nil {
 		return err
@@ -606,9 +607,9 @@ func (r *Run) Clear() error {
 }
 
 // Fired is the number of faults fired so far in this run.
-func (r *Run) Fired() uint64 { return r.firedNow() }
+func (r *Script) Fired() uint64 { return r.firedNow() }
 
-func (r *Run) firedNow() uint64 {
+func (r *Script) firedNow() uint64 {
 	r.mu.Lock()
 	base := r.fired
 	ctl := r.ctl
@@ -629,7 +630,7 @@ func (r *Run) firedNow() uint64 {
 
 // accumulateFired folds the running plan's counters into the total before
 // the plan is replaced (counters restart on load).
-func (r *Run) accumulateFired() {
+func (r *Script) accumulateFired() {
 	if r.ctl == nil {
 		return
 	}
@@ -646,7 +647,7 @@ func (r *Run) accumulateFired() {
 	r.mu.Unlock()
 }
 
-func (r *Run) firedTotal() uint64 {
+func (r *Script) firedTotal() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.fired
@@ -660,7 +661,7 @@ func checkTemplate(t string) error {
 }
 
 // bind parses a plan template and binds its placeholders (resolve).
-func (r *Run) bind(tmpl string) (*plan.Plan, error) {
+func (r *Script) bind(tmpl string) (*plan.Plan, error) {
 	t, err := plan.Parse(tmpl)
 	if err != nil {
 		return nil, err
@@ -670,7 +671,7 @@ func (r *Run) bind(tmpl string) (*plan.Plan, error) {
 
 // resolve gives a placeholder its value: a started process's pid, or the
 // database file's size in bytes or 4096-byte pages.
-func (r *Run) resolve(v plan.Var) (int64, error) {
+func (r *Script) resolve(v plan.Var) (int64, error) {
 	if v.Kind == plan.VarPid {
 		p := r.procs.get(v.Proc)
 		if p == nil {
@@ -693,7 +694,7 @@ func (r *Run) resolve(v plan.Var) (int64, error) {
 }
 
 // spec fills in a role spec's run-wide fields.
-func (r *Run) spec(s RoleSpec) RoleSpec {
+func (r *Script) spec(s RoleSpec) RoleSpec {
 	s.DB = r.db
 	s.Profile = r.cfg.Profile
 	s.Driver = r.cfg.Driver
@@ -709,7 +710,7 @@ func (r *Run) spec(s RoleSpec) RoleSpec {
 }
 
 // Start starts a long-lived role process named s.Proc.
-func (r *Run) Start(s RoleSpec) error {
+func (r *Script) Start(s RoleSpec) error {
 	if s.Proc == "" {
 		return errors.New("scenarios: role spec without Proc")
 	}
@@ -719,10 +720,10 @@ func (r *Run) Start(s RoleSpec) error {
 
 // Stop stops one role process by pid (SIGTERM, SIGKILL after a second);
 // the workers it spawned keep running, as after a gateway restart.
-func (r *Run) Stop(name string) error { return r.procs.stopOne(name, time.Second) }
+func (r *Script) Stop(name string) error { return r.procs.stopOne(name, time.Second) }
 
 // Pid returns a role's pid (0 if unknown).
-func (r *Run) Pid(name string) int {
+func (r *Script) Pid(name string) int {
 	if p := r.procs.get(name); p != nil {
 		return p.pid()
 	}
@@ -731,7 +732,7 @@ func (r *Run) Pid(name string) int {
 
 // WaitExit waits until the role process exits (or the run ends) and
 // returns its exit code.
-func (r *Run) WaitExit(name string) (int, error) {
+func (r *Script) WaitExit(name string) (int, error) {
 	p := r.procs.get(name)
 	if p == nil {
 		return -1, fmt.Errorf("scenarios: no process %q", name)
@@ -746,7 +747,7 @@ func (r *Run) WaitExit(name string) (int, error) {
 
 // CLI runs one short-lived CLI process (a fresh first connection, one
 // operation) and waits for it; it returns the process's exit code.
-func (r *Run) CLI(op string, args map[string]string) (int, error) {
+func (r *Script) CLI(op string, args map[string]string) (int, error) {
 	r.mu.Lock()
 	r.cliN++
 	name := fmt.Sprintf("cli-%d", r.cliN)
@@ -763,7 +764,7 @@ func (r *Run) CLI(op string, args map[string]string) (int, error) {
 
 // CLILoop runs CLI processes one after another, ops cycling, every
 // interval (board time) for the given board duration.
-func (r *Run) CLILoop(ops []string, interval, d time.Duration, args map[string]string) error {
+func (r *Script) CLILoop(ops []string, interval, d time.Duration, args map[string]string) error {
 	end := time.Now().Add(r.clock.Wall(d))
 	for i := 0; time.Now().Before(end); i++ {
 		if _, err := r.CLI(ops[i%len(ops)], args); err != nil {
@@ -777,7 +778,7 @@ func (r *Run) CLILoop(ops []string, interval, d time.Duration, args map[string]s
 }
 
 // Go runs f in the background; the run waits for it before teardown.
-func (r *Run) Go(f func() error) {
+func (r *Script) Go(f func() error) {
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
@@ -790,14 +791,14 @@ func (r *Run) Go(f func() error) {
 }
 
 // Events returns the events of one process's history so far.
-func (r *Run) Events(proc string) []history.Event {
+func (r *Script) Events(proc string) []history.Event {
 	evs, _ := history.ReadFile(filepath.Join(r.dir, oracle.HistoriesDir, proc+".jsonl"))
 	return evs
 }
 
 // Count counts the events of type typ (and op, when op is not "") in a
 // process's history so far.
-func (r *Run) Count(proc, typ, op string) int {
+func (r *Script) Count(proc, typ, op string) int {
 	n := 0
 	for _, e := range r.Events(proc) {
 		if e.Type == typ && (op == "" || e.Op == op) {
@@ -809,7 +810,7 @@ func (r *Run) Count(proc, typ, op string) int {
 
 // WaitUntil polls cond every 10 ms (wall) until it holds or the board-time
 // limit passes; it reports whether cond held.
-func (r *Run) WaitUntil(limit time.Duration, cond func() bool) (bool, error) {
+func (r *Script) WaitUntil(limit time.Duration, cond func() bool) (bool, error) {
 	end := time.Now().Add(r.clock.Wall(limit))
 	for {
 		if cond() {
@@ -831,7 +832,7 @@ func (r *Run) WaitUntil(limit time.Duration, cond func() bool) (bool, error) {
 // one at a time, as they do when a gateway and its threads start before
 // the traffic. It returns an error when the role could not start or did
 // not connect in time (the script then fails: the cell is inconclusive).
-func (r *Run) StartConnected(s RoleSpec) error {
+func (r *Script) StartConnected(s RoleSpec) error {
 	if err := r.Start(s); err != nil {
 		return err
 	}
@@ -846,9 +847,9 @@ func (r *Run) StartConnected(s RoleSpec) error {
 // time, but never less than 10 s of wall time, since starting a process
 // (exec, runtime init, the driver's first open) takes wall time that a
 // loaded machine stretches, whatever the board clock's scale.
-func (r *Run) startLimit() time.Duration { return max(r.clock.Wall(60*time.Second), 10*time.Second) }
+func (r *Script) startLimit() time.Duration { return max(r.clock.Wall(60*time.Second), 10*time.Second) }
 
 // waitStarted polls cond until it holds or startLimit passes.
-func (r *Run) waitStarted(cond func() bool) (bool, error) {
+func (r *Script) waitStarted(cond func() bool) (bool, error) {
 	return r.WaitUntil(r.clock.Board(r.startLimit()), cond)
 }

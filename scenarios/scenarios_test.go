@@ -122,7 +122,7 @@ func TestCatalogIsComplete(t *testing.T) {
 }
 
 func TestPlanTemplates(t *testing.T) {
-	r := &Run{procs: newProcSet(os.Stderr), backing: t.TempDir()}
+	r := &Script{procs: newProcSet(os.Stderr), backing: t.TempDir()}
 	if err := os.WriteFile(r.backing+"/kanban.db", make([]byte, 3*4096), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -378,8 +378,8 @@ func TestFaultThatNeverFiresIsInconclusive(t *testing.T) {
 	if res.Outcome.Verdict != Inconclusive || !strings.Contains(res.Outcome.Why, "no rule of the plan fired") {
 		t.Fatalf("a plan that never fired gave %s (%s), want inconclusive\nreplay: %s", res.Outcome.Verdict, res.Outcome.Why, RunCommand(cfg, ""))
 	}
-	if res.Run.Facts.Fired != 0 || res.Run.Facts.Precondition == "" {
-		t.Errorf("facts %+v", res.Run.Facts)
+	if res.Report.Facts.Fired != 0 || res.Report.Facts.Precondition == "" {
+		t.Errorf("facts %+v", res.Report.Facts)
 	}
 }
 

@@ -28,7 +28,7 @@ gateway. The hoisted reaper runs at the top of every tick whatever the board doe
 	Bounds: oracleBounds(4),
 	Pre:    atLeast(6, "gateway-1", history.TypeSpawn, "", "workers the gateway spawned before the fault"),
 	Setup:  seedTasks(6),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("spawn")
 		if err := r.Start(RoleSpec{Role: RoleDispatcher, Proc: "gateway-1", Interval: 10 * time.Second, MaxSpawn: 6,
 			Worker: &WorkerTemplate{Heartbeats: 1, HeartbeatsJitter: 6, Interval: 10 * time.Second}}); err != nil {

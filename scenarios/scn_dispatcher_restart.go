@@ -37,7 +37,7 @@ sweep skips tasks claimed less than 30 s ago, and the workers finish within it.`
 	Pre: allOf(atLeast(1, "gateway-2", history.TypeStart, "", "second dispatcher started"),
 		atLeast(4, "gateway-", history.TypeSpawn, "", "workers spawned")),
 	Setup: seedTasks(4),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		w := &WorkerTemplate{StartDelay: 5 * time.Second, Heartbeats: 3, Interval: 4 * time.Second}
 		spec := func(name string) RoleSpec {
 			return RoleSpec{Role: RoleDispatcher, Proc: name, Interval: 20 * time.Second, Worker: w,

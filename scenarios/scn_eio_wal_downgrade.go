@@ -48,7 +48,7 @@ the connection's first statement and reads page 1 itself.`,
 		},
 	},
 	Setup: seedTasks(4),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("warm")
 		for _, op := range []string{"create", "list"} {
 			if _, err := r.CLI(op, nil); err != nil {

@@ -34,7 +34,7 @@ just before the fault so that page 1 is read from the database file, not the WAL
 		}
 		return nil
 	},
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("warm")
 		if err := r.Start(RoleSpec{Role: RoleDispatcher, Proc: "gateway-1", Interval: 60 * time.Second}); err != nil {
 			return err

@@ -72,7 +72,7 @@ here lost 51-129 acknowledged commits with 47-71 forked seqs
 			Path: shellPath, Version: v, SharesShmCheck: new(minor >= 51)}})
 		return seedTasks(4)(r, c)
 	},
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("load")
 		if err := startGateway(r, "gateway-1", nil); err != nil {
 			return err

@@ -54,7 +54,7 @@ board has detects it.`,
 		},
 	},
 	Setup: seedTasksBody(40, "1500"),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("fault")
 		// A long-lived reader keeps the WAL from being checkpointed and
 		// removed at each CLI's close: the TRUNCATE checkpoint below is the

@@ -16,7 +16,7 @@ import (
 // keep mode leaves it, then the board started again on the recovered
 // files (SQLite's recovery runs in the first process that opens it) and
 // used for a while.
-func powercutScript(r *Run) error {
+func powercutScript(r *Script) error {
 	r.Phase("load")
 	if err := startGateway(r, "gateway-1", &WorkerTemplate{Heartbeats: 2, Interval: 5 * time.Second}); err != nil {
 		return err

@@ -32,7 +32,7 @@ shadowed nothing (matrix --repeat 5); now 6-11 of the 16 faults are shadowed in 
 		kanbancore.ProfileHardened: {Pass: []string{oracle.ErrorFidelity, oracle.Durability}, Why: "the original error surfaces"},
 	},
 	Setup: seedTasks(8),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("warm")
 		if err := startGateway(r, "gateway-1", nil); err != nil {
 			return err

@@ -32,7 +32,7 @@ delay op=fsync delay=1ms p=0.2
 		kanbancore.ProfileHardened: {Pass: []string{oracle.Durability, oracle.JournalMode, oracle.ErrorFidelity}, Why: "every fault surfaced, nothing lost"},
 	},
 	Setup: seedTasks(8),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("start")
 		if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "notifier", Op: "notifier", Interval: 5 * time.Second}); err != nil {
 			return err

@@ -45,7 +45,7 @@ cell says so (unexpected: unpin).`,
 		kanbancore.ProfileHardened: tornCheckpointFinding,
 	},
 	Setup: seedTasksBody(40, "1500"),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("delete")
 		if err := startGateway(r, "gateway-1", nil); err != nil {
 			return err
@@ -137,7 +137,7 @@ inside a file of the right size and no size-based check can see it.`,
 		}
 		return nil
 	},
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("warm")
 		if err := startGateway(r, "gateway-1", nil); err != nil {
 			return err

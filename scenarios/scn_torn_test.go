@@ -27,7 +27,7 @@ func TestScenarioSetsReachEveryRole(t *testing.T) {
 	if !reflect.DeepEqual(sc.Sets, []string{"journal_mode=delete"}) {
 		t.Fatalf("torn-extend Sets = %q, want [journal_mode=delete]", sc.Sets)
 	}
-	r := &Run{sc: sc, cfg: Config{Sets: []string{"busy_timeout=1s"}}, clock: NewClock(DefaultScale)}
+	r := &Script{sc: sc, cfg: Config{Sets: []string{"busy_timeout=1s"}}, clock: NewClock(DefaultScale)}
 	got := r.spec(RoleSpec{Switches: []string{"crash_grace=0s"}}).Switches
 	want := []string{"journal_mode=delete", "busy_timeout=1s", "crash_grace=0s"}
 	if !reflect.DeepEqual(got, want) {

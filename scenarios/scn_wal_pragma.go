@@ -13,7 +13,7 @@ import (
 // fullLoad starts the whole cast of a busy board: the notifier (5 s) and
 // dashboard (10 s) watchers first — long-lived connections, like the
 // gateway's threads — then the gateway with its workers and a writer.
-func fullLoad(r *Run) error {
+func fullLoad(r *Script) error {
 	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "notifier", Op: "notifier", Interval: 5 * time.Second}); err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ already-WAL file does no file I/O; this is the same claim tested under load.`,
 		},
 	},
 	Setup: seedTasks(6),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("load")
 		if err := fullLoad(r); err != nil {
 			return err
@@ -107,7 +107,7 @@ init flock) to hold.`,
 		},
 	},
 	Setup: seedTasks(6),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("load")
 		if err := fullLoad(r); err != nil {
 			return err
@@ -148,7 +148,7 @@ skipped in WAL mode.`,
 	},
 	Pre:   atLeast(20, "writer-", history.TypeCommit, "", "commits by the large-body writers"),
 	Setup: seedTasks(4),
-	Script: func(r *Run) error {
+	Script: func(r *Script) error {
 		r.Phase("load")
 		if err := startGateway(r, "gateway-1", nil); err != nil {
 			return err

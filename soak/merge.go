@@ -30,7 +30,7 @@ type Source struct {
 	Shard *ShardRecord // nil for plain runs
 	// Runs are the runs read, by their directory relative to Dir ("." for
 	// Dir itself).
-	Runs map[string]*reports.Run
+	Runs map[string]*reports.Report
 	// Unreadable maps a case directory whose report.json exists but could
 	// not be read to the error.
 	Unreadable map[string]string
@@ -64,7 +64,7 @@ func Load(dirs []string) ([]Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		plain := Source{Dir: d, Runs: map[string]*reports.Run{}, Unreadable: map[string]string{}}
+		plain := Source{Dir: d, Runs: map[string]*reports.Report{}, Unreadable: map[string]string{}}
 		found := false
 		for _, e := range ents {
 			if !e.IsDir() {
@@ -102,7 +102,7 @@ func Load(dirs []string) ([]Source, error) {
 // loadDir reads d as a shard directory or a run directory; ok is false
 // when it is neither (or is a merge output).
 func loadDir(d string) (src Source, ok bool, err error) {
-	src = Source{Dir: d, Runs: map[string]*reports.Run{}, Unreadable: map[string]string{}}
+	src = Source{Dir: d, Runs: map[string]*reports.Report{}, Unreadable: map[string]string{}}
 	if _, err := os.Stat(filepath.Join(d, ShardFile)); err == nil {
 		rec, err := ReadShard(d)
 		if err != nil {
@@ -116,7 +116,7 @@ func loadDir(d string) (src Source, ok bool, err error) {
 			if _, err := os.Stat(filepath.Join(d, c.Dir, reports.ReportFile)); err != nil {
 				continue // lost: the aggregate says so
 			}
-			r, err := reports.ReadRun(filepath.Join(d, c.Dir))
+			r, err := reports.ReadReport(filepath.Join(d, c.Dir))
 			if err != nil {
 				src.Unreadable[c.Dir] = err.Error()
 				continue
@@ -136,7 +136,7 @@ func loadDir(d string) (src Source, ok bool, err error) {
 	if json.Unmarshal(b, &kind) == nil && kind.Kind == MergeKind {
 		return src, false, nil
 	}
-	r, err := reports.ReadRun(d)
+	r, err := reports.ReadReport(d)
 	if err != nil {
 		src.Unreadable["."] = err.Error()
 	} else {
@@ -276,7 +276,7 @@ func Aggregate(srcs []Source) *Merged {
 type aggregation struct {
 	m     *Merged
 	cells map[string]*CellStats
-	runs  []*reports.Run
+	runs  []*reports.Report
 	seen  map[Case]string
 }
 
@@ -291,7 +291,7 @@ func (a *aggregation) cell(name string) *CellStats {
 }
 
 // addRun collects a run read at where, noting a case that ran twice.
-func (a *aggregation) addRun(r *reports.Run, where string) {
+func (a *aggregation) addRun(r *reports.Report, where string) {
 	k := Case{Cell{r.Scenario, r.Profile, r.Driver}, r.Seed}
 	if prev, dup := a.seen[k]; dup {
 		a.m.Notes = append(a.m.Notes, fmt.Sprintf("%s ran twice (%s and %s); both runs count", k, prev, where))
@@ -459,7 +459,7 @@ func missingShards(srcs []Source, problem func(Problem)) []ShardStatus {
 	return out
 }
 
-func ref(r *reports.Run) RunRef {
+func ref(r *reports.Report) RunRef {
 	return RunRef{Cell: r.Cell(), Seed: r.Seed, Outcome: r.Outcome, Why: r.Why,
 		Replay: reports.ReplayCommand(r.Dir), Again: r.RunCommand()}
 }
@@ -511,7 +511,7 @@ func telling(outcome string) int {
 	return 5
 }
 
-func foundPlans(runs []*reports.Run) []FoundPlan {
+func foundPlans(runs []*reports.Report) []FoundPlan {
 	idx := map[string]int{}
 	var out []FoundPlan
 	cells := map[string]map[string]bool{}

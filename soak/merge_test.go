@@ -14,14 +14,14 @@ import (
 	"github.com/sqlchaos/sqlchaos/reports"
 )
 
-func run(scn, profile string, seed int64, outcome string, elapsed time.Duration, plan string) *reports.Run {
-	return &reports.Run{Scenario: scn, Profile: profile, Driver: "modernc", Seed: seed, Outcome: outcome,
+func run(scn, profile string, seed int64, outcome string, elapsed time.Duration, plan string) *reports.Report {
+	return &reports.Report{Scenario: scn, Profile: profile, Driver: "modernc", Seed: seed, Outcome: outcome,
 		Elapsed: elapsed, Plan: plan, Dir: "/runs/" + scn + "-" + profile}
 }
 
 // shardSource builds a shard source whose cases are the runs given, in
 // order; nil runs are cases without a report with the given status.
-func shardSource(idx, count int, stopped string, ended bool, cases []CaseRecord, runs map[string]*reports.Run) Source {
+func shardSource(idx, count int, stopped string, ended bool, cases []CaseRecord, runs map[string]*reports.Report) Source {
 	rec := &ShardRecord{Kind: ShardKind, Shard: Shard{idx, count}.String(), Index: idx, Count: count, Seeds: "1..3",
 		Cells: []string{"a/legacy/modernc"}, Cases: cases, Stopped: stopped}
 	if ended {
@@ -29,7 +29,7 @@ func shardSource(idx, count int, stopped string, ended bool, cases []CaseRecord,
 		rec.Ended = &t
 	}
 	if runs == nil {
-		runs = map[string]*reports.Run{}
+		runs = map[string]*reports.Report{}
 	}
 	return Source{Dir: "/s" + rec.Shard, Shard: rec, Runs: runs, Unreadable: map[string]string{}}
 }
@@ -40,7 +40,7 @@ func cr(seed int64, status string) CaseRecord {
 }
 
 func TestAggregate(t *testing.T) {
-	ok3 := map[string]*reports.Run{
+	ok3 := map[string]*reports.Report{
 		"a-legacy-modernc-1": run("a", "legacy", 1, reports.Reproduced, 3*time.Second, ""),
 		"a-legacy-modernc-2": run("a", "legacy", 2, reports.Held, time.Second, ""),
 		"a-legacy-modernc-3": run("a", "legacy", 3, reports.Reproduced, 5*time.Second, ""),
@@ -61,7 +61,7 @@ func TestAggregate(t *testing.T) {
 				}
 			}},
 		{name: "dead shard", srcs: []Source{shardSource(0, 1, "", false, []CaseRecord{cr(1, Finished), cr(2, Running), cr(3, Pending)},
-			map[string]*reports.Run{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})},
+			map[string]*reports.Report{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})},
 			problems: []string{"dead-shard", "lost", "lost"},
 			check: func(t *testing.T, m *Merged) {
 				if m.Totals.Runs != 1 || m.Totals.Lost != 2 || m.Cells[0].Outcomes[reports.Held] != 0 || m.Shards[0].State != StateDead {
@@ -69,20 +69,20 @@ func TestAggregate(t *testing.T) {
 				}
 			}},
 		{name: "finished case without its report", srcs: []Source{shardSource(0, 1, StopDone, true, done3,
-			map[string]*reports.Run{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})},
+			map[string]*reports.Report{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})},
 			problems: []string{"lost", "lost"}},
 		{name: "errored case", srcs: []Source{shardSource(0, 1, StopDone, true, []CaseRecord{cr(1, Finished), {Case: cr(2, "").Case, Dir: "x", Status: Errored, Error: "judge: boom"}},
-			map[string]*reports.Run{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})},
+			map[string]*reports.Report{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})},
 			problems: []string{"errored"}},
 		{name: "budget leaves cases not run, which is no problem", srcs: []Source{shardSource(0, 1, StopBudget, true, []CaseRecord{cr(1, Finished), cr(2, NotRun)},
-			map[string]*reports.Run{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})}, ok: true,
+			map[string]*reports.Report{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})}, ok: true,
 			check: func(t *testing.T, m *Merged) {
 				if m.Totals.NotRun != 1 || m.Cells[0].NotRun != 1 {
 					t.Fatalf("not run: %+v", m.Totals)
 				}
 			}},
 		{name: "an interrupt leaves cases not run, which is a problem", srcs: []Source{shardSource(0, 1, StopInterrupted, true, []CaseRecord{cr(1, Finished), cr(2, NotRun)},
-			map[string]*reports.Run{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})},
+			map[string]*reports.Report{"a-legacy-modernc-1": ok3["a-legacy-modernc-1"]})},
 			problems: []string{"stopped", "not-run"}},
 		{name: "missing shard index", srcs: []Source{shardSource(0, 3, StopDone, true, done3, ok3), shardSource(2, 3, StopDone, true, nil, nil)},
 			problems: []string{"missing-shard"},
@@ -92,23 +92,23 @@ func TestAggregate(t *testing.T) {
 				}
 			}},
 		{name: "a report for another case", srcs: []Source{shardSource(0, 1, StopDone, true, []CaseRecord{cr(1, Finished)},
-			map[string]*reports.Run{"a-legacy-modernc-1": run("a", "legacy", 9, reports.Held, 0, "")})},
+			map[string]*reports.Report{"a-legacy-modernc-1": run("a", "legacy", 9, reports.Held, 0, "")})},
 			problems: []string{"mismatch"}},
-		{name: "outcomes are strings: finding passes", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Run{
+		{name: "outcomes are strings: finding passes", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Report{
 			"x": run("a", "legacy", 1, "finding", time.Second, ""), "y": run("a", "hardened", 1, reports.Held, time.Second, "")}}}, ok: true},
-		{name: "inconclusive fails", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Run{"x": run("a", "legacy", 1, "inconclusive", 0, "")}}}},
-		{name: "hung fails", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Run{"x": run("a", "legacy", 1, "hung", 0, "")}}}},
-		{name: "observed passes, as in the matrix (a profile its scenario states nothing for)", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Run{"x": run("a", "legacy", 1, reports.Observed, 0, "")}}}, ok: true},
-		{name: "an outcome nobody knows yet fails and is counted", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Run{"x": run("a", "legacy", 1, "flaky", 0, "")}}},
+		{name: "inconclusive fails", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Report{"x": run("a", "legacy", 1, "inconclusive", 0, "")}}}},
+		{name: "hung fails", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Report{"x": run("a", "legacy", 1, "hung", 0, "")}}}},
+		{name: "observed passes, as in the matrix (a profile its scenario states nothing for)", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Report{"x": run("a", "legacy", 1, reports.Observed, 0, "")}}}, ok: true},
+		{name: "an outcome nobody knows yet fails and is counted", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Report{"x": run("a", "legacy", 1, "flaky", 0, "")}}},
 			check: func(t *testing.T, m *Merged) {
 				if m.Totals.Outcomes["flaky"] != 1 || !strings.Contains(Markdown(m), "| flaky |") {
 					t.Fatalf("unknown outcome: %+v", m.Totals)
 				}
 			}},
-		{name: "unreadable report", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Run{}, Unreadable: map[string]string{"x": "bad json"}}},
+		{name: "unreadable report", srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Report{}, Unreadable: map[string]string{"x": "bad json"}}},
 			problems: []string{"unreadable"}},
 		{name: "plans deduplicate by canonical form, pids aside; held runs and empty plans are not found plans",
-			srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Run{
+			srcs: []Source{{Dir: "/plain", Runs: map[string]*reports.Report{
 				"1": run("a", "legacy", 1, reports.Reproduced, time.Second, "eio op=write path=*-wal nth=1 pid=101 count=1\n"),
 				"2": run("a", "legacy", 2, reports.Unexpected, time.Second, "# same plan, other spelling\neio  count=1 op=write nth=1 path=*-wal pid=202\n"),
 				"3": run("b", "legacy", 3, reports.Reproduced, time.Second, "eio op=write path=*-wal nth=1 pid=303 count=1\n"),
@@ -296,7 +296,7 @@ func TestProgress(t *testing.T) {
 // matrix.md is a CI job summary (1 MiB at most there): a merge with
 // thousands of failing runs, distinct plans and problems stays far below.
 func TestMarkdownStaysBounded(t *testing.T) {
-	runs := map[string]*reports.Run{}
+	runs := map[string]*reports.Report{}
 	unread := map[string]string{}
 	for i := 0; i < 5000; i++ {
 		k := strings.Repeat("x", 10) + itoa(i)

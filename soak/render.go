@@ -50,11 +50,11 @@ func (m *Merged) Outcomes() []string {
 
 // Write writes matrix.md, index.html, junit.xml and report.json into dir,
 // and the per-run views of the failing runs (at most 200) into dir/runs.
-func Write(dir string, m *Merged, runs []*reports.Run) error {
+func Write(dir string, m *Merged, runs []*reports.Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var bad []*reports.Run
+	var bad []*reports.Report
 	for _, r := range runs {
 		if !passing(r.Outcome) && len(bad) < maxRunViews {
 			bad = append(bad, r)
@@ -88,8 +88,8 @@ func Write(dir string, m *Merged, runs []*reports.Run) error {
 }
 
 // Runs collects every run of the sources (for the per-run views).
-func Runs(srcs []Source) []*reports.Run {
-	var out []*reports.Run
+func Runs(srcs []Source) []*reports.Report {
+	var out []*reports.Report
 	for _, s := range srcs {
 		for _, k := range slices.Sorted(maps.Keys(s.Runs)) {
 			out = append(out, s.Runs[k])

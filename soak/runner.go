@@ -28,7 +28,7 @@ type ScenarioRunner struct {
 }
 
 // Run implements Runner. scenarios.ErrSetup becomes ErrSetup.
-func (r ScenarioRunner) Run(ctx context.Context, c Case, dir string) (*reports.Run, error) {
+func (r ScenarioRunner) Run(ctx context.Context, c Case, dir string) (*reports.Report, error) {
 	f, err := os.Create(filepath.Join(dir, StderrFile))
 	if err != nil {
 		return nil, err
@@ -42,8 +42,8 @@ func (r ScenarioRunner) Run(ctx context.Context, c Case, dir string) (*reports.R
 	if err != nil {
 		return nil, err
 	}
-	if res.Run == nil {
+	if res.Report == nil {
 		return nil, errors.New("the run was not judged")
 	}
-	return res.Run, nil
+	return res.Report, nil
 }

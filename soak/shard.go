@@ -103,14 +103,14 @@ func writeShard(dir string, r *ShardRecord) error {
 // or an error when the case could not run or be judged. An error wrapping
 // ErrSetup says the environment cannot run cases at all (no FUSE).
 type Runner interface {
-	Run(ctx context.Context, c Case, dir string) (*reports.Run, error)
+	Run(ctx context.Context, c Case, dir string) (*reports.Report, error)
 }
 
 // RunnerFunc adapts a function to Runner.
-type RunnerFunc func(ctx context.Context, c Case, dir string) (*reports.Run, error)
+type RunnerFunc func(ctx context.Context, c Case, dir string) (*reports.Report, error)
 
 // Run calls f.
-func (f RunnerFunc) Run(ctx context.Context, c Case, dir string) (*reports.Run, error) {
+func (f RunnerFunc) Run(ctx context.Context, c Case, dir string) (*reports.Report, error) {
 	return f(ctx, c, dir)
 }
 
@@ -136,7 +136,7 @@ type Options struct {
 	Runner   Runner
 	// Keep decides whether a finished case keeps its bulky evidence (the
 	// database copies, the trace, the histories); nil keeps everything.
-	Keep func(*reports.Run) bool
+	Keep func(*reports.Report) bool
 	// Events, if set, receives a CaseStart and a CaseEnd per case.
 	Events func(Event)
 	// Now is the clock (default time.Now).
@@ -329,7 +329,7 @@ func (s *shardRun) runOne(ctx context.Context, c Case) (caseErr, err error) {
 }
 
 // runCase runs one case, turning a panic or a nil run into an error.
-func runCase(ctx context.Context, r Runner, c Case, dir string) (run *reports.Run, err error) {
+func runCase(ctx context.Context, r Runner, c Case, dir string) (run *reports.Report, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			run, err = nil, fmt.Errorf("runner panic: %v", p)

@@ -37,17 +37,17 @@ func fakeOutcome(c Case) (outcome string, h int) {
 // fakeRunner writes a deterministic report.json (and summary.md) per case,
 // as the scenario runner would: the outcome, a plan whose pid differs per
 // run, an elapsed time.
-func fakeRunner(c Case, dir string) (*reports.Run, error) {
+func fakeRunner(c Case, dir string) (*reports.Report, error) {
 	outcome, h := fakeOutcome(c)
-	r := &reports.Run{Scenario: c.Scenario, Profile: c.Profile, Driver: c.Driver, Seed: c.Seed,
+	r := &reports.Report{Scenario: c.Scenario, Profile: c.Profile, Driver: c.Driver, Seed: c.Seed,
 		Plan:    fmt.Sprintf("eio op=write path=*-wal nth=%d pid=%d count=1\n", h%3+1, 4000+h),
 		Outcome: outcome, Why: "fake " + outcome, Elapsed: time.Duration(h) * 10 * time.Millisecond,
 		Replay: "chaosrun replay " + dir, Dir: dir, Started: time.Unix(1, 0)}
-	return r, reports.WriteRun(dir, r)
+	return r, reports.WriteReport(dir, r)
 }
 
 func fake() Runner {
-	return RunnerFunc(func(_ context.Context, c Case, dir string) (*reports.Run, error) { return fakeRunner(c, dir) })
+	return RunnerFunc(func(_ context.Context, c Case, dir string) (*reports.Report, error) { return fakeRunner(c, dir) })
 }
 
 func testCells() []Cell {
@@ -103,7 +103,7 @@ func TestRunShardBudget(t *testing.T) {
 	clock := time.Unix(1000, 0)
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	slow := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Run, error) {
+	slow := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
 		mu.Lock()
 		clock = clock.Add(10 * time.Minute)
 		mu.Unlock()
@@ -133,7 +133,7 @@ func TestRunShardBudget(t *testing.T) {
 func TestRunShardErrorsInterruptAndSetup(t *testing.T) {
 	// A case that errors is recorded with its error; the shard goes on.
 	n := 0
-	flaky := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Run, error) {
+	flaky := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
 		n++
 		if n == 2 {
 			return nil, errors.New("judge: no trace")
@@ -150,7 +150,7 @@ func TestRunShardErrorsInterruptAndSetup(t *testing.T) {
 	}
 	// Interrupted: the case running ends with its error, the rest are not run.
 	ctx, cancel := context.WithCancel(context.Background())
-	interrupt := RunnerFunc(func(ctx context.Context, c Case, d string) (*reports.Run, error) {
+	interrupt := RunnerFunc(func(ctx context.Context, c Case, d string) (*reports.Report, error) {
 		if c.Seed == 2 {
 			cancel()
 			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
@@ -166,7 +166,7 @@ func TestRunShardErrorsInterruptAndSetup(t *testing.T) {
 	}
 	// Three setup errors in a row stop the shard; one does not.
 	m := 0
-	setup := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Run, error) {
+	setup := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
 		m++
 		if m == 1 || m >= 3 {
 			return nil, fmt.Errorf("%w: FUSE tests need /dev/fuse", ErrSetup)
@@ -182,14 +182,14 @@ func TestRunShardErrorsInterruptAndSetup(t *testing.T) {
 // Keep prunes the bulky evidence of the runs it does not keep.
 func TestRunShardKeep(t *testing.T) {
 	dir := t.TempDir()
-	withTrace := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Run, error) {
+	withTrace := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
 		if err := os.WriteFile(filepath.Join(d, "trace.jsonl"), []byte("{}\n"), 0o644); err != nil {
 			return nil, err
 		}
 		return fakeRunner(c, d)
 	})
 	rec := runShard(t, Options{Out: dir, Shard: Shard{0, 1}, Cells: testCells(), Seeds: Seeds{First: 1, Last: 8}, Runner: withTrace,
-		Keep: func(r *reports.Run) bool { return r.Outcome != reports.Held }})
+		Keep: func(r *reports.Report) bool { return r.Outcome != reports.Held }})
 	pruned, kept := 0, 0
 	for _, c := range rec.Cases {
 		_, err := os.Stat(filepath.Join(dir, c.Dir, "trace.jsonl"))
@@ -297,7 +297,7 @@ func TestMergeDeadShard(t *testing.T) {
 	base := t.TempDir()
 	live, dead := filepath.Join(base, "live"), filepath.Join(base, "dead")
 	n := 0
-	crash := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Run, error) {
+	crash := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
 		n++
 		if n == 4 {
 			// What a SIGKILL here would leave: the shard directory as it is now.

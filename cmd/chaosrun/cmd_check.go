@@ -117,10 +117,10 @@ func runDirs(arg string) (dirs []string, matrix bool, err error) {
 // verdict with the saved one.
 func checkOne(dir string, matrix, quiet bool, stdout, stderr io.Writer) int {
 	start := time.Now()
-	var saved *reports.Run
+	var saved *reports.Report
 	if matrix {
 		var err error
-		if saved, err = reports.ReadRun(dir); err != nil {
+		if saved, err = reports.ReadReport(dir); err != nil {
 			fmt.Fprintf(stderr, "chaosrun check: %v\n", err)
 			return 2
 		}
@@ -130,7 +130,7 @@ func checkOne(dir string, matrix, quiet bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chaosrun check: %v\n", err)
 		return 2
 	}
-	if err := reports.WriteRun(dir, run); err != nil {
+	if err := reports.WriteReport(dir, run); err != nil {
 		fmt.Fprintf(stderr, "chaosrun check: %v\n", err)
 		return 2
 	}

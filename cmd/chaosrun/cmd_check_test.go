@@ -48,7 +48,7 @@ func checkT(args ...string) (int, string, string) {
 // writeExpect writes a report.json holding only an expectation for dir.
 func writeExpect(t *testing.T, dir string, story verdict.Expect) {
 	t.Helper()
-	r := reports.Run{Scenario: "x", Expect: verdict.Cell{Story: &story}, Facts: verdict.Facts{Fired: 1}, Outcome: "unexpected"}
+	r := reports.Report{Scenario: "x", Expect: verdict.Cell{Story: &story}, Facts: verdict.Facts{Fired: 1}, Outcome: "unexpected"}
 	b, _ := json.Marshal(r)
 	if err := os.WriteFile(filepath.Join(dir, reports.ReportFile), b, 0o644); err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestCheckExitStatus(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "reproduced") || !strings.Contains(out, "silent          fail") {
 		t.Fatalf("expected fail reproduced: code %d\n%s%s", code, out, errOut)
 	}
-	r, err := reports.ReadRun(dir)
+	r, err := reports.ReadReport(dir)
 	if err != nil || r.Outcome != reports.Reproduced || r.Expect.Wants()[oracle.Silent] != oracle.Fail {
 		t.Fatalf("rewritten report: %+v, %v", r, err)
 	}

@@ -509,7 +509,7 @@ func cmdReplay(args []string) int {
 		cfg.Duration, _ = time.ParseDuration(meta.Runner.Duration)
 	}
 	savedOutcome := ""
-	if saved, err := reports.ReadRun(src); err == nil {
+	if saved, err := reports.ReadReport(src); err == nil {
 		savedOutcome = saved.Outcome
 	}
 	fmt.Fprintf(os.Stderr, "replaying %s: %s seed %d\n", src, cfg.Cell(), cfg.Seed)
@@ -624,10 +624,10 @@ func (p *progress) end() {
 // returns the exit status the cells give: 0 when every cell's verdict is
 // reproduced, held, finding or observed, else 1.
 func writeMatrix(w io.Writer, dir string, results []*scenarios.Result, repeated bool) (int, error) {
-	var runs []*reports.Run
+	var runs []*reports.Report
 	for _, r := range results {
-		if r.Run != nil {
-			runs = append(runs, r.Run)
+		if r.Report != nil {
+			runs = append(runs, r.Report)
 		}
 	}
 	if err := reports.WriteMatrix(dir, runs); err != nil {

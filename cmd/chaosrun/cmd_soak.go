@@ -185,11 +185,11 @@ func (a *soakArgs) options(getenv func(string) string) (soak.Options, error) {
 	if a.budget < 0 {
 		return soak.Options{}, fmt.Errorf("--budget %v: want a positive duration", a.budget)
 	}
-	var keepFn func(*reports.Run) bool
+	var keepFn func(*reports.Report) bool
 	switch a.keep {
 	case "all":
 	case "failing":
-		keepFn = func(r *reports.Run) bool { return !soakPassing(r.Outcome) }
+		keepFn = func(r *reports.Report) bool { return !soakPassing(r.Outcome) }
 	default:
 		return soak.Options{}, fmt.Errorf("--keep %q: want all or failing", a.keep)
 	}

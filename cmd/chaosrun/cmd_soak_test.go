@@ -31,14 +31,14 @@ func withFakeRunner(t *testing.T, outcome func(soak.Case) string) {
 	prev := newSoakRunner
 	t.Cleanup(func() { newSoakRunner = prev })
 	newSoakRunner = func(time.Duration, func()) soak.Runner {
-		return soak.RunnerFunc(func(_ context.Context, c soak.Case, dir string) (*reports.Run, error) {
-			r := &reports.Run{Scenario: c.Scenario, Profile: c.Profile, Driver: c.Driver, Seed: c.Seed,
+		return soak.RunnerFunc(func(_ context.Context, c soak.Case, dir string) (*reports.Report, error) {
+			r := &reports.Report{Scenario: c.Scenario, Profile: c.Profile, Driver: c.Driver, Seed: c.Seed,
 				Outcome: outcome(c), Elapsed: time.Duration(c.Seed) * time.Second, Replay: "chaosrun replay " + dir,
 				Plan: "eio op=write path=*-wal nth=1 count=1\n"}
 			if err := os.WriteFile(filepath.Join(dir, "trace.jsonl"), []byte("{}\n"), 0o644); err != nil {
 				return nil, err
 			}
-			return r, reports.WriteRun(dir, r)
+			return r, reports.WriteReport(dir, r)
 		})
 	}
 }
@@ -174,7 +174,7 @@ func TestSoakSetupErrorExits2(t *testing.T) {
 	prev := newSoakRunner
 	t.Cleanup(func() { newSoakRunner = prev })
 	newSoakRunner = func(time.Duration, func()) soak.Runner {
-		return soak.RunnerFunc(func(context.Context, soak.Case, string) (*reports.Run, error) {
+		return soak.RunnerFunc(func(context.Context, soak.Case, string) (*reports.Report, error) {
 			return nil, fmt.Errorf("%w: faultfs: /dev/fuse: no such device", soak.ErrSetup)
 		})
 	}
@@ -223,7 +223,7 @@ func TestSoakFUSEEndToEnd(t *testing.T) {
 	if rec.Stopped != soak.StopDone || len(rec.Cases) != 1 || rec.Cases[0].Status != soak.Finished {
 		t.Fatalf("shard.json: stopped %s, cases %+v", rec.Stopped, rec.Cases)
 	}
-	run, err := reports.ReadRun(filepath.Join(shard, rec.Cases[0].Dir))
+	run, err := reports.ReadReport(filepath.Join(shard, rec.Cases[0].Dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestSoakInterruptedExits1(t *testing.T) {
 	prev := newSoakRunner
 	t.Cleanup(func() { newSoakRunner = prev })
 	newSoakRunner = func(time.Duration, func()) soak.Runner {
-		return soak.RunnerFunc(func(ctx context.Context, c soak.Case, dir string) (*reports.Run, error) {
+		return soak.RunnerFunc(func(ctx context.Context, c soak.Case, dir string) (*reports.Report, error) {
 			cancel() // SIGTERM arrives during the first case
 			return nil, fmt.Errorf("interrupted: %w (run directory %s)", ctx.Err(), dir)
 		})
