@@ -1,6 +1,7 @@
 package faultfs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -221,6 +222,18 @@ func (cfg *ServerConfig) check() (*plan.Plan, error) {
 	if cfg.Backing == cfg.Mountpoint {
 		return nil, errors.New("--backing and --mountpoint must differ")
 	}
+	p, err := cfg.parsePlan()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.CheckBound(); err != nil {
+		return nil, fmt.Errorf("plan %s: %v (a scenario run binds a template's placeholders; a mount takes a concrete plan)", cmp.Or(cfg.PlanFile, "text"), err)
+	}
+	return p, nil
+}
+
+// parsePlan parses the plan cfg names: its text, its file, or none.
+func (cfg *ServerConfig) parsePlan() (*plan.Plan, error) {
 	if cfg.PlanFile == "" {
 		if cfg.Plan == "" {
 			return &plan.Plan{}, nil
