@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -499,6 +501,15 @@ func (r *Script) note(format string, args ...any) {
 	r.mu.Unlock()
 }
 
+// noteOnce notes text unless it is noted already (for checks that poll).
+func (r *Script) noteOnce(text string) {
+	r.mu.Lock()
+	if !slices.Contains(r.notes, text) {
+		r.notes = append(r.notes, text)
+	}
+	r.mu.Unlock()
+}
+
 func (r *Script) progressLoop() (stop func()) {
 	if r.cfg.Progress == nil {
 		return func() {}
@@ -790,9 +801,16 @@ func (r *Script) Go(f func() error) {
 	}()
 }
 
-// Events returns the events of one process's history so far.
+// Events returns the events of one process's history so far: none when
+// the process has not written any yet. A history that does not read (a
+// malformed line) is noted in the report, and the events before it are
+// returned; the judge, which reads the same file, says the run is
+// incomplete.
 func (r *Script) Events(proc string) []history.Event {
-	evs, _ := history.ReadFile(filepath.Join(r.dir, oracle.HistoriesDir, proc+".jsonl"))
+	evs, err := history.ReadFile(filepath.Join(r.dir, oracle.HistoriesDir, proc+".jsonl"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		r.noteOnce(fmt.Sprintf("history of %s does not read: %v", proc, err))
+	}
 	return evs
 }
 
