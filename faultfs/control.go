@@ -100,15 +100,16 @@ func (s *server) handle(req request) response {
 	case "load":
 		p, err := plan.Parse(req.Plan)
 		if err == nil {
-			err = p.CheckBound() // a template's placeholders have no values here
+			err = s.loadPlan(p) // refuses a template: its placeholders have no values here
 		}
 		if err != nil {
 			return response{Error: err.Error()}
 		}
-		s.loadPlan(p)
 		ok.Plan = p.String()
 	case "clear":
-		s.loadPlan(&plan.Plan{})
+		if err := s.loadPlan(&plan.Plan{}); err != nil {
+			return response{Error: err.Error()}
+		}
 	case "plan":
 		ok.Plan = s.eng.Plan().String()
 	case "counters":

@@ -163,4 +163,15 @@
 // that committed it is not followed by a directory fsync (only
 // synchronous=EXTRA does that), so the journal comes back hot and the next
 // opener rolls the commit back.
+//
+// # Where each idea lives
+//
+// server.go: ServerConfig and Serve, the server process; mount.go: Start,
+// Stop and the clean-up of stale mounts (the process tree and mountinfo
+// parsing are internal/proctree's); node.go: the passthrough nodes and the
+// one place every operation asks the plan engine; powercut.go and
+// powercut_node.go: the unsynced-write model and power cuts; control.go:
+// the control socket and Client; capture.go: --capture for the crash
+// explorer; pid.go: caller pids. The rules and their engine are
+// faultfs/plan; the trace record is faultfs/trace.
 package faultfs

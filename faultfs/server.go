@@ -122,16 +122,20 @@ func (s *server) traceRecord(r trace.Record) {
 // loadPlan installs p and writes a plan record with its canonical text. A
 // plan with a powercut or drop=unsynced rule switches the unsynced-write
 // model on (what is on the backing now counts as synced), and each timed
-// powercut rule gets its timer.
-func (s *server) loadPlan(p *plan.Plan) {
+// powercut rule gets its timer. A plan the engine refuses (an unbound
+// template) changes nothing and is returned as an error.
+func (s *server) loadPlan(p *plan.Plan) error {
 	s.planMu.Lock()
 	defer s.planMu.Unlock()
+	if err := s.eng.Load(p); err != nil {
+		return err
+	}
 	if needsTracking(p) {
 		s.track.enable()
 	}
-	s.eng.Load(p)
 	s.armTimers(p, s.eng.Generation())
 	s.traceRecord(trace.Record{Kind: trace.KindPlan, Plan: p.String()})
+	return nil
 }
 
 func (s *server) requestStop() {
@@ -289,7 +293,9 @@ func (s *server) prepare(cfg ServerConfig, p *plan.Plan) (ln net.Listener, close
 		closers = append(closers, func() { tw.Close() })
 	}
 	s.traceRecord(trace.Record{Kind: trace.KindMount, Seed: cfg.Seed, Path: cfg.Mountpoint, To: cfg.Backing})
-	s.loadPlan(p)
+	if err := s.loadPlan(p); err != nil {
+		return nil, closeAll, err
+	}
 	if err := s.startCapture(cfg.Capture); err != nil {
 		return nil, closeAll, fmt.Errorf("capture: %v", err)
 	}

@@ -5,6 +5,15 @@
 // of Data, the one place that lists them; a history holding anything else
 // does not load. Scenarios write it; the oracle reads it. It is a leaf
 // package.
+//
+// # Where each idea lives
+//
+// history.go: the Event and its types; data.go: Data, every fact an event
+// may carry, and the commit record (Commit, Transition, RowRef) that
+// mirrors kanbancore's (history imports nothing of the project, so
+// internal/ledger converts); writer.go and reader.go: the JSONL file. What
+// writes a history is internal/ledger (commits, errors, journal modes)
+// and the scenario roles (everything else).
 package history
 
 // Event types.

@@ -202,4 +202,19 @@
 //
 // Durations are board time (Options.Clock), so a harness can run the 30 s
 // crash grace in 300 ms without changing behaviour.
+//
+// # Where each idea lives
+//
+// Connecting: connect.go (Open), conn.go (Conn, Tx, the write transaction),
+// header.go and guard.go (the header check and the integrity guard),
+// wal.go (journal-mode handling), initlock.go (the first-connect flock),
+// pagecount.go and rawfile.go (the commit-time page-count checks).
+// The board: schema.go, tasks.go, links.go, runs.go (TaskRun), events.go
+// (TaskEvent), comments.go, review.go, maintenance.go; errors.go holds
+// the board's error values and the SQLite error taxonomy. The dispatcher:
+// gateway.go (ticks), dispatch.go, dispatchlock.go, spawner.go, crash.go
+// (crash detection), reaper.go (zombie reaping), respawn.go. Switches and
+// profiles: switches.go (every fix a switch, its values a named type) and
+// profiles.go. Observer (api.go) is how a harness records commits without
+// kanbancore knowing of it; the pure state machine is kanbancore/model.
 package kanbancore

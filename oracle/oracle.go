@@ -10,6 +10,23 @@
 // check at the end: a transient read EIO surfaces as SQLITE_CORRUPT while
 // nothing is corrupt, so errors in histories are evidence of detection, not
 // of damage.
+//
+// # Where each idea lives
+//
+// The catalog is one list, all (oracle.go), in report order; each
+// checker's name is a constant in names.go, which is how expectations
+// name checkers, and its code is check_<name>.go. A checker that predicts
+// and then compares keeps the prediction a pure function of the trace and
+// histories, table-tested on its own: predictRows (check_resurrection.go),
+// predictShortWrites (check_pagecount.go), predictDowngrades
+// (check_journal.go). load.go reads a run directory into an Input;
+// facts.go derives what the histories and the trace say (acknowledged
+// commits, faults fired, surfaced errors); final.go reads the saved
+// database; surface.go is the one rule of which error brings which fault
+// to light (SurfacingClass, Explains). The record formats are other
+// packages': histories are package history (history.Data for an event's
+// facts), the trace is faultfs/trace. What a cell's results mean against
+// its expectation is package verdict's decision, not the oracle's.
 package oracle
 
 import (

@@ -44,4 +44,15 @@
 // -cases/-reruns/-duration/-scenario/-honesty-scenarios (or
 // SQLCHAOS_PROP_CASES and SQLCHAOS_PROP_RERUNS) override. Failures are saved to
 // SQLCHAOS_FOUND_DIR, default testdata/found at the module root.
+//
+// # Where each idea lives
+//
+// gen_plan.go and gen_workload.go: the generators and shrinkers; search.go:
+// the search driver; scenario.go: properties over catalog scenarios;
+// honesty.go and honesty_catalog.go: detector honesty (plans held as
+// templates of the plan language, bound by the runner); modelrun.go: the
+// ledger replay against the pure model (kanbancore/model); found.go:
+// found plans (internal/found says where they go); budget.go: budgets and
+// seeds. Children of the test binary get typed specs through
+// internal/reexec and record through internal/ledger, as scenario roles do.
 package prop

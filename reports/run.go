@@ -1,6 +1,16 @@
 // Package reports turns judged runs into files people and CI read: a run's
 // report.json and summary.md, and a matrix's matrix.md, index.html (the
 // matrix plus a timeline per run as inline SVG) and junit.xml.
+//
+// # Where each idea lives
+//
+// run.go: a judged cell (Report: NewReport, WriteReport, ReadReport,
+// Recheck), its summary.md, and the one builder of each command line a
+// report prints (ReplayCommand, RunCommand). matrix.go: the matrix's
+// Markdown and HTML grids (WriteMarkdownGrid, WriteHTMLGrid, also used by
+// the soak merge) and the JUnit XML types (JUnitSuites, MarshalJUnit, also
+// the soak merge's). cells.go: a cell's runs under --repeat (Cells).
+// timeline.go: the per-run timeline drawn in index.html.
 package reports
 
 import (

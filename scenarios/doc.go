@@ -57,4 +57,17 @@
 // of it to fire). The runner hands all of it, with the run's facts (script
 // error, deadline, hung processes, incomplete input), to the one judge,
 // package verdict, which also judges `chaosrun check` and the properties.
+//
+// # Where each idea lives
+//
+// catalog.go: the catalog, one list in the seed's order (a scenario is
+// listed there and nowhere else); scn_*.go: one scenario each (story,
+// findings, plan, script). runner.go: Execute and the Script a scenario's
+// script drives (mount, processes, plans, clock); plan templates are the
+// plan language's (faultfs/plan: Parse keeps {pid:NAME}, {dbsize},
+// {dbpages}; the Script binds them with Plan.Bind when it loads a plan).
+// proc.go, roles*.go, role_*.go: the role processes, started through
+// internal/reexec with a typed RoleSpec (spec.go), recording through
+// internal/ledger. expect.go: a cell's expectation as data for package
+// verdict, the one judge. powercut.go: power cuts during a run.
 package scenarios

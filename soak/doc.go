@@ -15,4 +15,13 @@
 // reproduce; the plans that broke something, deduplicated by their
 // canonical form; and the shards and cases that did not finish, which are
 // never counted as held.
+//
+// # Where each idea lives
+//
+// case.go: cells, seed ranges, shards and the case partition (Owner,
+// Cases); shard.go: running a shard and its shard.json record; runner.go:
+// the scenario runner behind a shard; progress.go: the live line;
+// merge.go: loading and aggregating directories; render.go: matrix.md,
+// index.html, junit.xml and report.json of a merge, written with the
+// reports package's grids, JUnit types and command lines.
 package soak

@@ -11,6 +11,15 @@
 // fault never fired, the script failed or ran out of time, a checker the
 // expectation relies on could not decide — the verdict is Inconclusive, never
 // held and never reproduced.
+//
+// # Where each idea lives
+//
+// An expectation is data: Expect (a profile's story), Pinned (a finding
+// measured instead) and Rate, gathered per cell into Cell; the scenarios
+// declare them (scenarios/scn_*.go) and report.json carries them, so
+// `chaosrun check` re-judges a saved run without the catalog. Judge decides
+// one run; Aggregate decides a cell over --repeat runs. The checkers
+// themselves are package oracle's, named by its constants.
 package verdict
 
 import (

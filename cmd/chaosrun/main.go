@@ -3,6 +3,15 @@
 //
 // Each subcommand lives in its own cmd_*.go file and registers itself with
 // register in an init function.
+//
+// # Where each idea lives
+//
+// Each subcommand parses its flags into a struct, checks them, then runs in
+// named steps; flags.go holds the helpers they share (multiFlag, the one
+// repeatable flag; outputDir; parseInterleaved lives in cmd_run.go). The
+// libraries do not parse command lines: `chaosrun mount` builds a
+// faultfs.ServerConfig (cmd_mount.go), and child processes of this binary
+// get typed specs through internal/reexec, never flags.
 package main
 
 import (
