@@ -235,7 +235,7 @@ func (c *opCall) finish(errno syscall.Errno, nbytes int64, to string, holders []
 		T:       c.start,
 		Kind:    trace.KindOp,
 		Pid:     c.ev.Pid,
-		Op:      string(c.ev.Op),
+		Op:      trace.OpName(c.ev.Op),
 		Path:    c.ev.Path,
 		To:      to,
 		Off:     c.ev.Off,
@@ -396,7 +396,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	c.done(errno, persisted)
 	if headerCheck && persisted >= 20 && (old[0] != data[18] || old[1] != data[19]) {
 		n.s.traceRecord(trace.Record{
-			Kind: trace.KindHeader, Pid: c.ev.Pid, Op: string(plan.OpWrite), Path: path,
+			Kind: trace.KindHeader, Pid: c.ev.Pid, Op: trace.OpWrite, Path: path,
 			OldMode: modeString(old[0], old[1]), NewMode: modeString(data[18], data[19]),
 		})
 	}

@@ -137,7 +137,7 @@ func (n *node) writeTorn(c *opCall, f fs.FileHandle, h *handle, path string, dat
 	c.done(errno, persisted)
 	if headerCheck && header && (old[0] != data[18] || old[1] != data[19]) {
 		n.s.traceRecord(trace.Record{
-			Kind: trace.KindHeader, Pid: c.ev.Pid, Op: string(plan.OpWrite), Path: path,
+			Kind: trace.KindHeader, Pid: c.ev.Pid, Op: trace.OpWrite, Path: path,
 			OldMode: modeString(old[0], old[1]), NewMode: modeString(data[18], data[19]),
 		})
 	}
