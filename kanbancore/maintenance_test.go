@@ -31,7 +31,7 @@ func TestBoardGCEvents(t *testing.T) {
 		if n != before[done]+before[arch] {
 			t.Fatalf("deleted %d, want %d", n, before[done]+before[arch])
 		}
-		if k := b.kinds(done); !slices.Equal(k, []string{"commented"}) {
+		if k := b.kinds(done); !slices.Equal(k, []EventKind{"commented"}) {
 			t.Fatalf("done task keeps %v", k)
 		}
 		if count(arch) != 0 || count(live) != before[live] || count(blocked) != before[blocked] {

@@ -71,7 +71,7 @@ func TestBoardMigratesLegacyDBBeforeOptionalColumnIndexes(t *testing.T) {
 				t.Fatalf("index %s missing", idx)
 			}
 		}
-		if k := b.kinds("t_legacy01"); !slices.Equal(k, []string{"promoted"}) {
+		if k := b.kinds("t_legacy01"); !slices.Equal(k, []EventKind{"promoted"}) {
 			t.Fatalf("event rename: %v", k)
 		}
 		// The legacy running task got a synthesised open run.
@@ -117,7 +117,7 @@ func TestBoardCreateReadinessAndValidation(t *testing.T) {
 		b.wantStatus(tr, StatusTriage)
 		bl := b.create(CreateOptions{Title: "bl", InitialStatus: StatusBlocked})
 		b.wantStatus(bl, StatusBlocked)
-		if k := b.kinds(bl); !slices.Equal(k, []string{"created", "blocked"}) {
+		if k := b.kinds(bl); !slices.Equal(k, []EventKind{"created", "blocked"}) {
 			t.Fatalf("initial blocked events %v", k)
 		}
 		// Idempotency key: same key returns the same task without a write.
@@ -166,7 +166,7 @@ func TestBoardClaimCompleteLifecycle(t *testing.T) {
 		if tk.Status != StatusDone || tk.Result != "42" || tk.ClaimLock != "" || tk.CurrentRunID != 0 {
 			t.Fatalf("after complete: %+v", tk)
 		}
-		if k := b.kinds(id); !slices.Equal(k, []string{"created", "claimed", "completed"}) {
+		if k := b.kinds(id); !slices.Equal(k, []EventKind{"created", "claimed", "completed"}) {
 			t.Fatalf("events %v", k)
 		}
 		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
