@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// Event is one row of task_events.
-type Event struct {
+// TaskEvent is one row of task_events.
+type TaskEvent struct {
 	ID        int64          `json:"id"`
 	TaskID    string         `json:"task_id"`
 	RunID     int64          `json:"run_id,omitempty"` // 0 = NULL
@@ -94,13 +94,13 @@ func addEvent(ctx context.Context, tx *Tx, taskID string, runID int64, kind Even
 }
 
 // ListEvents returns a task's events oldest first (all tasks when taskID is "").
-func ListEvents(ctx context.Context, c *Conn, taskID string) ([]Event, error) {
+func ListEvents(ctx context.Context, c *Conn, taskID string) ([]TaskEvent, error) {
 	q, args := forTask(`SELECT id, task_id, run_id, kind, payload, created_at FROM task_events`, taskID)
 	return queryAll(ctx, c, scanEvent, q, args...)
 }
 
-func scanEvent(s rowScanner) (Event, error) {
-	var e Event
+func scanEvent(s rowScanner) (TaskEvent, error) {
+	var e TaskEvent
 	var run sql.NullInt64
 	var payload sql.NullString
 	if err := s.Scan(&e.ID, &e.TaskID, &run, &e.Kind, &payload, &e.CreatedAt); err != nil {

@@ -102,7 +102,7 @@ func TestBoardPromoteTask(t *testing.T) {
 		if !must[bool](t)(PromoteTask(b.ctx, b.c, bl, PromoteOptions{Actor: "op", Reason: "retry"})) {
 			t.Fatal("blocked not promoted")
 		}
-		evs := must[[]Event](t)(ListEvents(b.ctx, b.c, bl))
+		evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, bl))
 		last := evs[len(evs)-1]
 		if tk := b.task(bl); tk.Status != StatusReady || tk.ConsecutiveFailures != 5 || last.Kind != "promoted" || last.Payload["manual"] != true || last.Payload["source_status"] != StatusBlocked {
 			t.Fatalf("%+v %+v", tk, last)

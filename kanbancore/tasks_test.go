@@ -173,7 +173,7 @@ func TestBoardClaimCompleteLifecycle(t *testing.T) {
 		if len(runs) != 1 || runs[0].Outcome != "completed" || runs[0].Status != "done" || runs[0].Open() || runs[0].Summary != "did it" {
 			t.Fatalf("runs %+v", runs)
 		}
-		evs := must[[]Event](t)(ListEvents(b.ctx, b.c, id))
+		evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, id))
 		if evs[1].RunID != runs[0].ID || evs[1].Payload["run_id"] != float64(runs[0].ID) {
 			t.Fatalf("claimed event does not carry the run id: %+v", evs[1])
 		}
