@@ -34,7 +34,7 @@ func TestNeverFirePlan(t *testing.T) {
 			op := ops[i%len(ops)]
 			ln := lens[i%len(lens)]
 			off := int64(i%2048) * 4096
-			if d, fired := e.Decide(plan.Event{Op: op, Path: f, Off: off, Len: ln, Pid: pid}); fired {
+			if d, fired := e.Decide(plan.Call{Op: op, Path: f, Off: off, Len: ln, Pid: pid}); fired {
 				t.Fatalf("rule %d fired on %s %s off=%d len=%d: %s", d.Rule, op, f, off, ln, d.Desc)
 			}
 			n++

@@ -208,13 +208,13 @@ func (rec *Recording) addNamespaceOp(r trace.Record) {
 		return
 	}
 	switch r.Op {
-	case "create":
+	case trace.OpCreate:
 		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpCreate, Path: r.Path})
-	case "unlink":
+	case trace.OpUnlink:
 		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpUnlink, Path: r.Path})
-	case "rename":
+	case trace.OpRename:
 		rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpRename, Path: r.Path, To: r.To})
-	case "fsync":
+	case trace.OpFsync:
 		if r.Rule == 0 || !strings.HasPrefix(r.Fault, "lost") {
 			rec.Ops = append(rec.Ops, Op{Seq: r.Seq, T: r.T, Kind: OpSyncRecord, Path: r.Path})
 		}

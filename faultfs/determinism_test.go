@@ -41,7 +41,7 @@ func (k firedKey) String() string {
 func keys(recs []trace.Record) []firedKey {
 	out := make([]firedKey, len(recs))
 	for i, r := range recs {
-		out[i] = firedKey{r.Rule, r.Op, r.Path, r.Off, r.Len, r.Result, r.N, r.Fault, len(r.Holders)}
+		out[i] = firedKey{r.Rule, string(r.Op), r.Path, r.Off, r.Len, r.Result, r.N, r.Fault, len(r.Holders)}
 	}
 	return out
 }

@@ -34,7 +34,7 @@ func readTrace(t *testing.T, m *faultfs.Mount) []trace.Record {
 }
 
 // find returns the trace records of kind op matching op and path base name.
-func find(recs []trace.Record, op, base string) []trace.Record {
+func find(recs []trace.Record, op trace.OpName, base string) []trace.Record {
 	var out []trace.Record
 	for _, r := range recs {
 		if r.Kind == trace.KindOp && r.Op == op && filepath.Base(r.Path) == base {

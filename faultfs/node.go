@@ -114,7 +114,7 @@ func isMainDB(name string) bool {
 // trace will say about it.
 type opCall struct {
 	s     *server
-	ev    plan.Event
+	call  plan.Call
 	d     plan.Decision
 	fired bool
 	start int64
@@ -145,23 +145,23 @@ func (c *opCall) noteSize(h *handle) {
 // kernel sends from dying processes, never wait. A powercut decision cuts
 // the power before the op runs.
 func (s *server) begin(ctx context.Context, op plan.Op, path string, off, n int64) opCall {
-	c := opCall{s: s, ev: plan.Event{Op: op, Path: path, Off: off, Len: n, Pid: s.pids.tgid(callerTid(ctx))}}
+	c := opCall{s: s, call: plan.Call{Op: op, Path: path, Off: off, Len: n, Pid: s.pids.tgid(callerTid(ctx))}}
 	if s.tr != nil {
 		c.start = trace.Now()
 	}
 	if op != plan.OpRelease && op != plan.OpFlush {
-		if c.cut = s.enter(ctx, c.ev.Pid); c.cut != 0 {
+		if c.cut = s.enter(ctx, c.call.Pid); c.cut != 0 {
 			return c
 		}
 		c.gated = true
 	}
-	c.d, c.fired = s.eng.Decide(c.ev)
+	c.d, c.fired = s.eng.Decide(c.call)
 	if c.fired && c.d.Kind == plan.KindPowercut {
 		c.leave()
-		s.powerCut(CutInfo{Trigger: "rule", Rule: c.d.Rule, Op: string(op), Path: path, Pid: c.ev.Pid,
+		s.powerCut(CutInfo{Trigger: "rule", Rule: c.d.Rule, Op: string(op), Path: path, Pid: c.call.Pid,
 			Keep: string(c.d.Cut), Sector: c.d.Sector})
 		if op != plan.OpRelease && op != plan.OpFlush {
-			c.cut = s.waitThaw(ctx, c.ev.Pid)
+			c.cut = s.waitThaw(ctx, c.call.Pid)
 		}
 		return c
 	}
@@ -234,12 +234,12 @@ func (c *opCall) finish(errno syscall.Errno, nbytes int64, to string, holders []
 	r := trace.Record{
 		T:       c.start,
 		Kind:    trace.KindOp,
-		Pid:     c.ev.Pid,
-		Op:      string(c.ev.Op),
-		Path:    c.ev.Path,
+		Pid:     c.call.Pid,
+		Op:      trace.OpName(c.call.Op),
+		Path:    c.call.Path,
 		To:      to,
-		Off:     c.ev.Off,
-		Len:     c.ev.Len,
+		Off:     c.call.Off,
+		Len:     c.call.Len,
 		Result:  errnoName(errno),
 		N:       nbytes,
 		Holders: holders,
@@ -276,7 +276,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if errno != 0 {
 		return nil, 0, c.done(errno, 0)
 	}
-	h := n.s.newHandle(fh, n.EmbeddedInode(), c.ev.Pid, path)
+	h := n.s.newHandle(fh, n.EmbeddedInode(), c.call.Pid, path)
 	c.noteSize(h)
 	c.done(0, 0)
 	return h, n.s.openFlags(fuseFlags, h.base), 0
@@ -296,10 +296,10 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, c.done(errno, 0)
 	}
 	if tracking && !existed {
-		n.s.dirChanged(&dirOp{op: plan.OpCreate, path: path, pid: c.ev.Pid, ino: ino.StableAttr().Ino},
+		n.s.dirChanged(&dirOp{op: plan.OpCreate, path: path, pid: c.call.Pid, ino: ino.StableAttr().Ino},
 			n.StableAttr().Ino, n.StableAttr().Ino)
 	}
-	h := n.s.newHandle(fh, ino, c.ev.Pid, path)
+	h := n.s.newHandle(fh, ino, c.call.Pid, path)
 	c.noteSize(h)
 	c.done(0, 0)
 	return ino, h, n.s.openFlags(fuseFlags, name), 0
@@ -370,7 +370,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		keep := min(max(c.d.Keep, 0), int64(len(data)))
 		var nw int
 		if keep > 0 {
-			nw, errno = n.s.write(h, n.StableAttr().Ino, path, c.ev.Pid, data[:keep], off)
+			nw, errno = n.s.write(h, n.StableAttr().Ino, path, c.call.Pid, data[:keep], off)
 		}
 		persisted = int64(nw)
 		if errno == 0 {
@@ -388,7 +388,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 		fallthrough
 	default:
 		var nw int
-		nw, errno = n.s.write(h, n.StableAttr().Ino, path, c.ev.Pid, data, off)
+		nw, errno = n.s.write(h, n.StableAttr().Ino, path, c.call.Pid, data, off)
 		persisted, reported = int64(nw), uint32(nw)
 	}
 	n.s.captureWrite(f, path, data[:persisted], off)
@@ -396,7 +396,7 @@ func (n *node) Write(ctx context.Context, f fs.FileHandle, data []byte, off int6
 	c.done(errno, persisted)
 	if headerCheck && persisted >= 20 && (old[0] != data[18] || old[1] != data[19]) {
 		n.s.traceRecord(trace.Record{
-			Kind: trace.KindHeader, Pid: c.ev.Pid, Op: string(plan.OpWrite), Path: path,
+			Kind: trace.KindHeader, Pid: c.call.Pid, Op: trace.OpWrite, Path: path,
 			OldMode: modeString(old[0], old[1]), NewMode: modeString(data[18], data[19]),
 		})
 	}
@@ -459,7 +459,7 @@ func (n *node) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall
 	case fs.FileFsyncdirer:
 		errno = fh.Fsyncdir(ctx, flags)
 	}
-	n.s.captureSync(f, c.start, c.ev.Path, errno)
+	n.s.captureSync(f, c.start, c.call.Path, errno)
 	if errno == 0 {
 		n.s.synced(n.StableAttr().Ino)
 	}
@@ -507,13 +507,13 @@ func (n *node) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttrIn,
 	c := n.s.begin(ctx, op, path, off, 0)
 	var holders []uint32
 	if isTrunc && isWalOrShm(path) {
-		holders = n.s.holders(n.EmbeddedInode(), c.ev.Pid)
+		holders = n.s.holders(n.EmbeddedInode(), c.call.Pid)
 	}
 	errno := c.errno()
 	if errno == 0 {
 		setattr := func() syscall.Errno { return n.LoopbackNode.Setattr(ctx, unwrap(f), in, out) }
 		if isTrunc {
-			errno = n.s.truncate(n.StableAttr().Ino, path, c.ev.Pid, fdOf(f), int64(sz), setattr)
+			errno = n.s.truncate(n.StableAttr().Ino, path, c.call.Pid, fdOf(f), int64(sz), setattr)
 		} else {
 			errno = setattr()
 		}
@@ -569,7 +569,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	}
 	ino, errno := n.LoopbackNode.Mkdir(ctx, name, mode, out)
 	if errno == 0 && n.s.track.on.Load() {
-		n.s.dirChanged(&dirOp{op: plan.OpMkdir, path: c.ev.Path, pid: c.ev.Pid, ino: ino.StableAttr().Ino},
+		n.s.dirChanged(&dirOp{op: plan.OpMkdir, path: c.call.Path, pid: c.call.Pid, ino: ino.StableAttr().Ino},
 			n.StableAttr().Ino, n.StableAttr().Ino)
 	}
 	return ino, c.done(errno, 0)
@@ -595,7 +595,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 	var holders []uint32
 	if isWalOrShm(name) {
 		if ch := n.GetChild(name); ch != nil {
-			holders = n.s.holders(ch, c.ev.Pid)
+			holders = n.s.holders(ch, c.call.Pid)
 		}
 	}
 	errno := c.errno()
@@ -605,7 +605,7 @@ func (n *node) Unlink(ctx context.Context, name string) syscall.Errno {
 			heldIno = ch.StableAttr().Ino
 		}
 		if errno = n.LoopbackNode.Unlink(ctx, name); errno == 0 && n.s.track.on.Load() {
-			n.s.dirChanged(&dirOp{op: plan.OpUnlink, path: path, pid: c.ev.Pid, held: held, heldIno: heldIno},
+			n.s.dirChanged(&dirOp{op: plan.OpUnlink, path: path, pid: c.call.Pid, held: held, heldIno: heldIno},
 				n.StableAttr().Ino, n.StableAttr().Ino)
 		} else if held != nil {
 			held.Close()
@@ -626,12 +626,12 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 	var holders []uint32
 	if isWalOrShm(name) {
 		if ch := n.GetChild(name); ch != nil {
-			holders = n.s.holders(ch, c.ev.Pid)
+			holders = n.s.holders(ch, c.call.Pid)
 		}
 	}
 	if isWalOrShm(newName) {
 		if ch := newParent.EmbeddedInode().GetChild(newName); ch != nil {
-			holders = mergePids(holders, n.s.holders(ch, c.ev.Pid))
+			holders = mergePids(holders, n.s.holders(ch, c.call.Pid))
 		}
 	}
 	errno := c.errno()
@@ -646,7 +646,7 @@ func (n *node) Rename(ctx context.Context, name string, newParent fs.InodeEmbedd
 			}
 		}
 		if errno = n.LoopbackNode.Rename(ctx, name, newParent, newName, flags); errno == 0 && flags == 0 && n.s.track.on.Load() {
-			n.s.dirChanged(&dirOp{op: plan.OpRename, path: path, to: to, pid: c.ev.Pid, held: held, heldIno: heldIno},
+			n.s.dirChanged(&dirOp{op: plan.OpRename, path: path, to: to, pid: c.call.Pid, held: held, heldIno: heldIno},
 				n.StableAttr().Ino, newParent.EmbeddedInode().StableAttr().Ino)
 		} else if held != nil {
 			held.Close()
@@ -666,7 +666,7 @@ func (n *node) Allocate(ctx context.Context, f fs.FileHandle, off uint64, size u
 	if !ok {
 		return c.done(syscall.ENOTSUP, 0)
 	}
-	return c.done(n.s.allocate(n.StableAttr().Ino, c.ev.Path, c.ev.Pid, fdOf(f), func() syscall.Errno {
+	return c.done(n.s.allocate(n.StableAttr().Ino, c.call.Path, c.call.Pid, fdOf(f), func() syscall.Errno {
 		return a.Allocate(ctx, off, size, mode)
 	}), 0)
 }

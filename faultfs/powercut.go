@@ -555,7 +555,7 @@ func keptList(kept []bool) string {
 }
 
 func unsyncedRecord(e *undoEntry, rule int, result string, n int64, why string) trace.Record {
-	r := trace.Record{Kind: TraceKindUnsynced, Pid: e.pid, Op: string(e.op), Path: e.path,
+	r := trace.Record{Kind: TraceKindUnsynced, Pid: e.pid, Op: trace.OpName(e.op), Path: e.path,
 		Off: e.off, Result: result, N: n, Rule: rule, Fault: why}
 	if e.op == plan.OpWrite {
 		r.Len = int64(len(e.data))
@@ -761,7 +761,7 @@ func (s *server) powerCut(ci CutInfo) bool {
 		ci.Writes, ci.Files, ci.DirOps = st.Writes, st.Files, st.DirOps
 	}
 	s.cut.info = &ci
-	s.traceRecord(trace.Record{T: ci.T, Kind: TraceKindPowerCut, Mark: ci.Trigger, Rule: ci.Rule, Op: ci.Op,
+	s.traceRecord(trace.Record{T: ci.T, Kind: TraceKindPowerCut, Mark: ci.Trigger, Rule: ci.Rule, Op: trace.OpName(ci.Op),
 		Path: ci.Path, Pid: ci.Pid, Fault: cutDesc(ci.Keep, ci.Sector), N: int64(ci.Writes), Len: int64(ci.DirOps)})
 	s.flushTrace()
 	if !ci.Tracking {
@@ -874,11 +874,11 @@ func (s *server) resetLocked(ci *CutInfo, res *RecoverResult) []error {
 		} else {
 			res.DirUndone++
 		}
-		s.traceRecord(trace.Record{Kind: TraceKindUnsynced, Pid: op.pid, Op: string(op.op), Path: op.path, To: op.to,
+		s.traceRecord(trace.Record{Kind: TraceKindUnsynced, Pid: op.pid, Op: trace.OpName(op.op), Path: op.path, To: op.to,
 			Result: result, Rule: ci.Rule, Fault: why})
 	}
 	for _, op := range t.dirops[:k] {
-		s.traceRecord(trace.Record{Kind: TraceKindUnsynced, Pid: op.pid, Op: string(op.op), Path: op.path, To: op.to,
+		s.traceRecord(trace.Record{Kind: TraceKindUnsynced, Pid: op.pid, Op: trace.OpName(op.op), Path: op.path, To: op.to,
 			Result: UnsyncedKept, Rule: ci.Rule, Fault: why})
 	}
 

@@ -116,7 +116,7 @@ func (n *node) writeTorn(c *opCall, f fs.FileHandle, h *handle, path string, dat
 	)
 	ino := n.StableAttr().Ino
 	for _, r := range runs {
-		nw, e := n.s.write(h, ino, path, c.ev.Pid, data[r.lo:r.hi], off+r.lo)
+		nw, e := n.s.write(h, ino, path, c.call.Pid, data[r.lo:r.hi], off+r.lo)
 		n.s.captureWrite(f, path, data[r.lo:r.lo+int64(nw)], off+r.lo)
 		persisted += int64(nw)
 		header = header || (off+r.lo <= 18 && off+r.lo+int64(nw) >= 20)
@@ -137,7 +137,7 @@ func (n *node) writeTorn(c *opCall, f fs.FileHandle, h *handle, path string, dat
 	c.done(errno, persisted)
 	if headerCheck && header && (old[0] != data[18] || old[1] != data[19]) {
 		n.s.traceRecord(trace.Record{
-			Kind: trace.KindHeader, Pid: c.ev.Pid, Op: string(plan.OpWrite), Path: path,
+			Kind: trace.KindHeader, Pid: c.call.Pid, Op: trace.OpWrite, Path: path,
 			OldMode: modeString(old[0], old[1]), NewMode: modeString(data[18], data[19]),
 		})
 	}

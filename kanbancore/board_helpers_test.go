@@ -112,7 +112,7 @@ func (b *testBoard) claim(id string, o ClaimOptions) *Task {
 	return tk
 }
 
-func (b *testBoard) kinds(id string) []string {
+func (b *testBoard) kinds(id string) []EventKind {
 	b.t.Helper()
 	k, err := EventKinds(b.ctx, b.c, id)
 	if err != nil {
@@ -121,7 +121,7 @@ func (b *testBoard) kinds(id string) []string {
 	return k
 }
 
-func (b *testBoard) hasEvent(id, kind string) bool {
+func (b *testBoard) hasEvent(id string, kind EventKind) bool {
 	for _, k := range b.kinds(id) {
 		if k == kind {
 			return true

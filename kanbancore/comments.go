@@ -41,7 +41,7 @@ func AddComment(ctx context.Context, c *Conn, taskID, author, body string) (int6
 		}
 		id, _ = res.LastInsertId()
 		tx.InsertedFor("task_comments", fmt.Sprint(id), taskID)
-		return addEvent(ctx, tx, taskID, 0, "commented", map[string]any{"author": author, "len": len(body)})
+		return addEvent(ctx, tx, taskID, 0, EventCommented, map[string]any{"author": author, "len": len(body)})
 	})
 	return id, err
 }

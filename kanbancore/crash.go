@@ -169,7 +169,7 @@ func deferReclaim(ctx context.Context, c *Conn, op string, r runningRow, key str
 			return err
 		}
 		tx.Updated("tasks", r.id)
-		return addEvent(ctx, tx, r.id, 0, "reclaim_deferred", map[string]any{"worker_pid": r.pid, "expires": newExp, key: value})
+		return addEvent(ctx, tx, r.id, 0, EventReclaimDeferred, map[string]any{"worker_pid": r.pid, "expires": newExp, key: value})
 	})
 }
 
@@ -177,7 +177,7 @@ func deferReclaim(ctx context.Context, c *Conn, op string, r runningRow, key str
 // to ready (CAS on its claim lock), ends its run with end and emits event
 // kind with payload(tx), built after the run is ended. It reports whether the
 // compare-and-swap won.
-func releaseRunning(ctx context.Context, c *Conn, op string, r runningRow, end runEnd, kind string, payload func(tx *Tx) map[string]any) (bool, error) {
+func releaseRunning(ctx context.Context, c *Conn, op string, r runningRow, end runEnd, kind EventKind, payload func(tx *Tx) map[string]any) (bool, error) {
 	var won bool
 	err := c.WriteTxn(ctx, op, func(tx *Tx) error {
 		var err error
@@ -219,7 +219,7 @@ func ReleaseStaleClaims(ctx context.Context, c *Conn, o SweepOptions) (int, erro
 				if _, err := tx.ExecContext(ctx, `UPDATE task_runs SET claim_expires=? WHERE id=(SELECT current_run_id FROM tasks WHERE id=?)`, newExp, r.id); err != nil {
 					return err
 				}
-				return addEvent(ctx, tx, r.id, 0, "claim_extended", map[string]any{"reason": "pid_alive", "worker_pid": r.pid,
+				return addEvent(ctx, tx, r.id, 0, EventClaimExtended, map[string]any{"reason": "pid_alive", "worker_pid": r.pid,
 					"old_expires": r.expires.Int64, "expires": newExp})
 			})
 			if err != nil {
@@ -238,7 +238,7 @@ func ReleaseStaleClaims(ctx context.Context, c *Conn, o SweepOptions) (int, erro
 			continue
 		}
 		won, err := releaseRunning(ctx, c, "release_stale_claims", r,
-			runEnd{outcome: "reclaimed", errText: "stale_lock=" + r.lock, metadata: term.metadata()}, "reclaimed",
+			runEnd{outcome: OutcomeReclaimed, errText: "stale_lock=" + r.lock, metadata: term.metadata()}, EventReclaimed,
 			func(tx *Tx) map[string]any {
 				return map[string]any{"stale_lock": r.lock, "worker_pid": nullInt(int64(r.pid)),
 					"claim_expires": r.expires.Int64, "last_heartbeat_at": nullInt(r.hb.Int64), "now": tx.Now().Unix(),
@@ -328,25 +328,26 @@ func DetectCrashedWorkers(ctx context.Context, c *Conn, o SweepOptions) (CrashRe
 
 // workerExit is how a running task's dead worker ended.
 type workerExit struct {
-	id            string // the task
-	class         string // ClassifyWorkerExit's class
-	code          int
-	errText       string
-	outcome, kind string // the run's outcome and the event's kind
+	id      string // the task
+	class   string // ClassifyWorkerExit's class
+	code    int
+	errText string
+	outcome RunOutcome // the run's outcome
+	kind    EventKind  // the event's kind
 }
 
 // classifyExit classifies the exit of r's dead worker from the reap
 // registry.
 func classifyExit(r runningRow) workerExit {
 	class, code := ClassifyWorkerExit(r.pid)
-	ex := workerExit{id: r.id, class: class, code: code, outcome: "crashed", kind: "crashed"}
+	ex := workerExit{id: r.id, class: class, code: code, outcome: OutcomeCrashed, kind: EventCrashed}
 	switch class {
 	case ExitClean:
 		ex.errText = fmt.Sprintf("worker pid %d exited 0 while the task was still running (protocol violation)", r.pid)
-		ex.kind = "protocol_violation"
+		ex.kind = EventProtocolViolation
 	case ExitRateLimited:
 		ex.errText = fmt.Sprintf("worker pid %d exited with code %d (rate limited)", r.pid, code)
-		ex.outcome, ex.kind = "rate_limited", "rate_limited"
+		ex.outcome, ex.kind = OutcomeRateLimited, EventRateLimited
 	case ExitNonzero:
 		ex.errText = fmt.Sprintf("worker pid %d exited with code %d", r.pid, code)
 	case ExitSignaled:
@@ -399,7 +400,7 @@ func countCrashes(ctx context.Context, c *Conn, crashes []workerExit, failureLim
 		if protocol || systemic {
 			limit = 1
 		}
-		blocked, err := recordTaskFailure(ctx, c, cr.id, cr.errText, failureOpts{outcome: "crashed", limit: limit,
+		blocked, err := recordTaskFailure(ctx, c, cr.id, cr.errText, failureOpts{outcome: OutcomeCrashed, limit: limit,
 			extra: map[string]any{"systemic": systemic, "protocol_violation": protocol}})
 		if err != nil {
 			return err
@@ -412,7 +413,7 @@ func countCrashes(ctx context.Context, c *Conn, crashes []workerExit, failureLim
 }
 
 type failureOpts struct {
-	outcome      string
+	outcome      RunOutcome
 	limit        int // caller's failure_limit; 0 = DefaultFailureLimit
 	releaseClaim bool
 	endRun       bool
@@ -453,7 +454,7 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 			tx.Transition(id, t.Status, StatusBlocked)
 			var rid int64
 			if f.endRun {
-				if rid, err = endRun(ctx, tx, id, runEnd{outcome: "gave_up", errText: errText}); err != nil {
+				if rid, err = endRun(ctx, tx, id, runEnd{outcome: OutcomeGaveUp, errText: errText}); err != nil {
 					return err
 				}
 			}
@@ -462,7 +463,7 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 			for k, v := range f.extra {
 				p[k] = v
 			}
-			return addEvent(ctx, tx, id, rid, "gave_up", p)
+			return addEvent(ctx, tx, id, rid, EventGaveUp, p)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE tasks SET consecutive_failures=?, last_failure_error=? WHERE id=?`, failures, errText, id); err != nil {
 			return err
@@ -480,7 +481,7 @@ func recordTaskFailure(ctx context.Context, c *Conn, id, errText string, f failu
 					return err
 				}
 			}
-			return addEvent(ctx, tx, id, rid, f.outcome, map[string]any{"error": errText, "failures": failures})
+			return addEvent(ctx, tx, id, rid, f.outcome.event(), map[string]any{"error": errText, "failures": failures})
 		}
 		return nil
 	})
@@ -501,7 +502,7 @@ func EnforceMaxRuntime(ctx context.Context, c *Conn, o SweepOptions) ([]string, 
 		}
 		errText := fmt.Sprintf("max runtime %ds exceeded after %ds (pid %d)", r.maxRuntime.Int64, elapsed, r.pid)
 		won, err := releaseRunning(ctx, c, "enforce_max_runtime", r,
-			runEnd{outcome: "timed_out", errText: errText, metadata: term.metadata()}, "timed_out",
+			runEnd{outcome: OutcomeTimedOut, errText: errText, metadata: term.metadata()}, EventTimedOut,
 			func(*Tx) map[string]any {
 				return map[string]any{"elapsed": elapsed, "limit": r.maxRuntime.Int64,
 					"worker_pid": nullInt(int64(r.pid))}
@@ -509,7 +510,7 @@ func EnforceMaxRuntime(ctx context.Context, c *Conn, o SweepOptions) ([]string, 
 		if err != nil || !won {
 			return false, err
 		}
-		_, err = recordTaskFailure(ctx, c, r.id, errText, failureOpts{outcome: "timed_out", limit: o.FailureLimit})
+		_, err = recordTaskFailure(ctx, c, r.id, errText, failureOpts{outcome: OutcomeTimedOut, limit: o.FailureLimit})
 		return true, err
 	}, `t.max_runtime_seconds IS NOT NULL AND t.max_runtime_seconds > 0 AND t.claim_lock LIKE ?`, Hostname()+":%")
 }
@@ -561,7 +562,7 @@ func DetectStaleRunning(ctx context.Context, c *Conn, timeout time.Duration, o S
 			return false, deferReclaim(ctx, c, "detect_stale_running_defer", r, "reason", "stale")
 		}
 		won, err := releaseRunning(ctx, c, "detect_stale_running", r,
-			runEnd{outcome: "stale", metadata: term.metadata()}, "stale",
+			runEnd{outcome: OutcomeStale, metadata: term.metadata()}, EventStale,
 			func(*Tx) map[string]any {
 				return map[string]any{"worker_pid": nullInt(int64(r.pid)),
 					"last_heartbeat_at": nullInt(r.hb.Int64), "timeout": limit}

@@ -108,7 +108,7 @@ func TestBoardStaleClaims(t *testing.T) {
 		if !slices.Contains(f.signals, "900001:terminated") {
 			t.Fatalf("no SIGTERM to the dead worker: %v", f.signals)
 		}
-		evs := must[[]Event](t)(ListEvents(b.ctx, b.c, dead))
+		evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, dead))
 		rec := evs[len(evs)-1]
 		for _, k := range []string{"claim_expires", "last_heartbeat_at", "worker_pid", "host_local", "stale_lock"} {
 			if _, ok := rec.Payload[k]; !ok || rec.Kind != "reclaimed" {
@@ -233,7 +233,7 @@ func TestBoardCrashClassificationAndBreaker(t *testing.T) {
 			must[CrashReport](t)(DetectCrashedWorkers(b.ctx, b.c, SweepOptions{}))
 		}
 		b.wantStatus(cr, StatusBlocked)
-		evs := must[[]Event](t)(ListEvents(b.ctx, b.c, cr))
+		evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, cr))
 		last := evs[len(evs)-1]
 		if last.Kind != "gave_up" || last.Payload["failures"] != float64(2) || last.Payload["limit_source"] != "dispatcher" {
 			t.Fatalf("gave_up event %+v", last)

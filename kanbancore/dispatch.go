@@ -318,7 +318,7 @@ func (d *dispatcher) claimAndSpawn(ctx context.Context, t Task, lane string) err
 	if err != nil {
 		res.SpawnFailed = append(res.SpawnFailed, t.ID)
 		blocked, ferr := recordTaskFailure(ctx, c, t.ID, "spawn failed: "+err.Error(),
-			failureOpts{outcome: "spawn_failed", limit: o.FailureLimit, releaseClaim: true, endRun: true})
+			failureOpts{outcome: OutcomeSpawnFailed, limit: o.FailureLimit, releaseClaim: true, endRun: true})
 		if ferr != nil {
 			return ferr
 		}
@@ -396,6 +396,6 @@ func setWorkerPID(ctx context.Context, c *Conn, t Task, pid int, ws string) erro
 				return err
 			}
 		}
-		return addEvent(ctx, tx, t.ID, t.CurrentRunID, "spawned", map[string]any{"pid": pid, "workspace": ws})
+		return addEvent(ctx, tx, t.ID, t.CurrentRunID, EventSpawned, map[string]any{"pid": pid, "workspace": ws})
 	})
 }

@@ -178,7 +178,7 @@ func TestBoardExecSpawnerRealProcess(t *testing.T) {
 		if !slices.Equal(res.Crashed, []string{id}) {
 			t.Fatalf("crash not detected: %+v", res)
 		}
-		evs := must[[]Event](t)(ListEvents(b.ctx, b.c, id))
+		evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, id))
 		found := false
 		for _, e := range evs {
 			if e.Kind == "crashed" && strings.Contains(fmt.Sprint(e.Payload["error"]), "exited with code 3") {

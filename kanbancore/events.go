@@ -5,20 +5,72 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
-// Event is one row of task_events.
-type Event struct {
+// TaskEvent is one row of task_events.
+type TaskEvent struct {
 	ID        int64          `json:"id"`
 	TaskID    string         `json:"task_id"`
 	RunID     int64          `json:"run_id,omitempty"` // 0 = NULL
-	Kind      string         `json:"kind"`
+	Kind      EventKind      `json:"kind"`
 	Payload   map[string]any `json:"payload,omitempty"`
 	CreatedAt int64          `json:"created_at"`
 }
 
+// EventKind is the kind of a task_events row (its kind column). The values
+// are the original Python layer's and are on disk: they never change.
+type EventKind string
+
+// The event kinds. The run-ending ones share their name with the run's
+// outcome (RunOutcome.event).
+const (
+	EventCreated                        EventKind = "created"
+	EventLinked                         EventKind = "linked"
+	EventUnlinked                       EventKind = "unlinked"
+	EventPromoted                       EventKind = "promoted"
+	EventClaimed                        EventKind = "claimed"
+	EventClaimRejected                  EventKind = "claim_rejected"
+	EventSpawned                        EventKind = "spawned"
+	EventHeartbeat                      EventKind = "heartbeat"
+	EventCompleted                      EventKind = "completed"
+	EventCompletionBlockedHallucination EventKind = "completion_blocked_hallucination"
+	EventBlocked                        EventKind = "blocked"
+	EventUnblocked                      EventKind = "unblocked"
+	EventScheduled                      EventKind = "scheduled"
+	EventReviewRequested                EventKind = "review_requested"
+	EventAssigned                       EventKind = "assigned"
+	EventCommented                      EventKind = "commented"
+	EventArchived                       EventKind = "archived"
+	EventClaimExtended                  EventKind = "claim_extended"
+	EventReclaimDeferred                EventKind = "reclaim_deferred"
+	EventReclaimed                      EventKind = "reclaimed"
+	EventStale                          EventKind = "stale"
+	EventTimedOut                       EventKind = "timed_out"
+	EventCrashed                        EventKind = "crashed"
+	EventProtocolViolation              EventKind = "protocol_violation"
+	EventRateLimited                    EventKind = "rate_limited"
+	EventSpawnFailed                    EventKind = "spawn_failed"
+	EventGaveUp                         EventKind = "gave_up"
+	EventRespawnGuarded                 EventKind = "respawn_guarded"
+	// Written only by the original (a status edit, a priority change);
+	// this layer reads them from older boards.
+	EventStatus        EventKind = "status"
+	EventReprioritized EventKind = "reprioritized"
+)
+
+// sqlKinds renders kinds as SQL string literals separated by commas, for
+// an IN (...) list.
+func sqlKinds(kinds ...EventKind) string {
+	q := make([]string, len(kinds))
+	for i, k := range kinds {
+		q[i] = "'" + string(k) + "'"
+	}
+	return strings.Join(q, ",")
+}
+
 // addEvent inserts an event inside tx and records the row.
-func addEvent(ctx context.Context, tx *Tx, taskID string, runID int64, kind string, payload map[string]any) error {
+func addEvent(ctx context.Context, tx *Tx, taskID string, runID int64, kind EventKind, payload map[string]any) error {
 	var p any
 	if payload != nil {
 		b, err := json.Marshal(payload)
@@ -42,13 +94,13 @@ func addEvent(ctx context.Context, tx *Tx, taskID string, runID int64, kind stri
 }
 
 // ListEvents returns a task's events oldest first (all tasks when taskID is "").
-func ListEvents(ctx context.Context, c *Conn, taskID string) ([]Event, error) {
+func ListEvents(ctx context.Context, c *Conn, taskID string) ([]TaskEvent, error) {
 	q, args := forTask(`SELECT id, task_id, run_id, kind, payload, created_at FROM task_events`, taskID)
 	return queryAll(ctx, c, scanEvent, q, args...)
 }
 
-func scanEvent(s rowScanner) (Event, error) {
-	var e Event
+func scanEvent(s rowScanner) (TaskEvent, error) {
+	var e TaskEvent
 	var run sql.NullInt64
 	var payload sql.NullString
 	if err := s.Scan(&e.ID, &e.TaskID, &run, &e.Kind, &payload, &e.CreatedAt); err != nil {
@@ -62,12 +114,12 @@ func scanEvent(s rowScanner) (Event, error) {
 }
 
 // EventKinds returns the kinds of a task's events, oldest first.
-func EventKinds(ctx context.Context, c *Conn, taskID string) ([]string, error) {
+func EventKinds(ctx context.Context, c *Conn, taskID string) ([]EventKind, error) {
 	evs, err := ListEvents(ctx, c, taskID)
 	if err != nil {
 		return nil, err
 	}
-	kinds := make([]string, len(evs))
+	kinds := make([]EventKind, len(evs))
 	for i, e := range evs {
 		kinds[i] = e.Kind
 	}

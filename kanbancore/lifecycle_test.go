@@ -145,7 +145,7 @@ func TestBoardCommentsAndEventsLifecycle(t *testing.T) {
 		id2 := b.create(CreateOptions{Title: "y"})
 		b.claim(id2, ClaimOptions{})
 		must[bool](t)(CompleteTask(b.ctx, b.c, id2, CompleteOptions{Result: "r"}))
-		if k := b.kinds(id2); !slices.Equal(k, []string{"created", "claimed", "completed"}) {
+		if k := b.kinds(id2); !slices.Equal(k, []EventKind{"created", "claimed", "completed"}) {
 			t.Fatalf("events %v", k)
 		}
 		// A completion naming phantom cards is refused with its own event.

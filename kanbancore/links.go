@@ -103,7 +103,7 @@ func LinkTasks(ctx context.Context, c *Conn, parent, child string) error {
 				tx.Transition(child, StatusReady, StatusTodo)
 			}
 		}
-		return addEvent(ctx, tx, child, 0, "linked", map[string]any{"parent": parent})
+		return addEvent(ctx, tx, child, 0, EventLinked, map[string]any{"parent": parent})
 	})
 }
 
@@ -117,7 +117,7 @@ func UnlinkTasks(ctx context.Context, c *Conn, parent, child string) (bool, erro
 		}
 		ok = true
 		tx.Deleted("task_links", parent+">"+child)
-		return addEvent(ctx, tx, child, 0, "unlinked", map[string]any{"parent": parent})
+		return addEvent(ctx, tx, child, 0, EventUnlinked, map[string]any{"parent": parent})
 	})
 	if err != nil || !ok {
 		return ok, err
@@ -176,12 +176,12 @@ func RecomputeReady(ctx context.Context, c *Conn, failureLimit int) (int, error)
 					continue
 				}
 				var last sql.NullString
-				err := tx.QueryRowContext(ctx, `SELECT kind FROM task_events WHERE task_id=? AND kind IN ('blocked','unblocked')
+				err := tx.QueryRowContext(ctx, `SELECT kind FROM task_events WHERE task_id=? AND kind IN (`+sqlKinds(EventBlocked, EventUnblocked)+`)
 					ORDER BY id DESC LIMIT 1`, k.id).Scan(&last)
 				if err != nil && err != sql.ErrNoRows {
 					return err
 				}
-				if last.String == "blocked" {
+				if EventKind(last.String) == EventBlocked {
 					continue
 				}
 			}
@@ -194,7 +194,7 @@ func RecomputeReady(ctx context.Context, c *Conn, failureLimit int) (int, error)
 			}
 			tx.Transition(k.id, k.status, StatusReady)
 			promoted++
-			if err := addEvent(ctx, tx, k.id, 0, "promoted", nil); err != nil {
+			if err := addEvent(ctx, tx, k.id, 0, EventPromoted, nil); err != nil {
 				return err
 			}
 		}

@@ -91,7 +91,7 @@ func PromoteTask(ctx context.Context, c *Conn, id string, o PromoteOptions) (boo
 		if err := reclaimDanglingRun(ctx, tx, id); err != nil {
 			return err
 		}
-		return addEvent(ctx, tx, id, 0, "promoted", map[string]any{"manual": true, "actor": nullStr(o.Actor),
+		return addEvent(ctx, tx, id, 0, EventPromoted, map[string]any{"manual": true, "actor": nullStr(o.Actor),
 			"reason": nullStr(o.Reason), "source_status": from, "forced": o.Force && len(undone) > 0})
 	})
 	return ok, err
@@ -186,7 +186,7 @@ func writePriorAttempts(b *strings.Builder, runs []TaskRun) {
 		fmt.Fprintf(b, "(%d attempts, showing most recent %d)\n", len(prior), workerContextAttemptsMax)
 	}
 	for i, r := range prior[first:] {
-		fmt.Fprintf(b, "### Attempt %d — %s (%s, %s)\n", first+i+1, orDash(r.Outcome), orDash(r.Profile), epochUTC(r.EndedAt))
+		fmt.Fprintf(b, "### Attempt %d — %s (%s, %s)\n", first+i+1, orDash(string(r.Outcome)), orDash(r.Profile), epochUTC(r.EndedAt))
 		if r.Summary != "" {
 			fmt.Fprintf(b, "%s\n", r.Summary)
 		}

@@ -31,7 +31,7 @@ func TestBoardGCEvents(t *testing.T) {
 		if n != before[done]+before[arch] {
 			t.Fatalf("deleted %d, want %d", n, before[done]+before[arch])
 		}
-		if k := b.kinds(done); !slices.Equal(k, []string{"commented"}) {
+		if k := b.kinds(done); !slices.Equal(k, []EventKind{"commented"}) {
 			t.Fatalf("done task keeps %v", k)
 		}
 		if count(arch) != 0 || count(live) != before[live] || count(blocked) != before[blocked] {
@@ -102,7 +102,7 @@ func TestBoardPromoteTask(t *testing.T) {
 		if !must[bool](t)(PromoteTask(b.ctx, b.c, bl, PromoteOptions{Actor: "op", Reason: "retry"})) {
 			t.Fatal("blocked not promoted")
 		}
-		evs := must[[]Event](t)(ListEvents(b.ctx, b.c, bl))
+		evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, bl))
 		last := evs[len(evs)-1]
 		if tk := b.task(bl); tk.Status != StatusReady || tk.ConsecutiveFailures != 5 || last.Kind != "promoted" || last.Payload["manual"] != true || last.Payload["source_status"] != StatusBlocked {
 			t.Fatalf("%+v %+v", tk, last)

@@ -20,14 +20,16 @@ const (
 
 // Respawn-guard windows of the original, in board seconds.
 const (
-	RespawnGuardSuccessWindow  = 3600  // a completed run this recent is proof of success
-	RespawnGuardPRWindow       = 86400 // a PR URL in a comment this recent blocks a respawn
-	DefaultRateLimitCooldown   = 300 * time.Second
-	EnvRateLimitCooldown       = "SQLCHAOS_KANBAN_RATE_LIMIT_COOLDOWN_SECONDS"
-	reviewLane, readyLane      = "review", "ready"
-	respawnGuardedEvent        = "respawn_guarded"
-	respawnGuardRequeueKindsIn = `'status','promoted','unblocked','reclaimed'`
+	RespawnGuardSuccessWindow = 3600  // a completed run this recent is proof of success
+	RespawnGuardPRWindow      = 86400 // a PR URL in a comment this recent blocks a respawn
+	DefaultRateLimitCooldown  = 300 * time.Second
+	EnvRateLimitCooldown      = "SQLCHAOS_KANBAN_RATE_LIMIT_COOLDOWN_SECONDS"
+	reviewLane, readyLane     = "review", "ready"
 )
+
+// respawnGuardRequeueKindsIn lists, for a SQL IN, the events that put a
+// task back to work after its last success.
+var respawnGuardRequeueKindsIn = sqlKinds(EventStatus, EventPromoted, EventUnblocked, EventReclaimed)
 
 // respawnBlockerRE matches a last failure that reads like a quota or auth
 // wall (the KDB-b405 form, auth\w* included).
@@ -98,7 +100,7 @@ func CheckRespawnGuard(ctx context.Context, c *Conn, id string, o GuardOptions) 
 	if err != nil && err != sql.ErrNoRows {
 		return "", err
 	}
-	if err == nil && outcome.String == "rate_limited" {
+	if err == nil && RunOutcome(outcome.String) == OutcomeRateLimited {
 		if cooldown > 0 && now-ended.Int64 < int64(cooldown/time.Second) {
 			return GuardRateLimitCooldown, nil
 		}
@@ -143,15 +145,15 @@ func CheckRespawnGuard(ctx context.Context, c *Conn, id string, o GuardOptions) 
 // guard for many ticks does not grow its event log by one row per tick.
 func recordRespawnGuarded(ctx context.Context, c *Conn, id, reason, lane string) error {
 	return c.WriteTxn(ctx, "respawn_guarded", func(tx *Tx) error {
-		var kind string
+		var kind EventKind
 		var payload sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT kind, payload FROM task_events WHERE task_id=? ORDER BY id DESC LIMIT 1`, id).Scan(&kind, &payload)
 		if err != nil && err != sql.ErrNoRows {
 			return err
 		}
-		if kind == respawnGuardedEvent && strings.Contains(payload.String, `"reason":"`+reason+`"`) {
+		if kind == EventRespawnGuarded && strings.Contains(payload.String, `"reason":"`+reason+`"`) {
 			return nil
 		}
-		return addEvent(ctx, tx, id, 0, respawnGuardedEvent, map[string]any{"reason": reason, "lane": lane})
+		return addEvent(ctx, tx, id, 0, EventRespawnGuarded, map[string]any{"reason": reason, "lane": lane})
 	})
 }

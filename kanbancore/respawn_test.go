@@ -202,7 +202,7 @@ func TestBoardDispatchRespawnGuard(t *testing.T) {
 			id := b.create(CreateOptions{Title: "event-check", Assignee: "alice"})
 			b.endedRun(id, "completed", 60*time.Second)
 			dispatch(b, DispatchOptions{})
-			evs := must[[]Event](t)(ListEvents(b.ctx, b.c, id))
+			evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, id))
 			last := evs[len(evs)-1]
 			if last.Kind != "respawn_guarded" || last.Payload["reason"] != GuardRecentSuccess {
 				t.Fatalf("events %+v", evs)
@@ -210,12 +210,12 @@ func TestBoardDispatchRespawnGuard(t *testing.T) {
 			// A second guarded tick does not add a duplicate event; a new
 			// reason does.
 			dispatch(b, DispatchOptions{})
-			if n := len(must[[]Event](t)(ListEvents(b.ctx, b.c, id))); n != len(evs) {
+			if n := len(must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, id))); n != len(evs) {
 				t.Fatalf("second tick added %d events", n-len(evs))
 			}
 			b.exec(`UPDATE tasks SET last_failure_error='unauthorized' WHERE id=?`, id)
 			dispatch(b, DispatchOptions{})
-			evs2 := must[[]Event](t)(ListEvents(b.ctx, b.c, id))
+			evs2 := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, id))
 			if len(evs2) != len(evs)+1 || evs2[len(evs2)-1].Payload["reason"] != GuardBlockerAuth {
 				t.Fatalf("new reason not recorded: %+v", evs2)
 			}

@@ -34,7 +34,7 @@ func RequestReview(ctx context.Context, c *Conn, id string, o RequestReviewOptio
 		}
 		summary := firstLine(o.Summary, 400)
 		ok, err = moveEndingRun(ctx, tx, id, from, StatusReview, q, args,
-			runEnd{outcome: "review_requested", summary: summary}, "review_requested", func() map[string]any {
+			runEnd{outcome: OutcomeReviewRequested, summary: summary}, EventReviewRequested, func() map[string]any {
 				return map[string]any{"summary": nullStr(summary), "source_status": from}
 			})
 		return err

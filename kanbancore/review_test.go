@@ -70,7 +70,7 @@ func TestBoardReviewColumn(t *testing.T) {
 			if err != nil || tk == nil || tk.Status != StatusRunning || tk.ClaimLock != "host:7" || tk.CurrentRunID == 0 {
 				t.Fatalf("claimed %+v, %v", tk, err)
 			}
-			evs := must[[]Event](t)(ListEvents(b.ctx, b.c, id))
+			evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, id))
 			last := evs[len(evs)-1]
 			if last.Kind != "claimed" || last.Payload["source_status"] != StatusReview || last.RunID != tk.CurrentRunID {
 				t.Fatalf("claimed event %+v", last)

@@ -9,22 +9,46 @@ import (
 
 // TaskRun is one row of task_runs: one attempt at a task.
 type TaskRun struct {
-	ID                int64  `json:"id"`
-	TaskID            string `json:"task_id"`
-	Profile           string `json:"profile,omitempty"`
-	Status            string `json:"status"`
-	ClaimLock         string `json:"claim_lock,omitempty"`
-	ClaimExpires      int64  `json:"claim_expires,omitempty"`
-	WorkerPID         int    `json:"worker_pid,omitempty"`
-	MaxRuntimeSeconds int64  `json:"max_runtime_seconds,omitempty"`
-	LastHeartbeatAt   int64  `json:"last_heartbeat_at,omitempty"`
-	StartedAt         int64  `json:"started_at"`
-	EndedAt           int64  `json:"ended_at,omitempty"` // 0 = open
-	Outcome           string `json:"outcome,omitempty"`
-	Summary           string `json:"summary,omitempty"`
-	Metadata          string `json:"metadata,omitempty"`
-	Error             string `json:"error,omitempty"`
+	ID                int64      `json:"id"`
+	TaskID            string     `json:"task_id"`
+	Profile           string     `json:"profile,omitempty"`
+	Status            string     `json:"status"`
+	ClaimLock         string     `json:"claim_lock,omitempty"`
+	ClaimExpires      int64      `json:"claim_expires,omitempty"`
+	WorkerPID         int        `json:"worker_pid,omitempty"`
+	MaxRuntimeSeconds int64      `json:"max_runtime_seconds,omitempty"`
+	LastHeartbeatAt   int64      `json:"last_heartbeat_at,omitempty"`
+	StartedAt         int64      `json:"started_at"`
+	EndedAt           int64      `json:"ended_at,omitempty"` // 0 = open
+	Outcome           RunOutcome `json:"outcome,omitempty"`
+	Summary           string     `json:"summary,omitempty"`
+	Metadata          string     `json:"metadata,omitempty"`
+	Error             string     `json:"error,omitempty"`
 }
+
+// RunOutcome is how a run ended (task_runs.outcome). The values are the
+// original Python layer's and are on disk: they never change.
+type RunOutcome string
+
+// The run outcomes.
+const (
+	OutcomeCompleted       RunOutcome = "completed"
+	OutcomeBlocked         RunOutcome = "blocked"
+	OutcomeScheduled       RunOutcome = "scheduled"
+	OutcomeReviewRequested RunOutcome = "review_requested"
+	OutcomeArchived        RunOutcome = "archived"
+	OutcomeReclaimed       RunOutcome = "reclaimed"
+	OutcomeStale           RunOutcome = "stale"
+	OutcomeTimedOut        RunOutcome = "timed_out"
+	OutcomeCrashed         RunOutcome = "crashed"
+	OutcomeRateLimited     RunOutcome = "rate_limited"
+	OutcomeSpawnFailed     RunOutcome = "spawn_failed"
+	OutcomeGaveUp          RunOutcome = "gave_up"
+)
+
+// event is the kind of the event of o's name, which a failure below the
+// breaker's limit emits when it ends the run with outcome o.
+func (o RunOutcome) event() EventKind { return EventKind(o) }
 
 // Open reports whether the run has not ended.
 func (r TaskRun) Open() bool { return r.EndedAt == 0 }
@@ -39,7 +63,7 @@ func scanRun(s rowScanner) (TaskRun, error) {
 	err := s.Scan(&r.ID, &r.TaskID, &profile, &r.Status, &lock, &exp, &pid, &maxrt, &hb, &r.StartedAt, &ended,
 		&outcome, &summary, &meta, &errs)
 	r.Profile, r.ClaimLock, r.Outcome, r.Summary, r.Metadata, r.Error =
-		profile.String, lock.String, outcome.String, summary.String, meta.String, errs.String
+		profile.String, lock.String, RunOutcome(outcome.String), summary.String, meta.String, errs.String
 	r.ClaimExpires, r.WorkerPID, r.MaxRuntimeSeconds, r.LastHeartbeatAt, r.EndedAt =
 		exp.Int64, int(pid.Int64), maxrt.Int64, hb.Int64, ended.Int64
 	return r, err
@@ -69,7 +93,7 @@ func openRun(ctx context.Context, tx *Tx, taskID, profile, lock string, expires,
 
 // runEnd describes how a run ends.
 type runEnd struct {
-	outcome  string
+	outcome  RunOutcome
 	status   string // run status; defaults to outcome
 	summary  string
 	errText  string
@@ -90,7 +114,7 @@ func endRun(ctx context.Context, tx *Tx, taskID string, e runEnd) (int64, error)
 		return 0, nil
 	}
 	if e.status == "" {
-		e.status = e.outcome
+		e.status = string(e.outcome)
 	}
 	var meta any
 	if e.metadata != nil {

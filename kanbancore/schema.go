@@ -139,7 +139,7 @@ var postMigrationIndexes = []string{
 }
 
 // eventRenames are the original's one-time event-kind renames.
-var eventRenames = [][2]string{{"ready", "promoted"}, {"priority", "reprioritized"}, {"spawn_auto_blocked", "gave_up"}}
+var eventRenames = [][2]EventKind{{"ready", EventPromoted}, {"priority", EventReprioritized}, {"spawn_auto_blocked", EventGaveUp}}
 
 // migrate creates the schema and brings an older board up to date. Like the
 // original's executescript it runs each statement in autocommit, and every

@@ -315,11 +315,11 @@ func CreateTask(ctx context.Context, c *Conn, o CreateOptions) (string, error) {
 		}
 		payload := map[string]any{"assignee": nullStr(o.Assignee), "status": status, "parents": o.Parents,
 			"tenant": nullStr(o.Tenant), "branch_name": nullStr(o.BranchName), "skills": o.Skills}
-		if err := addEvent(ctx, tx, id, 0, "created", payload); err != nil {
+		if err := addEvent(ctx, tx, id, 0, EventCreated, payload); err != nil {
 			return err
 		}
 		if status == StatusBlocked {
-			return addEvent(ctx, tx, id, 0, "blocked", map[string]any{"reason": "initial_status", "kind": nil})
+			return addEvent(ctx, tx, id, 0, EventBlocked, map[string]any{"reason": "initial_status", "kind": nil})
 		}
 		return nil
 	})
@@ -470,7 +470,7 @@ func claimCAS(ctx context.Context, tx *Tx, id string, t *Task, from, claimer str
 	for k, v := range extra {
 		payload[k] = v
 	}
-	return true, addEvent(ctx, tx, id, rid, "claimed", payload)
+	return true, addEvent(ctx, tx, id, rid, EventClaimed, payload)
 }
 
 func (c *Conn) claimTTL(ttl time.Duration) int64 {
@@ -512,7 +512,7 @@ func ClaimTask(ctx context.Context, c *Conn, id string, o ClaimOptions) (*Task, 
 			}
 			if n, _ := res.RowsAffected(); n == 1 {
 				tx.Transition(id, StatusReady, StatusTodo)
-				return addEvent(ctx, tx, id, 0, "claim_rejected", map[string]any{"reason": "parents_not_done", "parents": undone})
+				return addEvent(ctx, tx, id, 0, EventClaimRejected, map[string]any{"reason": "parents_not_done", "parents": undone})
 			}
 			return nil
 		}
@@ -583,7 +583,7 @@ func HeartbeatWorker(ctx context.Context, c *Conn, id, note string, expectedRunI
 		if note != "" {
 			p = map[string]any{"note": note}
 		}
-		return addEvent(ctx, tx, id, rid.Int64, "heartbeat", p)
+		return addEvent(ctx, tx, id, rid.Int64, EventHeartbeat, p)
 	})
 	return ok, err
 }
@@ -627,7 +627,7 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 				if ok, err := taskExists(ctx, tx.Conn, id); err != nil || !ok {
 					return err
 				}
-				return addEvent(ctx, tx, id, 0, "completion_blocked_hallucination", map[string]any{"phantom_cards": phantom})
+				return addEvent(ctx, tx, id, 0, EventCompletionBlockedHallucination, map[string]any{"phantom_cards": phantom})
 			})
 			if err != nil {
 				return false, err
@@ -656,7 +656,7 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 		ok = true
 		tx.Transition(id, from, StatusDone)
 		summary := firstLine(o.Summary, 400)
-		rid, err := endRun(ctx, tx, id, runEnd{outcome: "completed", status: "done", summary: summary, metadata: o.Metadata})
+		rid, err := endRun(ctx, tx, id, runEnd{outcome: OutcomeCompleted, status: "done", summary: summary, metadata: o.Metadata})
 		if err != nil {
 			return err
 		}
@@ -670,7 +670,7 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 			rid, _ = res.LastInsertId()
 			tx.InsertedFor("task_runs", fmt.Sprint(rid), id)
 		}
-		return addEvent(ctx, tx, id, rid, "completed", map[string]any{"result_len": len(o.Result), "summary": nullStr(summary)})
+		return addEvent(ctx, tx, id, rid, EventCompleted, map[string]any{"result_len": len(o.Result), "summary": nullStr(summary)})
 	})
 	if err != nil || !ok {
 		return ok, err
@@ -690,7 +690,7 @@ func CompleteTask(ctx context.Context, c *Conn, id string, o CompleteOptions) (b
 // transition from → to, ends the task's open run with end and emits event
 // kind with payload(), built after the run is ended. won is true once the row
 // changed, even when ending the run or adding the event then fails.
-func moveEndingRun(ctx context.Context, tx *Tx, id, from, to, q string, args []any, end runEnd, kind string, payload func() map[string]any) (won bool, err error) {
+func moveEndingRun(ctx context.Context, tx *Tx, id, from, to, q string, args []any, end runEnd, kind EventKind, payload func() map[string]any) (won bool, err error) {
 	if one, err := tx.execOne(ctx, q, args...); err != nil || !one {
 		return false, err
 	}
@@ -769,7 +769,7 @@ func BlockTask(ctx context.Context, c *Conn, id string, o BlockOptions) (bool, e
 			args = append(args, o.ExpectedRunID)
 		}
 		ok, err = moveEndingRun(ctx, tx, id, t.Status, target, q, args,
-			runEnd{outcome: "blocked", summary: firstLine(o.Reason, 400)}, "blocked", func() map[string]any {
+			runEnd{outcome: OutcomeBlocked, summary: firstLine(o.Reason, 400)}, EventBlocked, func() map[string]any {
 				return map[string]any{"reason": nullStr(o.Reason), "kind": nullStr(o.Kind),
 					"recurrences": recur, "source_status": t.Status, "status": target}
 			})
@@ -805,7 +805,7 @@ func UnblockTask(ctx context.Context, c *Conn, id string) (bool, error) {
 		if err := reclaimDanglingRun(ctx, tx, id); err != nil {
 			return err
 		}
-		return addEvent(ctx, tx, id, 0, "unblocked", map[string]any{"status": target, "source_status": from})
+		return addEvent(ctx, tx, id, 0, EventUnblocked, map[string]any{"status": target, "source_status": from})
 	})
 	return ok, err
 }
@@ -827,7 +827,7 @@ func ScheduleTask(ctx context.Context, c *Conn, id string, until time.Time, reas
 		ok, err = moveEndingRun(ctx, tx, id, from, StatusScheduled,
 			`UPDATE tasks SET status='scheduled', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
 			WHERE id=? AND status=?`, []any{id, from},
-			runEnd{outcome: "scheduled"}, "scheduled", func() map[string]any {
+			runEnd{outcome: OutcomeScheduled}, EventScheduled, func() map[string]any {
 				var u any
 				if !until.IsZero() {
 					u = until.Unix()
@@ -861,7 +861,7 @@ func AssignTask(ctx context.Context, c *Conn, id, assignee string) (bool, error)
 		}
 		ok = true
 		tx.Updated("tasks", id)
-		return addEvent(ctx, tx, id, 0, "assigned", map[string]any{"assignee": nullStr(assignee), "previous": nullStr(t.Assignee)})
+		return addEvent(ctx, tx, id, 0, EventAssigned, map[string]any{"assignee": nullStr(assignee), "previous": nullStr(t.Assignee)})
 	})
 	return ok, err
 }
@@ -878,7 +878,7 @@ func ArchiveTask(ctx context.Context, c *Conn, id string) (bool, error) {
 		ok, err = moveEndingRun(ctx, tx, id, from, StatusArchived,
 			`UPDATE tasks SET status='archived', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL
 			WHERE id=? AND status=?`, []any{id, from},
-			runEnd{outcome: "archived"}, "archived", func() map[string]any {
+			runEnd{outcome: OutcomeArchived}, EventArchived, func() map[string]any {
 				return map[string]any{"source_status": from}
 			})
 		return err
@@ -1002,7 +1002,7 @@ func ReclaimTask(ctx context.Context, c *Conn, id, reason string, p ProcessOps) 
 		ok, err = moveEndingRun(ctx, tx, id, StatusRunning, StatusReady,
 			`UPDATE tasks SET status='ready', claim_lock=NULL, claim_expires=NULL, worker_pid=NULL,
 			consecutive_failures=0, last_failure_error=NULL WHERE id=? AND status='running' AND claim_lock IS ?`, []any{id, nullStr(t.ClaimLock)},
-			runEnd{outcome: "reclaimed", errText: "manual reclaim: " + reason, metadata: term.metadata()}, "reclaimed",
+			runEnd{outcome: OutcomeReclaimed, errText: "manual reclaim: " + reason, metadata: term.metadata()}, EventReclaimed,
 			func() map[string]any {
 				return map[string]any{"manual": true, "reason": nullStr(reason),
 					"stale_lock": nullStr(t.ClaimLock), "worker_pid": nullInt(int64(t.WorkerPID))}

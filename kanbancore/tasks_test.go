@@ -71,7 +71,7 @@ func TestBoardMigratesLegacyDBBeforeOptionalColumnIndexes(t *testing.T) {
 				t.Fatalf("index %s missing", idx)
 			}
 		}
-		if k := b.kinds("t_legacy01"); !slices.Equal(k, []string{"promoted"}) {
+		if k := b.kinds("t_legacy01"); !slices.Equal(k, []EventKind{"promoted"}) {
 			t.Fatalf("event rename: %v", k)
 		}
 		// The legacy running task got a synthesised open run.
@@ -117,7 +117,7 @@ func TestBoardCreateReadinessAndValidation(t *testing.T) {
 		b.wantStatus(tr, StatusTriage)
 		bl := b.create(CreateOptions{Title: "bl", InitialStatus: StatusBlocked})
 		b.wantStatus(bl, StatusBlocked)
-		if k := b.kinds(bl); !slices.Equal(k, []string{"created", "blocked"}) {
+		if k := b.kinds(bl); !slices.Equal(k, []EventKind{"created", "blocked"}) {
 			t.Fatalf("initial blocked events %v", k)
 		}
 		// Idempotency key: same key returns the same task without a write.
@@ -166,14 +166,14 @@ func TestBoardClaimCompleteLifecycle(t *testing.T) {
 		if tk.Status != StatusDone || tk.Result != "42" || tk.ClaimLock != "" || tk.CurrentRunID != 0 {
 			t.Fatalf("after complete: %+v", tk)
 		}
-		if k := b.kinds(id); !slices.Equal(k, []string{"created", "claimed", "completed"}) {
+		if k := b.kinds(id); !slices.Equal(k, []EventKind{"created", "claimed", "completed"}) {
 			t.Fatalf("events %v", k)
 		}
 		runs := must[[]TaskRun](t)(ListRuns(b.ctx, b.c, id))
 		if len(runs) != 1 || runs[0].Outcome != "completed" || runs[0].Status != "done" || runs[0].Open() || runs[0].Summary != "did it" {
 			t.Fatalf("runs %+v", runs)
 		}
-		evs := must[[]Event](t)(ListEvents(b.ctx, b.c, id))
+		evs := must[[]TaskEvent](t)(ListEvents(b.ctx, b.c, id))
 		if evs[1].RunID != runs[0].ID || evs[1].Payload["run_id"] != float64(runs[0].ID) {
 			t.Fatalf("claimed event does not carry the run id: %+v", evs[1])
 		}

@@ -81,7 +81,7 @@ func finalSizeAfter(in *Input, i int) (int64, bool) {
 		if q.Kind != trace.KindOp || (q.Path != p && q.To != p) {
 			continue
 		}
-		if op := q.OpName(); op == trace.OpTruncate || op == trace.OpUnlink || op == trace.OpRename {
+		if op := q.Op; op == trace.OpTruncate || op == trace.OpUnlink || op == trace.OpRename {
 			return 0, false
 		}
 	}
@@ -173,7 +173,7 @@ func (s fileSizes) get(p string) *fileSize {
 func (s fileSizes) apply(r trace.Record) {
 	fs := s.get(r.Path)
 	ok := r.Result == "ok"
-	switch r.OpName() {
+	switch r.Op {
 	case trace.OpCreate:
 		if ok {
 			*fs = fileSize{0, true, false}
@@ -208,7 +208,7 @@ func (s fileSizes) apply(r trace.Record) {
 			fs.n = end
 		}
 	}
-	switch r.OpName() {
+	switch r.Op {
 	case trace.OpCreate, trace.OpOpen, trace.OpTruncate, trace.OpWrite:
 		if r.Size != nil {
 			*fs = fileSize{*r.Size, true, true}
@@ -222,7 +222,7 @@ func restores(q trace.Record, intended int64) bool {
 	if q.Size != nil && *q.Size >= intended {
 		return true
 	}
-	switch q.OpName() {
+	switch q.Op {
 	case trace.OpWrite:
 		return q.Off+q.N >= intended
 	case trace.OpTruncate:
@@ -274,7 +274,7 @@ func predictShortWrites(in tornExtendInput) []shortWrite {
 			continue
 		}
 		fs := sizes.get(r.Path)
-		faulted := r.OpName() == trace.OpWrite && r.Rule > 0 && r.Result == "ok" && r.N < r.Len
+		faulted := r.Op == trace.OpWrite && r.Rule > 0 && r.Result == "ok" && r.N < r.Len
 		if faulted && r.Off+r.Len > fs.n {
 			w := shortWrite{r: r, before: fs.n, intended: r.Off + r.Len, wal: walAt(modes, in.finalWAL, r.T), known: fs.known}
 			if fs.sized && r.Size != nil {

@@ -30,13 +30,13 @@ func checkSidecars(in *Input) Result {
 			continue
 		}
 		target := r.Path
-		if r.Op == "rename" {
+		if r.Op == trace.OpRename {
 			target = r.To
 		}
 		if !isSidecar(target) {
 			continue
 		}
-		if r.Op != "unlink" && r.Op != "rename" && r.Op != "truncate" {
+		if r.Op != trace.OpUnlink && r.Op != trace.OpRename && r.Op != trace.OpTruncate {
 			continue
 		}
 		seen++
@@ -44,7 +44,7 @@ func checkSidecars(in *Input) Result {
 			continue
 		}
 		text := fmt.Sprintf("%s by pid %d while pids %v held it open", describe(r), r.Pid, r.Holders)
-		if r.Op == "truncate" {
+		if r.Op == trace.OpTruncate {
 			if strings.HasSuffix(target, "-wal") {
 				walTrunc++
 				res.Evidence = append(res.Evidence, traceEv(r, text+fmt.Sprintf(" (WAL truncation to %d bytes: not counted)", r.Off)))

@@ -112,7 +112,7 @@ func buildFacts(in *Input) *facts {
 		see(r.T)
 		switch r.Kind {
 		case trace.KindOp:
-			if (r.Op == "open" || r.Op == "create") && r.Result == "ok" && r.Pid != 0 {
+			if (r.Op == trace.OpOpen || r.Op == trace.OpCreate) && r.Result == "ok" && r.Pid != 0 {
 				m := f.opened[r.Path]
 				if m == nil {
 					m = map[int]int64{}
@@ -247,7 +247,7 @@ func histEv(e history.Event, text string) Evidence {
 // describe renders a trace op record for evidence.
 func describe(r trace.Record) string {
 	s := fmt.Sprintf("%s %s", r.Op, r.Path)
-	if r.Op == "write" || r.Op == "read" {
+	if r.Op == trace.OpWrite || r.Op == trace.OpRead {
 		s += fmt.Sprintf(" off=%d len=%d n=%d", r.Off, r.Len, r.N)
 	}
 	if r.Result != "" && r.Result != "ok" {

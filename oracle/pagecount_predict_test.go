@@ -14,7 +14,7 @@ import (
 func TestPredictShortWrites(t *testing.T) {
 	size := func(n int64) *int64 { return &n }
 	op := func(t int64, name trace.OpName, off, n, ln int64) trace.Record {
-		return trace.Record{Seq: uint64(t), T: t, Kind: trace.KindOp, Pid: 7, Op: string(name), Path: "kanban.db", Off: off, Len: ln, N: n, Result: "ok"}
+		return trace.Record{Seq: uint64(t), T: t, Kind: trace.KindOp, Pid: 7, Op: name, Path: "kanban.db", Off: off, Len: ln, N: n, Result: "ok"}
 	}
 	torn := func(t, off, n, ln int64) trace.Record {
 		r := op(t, trace.OpWrite, off, n, ln)

@@ -143,7 +143,7 @@ func TestSurfacedByOpenerOfTheFile(t *testing.T) {
 }
 
 func TestExplains(t *testing.T) {
-	rec := func(op, fault string) trace.Record { return trace.Record{Op: op, Fault: fault, Rule: 1} }
+	rec := func(op trace.OpName, fault string) trace.Record { return trace.Record{Op: op, Fault: fault, Rule: 1} }
 	for _, c := range []struct {
 		r     trace.Record
 		class string

@@ -76,7 +76,7 @@ func Explains(r trace.Record, class string) bool {
 		return true
 	}
 	in := func(cs ...string) bool { return slices.Contains(cs, class) }
-	switch r.OpName() {
+	switch r.Op {
 	case trace.OpRead:
 		return in(history.ClassIOERR, history.ClassCorrupt, history.ClassNotADB)
 	case trace.OpOpen, trace.OpCreate, trace.OpLookup, trace.OpGetattr:

@@ -203,8 +203,8 @@ func TestPropEngineAcceptsGenerated(t *testing.T) {
 	p := prop.ForAll(func(p plan.Plan) bool {
 		e := plan.NewEngine(&p, 1)
 		for i := 0; i < 50; i++ {
-			e.Decide(plan.Event{Op: plan.OpWrite, Path: "/x/kanban.db-wal", Off: int64(i) * 4096, Len: 4096})
-			e.Decide(plan.Event{Op: plan.OpRead, Path: "/x/kanban.db", Off: int64(i) * 4096, Len: 4096})
+			e.Decide(plan.Call{Op: plan.OpWrite, Path: "/x/kanban.db-wal", Off: int64(i) * 4096, Len: 4096})
+			e.Decide(plan.Call{Op: plan.OpRead, Path: "/x/kanban.db", Off: int64(i) * 4096, Len: 4096})
 		}
 		return len(e.Counters()) == len(p.Rules)
 	}, GenPlan(DefaultSpace()))

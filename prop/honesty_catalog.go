@@ -317,7 +317,7 @@ func (h CatalogHonesty) run(ctx context.Context, c CatalogCase, profile string) 
 // hardened (cells the target excludes are not run) and fails when hardened
 // failed a target checker in any run, or when legacy failed none in its
 // runs of a predicted variant.
-func (h CatalogHonesty) Eval(ctx context.Context, c CatalogCase) Outcome {
+func (h CatalogHonesty) Eval(ctx context.Context, c CatalogCase) Evaluation {
 	if h.Stats == nil {
 		h.Stats = &CatalogStats{}
 	}
@@ -329,7 +329,7 @@ func (h CatalogHonesty) Eval(ctx context.Context, c CatalogCase) Outcome {
 
 // eval runs the variant on each side the target does not exclude and
 // judges the sides (judgeHardened, judgeLegacy).
-func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Outcome {
+func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Evaluation {
 	st := h.Stats
 	pred, predWhy := Predicted(h.Target.Rules, c.Index, c.Rule)
 	st.Variants++
@@ -341,7 +341,7 @@ func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Outcome {
 	if skip := h.Target.Skip(kanbancore.ProfileHardened, c.Driver); skip == "" {
 		s, err := h.side(ctx, c, kanbancore.ProfileHardened, h.Hardened, pred)
 		if err != nil {
-			return Outcome{Err: err}
+			return Evaluation{Err: err}
 		}
 		keep = s.keep
 		bad, why = h.judgeHardened(s, bad, why)
@@ -351,7 +351,7 @@ func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Outcome {
 	if skip := h.Target.Skip(kanbancore.ProfileLegacy, c.Driver); skip == "" {
 		s, err := h.side(ctx, c, kanbancore.ProfileLegacy, h.Legacy, pred)
 		if err != nil {
-			return Outcome{Err: err}
+			return Evaluation{Err: err}
 		}
 		bad, why = h.judgeLegacy(s, pred, predWhy, bad, why)
 	} else {
@@ -364,12 +364,12 @@ func (h CatalogHonesty) eval(ctx context.Context, c CatalogCase) Outcome {
 		w += " [not predicted: " + predWhy + "]"
 	}
 	if len(bad) > 0 {
-		return Outcome{Fail: true, Why: strings.Join(bad, "; ") + " [" + w + "]", Dir: keep}
+		return Evaluation{Fail: true, Why: strings.Join(bad, "; ") + " [" + w + "]", Dir: keep}
 	}
 	if keep != "" {
 		os.RemoveAll(keep)
 	}
-	return Outcome{Why: w}
+	return Evaluation{Why: w}
 }
 
 // sideRuns is what one profile's runs of a variant gave: per target
@@ -514,7 +514,7 @@ func (h CatalogHonesty) Search(driver string, b Budget, logf func(string, ...any
 		Gen:    anchored,
 		Seed:   h.Seed,
 		Budget: b,
-		Check: func(ctx context.Context, v interface{}) Outcome {
+		Check: func(ctx context.Context, v interface{}) Evaluation {
 			return h.Eval(ctx, v.(CatalogCase))
 		},
 		Key:  func(v interface{}) string { return v.(CatalogCase).String() },

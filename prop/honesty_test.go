@@ -36,17 +36,17 @@ func FidelitySpace() PlanSpace {
 //     *kanbancore.RollbackError (a cause really was shadowed);
 //   - at every op where legacy shadowed a cause, the hardened switch
 //     surfaced an error of the cause's class.
-func fidelityCheck(ctx context.Context, driver, template string, seed int64, p plan.Plan, covered *int) Outcome {
+func fidelityCheck(ctx context.Context, driver, template string, seed int64, p plan.Plan, covered *int) Evaluation {
 	run := func(wt string) (*HonestyRun, error) {
 		return RunHonesty(ctx, HonestyConfig{Driver: driver, Sets: []string{"write_txn=" + wt}, Plan: p, Seed: seed, Template: template})
 	}
 	l, err := run("legacy")
 	if err != nil {
-		return Outcome{Err: err}
+		return Evaluation{Err: err}
 	}
 	h, err := run("hardened")
 	if err != nil {
-		return Outcome{Err: err}
+		return Evaluation{Err: err}
 	}
 	var bad []string
 	for _, r := range []*HonestyRun{l, h} {
@@ -79,9 +79,9 @@ func fidelityCheck(ctx context.Context, driver, template string, seed int64, p p
 		why += fmt.Sprintf("; workload crashed: legacy %q hardened %q", l.Crashed, h.Crashed)
 	}
 	if len(bad) > 0 {
-		return Outcome{Fail: true, Why: strings.Join(bad, "; ") + " [" + why + "]"}
+		return Evaluation{Fail: true, Why: strings.Join(bad, "; ") + " [" + why + "]"}
 	}
-	return Outcome{Why: why}
+	return Evaluation{Why: why}
 }
 
 // TestPropDetectorHonesty is property 3 of issue 5 for error-fidelity:
@@ -107,7 +107,7 @@ func TestPropDetectorHonesty(t *testing.T) {
 			covered := 0
 			s := &Search{Name: "detector-honesty-fidelity-" + driver, Gen: GenPlan(FidelitySpace()), Seed: seed, Budget: b, Logf: t.Logf,
 				Key: func(v interface{}) string { p := v.(plan.Plan); return p.String() },
-				Check: func(ctx context.Context, v interface{}) Outcome {
+				Check: func(ctx context.Context, v interface{}) Evaluation {
 					return fidelityCheck(ctx, driver, template, seed, v.(plan.Plan), &covered)
 				}}
 			f, st, err := s.Run(ctx)
@@ -201,18 +201,18 @@ func PageCountSpace() PlanSpace {
 // check reported: in WAL mode SQLite sizes the database with ftruncate at
 // the end of a checkpoint, so a torn page write past the end leaves a torn
 // page inside a full-size file, which no page-count check can see.
-func pageCountCheck(ctx context.Context, driver, template string, seed int64, p plan.Plan, stats *pageCountStats) Outcome {
+func pageCountCheck(ctx context.Context, driver, template string, seed int64, p plan.Plan, stats *pageCountStats) Evaluation {
 	run := func(check string) (*HonestyRun, error) {
 		return RunHonesty(ctx, HonestyConfig{Driver: driver, Sets: []string{"page_count_check=" + check, "wal_autocheckpoint=1"},
 			Plan: p, Seed: seed, Template: template, Ops: 8})
 	}
 	off, err := run("off")
 	if err != nil {
-		return Outcome{Err: err}
+		return Evaluation{Err: err}
 	}
 	raw, err := run("raw-read")
 	if err != nil {
-		return Outcome{Err: err}
+		return Evaluation{Err: err}
 	}
 	var bad []string
 	for _, h := range []struct {
@@ -248,9 +248,9 @@ func pageCountCheck(ctx context.Context, driver, template string, seed int64, p 
 	}
 	why := fmt.Sprintf("off: page-count=%s fired=%d; raw-read: page-count=%s (%s) fired=%d", offV.Verdict, off.Fired, rawV.Verdict, rawV.Summary, raw.Fired)
 	if len(bad) > 0 {
-		return Outcome{Fail: true, Why: strings.Join(bad, "; ") + " [" + why + "]"}
+		return Evaluation{Fail: true, Why: strings.Join(bad, "; ") + " [" + why + "]"}
 	}
-	return Outcome{Why: why}
+	return Evaluation{Why: why}
 }
 
 type pageCountStats struct{ fired, short, offFail, rawFail int }
@@ -274,7 +274,7 @@ func TestPropDetectorHonestyPageCount(t *testing.T) {
 			var stats pageCountStats
 			s := &Search{Name: "detector-honesty-pagecount-" + driver, Gen: GenPlan(PageCountSpace()), Seed: seed, Budget: b, Logf: t.Logf,
 				Key: func(v interface{}) string { p := v.(plan.Plan); return p.String() },
-				Check: func(ctx context.Context, v interface{}) Outcome {
+				Check: func(ctx context.Context, v interface{}) Evaluation {
 					return pageCountCheck(ctx, driver, template, seed, v.(plan.Plan), &stats)
 				}}
 			f, st, err := s.Run(ctx)

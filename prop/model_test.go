@@ -15,21 +15,21 @@ import (
 // modelCheck runs w in several processes without faults and checks the
 // result: the ledger replay (every run) and, for partitioned workloads, the
 // pure model's final state.
-func modelCheck(ctx context.Context, dir, driver, profile string, w Workload) Outcome {
+func modelCheck(ctx context.Context, dir, driver, profile string, w Workload) Evaluation {
 	d, err := os.MkdirTemp(dir, "run-")
 	if err != nil {
-		return Outcome{Err: err}
+		return Evaluation{Err: err}
 	}
 	defer os.RemoveAll(d)
 	run, err := RunWorkload(ctx, d, driver, profile, w, nil)
 	if err != nil {
-		return Outcome{Err: err}
+		return Evaluation{Err: err}
 	}
 	replayed, bad := ReplayLedger(run)
 	if w.Partitioned {
 		m, err := ModelFinal(run)
 		if err != nil {
-			return Outcome{Err: err}
+			return Evaluation{Err: err}
 		}
 		if !m.Equal(run.Final) {
 			bad = append(bad, "the model disagrees with the database:\n  model: "+m.String()+"\n  db:    "+run.Final.String())
@@ -38,9 +38,9 @@ func modelCheck(ctx context.Context, dir, driver, profile string, w Workload) Ou
 	commits := run.Counter
 	why := fmt.Sprintf("%d steps, %d roles, %d commits, %v; final %s", len(w.Steps), w.Roles, commits, run.Wall.Round(time.Millisecond), replayed.String())
 	if len(bad) > 0 {
-		return Outcome{Fail: true, Why: strings.Join(bad, "\n") + "\n" + why}
+		return Evaluation{Fail: true, Why: strings.Join(bad, "\n") + "\n" + why}
 	}
-	return Outcome{Why: why}
+	return Evaluation{Why: why}
 }
 
 // TestPropModelAgreement is property 2 of issue 5: with no faults,
@@ -74,7 +74,7 @@ func TestPropModelAgreement(t *testing.T) {
 					dir := t.TempDir()
 					s := &Search{Name: "model-agreement-" + strings.ReplaceAll(name, "/", "-"), Gen: GenWorkload(space), Seed: seed, Budget: b, Logf: t.Logf,
 						Key: func(v interface{}) string { return v.(Workload).String() },
-						Check: func(ctx context.Context, v interface{}) Outcome {
+						Check: func(ctx context.Context, v interface{}) Evaluation {
 							return modelCheck(ctx, dir, driver, profile, v.(Workload))
 						}}
 					f, st, err := s.Run(context.Background())

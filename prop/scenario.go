@@ -139,7 +139,7 @@ func (sp ScenarioProperty) duration(c ScenarioCase) time.Duration {
 }
 
 // Eval runs one case and judges it.
-func (sp ScenarioProperty) Eval(ctx context.Context, c ScenarioCase) Outcome {
+func (sp ScenarioProperty) Eval(ctx context.Context, c ScenarioCase) Evaluation {
 	cfg := sp.Config(c)
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
@@ -147,7 +147,7 @@ func (sp ScenarioProperty) Eval(ctx context.Context, c ScenarioCase) Outcome {
 	if sp.OutRoot != "" {
 		d, err := os.MkdirTemp(sp.OutRoot, "run-")
 		if err != nil {
-			return Outcome{Err: err}
+			return Evaluation{Err: err}
 		}
 		cfg.Out = d
 	}
@@ -155,7 +155,7 @@ func (sp ScenarioProperty) Eval(ctx context.Context, c ScenarioCase) Outcome {
 	if err != nil {
 		// A run that could not be judged is an error of the search, never
 		// a pass.
-		return Outcome{Err: fmt.Errorf("run error (seed %d, %s): %w", cfg.Seed, cfg.Cell(), err)}
+		return Evaluation{Err: fmt.Errorf("run error (seed %d, %s): %w", cfg.Seed, cfg.Cell(), err)}
 	}
 	o := JudgeResults(res.Results, sp.checkers())
 	o.Dir = res.Dir
@@ -188,7 +188,7 @@ func (sp ScenarioProperty) checkers() []string {
 
 // JudgeResults fails when any of the named checkers failed; Why lists the
 // failures (or says what passed).
-func JudgeResults(rs []oracle.Result, names []string) Outcome {
+func JudgeResults(rs []oracle.Result, names []string) Evaluation {
 	var bad, seen []string
 	for _, r := range rs {
 		for _, n := range names {
@@ -202,9 +202,9 @@ func JudgeResults(rs []oracle.Result, names []string) Outcome {
 		}
 	}
 	if len(bad) > 0 {
-		return Outcome{Fail: true, Why: strings.Join(bad, "; ")}
+		return Evaluation{Fail: true, Why: strings.Join(bad, "; ")}
 	}
-	return Outcome{Why: strings.Join(seen, " ")}
+	return Evaluation{Why: strings.Join(seen, " ")}
 }
 
 // Search returns a Search of this property over cases from space on the
@@ -221,7 +221,7 @@ func (sp ScenarioProperty) Search(space PlanSpace, seed int64, b Budget, logf fu
 		Gen:    genScenarioCase(space, sp.Duration, floor, drivers...),
 		Seed:   seed,
 		Budget: b,
-		Check: func(ctx context.Context, v interface{}) Outcome {
+		Check: func(ctx context.Context, v interface{}) Evaluation {
 			return sp.Eval(ctx, v.(ScenarioCase))
 		},
 		Key:  func(v interface{}) string { return v.(ScenarioCase).String() },

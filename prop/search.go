@@ -8,8 +8,8 @@ import (
 	"github.com/leanovate/gopter"
 )
 
-// Outcome is one evaluation of a property on one value.
-type Outcome struct {
+// Evaluation is the result of evaluating a property on one value.
+type Evaluation struct {
 	Fail bool   // the property is violated
 	Why  string // what was violated (or, passing, what was seen)
 	// Err is a setup error (no FUSE, a mount that failed): the search
@@ -43,7 +43,7 @@ type Search struct {
 	Seed   int64
 	Budget Budget
 	// Check evaluates the property on v. attempt counts evaluations.
-	Check func(ctx context.Context, v interface{}) Outcome
+	Check func(ctx context.Context, v interface{}) Evaluation
 	// Key identifies a value for the memo (e.g. the canonical plan text);
 	// nil uses fmt's %v.
 	Key  func(v interface{}) string
@@ -57,9 +57,9 @@ type Failure struct {
 	Case       int   // index of the failing case
 	CaseSeed   int64 // the seed that regenerates it (Sample(Gen, CaseSeed))
 	Original   interface{}
-	First      Outcome
+	First      Evaluation
 	Shrunk     interface{}
-	Last       Outcome       // the shrunk value's failing evaluation
+	Last       Evaluation    // the shrunk value's failing evaluation
 	Shrinks    int           // accepted shrink steps
 	ShrinkRuns int           // evaluations spent shrinking
 	ShrinkTime time.Duration // wall time spent shrinking
@@ -174,9 +174,9 @@ func (s *Search) logFunc() func(string, ...any) {
 // memoised returns Check with a memo by key: a value already evaluated
 // (without a setup error) is not evaluated again, and fresh says whether
 // it was. Evaluations are counted in st.
-func (s *Search) memoised(ctx context.Context, key func(interface{}) string, st *Stats) func(interface{}) (o Outcome, fresh bool) {
-	memo := map[string]Outcome{}
-	return func(v interface{}) (Outcome, bool) {
+func (s *Search) memoised(ctx context.Context, key func(interface{}) string, st *Stats) func(interface{}) (o Evaluation, fresh bool) {
+	memo := map[string]Evaluation{}
+	return func(v interface{}) (Evaluation, bool) {
 		k := key(v)
 		if o, ok := memo[k]; ok {
 			return o, false
@@ -230,7 +230,7 @@ func (s *Search) rerun(ctx context.Context, f *Failure, st *Stats, logf func(str
 	return nil
 }
 
-func (s *Search) shrink(ctx context.Context, res *gopter.GenResult, f *Failure, eval func(interface{}) (Outcome, bool), logf func(string, ...any)) error {
+func (s *Search) shrink(ctx context.Context, res *gopter.GenResult, f *Failure, eval func(interface{}) (Evaluation, bool), logf func(string, ...any)) error {
 	start := time.Now()
 	defer func() { f.ShrinkTime = time.Since(start) }()
 	budgetLeft := func() bool {

@@ -24,15 +24,15 @@ func TestSearchShrinksAndWalksBack(t *testing.T) {
 	space.Kinds = map[plan.Kind]int{plan.KindShort: 1, plan.KindEIO: 1}
 	space.Paths = []string{"*-wal", "*.db"}
 	space.PersistentWeight = 10 // every rule persistent at first: count 0
-	check := func(_ context.Context, v interface{}) Outcome {
+	check := func(_ context.Context, v interface{}) Evaluation {
 		for _, r := range v.(plan.Plan).Rules {
 			if r.Kind == plan.KindShort && r.Path == "*-wal" {
 				if r.Count == 0 || rng.Intn(4) < r.Count {
-					return Outcome{Fail: true, Why: "short WAL read"}
+					return Evaluation{Fail: true, Why: "short WAL read"}
 				}
 			}
 		}
-		return Outcome{Why: "ok"}
+		return Evaluation{Why: "ok"}
 	}
 	s := &Search{Name: "fake", Gen: GenPlan(space), Seed: testSeed(t), Check: check,
 		Key:    func(v interface{}) string { p := v.(plan.Plan); return p.String() },
@@ -67,17 +67,17 @@ func TestScenarioShrinkShortensDuration(t *testing.T) {
 	space.MinRules, space.MaxRules = 3, 5
 	space.Kinds = map[plan.Kind]int{plan.KindShort: 1, plan.KindEIO: 1}
 	space.Paths = []string{"*-wal", "*.db"}
-	check := func(_ context.Context, v interface{}) Outcome {
+	check := func(_ context.Context, v interface{}) Evaluation {
 		c := v.(ScenarioCase)
 		if c.Duration < 500*time.Millisecond {
-			return Outcome{Why: "too short"}
+			return Evaluation{Why: "too short"}
 		}
 		for _, r := range c.Plan.Rules {
 			if r.Kind == plan.KindShort && r.Path == "*-wal" {
-				return Outcome{Fail: true, Why: "short WAL read"}
+				return Evaluation{Fail: true, Why: "short WAL read"}
 			}
 		}
-		return Outcome{Why: "ok"}
+		return Evaluation{Why: "ok"}
 	}
 	sp := ScenarioProperty{Name: "fake", Scenario: "rollback-shadow", Profile: "hardened", Duration: 4 * time.Second}
 	s := sp.Search(space, testSeed(t), Budget{Cases: 50, ShrinkRuns: 200}, nil, "modernc")
@@ -124,16 +124,16 @@ func TestScenarioShrinkShortensDuration(t *testing.T) {
 // steps and at most two roles: the model-agreement property hands back the
 // shortest workload.
 func TestModelWorkloadShrinks(t *testing.T) {
-	check := func(_ context.Context, v interface{}) Outcome {
+	check := func(_ context.Context, v interface{}) Evaluation {
 		w := v.(Workload)
 		for i, a := range w.Steps {
 			for _, b := range w.Steps[i+1:] {
 				if a.Op == OpCreate && b.Op == OpDelete && a.Task == b.Task && a.Role != b.Role {
-					return Outcome{Fail: true, Why: "cross-role delete"}
+					return Evaluation{Fail: true, Why: "cross-role delete"}
 				}
 			}
 		}
-		return Outcome{Why: "ok"}
+		return Evaluation{Why: "ok"}
 	}
 	s := &Search{Name: "fake-model", Gen: GenWorkload(DefaultWorkloadSpace()), Seed: testSeed(t), Check: check,
 		Key: func(v interface{}) string { return v.(Workload).String() }, Budget: Budget{Cases: 100, ShrinkRuns: 500}}
@@ -187,16 +187,16 @@ func TestSearchSetsAsideFlakyCases(t *testing.T) {
 				return gopter.NewGenResult(v, gopter.NoShrinker)
 			}
 			calls := map[int]int{}
-			check := func(_ context.Context, v interface{}) Outcome {
+			check := func(_ context.Context, v interface{}) Evaluation {
 				k := v.(int)
 				calls[k]++
 				switch {
 				case k == 0 && calls[k] == 1:
-					return Outcome{Fail: true, Why: "once"}
+					return Evaluation{Fail: true, Why: "once"}
 				case k == 3 && c.reliable:
-					return Outcome{Fail: true, Why: "always"}
+					return Evaluation{Fail: true, Why: "always"}
 				}
-				return Outcome{Why: "ok"}
+				return Evaluation{Why: "ok"}
 			}
 			s := &Search{Name: "flaky", Gen: g, Seed: 7, Check: check,
 				Budget: Budget{Cases: 6, ShrinkRuns: 5, Reruns: 3, MinRepro: 0.6, MaxBack: 3}}

@@ -29,15 +29,8 @@ const (
 // Expect is what a scenario claims for one profile (see verdict.Expect).
 type Expect = verdict.Expect
 
-// Outcome is a cell's verdict with its reason.
-type Outcome struct {
-	Verdict Verdict `json:"verdict"`
-	// Expected restates the expectation ("fail: journal-mode", "hold",
-	// "finding: ...").
-	Expected string `json:"expected"`
-	// Why explains the verdict.
-	Why string `json:"why,omitempty"`
-}
+// Outcome is a judged cell: its verdict and why (see verdict.Outcome).
+type Outcome = verdict.Outcome
 
 // Precondition says whether a finished run did what the scenario needs
 // before its verdict means anything: "" when it did, else why not. It reads

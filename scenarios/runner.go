@@ -74,8 +74,11 @@ type Result struct {
 	Dir     string
 	Results []oracle.Result
 	Outcome Outcome
-	Fired   uint64
-	Wall    time.Duration
+	// Expected restates the cell's expectation ("fail: journal-mode",
+	// "hold", "finding: ...") beside its Outcome.
+	Expected string
+	Fired    uint64
+	Wall     time.Duration
 	// Notes are runner observations worth a line in the report (process
 	// exit statuses, a role that died early, an unload error).
 	Notes []string
@@ -336,7 +339,7 @@ func (r *Script) judge(res *Result, scriptErr error) error {
 	run.Replay = ReplayCommand(r.dir)
 	run.Judge()
 	res.Report = run
-	res.Outcome = Outcome{Verdict: run.Verdict(), Expected: run.Expect.String(), Why: run.Why}
+	res.Outcome, res.Expected = Outcome{Verdict: run.Verdict(), Why: run.Why}, run.Expect.String()
 	if err := reports.WriteReport(r.dir, run); err != nil {
 		r.note("report: %v", err)
 	}

@@ -257,9 +257,9 @@ func TestProgress(t *testing.T) {
 	c := Case{Cell{"a", "legacy", "modernc"}, 1}
 	var plain bytes.Buffer
 	p := NewProgress(&plain, false, "soak 0/1", 0)
-	p.Event(Event{Case: c, Index: 1, Total: 4})
-	p.Event(Event{End: true, Case: c, Index: 1, Total: 4, Outcome: "reproduced", Elapsed: 2 * time.Second, Dir: "/d"})
-	p.Event(Event{End: true, Case: c, Index: 2, Total: 4, Outcome: "unexpected", Elapsed: 4 * time.Second, Dir: "/e"})
+	p.Update(CaseProgress{Case: c, Index: 1, Total: 4})
+	p.Update(CaseProgress{End: true, Case: c, Index: 1, Total: 4, Outcome: "reproduced", Elapsed: 2 * time.Second, Dir: "/d"})
+	p.Update(CaseProgress{End: true, Case: c, Index: 2, Total: 4, Outcome: "unexpected", Elapsed: 4 * time.Second, Dir: "/e"})
 	if got := plain.String(); got != "soak 0/1 [1/4] a/legacy/modernc seed 1: reproduced 2.0s /d\nsoak 0/1 [2/4] a/legacy/modernc seed 1: unexpected 4.0s /e\n" {
 		t.Fatalf("off a terminal, one line per case:\n%s", got)
 	}
@@ -267,16 +267,16 @@ func TestProgress(t *testing.T) {
 	var tty bytes.Buffer
 	p = NewProgress(&tty, true, "soak 1/2", 0)
 	p.now = func() time.Time { return clock }
-	p.Event(Event{Case: c, Index: 1, Total: 4})
+	p.Update(CaseProgress{Case: c, Index: 1, Total: 4})
 	clock = clock.Add(10 * time.Second)
-	p.Event(Event{End: true, Case: c, Index: 1, Total: 4, Outcome: "held", Elapsed: 10 * time.Second})
-	p.Event(Event{Case: c, Index: 2, Total: 4})
+	p.Update(CaseProgress{End: true, Case: c, Index: 1, Total: 4, Outcome: "held", Elapsed: 10 * time.Second})
+	p.Update(CaseProgress{Case: c, Index: 2, Total: 4})
 	clock = clock.Add(3 * time.Second)
 	want := "soak 1/2 1/4 done · reproduced 0 · held 1 · finding 0 · unexpected 0 · ETA 30s · a/legacy/modernc seed 1 3s"
 	if got := p.Line(); got != want {
 		t.Fatalf("live line\n got %q\nwant %q", got, want)
 	}
-	p.Event(Event{End: true, Case: c, Index: 2, Total: 4, Outcome: "hung", Elapsed: 20 * time.Second})
+	p.Update(CaseProgress{End: true, Case: c, Index: 2, Total: 4, Outcome: "hung", Elapsed: 20 * time.Second})
 	if !strings.Contains(tty.String(), "\r\033[Ksoak 1/2 [2/4] a/legacy/modernc seed 1: hung 20.0s \n") || strings.Contains(tty.String(), ": held") {
 		t.Fatalf("on a terminal only notable cases get a line of their own: %q", tty.String())
 	}
@@ -286,7 +286,7 @@ func TestProgress(t *testing.T) {
 	// A budget bounds the ETA.
 	p = NewProgress(&tty, true, "s", time.Minute)
 	p.now = func() time.Time { return clock }
-	p.Event(Event{Case: c, Index: 1, Total: 100})
+	p.Update(CaseProgress{Case: c, Index: 1, Total: 100})
 	clock = clock.Add(20 * time.Second)
 	if l := p.Line(); !strings.Contains(l, "ETA 40s") {
 		t.Fatalf("budget ETA: %q", l)

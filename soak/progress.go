@@ -36,8 +36,8 @@ func NewProgress(w io.Writer, tty bool, label string, budget time.Duration) *Pro
 	return &Progress{w: w, tty: tty, label: label, budget: budget, now: time.Now, counts: map[string]int{}}
 }
 
-// Event takes a shard event (Options.Events).
-func (p *Progress) Event(ev Event) {
+// Update takes a case starting or ending (it is an Options.Progress).
+func (p *Progress) Update(ev CaseProgress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.start.IsZero() {

@@ -137,14 +137,15 @@ type Options struct {
 	// Keep decides whether a finished case keeps its bulky evidence (the
 	// database copies, the trace, the histories); nil keeps everything.
 	Keep func(*reports.Report) bool
-	// Events, if set, receives a CaseStart and a CaseEnd per case.
-	Events func(Event)
+	// Progress, if set, receives a CaseProgress when each case starts and
+	// another when it ends.
+	Progress func(CaseProgress)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
-// Event is a case starting or ending, for progress displays.
-type Event struct {
+// CaseProgress is a case starting or ending, for progress displays.
+type CaseProgress struct {
 	End     bool
 	Case    Case
 	Index   int    // 1-based position among the shard's cases
@@ -258,9 +259,9 @@ func (s *shardRun) save(force bool) error {
 	return writeShard(s.o.Out, s.rec)
 }
 
-func (s *shardRun) emit(ev Event) {
-	if s.o.Events != nil {
-		s.o.Events(ev)
+func (s *shardRun) emit(ev CaseProgress) {
+	if s.o.Progress != nil {
+		s.o.Progress(ev)
 	}
 }
 
@@ -309,10 +310,10 @@ func (s *shardRun) runOne(ctx context.Context, c Case) (caseErr, err error) {
 		return nil, err
 	}
 	dir := filepath.Join(s.o.Out, cr.Dir)
-	s.emit(Event{Case: c, Index: s.next, Total: s.total, Dir: dir})
+	s.emit(CaseProgress{Case: c, Index: s.next, Total: s.total, Dir: dir})
 	run, caseErr := runCase(ctx, s.o.Runner, c, dir)
 	cr.Elapsed = s.now().Sub(cr.Started)
-	ev := Event{End: true, Case: c, Index: s.next, Total: s.total, Elapsed: cr.Elapsed, Dir: dir, Err: caseErr}
+	ev := CaseProgress{End: true, Case: c, Index: s.next, Total: s.total, Elapsed: cr.Elapsed, Dir: dir, Err: caseErr}
 	if caseErr != nil {
 		cr.Status, cr.Error, ev.Outcome = Errored, caseErr.Error(), Errored
 	} else {

@@ -69,9 +69,9 @@ func runShard(t *testing.T, o Options) *ShardRecord {
 
 func TestRunShardRecordsEveryCase(t *testing.T) {
 	dir := t.TempDir()
-	var evs []Event
+	var evs []CaseProgress
 	rec := runShard(t, Options{Out: dir, Shard: Shard{1, 3}, Cells: testCells(), Seeds: Seeds{First: 1, Last: 10},
-		Events: func(e Event) { evs = append(evs, e) }})
+		Progress: func(e CaseProgress) { evs = append(evs, e) }})
 	want := collect(testCells(), Seeds{First: 1, Last: 10}, Shard{1, 3})
 	if len(rec.Cases) != len(want) || len(want) == 0 {
 		t.Fatalf("record lists %d cases, the shard owns %d", len(rec.Cases), len(want))

@@ -186,7 +186,7 @@ func runCell(ctx context.Context, cfg scenarios.Config, planFile string) (*scena
 	}
 	fmt.Fprintf(os.Stderr, "%-55s %-12s %6.1fs  fired=%-4d %s\n", cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
 	if !res.Outcome.Verdict.OK() {
-		fmt.Fprintf(os.Stderr, "  %s (expected %s): %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Outcome.Expected, res.Outcome.Why)
+		fmt.Fprintf(os.Stderr, "  %s (expected %s): %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Expected, res.Outcome.Why)
 		fmt.Fprintf(os.Stderr, "  seed %d; replay: %s\n  or: %s\n", cfg.Seed, reports.ReplayCommand(res.Dir),
 			scenarios.RunCommand(cfg, filepath.Join(res.Dir, "plan.txt")))
 		return res, 1
@@ -200,7 +200,7 @@ func printResults(w io.Writer, res *scenarios.Result) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Checker, r.Verdict, r.Summary)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "outcome: %s (expected %s)", res.Outcome.Verdict, res.Outcome.Expected)
+	fmt.Fprintf(w, "outcome: %s (expected %s)", res.Outcome.Verdict, res.Expected)
 	if res.Outcome.Why != "" {
 		fmt.Fprintf(w, ": %s", res.Outcome.Why)
 	}
@@ -701,7 +701,7 @@ func (p *matrixProgress) finished(cfg scenarios.Config, res *scenarios.Result) {
 		p.tally[res.Outcome.Verdict]++
 		fmt.Fprintf(p.w, "[%d/%d] %-55s %-12s %6.1fs  fired=%-4d %s\n", p.done, p.total, cfg.Cell(), res.Outcome.Verdict, res.Wall.Seconds(), res.Fired, res.Dir)
 		if !res.Outcome.Verdict.OK() {
-			fmt.Fprintf(p.w, "  %s (expected %s): %s\n  seed %d; replay: %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Outcome.Expected,
+			fmt.Fprintf(p.w, "  %s (expected %s): %s\n  seed %d; replay: %s\n", strings.ToUpper(string(res.Outcome.Verdict)), res.Expected,
 				res.Outcome.Why, cfg.Seed, reports.ReplayCommand(res.Dir))
 		}
 	}

@@ -119,7 +119,7 @@ func runSoak(ctx context.Context, args []string, getenv func(string) string, std
 	if tty {
 		tick = p.Tick
 	}
-	o.Runner, o.Events = newSoakRunner(o.Duration, tick), p.Event
+	o.Runner, o.Progress = newSoakRunner(o.Duration, tick), p.Update
 	if err := o.Validate(); err != nil {
 		return usage("%v", err)
 	}

@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// Event is one filesystem operation offered to the engine.
-type Event struct {
+// Call is one filesystem operation, as the kernel called it, offered to
+// the engine (the "event" of the package doc's engine semantics).
+type Call struct {
 	Op   Op
 	Path string // path relative to the filesystem root; globs match its base name
 	Off  int64  // first byte of the op's range; 0 for ops without one
@@ -232,7 +233,7 @@ func (e *Engine) FireTimed(gen uint64, rule int) (Decision, bool) {
 	}
 	c.matched++
 	c.fired++
-	return e.decision(rule-1, Event{}, 0), true
+	return e.decision(rule-1, Call{}, 0), true
 }
 
 // needsDraw reports whether the rule ever draws a random number.
@@ -305,17 +306,17 @@ func (e *Engine) Counters() []RuleCounter {
 	return out
 }
 
-// Decide offers ev to every rule and returns the decision of the first rule
+// Decide offers call to every rule and returns the decision of the first rule
 // (in plan order) that fires, or false when none does.
-func (e *Engine) Decide(ev Event) (Decision, bool) {
-	bit := opBit(ev.Op)
-	base := baseName(ev.Path)
+func (e *Engine) Decide(call Call) (Decision, bool) {
+	bit := opBit(call.Op)
+	base := baseName(call.Path)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var idx uint64
 	if e.mu.needIdx {
-		idx = e.mu.pathIdx[ev.Path]
-		e.mu.pathIdx[ev.Path] = idx + 1
+		idx = e.mu.pathIdx[call.Path]
+		e.mu.pathIdx[call.Path] = idx + 1
 	}
 	if !e.enabled.Load() {
 		return Decision{}, false
@@ -329,16 +330,16 @@ func (e *Engine) Decide(ev Event) (Decision, bool) {
 		c := &e.mu.rules[i]
 		r := &c.rule
 		if r.Off || (c.ops != 0 && c.ops&bit == 0) || !c.glob.match(base) ||
-			ev.Len < r.MinLen || (r.Pid != 0 && uint32(r.Pid) != ev.Pid) {
+			call.Len < r.MinLen || (r.Pid != 0 && uint32(r.Pid) != call.Pid) {
 			continue
 		}
 		if r.AfterDur > 0 && (elapsed < r.AfterDur || r.Timed()) {
 			continue // not yet counting, or fired by its timer only
 		}
-		if r.HasOff && !intersects(ev.Off, ev.Len, r.OffLo, r.OffHi) {
+		if r.HasOff && !intersects(call.Off, call.Len, r.OffLo, r.OffHi) {
 			continue
 		}
-		if r.Kind == KindFlip && (ev.Len <= 0 || (r.HasBit && r.Bit >= ev.Len*8)) {
+		if r.Kind == KindFlip && (call.Len <= 0 || (r.HasBit && r.Bit >= call.Len*8)) {
 			continue // no data, or not enough of it, to flip
 		}
 		c.matched++
@@ -347,7 +348,7 @@ func (e *Engine) Decide(ev Event) (Decision, bool) {
 			(r.Count > 0 && c.fired >= uint64(r.Count)) {
 			continue
 		}
-		if r.P != 0 && r.P < 1 && draw(e.seed, i+1, ev.Path, idx, purposeP).float() >= r.P {
+		if r.P != 0 && r.P < 1 && draw(e.seed, i+1, call.Path, idx, purposeP).float() >= r.P {
 			continue
 		}
 		c.fired++
@@ -356,7 +357,7 @@ func (e *Engine) Decide(ev Event) (Decision, bool) {
 	if fired < 0 {
 		return Decision{}, false
 	}
-	return e.decision(fired, ev, idx), true
+	return e.decision(fired, call, idx), true
 }
 
 // intersects reports whether the op's range [off, off+n) meets [lo, hi]; an
@@ -369,7 +370,7 @@ func intersects(off, n, lo, hi int64) bool {
 	return off <= hi && last >= lo
 }
 
-func (e *Engine) decision(i int, ev Event, idx uint64) Decision {
+func (e *Engine) decision(i int, call Call, idx uint64) Decision {
 	r := &e.mu.rules[i].rule
 	d := Decision{Rule: i + 1, Kind: r.Kind, Errno: r.Errno, Keep: r.Keep, ThenOK: r.ThenOK, Delay: r.Delay, FlipBit: -1}
 	switch r.Kind {
@@ -392,7 +393,7 @@ func (e *Engine) decision(i int, ev Event, idx uint64) Decision {
 		case r.RandomSectors:
 			d.Keep = 0
 			d.Sector = sectorOrDefault(r.Sector)
-			d.SectorDraw = uint64(draw(e.seed, i+1, ev.Path, idx, PurposeTornSectors))
+			d.SectorDraw = uint64(draw(e.seed, i+1, call.Path, idx, PurposeTornSectors))
 			d.Desc = fmt.Sprintf("torn sectors=random sector=%d then=%s", d.Sector, then)
 		case r.Tail:
 			d.Tail = true
@@ -418,12 +419,12 @@ func (e *Engine) decision(i int, ev Event, idx uint64) Decision {
 		if r.HasBit {
 			d.FlipBit = r.Bit
 		} else {
-			d.FlipBit = int64(uint64(draw(e.seed, i+1, ev.Path, idx, purposeFlip)) % uint64(ev.Len*8))
+			d.FlipBit = int64(uint64(draw(e.seed, i+1, call.Path, idx, purposeFlip)) % uint64(call.Len*8))
 		}
 		d.Desc = fmt.Sprintf("flip bit=%d", d.FlipBit)
 	case KindDelay:
 		if r.Jitter > 0 {
-			d.Delay += time.Duration(uint64(draw(e.seed, i+1, ev.Path, idx, purposeJitter)) % (uint64(r.Jitter) + 1))
+			d.Delay += time.Duration(uint64(draw(e.seed, i+1, call.Path, idx, purposeJitter)) % (uint64(r.Jitter) + 1))
 		}
 		d.Desc = "delay " + d.Delay.String()
 	}

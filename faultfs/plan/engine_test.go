@@ -21,7 +21,7 @@ func mustParse(t testing.TB, src string) *Plan {
 
 // fires feeds n identical events to a fresh engine and returns the 1-based
 // event numbers at which a rule fired.
-func fires(t *testing.T, src string, ev Event, n int) []int {
+func fires(t *testing.T, src string, ev Call, n int) []int {
 	t.Helper()
 	e := NewEngine(mustParse(t, src), 1)
 	var out []int
@@ -33,7 +33,7 @@ func fires(t *testing.T, src string, ev Event, n int) []int {
 	return out
 }
 
-var wal = Event{Op: OpWrite, Path: "dir/test.db-wal", Off: 0, Len: 4120, Pid: 100}
+var wal = Call{Op: OpWrite, Path: "dir/test.db-wal", Off: 0, Len: 4120, Pid: 100}
 
 func TestEngineFiringSchedule(t *testing.T) {
 	for _, tc := range []struct {
@@ -63,36 +63,36 @@ func TestEngineFiringSchedule(t *testing.T) {
 func TestEngineMatching(t *testing.T) {
 	for _, tc := range []struct {
 		src  string
-		ev   Event
+		ev   Call
 		want bool
 	}{
 		{"eio op=write", wal, true},
 		{"eio op=read", wal, false},
 		{"eio op=read|write", wal, true},
-		{"eio op=any", Event{Op: OpFsync, Path: "x"}, true},
-		{"eio op=write", Event{Op: "nosuchop", Path: "x"}, false},
+		{"eio op=any", Call{Op: OpFsync, Path: "x"}, true},
+		{"eio op=write", Call{Op: "nosuchop", Path: "x"}, false},
 		{"eio path=*-wal", wal, true},
 		{"eio path=*.db", wal, false},
 		{"eio path=test.db-wal", wal, true},
 		{"eio path=test*", wal, true},
 		{"eio path=dir", wal, false},
 		{"eio path=t?st.db-[vw]al", wal, true},
-		{"eio path=*.db", Event{Op: OpRead, Path: "test.db"}, true},
-		{"eio off=0..100", Event{Op: OpRead, Path: "a", Off: 100, Len: 10}, true},
-		{"eio off=0..100", Event{Op: OpRead, Path: "a", Off: 101, Len: 10}, false},
-		{"eio off=100..200", Event{Op: OpRead, Path: "a", Off: 91, Len: 10}, true},
-		{"eio off=100..200", Event{Op: OpRead, Path: "a", Off: 90, Len: 10}, false},
-		{"eio off=24", Event{Op: OpWrite, Path: "a", Off: 0, Len: 4096}, true},
-		{"eio off=0..100", Event{Op: OpOpen, Path: "a"}, true},                       // no range: the point 0
-		{"eio off=1..100", Event{Op: OpOpen, Path: "a"}, false},                      // ...which is outside 1..100
-		{"eio op=truncate off=0..0", Event{Op: OpTruncate, Path: "a", Off: 0}, true}, // truncate to 0
+		{"eio path=*.db", Call{Op: OpRead, Path: "test.db"}, true},
+		{"eio off=0..100", Call{Op: OpRead, Path: "a", Off: 100, Len: 10}, true},
+		{"eio off=0..100", Call{Op: OpRead, Path: "a", Off: 101, Len: 10}, false},
+		{"eio off=100..200", Call{Op: OpRead, Path: "a", Off: 91, Len: 10}, true},
+		{"eio off=100..200", Call{Op: OpRead, Path: "a", Off: 90, Len: 10}, false},
+		{"eio off=24", Call{Op: OpWrite, Path: "a", Off: 0, Len: 4096}, true},
+		{"eio off=0..100", Call{Op: OpOpen, Path: "a"}, true},                       // no range: the point 0
+		{"eio off=1..100", Call{Op: OpOpen, Path: "a"}, false},                      // ...which is outside 1..100
+		{"eio op=truncate off=0..0", Call{Op: OpTruncate, Path: "a", Off: 0}, true}, // truncate to 0
 		{"eio minlen=4096", wal, true},
 		{"eio minlen=4121", wal, false},
 		{"eio pid=100", wal, true},
 		{"eio pid=101", wal, false},
-		{"flip", Event{Op: OpRead, Path: "a", Len: 0}, false},
-		{"flip bit=7", Event{Op: OpRead, Path: "a", Len: 1}, true},
-		{"flip bit=8", Event{Op: OpRead, Path: "a", Len: 1}, false},
+		{"flip", Call{Op: OpRead, Path: "a", Len: 0}, false},
+		{"flip bit=7", Call{Op: OpRead, Path: "a", Len: 1}, true},
+		{"flip bit=8", Call{Op: OpRead, Path: "a", Len: 1}, false},
 	} {
 		e := NewEngine(mustParse(t, tc.src), 1)
 		if _, got := e.Decide(tc.ev); got != tc.want {
@@ -107,7 +107,7 @@ func TestEngineMatching(t *testing.T) {
 func TestEngineDecisions(t *testing.T) {
 	for _, tc := range []struct {
 		src  string
-		ev   Event
+		ev   Call
 		want Decision
 	}{
 		{"eio", wal, Decision{Rule: 1, Kind: KindEIO, Errno: syscall.EIO, FlipBit: -1, Desc: "eio"}},
@@ -115,7 +115,7 @@ func TestEngineDecisions(t *testing.T) {
 		{"torn keep=512", wal, Decision{Rule: 1, Kind: KindTorn, Keep: 512, ThenOK: true, FlipBit: -1, Desc: "torn keep=512 then=ok"}},
 		{"torn keep=512 then=EIO", wal, Decision{Rule: 1, Kind: KindTorn, Keep: 512, Errno: syscall.EIO, FlipBit: -1, Desc: "torn keep=512 then=EIO"}},
 		{"lost", wal, Decision{Rule: 1, Kind: KindLost, FlipBit: -1, Desc: "lost"}},
-		{"short keep=100", Event{Op: OpRead, Path: "a", Len: 4096}, Decision{Rule: 1, Kind: KindShort, Keep: 100, FlipBit: -1, Desc: "short keep=100"}},
+		{"short keep=100", Call{Op: OpRead, Path: "a", Len: 4096}, Decision{Rule: 1, Kind: KindShort, Keep: 100, FlipBit: -1, Desc: "short keep=100"}},
 		{"flip bit=9", wal, Decision{Rule: 1, Kind: KindFlip, FlipBit: 9, Desc: "flip bit=9"}},
 		{"delay delay=10ms", wal, Decision{Rule: 1, Kind: KindDelay, Delay: 10 * time.Millisecond, FlipBit: -1, Desc: "delay 10ms"}},
 	} {
@@ -133,12 +133,12 @@ func TestEngineSeededDraws(t *testing.T) {
 	bits := map[int64]bool{}
 	delays := map[time.Duration]bool{}
 	for i := 0; i < 200; i++ {
-		d, ok := e.Decide(Event{Op: OpWrite, Path: "a.db", Len: 16})
+		d, ok := e.Decide(Call{Op: OpWrite, Path: "a.db", Len: 16})
 		if !ok || d.FlipBit < 0 || d.FlipBit >= 128 {
 			t.Fatalf("seed %d: flip decision %+v %v", seed, d, ok)
 		}
 		bits[d.FlipBit] = true
-		d, ok = e.Decide(Event{Op: OpFsync, Path: "a.db"})
+		d, ok = e.Decide(Call{Op: OpFsync, Path: "a.db"})
 		if !ok || d.Delay < 10*time.Millisecond || d.Delay > 15*time.Millisecond || d.Desc != "delay "+d.Delay.String() {
 			t.Fatalf("seed %d: delay decision %+v %v", seed, d, ok)
 		}
@@ -155,7 +155,7 @@ func TestEngineProbability(t *testing.T) {
 		const n = 20000
 		fired := 0
 		for i := 0; i < n; i++ {
-			if _, ok := e.Decide(Event{Op: OpWrite, Path: fmt.Sprintf("f%d", i%7)}); ok {
+			if _, ok := e.Decide(Call{Op: OpWrite, Path: fmt.Sprintf("f%d", i%7)}); ok {
 				fired++
 			}
 		}
@@ -196,7 +196,7 @@ func TestEngineFirstRuleWins(t *testing.T) {
 
 func TestEngineRuntimeControl(t *testing.T) {
 	e := NewEngine(mustParse(t, "eio path=*-wal\nlost path=*.db state=off"), 3)
-	db := Event{Op: OpWrite, Path: "test.db", Len: 10}
+	db := Call{Op: OpWrite, Path: "test.db", Len: 10}
 	if _, ok := e.Decide(db); ok {
 		t.Fatal("rule 2 is off but fired")
 	}
@@ -273,14 +273,14 @@ delay op=fsync delay=1ms jitter=1ms p=0.5
 `
 
 type step struct {
-	ev Event
+	ev Call
 	d  Decision
 	ok bool
 }
 
 // runPerPath feeds per-path sequences to an engine in the order given by
 // rng and returns each path's decisions.
-func runPerPath(e *Engine, seqs map[string][]Event, rng *rand.Rand) map[string][]step {
+func runPerPath(e *Engine, seqs map[string][]Call, rng *rand.Rand) map[string][]step {
 	out := map[string][]step{}
 	next := map[string]int{}
 	var paths []string
@@ -300,13 +300,13 @@ func runPerPath(e *Engine, seqs map[string][]Event, rng *rand.Rand) map[string][
 	return out
 }
 
-func perPathWorkload() map[string][]Event {
-	seqs := map[string][]Event{}
+func perPathWorkload() map[string][]Call {
+	seqs := map[string][]Call{}
 	ops := []Op{OpWrite, OpRead, OpFsync, OpGetattr}
 	for _, p := range []string{"test.db", "test.db-wal", "test.db-shm", "other.db"} {
 		for i := 0; i < 300; i++ {
 			op := ops[(i*7+len(p))%len(ops)]
-			seqs[p] = append(seqs[p], Event{Op: op, Path: p, Off: int64(i) * 4096, Len: 4096})
+			seqs[p] = append(seqs[p], Call{Op: op, Path: p, Off: int64(i) * 4096, Len: 4096})
 		}
 	}
 	return seqs
@@ -363,7 +363,7 @@ func TestEngineConcurrent(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; i < 500; i++ {
-				d, ok := e.Decide(Event{Op: OpWrite, Path: fmt.Sprintf("f%d.db", g), Len: 8})
+				d, ok := e.Decide(Call{Op: OpWrite, Path: fmt.Sprintf("f%d.db", g), Len: 8})
 				if ok && d.Kind == KindEIO {
 					mu.Lock()
 					eio++
@@ -412,7 +412,7 @@ func BenchmarkDecideNoMatch(b *testing.B) {
 		b.Fatalf("plan has %d rules", len(p.Rules))
 	}
 	e := NewEngine(p, 1)
-	ev := Event{Op: OpRead, Path: "sub/main.db-journal", Off: 1 << 20, Len: 4096, Pid: 77}
+	ev := Call{Op: OpRead, Path: "sub/main.db-journal", Off: 1 << 20, Len: 4096, Pid: 77}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := e.Decide(ev); ok {
@@ -453,7 +453,7 @@ func BenchmarkDecideNoMatchNoDraws(b *testing.B) {
 	if len(p.Rules) != 20 || e.mu.needIdx {
 		b.Fatalf("plan has %d rules, needIdx=%v", len(p.Rules), e.mu.needIdx)
 	}
-	ev := Event{Op: OpRead, Path: "sub/main.db-journal", Off: 1 << 20, Len: 4096, Pid: 77}
+	ev := Call{Op: OpRead, Path: "sub/main.db-journal", Off: 1 << 20, Len: 4096, Pid: 77}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, ok := e.Decide(ev); ok {
@@ -467,10 +467,10 @@ func BenchmarkDecideNoMatchNoDraws(b *testing.B) {
 // cut and its keep modes, and an fsync error that drops unsynced writes.
 func TestEngineCutAndTornDecisions(t *testing.T) {
 	const seed = 5
-	fsync := Event{Op: OpFsync, Path: "dir/test.db-wal", Pid: 100}
+	fsync := Call{Op: OpFsync, Path: "dir/test.db-wal", Pid: 100}
 	for _, tc := range []struct {
 		src  string
-		ev   Event
+		ev   Call
 		want Decision
 	}{
 		{"torn keep=512 from=tail", wal, Decision{Rule: 1, Kind: KindTorn, Keep: 512, ThenOK: true, Tail: true, FlipBit: -1,
@@ -498,7 +498,7 @@ func TestEngineCutAndTornDecisions(t *testing.T) {
 // `powercut op=fsync nth=2` cuts at the 2nd fsync and never again; count=0
 // makes it persistent like any other rule.
 func TestEnginePowercutFiresOnce(t *testing.T) {
-	fsync := Event{Op: OpFsync, Path: "test.db-wal"}
+	fsync := Call{Op: OpFsync, Path: "test.db-wal"}
 	if got := fires(t, "powercut op=fsync nth=2", fsync, 6); !reflect.DeepEqual(got, []int{2}) {
 		t.Errorf("powercut nth=2 fired at %v, want [2]", got)
 	}
@@ -624,7 +624,7 @@ func TestEngineTimedPowercut(t *testing.T) {
 
 	// With op= the rule is op-driven: the first fsync after 2s.
 	e, clk = newClockedEngine(t, "powercut op=fsync after=2s")
-	fsync := Event{Op: OpFsync, Path: "test.db-wal"}
+	fsync := Call{Op: OpFsync, Path: "test.db-wal"}
 	if e.Plan().Rules[0].Timed() {
 		t.Fatal("powercut op=fsync after=2s is Timed")
 	}

@@ -158,12 +158,12 @@ func TestEngineRefusesTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		ev   Event
+		ev   Call
 		want bool
 	}{
-		{Event{Op: OpWrite, Path: "kanban.db", Off: 4096, Len: 10, Pid: 4242}, true},
-		{Event{Op: OpWrite, Path: "kanban.db", Off: 4096, Len: 10, Pid: 1}, false},
-		{Event{Op: OpWrite, Path: "kanban.db", Off: 0, Len: 3, Pid: 4242}, false},
+		{Call{Op: OpWrite, Path: "kanban.db", Off: 4096, Len: 10, Pid: 4242}, true},
+		{Call{Op: OpWrite, Path: "kanban.db", Off: 4096, Len: 10, Pid: 1}, false},
+		{Call{Op: OpWrite, Path: "kanban.db", Off: 0, Len: 3, Pid: 4242}, false},
 	} {
 		if _, got := e.Decide(tc.ev); got != tc.want {
 			t.Errorf("Decide(%+v) = %v, want %v", tc.ev, got, tc.want)

@@ -53,7 +53,7 @@ func TestExamplePlansBehave(t *testing.T) {
 		}
 		return NewEngine(p, 1)
 	}
-	fireCount := func(e *Engine, ev Event, n int) (fired int, last Decision) {
+	fireCount := func(e *Engine, ev Call, n int) (fired int, last Decision) {
 		for i := 0; i < n; i++ {
 			if d, ok := e.Decide(ev); ok {
 				fired++
@@ -64,23 +64,23 @@ func TestExamplePlansBehave(t *testing.T) {
 	}
 
 	e := load("eio-wal-once.plan")
-	if n, _ := fireCount(e, Event{Op: OpWrite, Path: "test.db", Len: 4096}, 5); n != 0 {
+	if n, _ := fireCount(e, Call{Op: OpWrite, Path: "test.db", Len: 4096}, 5); n != 0 {
 		t.Errorf("eio-wal-once: fired %d times on the database", n)
 	}
-	if n, d := fireCount(e, Event{Op: OpWrite, Path: "test.db-wal", Len: 32}, 5); n != 1 || d.Desc != "eio" {
+	if n, d := fireCount(e, Call{Op: OpWrite, Path: "test.db-wal", Len: 32}, 5); n != 1 || d.Desc != "eio" {
 		t.Errorf("eio-wal-once: fired %d times on the WAL (%+v)", n, d)
 	}
 
 	e = load("torn-db-pages.plan")
-	if n, _ := fireCount(e, Event{Op: OpWrite, Path: "test.db", Len: 100}, 5); n != 0 {
+	if n, _ := fireCount(e, Call{Op: OpWrite, Path: "test.db", Len: 100}, 5); n != 0 {
 		t.Errorf("torn-db-pages: fired %d times on short writes", n)
 	}
-	if n, d := fireCount(e, Event{Op: OpWrite, Path: "test.db", Off: 8192, Len: 4096}, 10); n != 3 || d.Desc != "torn keep=512 then=ok" {
+	if n, d := fireCount(e, Call{Op: OpWrite, Path: "test.db", Off: 8192, Len: 4096}, 10); n != 3 || d.Desc != "torn keep=512 then=ok" {
 		t.Errorf("torn-db-pages: fired %d times on page writes (%+v)", n, d)
 	}
 
 	e = load("short-header-read.plan")
-	hdr := Event{Op: OpRead, Path: "test.db", Off: 0, Len: 100}
+	hdr := Call{Op: OpRead, Path: "test.db", Off: 0, Len: 100}
 	if n, _ := fireCount(e, hdr, 5); n != 1 {
 		t.Errorf("short-header-read: fired %d times, want once while rule 2 is off", n)
 	}
@@ -92,12 +92,12 @@ func TestExamplePlansBehave(t *testing.T) {
 	}
 
 	e = load("enospc-wal.plan")
-	if n, d := fireCount(e, Event{Op: OpWrite, Path: "test.db-wal", Len: 4120}, 60); n != 10 || d.Desc != "errno ENOSPC" {
+	if n, d := fireCount(e, Call{Op: OpWrite, Path: "test.db-wal", Len: 4120}, 60); n != 10 || d.Desc != "errno ENOSPC" {
 		t.Errorf("enospc-wal: fired %d of 60 WAL writes, want the last 10 (%+v)", n, d)
 	}
 
 	e = load("powercut-wal-fsync.plan")
-	walSync := Event{Op: OpFsync, Path: "test.db-wal"}
+	walSync := Call{Op: OpFsync, Path: "test.db-wal"}
 	if n, _ := fireCount(e, walSync, 39); n != 0 {
 		t.Errorf("powercut-wal-fsync: fired %d times in the first 39 WAL fsyncs", n)
 	}
@@ -111,12 +111,12 @@ func TestExamplePlansBehave(t *testing.T) {
 	}
 
 	e = load("fsync-eio-drop.plan")
-	if n, d := fireCount(e, Event{Op: OpFsync, Path: "test.db"}, 10); n != 1 || !d.DropUnsynced || d.Desc != "eio drop=unsynced" {
+	if n, d := fireCount(e, Call{Op: OpFsync, Path: "test.db"}, 10); n != 1 || !d.DropUnsynced || d.Desc != "eio drop=unsynced" {
 		t.Errorf("fsync-eio-drop: fired %d times (%+v)", n, d)
 	}
 
 	e = load("torn-any-sector.plan")
-	page := Event{Op: OpWrite, Path: "test.db", Off: 8192, Len: 4096}
+	page := Call{Op: OpWrite, Path: "test.db", Off: 8192, Len: 4096}
 	var descs []string
 	for i := 0; i < 6; i++ {
 		if d, ok := e.Decide(page); ok {

@@ -19,9 +19,9 @@ const (
 
 // Ops of capture records.
 const (
-	CapOpSnapshot = "snapshot" // first record: N files, Len bytes copied; Path is the capture dir
-	CapOpWrite    = "write"    // Off, Len; Cap = offset of the bytes in writes.bin; T = completion
-	CapOpFsync    = "fsync"    // a fsync/fdatasync that succeeded (a barrier); T = its start
-	CapOpTruncate = "truncate" // Off = the new size; T = completion
-	CapOpError    = "error"    // capture stopped (Fault says why); later records are missing
+	CapOpSnapshot OpName = "snapshot" // first record: N files, Len bytes copied; Path is the capture dir
+	CapOpWrite    OpName = "write"    // Off, Len; Cap = offset of the bytes in writes.bin; T = completion
+	CapOpFsync    OpName = "fsync"    // a fsync/fdatasync that succeeded (a barrier); T = its start
+	CapOpTruncate OpName = "truncate" // Off = the new size; T = completion
+	CapOpError    OpName = "error"    // capture stopped (Fault says why); later records are missing
 )

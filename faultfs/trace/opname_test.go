@@ -22,7 +22,4 @@ func TestOpNamesMatchPlanOps(t *testing.T) {
 			t.Errorf("op %d: trace %q, plan %q", i, names[i], op)
 		}
 	}
-	if got := (trace.Record{Op: "write"}).OpName(); got != trace.OpWrite {
-		t.Errorf("OpName() = %q, want %q", got, trace.OpWrite)
-	}
 }

@@ -22,7 +22,7 @@ type Record struct {
 	T    int64  `json:"t"`    // CLOCK_MONOTONIC nanoseconds (comparable across processes on one host)
 	Kind string `json:"kind"` // one of the Kind constants
 	Pid  uint32 `json:"pid,omitempty"`
-	Op   string `json:"op,omitempty"`
+	Op   OpName `json:"op,omitempty"`   // an Op constant, or a CapOp constant on a capture record
 	Path string `json:"path,omitempty"` // relative to the mount root
 	To   string `json:"to,omitempty"`   // rename target
 	Off  int64  `json:"off,omitempty"`
@@ -66,8 +66,7 @@ const (
 // OpName names the filesystem operation of an op record (Kind == KindOp),
 // as faultfs writes it in Record.Op. The values are those of faultfs/plan's
 // Op (this package does not import plan, to stay a leaf); readers compare
-// with these constants through Record.OpName, so a misspelt op name does
-// not compile.
+// with these constants, so a misspelt op name does not compile.
 type OpName string
 
 // The op names of op records.
@@ -89,9 +88,6 @@ const (
 	OpMkdir     OpName = "mkdir"
 	OpReaddir   OpName = "readdir"
 )
-
-// OpName returns r.Op as an OpName, for comparing with the Op constants.
-func (r Record) OpName() OpName { return OpName(r.Op) }
 
 // Header modes: the values of OldMode and NewMode (bytes 18-19 of a
 // database header, read and write version).

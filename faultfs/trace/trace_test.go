@@ -25,7 +25,7 @@ func randString(r *rand.Rand) string {
 func randRecord(r *rand.Rand) Record {
 	rec := Record{
 		Seq: r.Uint64() >> uint(r.Intn(64)), T: r.Int63() - r.Int63(), Kind: randString(r),
-		Pid: uint32(r.Intn(3) * r.Intn(1<<20)), Op: randString(r), Path: randString(r), To: randString(r),
+		Pid: uint32(r.Intn(3) * r.Intn(1<<20)), Op: OpName(randString(r)), Path: randString(r), To: randString(r),
 		Off: int64(r.Intn(3)-1) * r.Int63n(1<<40), Len: int64(r.Intn(2)) * r.Int63n(1<<20),
 		Result: randString(r), N: int64(r.Intn(2)) * r.Int63n(5000), Rule: r.Intn(3) - 1,
 		Fault: randString(r), OldMode: randString(r), NewMode: randString(r), Mark: randString(r),

@@ -160,7 +160,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 		b = append(b, `,"pid":`...)
 		b = strconv.AppendUint(b, uint64(r.Pid), 10)
 	}
-	b = appendStringField(b, `,"op":`, r.Op)
+	b = appendStringField(b, `,"op":`, string(r.Op))
 	b = appendStringField(b, `,"path":`, r.Path)
 	b = appendStringField(b, `,"to":`, r.To)
 	b = appendIntField(b, `,"off":`, r.Off)
