@@ -180,7 +180,7 @@
 //
 // # Engine semantics
 //
-// Engine.Decide offers one Event to the rules in plan order. A rule matches
+// Engine.Decide offers one Call to the rules in plan order. A rule matches
 // an event when it is on and every selection key matches (flip also needs
 // data to flip: len > 0, and len*8 > bit with bit=). Each rule counts its
 // matches, m = 1, 2, 3, ...; every rule sees every event, so a rule's count
