@@ -7,6 +7,8 @@
 // package.
 package history
 
+import "sort"
+
 // Event types.
 const (
 	TypeStart  = "start"  // process started (Data: Role, Profile, Driver, Seed, Ppid)
@@ -58,4 +60,29 @@ func (e Event) Facts() Data {
 		return Data{}
 	}
 	return *e.Data
+}
+
+// Acknowledged returns the acknowledged commits among events (the
+// TypeCommit events with a commit counter, Seq > 0) in commit order: by
+// Seq, then T, then Proc, and in the events' own order among equals. One
+// Seq may stand in several (a forked history): nothing here keeps one
+// commit per Seq.
+func Acknowledged(events []Event) []Event {
+	var out []Event
+	for _, e := range events {
+		if e.Type == TypeCommit && e.Seq > 0 {
+			out = append(out, e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Seq != b.Seq {
+			return a.Seq < b.Seq
+		}
+		if a.T != b.T {
+			return a.T < b.T
+		}
+		return a.Proc < b.Proc
+	})
+	return out
 }
