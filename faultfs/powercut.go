@@ -216,11 +216,15 @@ func (t *tracker) clearLocked() {
 }
 
 // file returns the log of inode ino, creating it (named path) if needed; nil
-// when the inode's unlink is durable (nothing of it can come back), or when
-// fd (if >= 0) is a file with no name left whose unlink the model does not
-// hold (unlinked before tracking started or before the last recover: its
-// node may report a name another file has now).
+// when tracking is off, when the inode's unlink is durable (nothing of it
+// can come back), or when fd (if >= 0) is a file with no name left whose
+// unlink the model does not hold (unlinked before tracking started or
+// before the last recover: its node may report a name another file has
+// now).
 func (t *tracker) file(ino uint64, path string, fd int) *fileLog {
+	if !t.on.Load() {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fl := t.files[ino]; fl != nil {
@@ -382,7 +386,7 @@ func (s *server) write(h *handle, ino uint64, path string, pid uint32, data []by
 // KEEP_SIZE changes no byte; other modes, such as punching holes, are not
 // modelled).
 func (s *server) allocate(ino uint64, path string, pid uint32, fd int, do func() syscall.Errno) syscall.Errno {
-	if !s.track.on.Load() || fd < 0 {
+	if fd < 0 {
 		return do()
 	}
 	fl := s.track.file(ino, path, fd)
@@ -409,9 +413,6 @@ func (s *server) allocate(ino uint64, path string, pid uint32, fd int, do func()
 // truncate runs do, which sets the size of the file at path to size
 // (through fd when fd >= 0), and while tracking records it.
 func (s *server) truncate(ino uint64, path string, pid uint32, fd int, size int64, do func() syscall.Errno) syscall.Errno {
-	if !s.track.on.Load() {
-		return do()
-	}
 	fl := s.track.file(ino, path, fd)
 	if fl == nil {
 		return do()
