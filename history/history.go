@@ -7,7 +7,10 @@
 // package.
 package history
 
-import "sort"
+import (
+	"cmp"
+	"slices"
+)
 
 // Event types.
 const (
@@ -74,15 +77,8 @@ func Acknowledged(events []Event) []Event {
 			out = append(out, e)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Seq != b.Seq {
-			return a.Seq < b.Seq
-		}
-		if a.T != b.T {
-			return a.T < b.T
-		}
-		return a.Proc < b.Proc
+	slices.SortStableFunc(out, func(a, b Event) int {
+		return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.T, b.T), cmp.Compare(a.Proc, b.Proc))
 	})
 	return out
 }
