@@ -189,25 +189,12 @@ type expect struct {
 func newExpect(events []history.Event) *expect {
 	x := &expect{bySeq: map[int64][]int{}, rows: map[rowKey][]rowEvent{}, cascades: map[string][]cascadeEv{},
 		insTask: map[rowKey]string{}, trans: map[string][]int{}}
-	for _, e := range events {
-		if e.Type != history.TypeCommit || e.Seq <= 0 {
-			continue
-		}
+	for _, e := range history.Acknowledged(events) {
 		a := ack{Seq: e.Seq, Proc: e.Proc, Op: e.Op, T: e.T}
 		d := e.Facts()
 		a.Ins, a.Del, a.Trans = d.Inserted, d.Deleted, d.Transitions
 		x.acks = append(x.acks, a)
 	}
-	sort.SliceStable(x.acks, func(i, j int) bool {
-		a, b := x.acks[i], x.acks[j]
-		if a.Seq != b.Seq {
-			return a.Seq < b.Seq
-		}
-		if a.T != b.T {
-			return a.T < b.T
-		}
-		return a.Proc < b.Proc
-	})
 	tables := map[string]bool{}
 	for i, a := range x.acks {
 		x.bySeq[a.Seq] = append(x.bySeq[a.Seq], i)

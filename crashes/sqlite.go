@@ -170,18 +170,25 @@ func readLedger(ctx context.Context, c *sql.Conn, table string) (map[int64]ledge
 }
 
 func readStatus(ctx context.Context, c *sql.Conn) (map[string]string, error) {
-	rows, err := c.QueryContext(ctx, `SELECT id, status FROM tasks`)
+	return pairs(ctx, c, `SELECT id, status FROM tasks`)
+}
+
+// pairs runs q, a query of two columns, and maps each row's first column
+// to its second (NULL reads as ""; a later row wins). On a scan error it
+// returns what it read so far with the error.
+func pairs(ctx context.Context, c *sql.Conn, q string) (map[string]string, error) {
+	rows, err := c.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	out := map[string]string{}
 	for rows.Next() {
-		var id, st sql.NullString
-		if err := rows.Scan(&id, &st); err != nil {
+		var k, v sql.NullString
+		if err := rows.Scan(&k, &v); err != nil {
 			return out, err
 		}
-		out[id.String] = st.String
+		out[k.String] = v.String
 	}
 	return out, rows.Err()
 }
@@ -204,18 +211,5 @@ func (d *judgeDir) readKeys(ctx context.Context, c *sql.Conn, table string) (map
 	if d.taskID[table] {
 		task = `CAST("task_id" AS TEXT)`
 	}
-	rows, err := c.QueryContext(ctx, fmt.Sprintf("SELECT %s, %s FROM %q", expr, task, table))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var k, t sql.NullString
-		if err := rows.Scan(&k, &t); err != nil {
-			return out, err
-		}
-		out[k.String] = t.String
-	}
-	return out, rows.Err()
+	return pairs(ctx, c, fmt.Sprintf("SELECT %s, %s FROM %q", expr, task, table))
 }

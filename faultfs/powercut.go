@@ -216,11 +216,15 @@ func (t *tracker) clearLocked() {
 }
 
 // file returns the log of inode ino, creating it (named path) if needed; nil
-// when the inode's unlink is durable (nothing of it can come back), or when
-// fd (if >= 0) is a file with no name left whose unlink the model does not
-// hold (unlinked before tracking started or before the last recover: its
-// node may report a name another file has now).
+// when tracking is off, when the inode's unlink is durable (nothing of it
+// can come back), or when fd (if >= 0) is a file with no name left whose
+// unlink the model does not hold (unlinked before tracking started or
+// before the last recover: its node may report a name another file has
+// now).
 func (t *tracker) file(ino uint64, path string, fd int) *fileLog {
+	if !t.on.Load() {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if fl := t.files[ino]; fl != nil {
@@ -242,6 +246,17 @@ func (t *tracker) file(ino uint64, path string, fd int) *fileLog {
 	}
 	t.files[ino] = fl
 	return fl
+}
+
+// logged returns the log of inode ino if tracking is on and it has one, nil
+// otherwise (it creates none).
+func (t *tracker) logged(ino uint64) *fileLog {
+	if !t.on.Load() {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.files[ino]
 }
 
 func (t *tracker) nextIdx(path string) uint64 {
@@ -371,7 +386,7 @@ func (s *server) write(h *handle, ino uint64, path string, pid uint32, data []by
 // KEEP_SIZE changes no byte; other modes, such as punching holes, are not
 // modelled).
 func (s *server) allocate(ino uint64, path string, pid uint32, fd int, do func() syscall.Errno) syscall.Errno {
-	if !s.track.on.Load() || fd < 0 {
+	if fd < 0 {
 		return do()
 	}
 	fl := s.track.file(ino, path, fd)
@@ -398,9 +413,6 @@ func (s *server) allocate(ino uint64, path string, pid uint32, fd int, do func()
 // truncate runs do, which sets the size of the file at path to size
 // (through fd when fd >= 0), and while tracking records it.
 func (s *server) truncate(ino uint64, path string, pid uint32, fd int, size int64, do func() syscall.Errno) syscall.Errno {
-	if !s.track.on.Load() {
-		return do()
-	}
 	fl := s.track.file(ino, path, fd)
 	if fl == nil {
 		return do()
@@ -436,12 +448,7 @@ func (s *server) truncate(ino uint64, path string, pid uint32, fd int, size int6
 // synced records a successful fsync or fdatasync of the file ino: its
 // unsynced writes are now durable.
 func (s *server) synced(ino uint64) {
-	if !s.track.on.Load() {
-		return
-	}
-	s.track.mu.Lock()
-	fl := s.track.files[ino]
-	s.track.mu.Unlock()
+	fl := s.track.logged(ino)
 	if fl == nil {
 		return
 	}
@@ -453,12 +460,7 @@ func (s *server) synced(ino uint64) {
 // dropUnsynced reverts the unsynced writes of file ino through fd, as a
 // failed fsync with drop=unsynced does, and traces each as dropped.
 func (s *server) dropUnsynced(ino uint64, fd int, rule int, why string) {
-	if !s.track.on.Load() {
-		return
-	}
-	s.track.mu.Lock()
-	fl := s.track.files[ino]
-	s.track.mu.Unlock()
+	fl := s.track.logged(ino)
 	if fl == nil {
 		return
 	}
@@ -517,9 +519,24 @@ func replay(fd int, e *undoEntry, kept []bool, sector int64) (int64, error) {
 	if kept == nil {
 		return int64(len(e.data)), pwriteAll(fd, e.data, e.off)
 	}
-	end := e.off + int64(len(e.data))
-	first, _ := sectorSpan(e.off, int64(len(e.data)), sector)
 	var n int64
+	for _, r := range keptRanges(e.off, int64(len(e.data)), sector, kept) {
+		lo, hi := r[0], r[1]
+		if err := pwriteAll(fd, e.data[lo-e.off:hi-e.off], lo); err != nil {
+			return n, err
+		}
+		n += hi - lo
+	}
+	return n, nil
+}
+
+// keptRanges returns the byte ranges [lo, hi) (absolute offsets) of a write
+// [off, off+n) that its kept sectors cover (kept[k] for the write's k-th
+// sector, as sectorSpan counts them): one range per run of consecutive kept
+// sectors, clipped to the write, in order.
+func keptRanges(off, n, sector int64, kept []bool) [][2]int64 {
+	first, _ := sectorSpan(off, n, sector)
+	var out [][2]int64
 	for k := 0; k < len(kept); {
 		if !kept[k] {
 			k++
@@ -529,15 +546,10 @@ func replay(fd int, e *undoEntry, kept []bool, sector int64) (int64, error) {
 		for j < len(kept) && kept[j] {
 			j++
 		}
-		lo := max(e.off, (first+int64(k))*sector)
-		hi := min(end, (first+int64(j))*sector)
-		if err := pwriteAll(fd, e.data[lo-e.off:hi-e.off], lo); err != nil {
-			return n, err
-		}
-		n += hi - lo
+		out = append(out, [2]int64{max(off, (first+int64(k))*sector), min(off+n, (first+int64(j))*sector)})
 		k = j
 	}
-	return n, nil
+	return out
 }
 
 // keptList formats kept sector indices as "0,2,3/8".

@@ -91,21 +91,10 @@ func (n *node) writeTorn(c *opCall, f fs.FileHandle, h *handle, path string, dat
 		}
 	} else {
 		sector := c.d.Sector
-		first, cnt := sectorSpan(off, size, sector)
+		_, cnt := sectorSpan(off, size, sector)
 		kept := plan.KeptSectors(c.d.SectorDraw, int(cnt))
-		for k := 0; k < len(kept); {
-			if !kept[k] {
-				k++
-				continue
-			}
-			j := k
-			for j < len(kept) && kept[j] {
-				j++
-			}
-			lo := max(off, (first+int64(k))*sector) - off
-			hi := min(off+size, (first+int64(j))*sector) - off
-			runs = append(runs, run{lo, hi})
-			k = j
+		for _, r := range keptRanges(off, size, sector, kept) {
+			runs = append(runs, run{r[0] - off, r[1] - off})
 		}
 		c.d.Desc += " kept=" + keptList(kept)
 	}

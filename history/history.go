@@ -16,6 +16,11 @@
 // and the scenario roles (everything else).
 package history
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Event types.
 const (
 	TypeStart  = "start"  // process started (Data: Role, Profile, Driver, Seed, Ppid)
@@ -67,4 +72,22 @@ func (e Event) Facts() Data {
 		return Data{}
 	}
 	return *e.Data
+}
+
+// Acknowledged returns the acknowledged commits among events (the
+// TypeCommit events with a commit counter, Seq > 0) in commit order: by
+// Seq, then T, then Proc, and in the events' own order among equals. One
+// Seq may stand in several (a forked history): nothing here keeps one
+// commit per Seq.
+func Acknowledged(events []Event) []Event {
+	var out []Event
+	for _, e := range events {
+		if e.Type == TypeCommit && e.Seq > 0 {
+			out = append(out, e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Event) int {
+		return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.T, b.T), cmp.Compare(a.Proc, b.Proc))
+	})
+	return out
 }

@@ -87,24 +87,12 @@ func buildFacts(in *Input) *facts {
 		if e.Err != "" {
 			f.errs = append(f.errs, e)
 		}
-		if e.Type == history.TypeCommit && e.Seq > 0 {
-			c := commitEv{Event: e}
-			d := e.Facts()
-			c.Transitions, c.Inserted, c.Deleted, c.Updated = d.Transitions, d.Inserted, d.Deleted, d.Updated
-			f.acks = append(f.acks, c)
-		}
 	}
-	sort.SliceStable(f.acks, func(i, j int) bool {
-		a, b := f.acks[i], f.acks[j]
-		if a.Seq != b.Seq {
-			return a.Seq < b.Seq
-		}
-		if a.T != b.T {
-			return a.T < b.T
-		}
-		return a.Proc < b.Proc
-	})
-	for _, c := range f.acks {
+	for _, e := range history.Acknowledged(in.Events) {
+		c := commitEv{Event: e}
+		d := e.Facts()
+		c.Transitions, c.Inserted, c.Deleted, c.Updated = d.Transitions, d.Inserted, d.Deleted, d.Updated
+		f.acks = append(f.acks, c)
 		f.bySeq[c.Seq] = append(f.bySeq[c.Seq], c)
 	}
 	armed := false // the last plan loaded had rules

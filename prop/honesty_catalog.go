@@ -509,17 +509,7 @@ func (h CatalogHonesty) Search(driver string, b Budget, logf func(string, ...any
 		}
 		return res
 	}
-	return &Search{
-		Name:   "detector-honesty-" + h.Target.Scenario + "-" + driver,
-		Gen:    anchored,
-		Seed:   h.Seed,
-		Budget: b,
-		Check: func(ctx context.Context, v interface{}) Evaluation {
-			return h.Eval(ctx, v.(CatalogCase))
-		},
-		Key:  func(v interface{}) string { return v.(CatalogCase).String() },
-		Logf: logf,
-	}
+	return searchOf("detector-honesty-"+h.Target.Scenario+"-"+driver, anchored, h.Seed, b, h.Eval, logf)
 }
 
 // FoundOf turns a violation into a found file: the cell is hardened's when

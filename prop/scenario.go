@@ -216,17 +216,7 @@ func (sp ScenarioProperty) Search(space PlanSpace, seed int64, b Budget, logf fu
 	if floor <= 0 {
 		floor = DefaultMinDuration
 	}
-	return &Search{
-		Name:   sp.Name,
-		Gen:    genScenarioCase(space, sp.Duration, floor, drivers...),
-		Seed:   seed,
-		Budget: b,
-		Check: func(ctx context.Context, v interface{}) Evaluation {
-			return sp.Eval(ctx, v.(ScenarioCase))
-		},
-		Key:  func(v interface{}) string { return v.(ScenarioCase).String() },
-		Logf: logf,
-	}
+	return searchOf(sp.Name, genScenarioCase(space, sp.Duration, floor, drivers...), seed, b, sp.Eval, logf)
 }
 
 // FoundOf turns a failure of this property into a found file.

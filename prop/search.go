@@ -50,6 +50,20 @@ type Search struct {
 	Logf func(format string, args ...any)
 }
 
+// searchOf is a Search over values of type C: check judges one, and its
+// String keys the memo.
+func searchOf[C fmt.Stringer](name string, gen gopter.Gen, seed int64, b Budget, check func(context.Context, C) Evaluation, logf func(string, ...any)) *Search {
+	return &Search{
+		Name:   name,
+		Gen:    gen,
+		Seed:   seed,
+		Budget: b,
+		Check:  func(ctx context.Context, v interface{}) Evaluation { return check(ctx, v.(C)) },
+		Key:    func(v interface{}) string { return v.(C).String() },
+		Logf:   logf,
+	}
+}
+
 // Failure is what a Search found.
 type Failure struct {
 	Property   string

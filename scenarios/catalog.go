@@ -1,6 +1,8 @@
 package scenarios
 
 import (
+	"maps"
+	"strconv"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/kanbancore"
@@ -126,6 +128,42 @@ func startGateway(r *Script, name string, w *WorkerTemplate) error {
 		w = &WorkerTemplate{Heartbeats: 2, Interval: 10 * time.Second}
 	}
 	return r.Start(RoleSpec{Role: RoleDispatcher, Proc: name, Interval: 60 * time.Second, Worker: w, MaxSpawn: 2})
+}
+
+// startWriters starts n connected writer roles, writer-1 to writer-n, each
+// running its ops (args, a copy each) every interval.
+func startWriters(r *Script, n int, interval time.Duration, args map[string]string) error {
+	for i := 1; i <= n; i++ {
+		if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + strconv.Itoa(i), Interval: interval,
+			Args: maps.Clone(args)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteAndCheckpoint deletes n tasks, one CLI process each, then runs a
+// checkpoint in another, so that the pages the deletes freed are in the
+// database file.
+func deleteAndCheckpoint(r *Script, n int) error {
+	for i := 0; i < n; i++ {
+		if _, err := r.CLI("delete", nil); err != nil {
+			return err
+		}
+	}
+	_, err := r.CLI("checkpoint", nil)
+	return err
+}
+
+// clearThenListCreate clears the plan and, in phase "after", keeps listing
+// and creating tasks through CLI processes every 10 s for d: the board is
+// used again once the faults stop.
+func clearThenListCreate(r *Script, d time.Duration) error {
+	if err := r.Clear(); err != nil {
+		return err
+	}
+	r.Phase("after")
+	return r.CLILoop([]string{"list", "create"}, 10*time.Second, d, nil)
 }
 
 // oracleBounds returns bounds with MaxDefunct set.

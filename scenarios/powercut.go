@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/faultfs"
@@ -46,18 +45,11 @@ func (r *Script) WaitPowerCut(limit time.Duration) error {
 // past a power cut), waits for them, and recovers the mount.
 func (r *Script) afterCut() error {
 	r.Mark("power cut: killing every role")
-	procs := r.procs.all()
-	for _, p := range procs {
-		signalGroup(p.pid(), syscall.SIGKILL)
-	}
-	groups := map[int]bool{}
-	for _, p := range procs {
-		groups[p.pid()] = true
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			return fmt.Errorf("power cut: %s (pid %d) did not die of SIGKILL", p.name, p.pid())
-		}
+	groups, err := killGroups(r.procs.all(), 10*time.Second, func(p *proc) error {
+		return fmt.Errorf("power cut: %s (pid %d) did not die of SIGKILL", p.name, p.pid())
+	})
+	if err != nil {
+		return err
 	}
 	reapOrphans(groups, 5*time.Second)
 	res, err := r.ctl.Recover()

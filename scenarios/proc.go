@@ -294,9 +294,22 @@ func (ps *procSet) stopAll(grace time.Duration) {
 		}
 	}
 	quits.Wait()
+	groups, _ := killGroups(procs, 5*time.Second, func(p *proc) error {
+		fmt.Fprintf(ps.stderr, "scenarios: %s (pid %d) did not exit after SIGKILL\n", p.name, p.pid())
+		return nil
+	})
+	if _, alive := reapOrphans(groups, 5*time.Second); alive > 0 {
+		fmt.Fprintf(ps.stderr, "scenarios: %d orphaned worker(s) still alive after SIGKILL\n", alive)
+	}
+}
+
+// killGroups sends SIGKILL to the process group of each of procs (even when
+// its leader exited: spawned workers may live on in it), then waits up to
+// wait for each leader in turn. A leader still running after its wait is
+// passed to stuck; when stuck returns an error, killGroups stops waiting
+// and returns it. It returns the process groups killed (for reapOrphans).
+func killGroups(procs []*proc, wait time.Duration, stuck func(p *proc) error) (map[int]bool, error) {
 	for _, p := range procs {
-		// Kill the group even when its leader exited: spawned workers may
-		// live on in it.
 		signalGroup(p.pid(), syscall.SIGKILL)
 	}
 	groups := map[int]bool{}
@@ -304,13 +317,13 @@ func (ps *procSet) stopAll(grace time.Duration) {
 		groups[p.pid()] = true
 		select {
 		case <-p.done:
-		case <-time.After(5 * time.Second):
-			fmt.Fprintf(ps.stderr, "scenarios: %s (pid %d) did not exit after SIGKILL\n", p.name, p.pid())
+		case <-time.After(wait):
+			if err := stuck(p); err != nil {
+				return groups, err
+			}
 		}
 	}
-	if _, alive := reapOrphans(groups, 5*time.Second); alive > 0 {
-		fmt.Fprintf(ps.stderr, "scenarios: %d orphaned worker(s) still alive after SIGKILL\n", alive)
-	}
+	return groups, nil
 }
 
 // setServer makes hung report the run's faultfs server too (when its Stop

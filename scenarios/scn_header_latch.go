@@ -27,12 +27,7 @@ just before the fault so that page 1 is read from the database file, not the WAL
 	},
 	Setup: func(r *role, c *kanbancore.Conn) error {
 		r.spec.Args["assignee"] = "" // nothing to spawn: the gateway only ticks
-		for i := 0; i < 4; i++ {
-			if err := r.boardOp(c, "create"); err != nil {
-				return err
-			}
-		}
-		return nil
+		return seedTasks(4)(r, c)
 	},
 	Script: func(r *Script) error {
 		r.Phase("warm")

@@ -66,12 +66,7 @@ board has detects it.`,
 		if err := r.LoadPlan(r.MainPlan()); err != nil {
 			return err
 		}
-		for i := 0; i < 4; i++ {
-			if _, err := r.CLI("delete", nil); err != nil {
-				return err
-			}
-		}
-		if _, err := r.CLI("checkpoint", nil); err != nil {
+		if err := deleteAndCheckpoint(r, 4); err != nil {
 			return err
 		}
 		if err := r.Clear(); err != nil {

@@ -82,6 +82,18 @@ func cutAfterCommits(in *oracle.Input, _ []oracle.Result) string {
 	return ""
 }
 
+// powercutStory is the power-cut scenarios' claim: under legacy
+// (synchronous=NORMAL) acknowledged commits are lost, for legacyWhy, but a
+// prefix survives intact; under hardened (FULL) every one survives.
+func powercutStory(legacyWhy string) map[string]Expect {
+	return map[string]Expect{
+		kanbancore.ProfileLegacy: {Fail: []string{oracle.Durability}, Pass: []string{oracle.Prefix, oracle.Structure},
+			Why: legacyWhy},
+		kanbancore.ProfileHardened: {Pass: []string{oracle.Durability, oracle.Prefix, oracle.Structure},
+			Why: "synchronous=FULL: every acknowledged commit survives the cut"},
+	}
+}
+
 // powercutWAL: issue 9's power cut on the default WAL board.
 var powercutWAL = &Scenario{
 	Name: "powercut-wal",
@@ -97,15 +109,10 @@ with NORMAL the WAL is synced only at checkpoints, so the last acknowledged comm
 lost, but the survivors are always a prefix of them (never a hole, never a resurrected
 row), and the database is always intact. Legacy runs NORMAL (and no autocheckpoint), the
 fix runs FULL.`,
-	Roles: "gateway + workers, 2 writers; after the cut: gateway, writer, CLI processes",
-	Plan:  "powercut after=1s keep=random\n",
-	Pre:   cutAfterCommits,
-	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy: {Fail: []string{oracle.Durability}, Pass: []string{oracle.Prefix, oracle.Structure},
-			Why: "synchronous=NORMAL: acknowledged commits since the last WAL sync are lost at the cut (a prefix survives)"},
-		kanbancore.ProfileHardened: {Pass: []string{oracle.Durability, oracle.Prefix, oracle.Structure},
-			Why: "synchronous=FULL: every acknowledged commit survives the cut"},
-	},
+	Roles:  "gateway + workers, 2 writers; after the cut: gateway, writer, CLI processes",
+	Plan:   "powercut after=1s keep=random\n",
+	Pre:    cutAfterCommits,
+	Expect: powercutStory("synchronous=NORMAL: acknowledged commits since the last WAL sync are lost at the cut (a prefix survives)"),
 	Setup:  seedTasks(6),
 	Script: powercutScript,
 }
@@ -128,16 +135,11 @@ after it only at synchronous=EXTRA (documented: "EXTRA provides additional durab
 if the commit is followed closely by a power loss"); below that the unlink is lost,
 the journal is back and hot, and the next opener rolls the commit back. The survivors
 are still a prefix and the database is intact. --set synchronous=EXTRA holds.`,
-	Roles: "gateway + workers, 2 writers; after the cut: gateway, writer, CLI processes",
-	Plan:  "powercut op=create path=*-journal nth=30 keep=none\n",
-	Sets:  []string{"journal_mode=delete"},
-	Pre:   cutAfterCommits,
-	Expect: map[string]Expect{
-		kanbancore.ProfileLegacy: {Fail: []string{oracle.Durability}, Pass: []string{oracle.Prefix, oracle.Structure},
-			Why: "synchronous=NORMAL: the last acknowledged commit is lost at the cut (a prefix survives)"},
-		kanbancore.ProfileHardened: {Pass: []string{oracle.Durability, oracle.Prefix, oracle.Structure},
-			Why: "synchronous=FULL: every acknowledged commit survives the cut"},
-	},
+	Roles:  "gateway + workers, 2 writers; after the cut: gateway, writer, CLI processes",
+	Plan:   "powercut op=create path=*-journal nth=30 keep=none\n",
+	Sets:   []string{"journal_mode=delete"},
+	Pre:    cutAfterCommits,
+	Expect: powercutStory("synchronous=NORMAL: the last acknowledged commit is lost at the cut (a prefix survives)"),
 	Findings: map[string]verdict.Pinned{
 		kanbancore.ProfileHardened: {
 			What: "the commit acknowledged just before the cut is rolled back by the next opener under FULL as under NORMAL; the survivors are a prefix and integrity_check is ok",

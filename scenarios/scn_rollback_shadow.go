@@ -37,11 +37,8 @@ shadowed nothing (matrix --repeat 5); now 6-11 of the 16 faults are shadowed in 
 		if err := startGateway(r, "gateway-1", nil); err != nil {
 			return err
 		}
-		for i := 1; i <= 2; i++ {
-			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 4 * time.Second,
-				Args: map[string]string{"ops": "create,heartbeat,complete"}}); err != nil {
-				return err
-			}
+		if err := startWriters(r, 2, 4*time.Second, map[string]string{"ops": "create,heartbeat,complete"}); err != nil {
+			return err
 		}
 		if err := r.Sleep(30 * time.Second); err != nil {
 			return err

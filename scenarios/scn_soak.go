@@ -60,10 +60,6 @@ delay op=fsync delay=1ms p=0.2
 			return err
 		}
 		r.bg.Wait()
-		if err := r.Clear(); err != nil {
-			return err
-		}
-		r.Phase("after")
-		return r.CLILoop([]string{"list", "create"}, 10*time.Second, 100*time.Second, nil)
+		return clearThenListCreate(r, 100*time.Second)
 	},
 }

@@ -50,12 +50,7 @@ cell says so (unexpected: unpin).`,
 		if err := startGateway(r, "gateway-1", nil); err != nil {
 			return err
 		}
-		for i := 0; i < 12; i++ {
-			if _, err := r.CLI("delete", nil); err != nil {
-				return err
-			}
-		}
-		if _, err := r.CLI("checkpoint", nil); err != nil {
+		if err := deleteAndCheckpoint(r, 12); err != nil {
 			return err
 		}
 		r.Phase("fault")
@@ -70,11 +65,7 @@ cell says so (unexpected: unpin).`,
 			map[string]string{"body": "1500"}); err != nil {
 			return err
 		}
-		if err := r.Clear(); err != nil {
-			return err
-		}
-		r.Phase("after")
-		return r.CLILoop([]string{"list", "create"}, 10*time.Second, 60*time.Second, nil)
+		return clearThenListCreate(r, 60*time.Second)
 	},
 }
 
@@ -125,18 +116,10 @@ inside a file of the right size and no size-based check can see it.`,
 		kanbancore.ProfileHardened: {Fail: []string{oracle.Structure}, Pass: []string{oracle.PageCount, oracle.Silent}, Why: "damage stays, reported at commit time (skip-in-wal, not WAL here)", Detects: true,
 			Detection: map[string][]string{oracle.PageCount: {"TORN_EXTEND"}}, Allow: []string{oracle.Resurrection}},
 	},
-	Setup: func(r *role, c *kanbancore.Conn) error {
-		// Past the tables' first root splits (a root leaf that
-		// overflows adds two pages at once), so that the first extend
-		// after the plan loads is, as a rule, a single page.
-		r.spec.Args["body"] = "3000"
-		for i := 0; i < 12; i++ {
-			if err := r.boardOp(c, "create"); err != nil {
-				return err
-			}
-		}
-		return nil
-	},
+	// Past the tables' first root splits (a root leaf that overflows adds
+	// two pages at once), so that the first extend after the plan loads
+	// is, as a rule, a single page.
+	Setup: seedTasksBody(12, "3000"),
 	Script: func(r *Script) error {
 		r.Phase("warm")
 		if err := startGateway(r, "gateway-1", nil); err != nil {
@@ -146,24 +129,17 @@ inside a file of the right size and no size-based check can see it.`,
 		if err := r.LoadPlan(r.MainPlan()); err != nil {
 			return err
 		}
-		for i := 1; i <= 2; i++ {
-			// In rollback-journal mode the committing process writes
-			// the extending pages itself, inside its COMMIT, so its
-			// post-commit check is the one that can see the short file.
-			if err := r.StartConnected(RoleSpec{Role: RoleWriter, Proc: "writer-" + string(rune('0'+i)), Interval: 2 * time.Second,
-				Args: map[string]string{"ops": "create", "body": "3000"}}); err != nil {
-				return err
-			}
+		// In rollback-journal mode the committing process writes the
+		// extending pages itself, inside its COMMIT, so its post-commit
+		// check is the one that can see the short file.
+		if err := startWriters(r, 2, 2*time.Second, map[string]string{"ops": "create", "body": "3000"}); err != nil {
+			return err
 		}
 		if err := r.CLILoop([]string{"create", "list"}, 10*time.Second, r.LoadDuration(400*time.Second),
 			map[string]string{"body": "3000"}); err != nil {
 			return err
 		}
-		if err := r.Clear(); err != nil {
-			return err
-		}
-		r.Phase("after")
-		return r.CLILoop([]string{"list", "create"}, 10*time.Second, 60*time.Second, nil)
+		return clearThenListCreate(r, 60*time.Second)
 	},
 }
 

@@ -85,10 +85,7 @@ func parseMountFlags(args []string) (cfg faultfs.ServerConfig, code int, ok bool
 	fl.BoolVar(&cfg.Debug, "debug", false, "log every FUSE request on stderr")
 	fl.StringVar(&cfg.Capture, "capture", "", "record every write's bytes and a snapshot of the backing dir in this directory, for offline crash-state exploration (needs --trace)")
 	fl.DurationVar(&cfg.CacheTimeout, "cache-timeout", 0, "kernel entry/attr cache timeout (0: every lookup/stat reaches the server; keep 0 when anything touches the backing dir while mounted)")
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), mountUsage)
-		fl.PrintDefaults()
-	}
+	setUsage(fl, mountUsage, "")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, 0, false
