@@ -2,7 +2,10 @@ package oracle
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/sqlchaos/sqlchaos/history"
 )
 
 // shadowPhrases are messages that hide the error that really happened:
@@ -47,17 +50,16 @@ func checkFidelity(in *Input) Result {
 		// it (its own process's, or another opener's: an unrelated error
 		// may come first) has a class the fault explains.
 		es := f.surfacing(int(r.Pid), r.Path, r.T, nil)
+		named := slices.ContainsFunc(es, func(e history.Event) bool { return Explains(r, SurfacingClass(e)) })
+		if !named {
+			// Another process's error that its own fault explains is
+			// that fault's: it neither names nor misnames r.
+			es = slices.DeleteFunc(es, func(e history.Event) bool { return e.Pid != int(r.Pid) && f.ownFault(e) })
+		}
 		if len(es) == 0 {
 			continue
 		}
 		surfaced++
-		named := false
-		for _, e := range es {
-			if Explains(r, SurfacingClass(e)) {
-				named = true
-				break
-			}
-		}
 		if !named {
 			wrong++
 			e := es[0]

@@ -28,7 +28,10 @@ import (
 //     Bounds.SurfaceWindow of board time after it (default 30 s of board
 //     time; Meta.Scale board seconds pass per wall second, 1 when unset).
 //
-// Which classes explain which fault is Explains.
+// Which classes explain which fault is Explains. An error of another
+// process that a fault of that process's own explains (ownFault) is that
+// fault coming to light: it may still surface a fault (who saw what is
+// ambiguous), but it never misnames one.
 
 // SurfacingClasses are the error classes that can surface a fault.
 var SurfacingClasses = []string{history.ClassIOERR, history.ClassCorrupt, history.ClassNotADB,
@@ -124,6 +127,21 @@ func (f *facts) surfacing(pid int, path string, t int64, accept func(history.Eve
 		}
 	}
 	return append(own, others...)
+}
+
+// ownFault reports whether a fault made by e's own process, fired in the
+// window before e, explains e's class: then e is that fault coming to
+// light, and its class says nothing about another process's fault. (A read
+// EIO in one process surfacing as CORRUPT must not count as a WAL fsync EIO
+// misnamed, made by another process whose commit went on just before.)
+func (f *facts) ownFault(e history.Event) bool {
+	w, class := f.window(), SurfacingClass(e)
+	for _, r := range f.fired {
+		if r.Pid != 0 && int(r.Pid) == e.Pid && r.T <= e.T && e.T-r.T <= w && Explains(r, class) {
+			return true
+		}
+	}
+	return false
 }
 
 // surfacedBy returns the error that surfaces an event (see surfacing):
