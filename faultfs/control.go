@@ -33,14 +33,34 @@ import (
 //	{"cmd":"state"}                                                 model and cut state ("state" in the response)
 //
 // Responses are {"ok":true,...} or {"ok":false,"error":"..."}.
+// command is a control request's verb; the server and Client name them
+// by these constants only.
+type command string
+
+const (
+	cmdLoad     command = "load"
+	cmdClear    command = "clear"
+	cmdPlan     command = "plan"
+	cmdCounters command = "counters"
+	cmdMark     command = "mark"
+	cmdRule     command = "rule"
+	cmdEnable   command = "enable"
+	cmdFlush    command = "flush"
+	cmdTrack    command = "track"
+	cmdPowerCut command = "powercut"
+	cmdRecover  command = "recover"
+	cmdState    command = "state"
+	cmdStop     command = "stop"
+)
+
 type request struct {
-	Cmd    string `json:"cmd"`
-	Plan   string `json:"plan,omitempty"`
-	Mark   string `json:"mark,omitempty"`
-	Rule   int    `json:"rule,omitempty"`
-	On     bool   `json:"on,omitempty"`
-	Keep   string `json:"keep,omitempty"`
-	Sector int64  `json:"sector,omitempty"`
+	Cmd    command `json:"cmd"`
+	Plan   string  `json:"plan,omitempty"`
+	Mark   string  `json:"mark,omitempty"`
+	Rule   int     `json:"rule,omitempty"`
+	On     bool    `json:"on,omitempty"`
+	Keep   string  `json:"keep,omitempty"`
+	Sector int64   `json:"sector,omitempty"`
 }
 
 type response struct {
@@ -88,7 +108,7 @@ func (s *server) serveConn(conn net.Conn) {
 		if err := enc.Encode(resp); err != nil {
 			return
 		}
-		if resp.OK && req.Cmd == "stop" {
+		if resp.OK && req.Cmd == cmdStop {
 			s.requestStop()
 		}
 	}
@@ -97,7 +117,7 @@ func (s *server) serveConn(conn net.Conn) {
 func (s *server) handle(req request) response {
 	ok := response{OK: true}
 	switch req.Cmd {
-	case "load":
+	case cmdLoad:
 		p, err := plan.Parse(req.Plan)
 		if err == nil {
 			err = s.loadPlan(p) // refuses a template: its placeholders have no values here
@@ -106,34 +126,34 @@ func (s *server) handle(req request) response {
 			return response{Error: err.Error()}
 		}
 		ok.Plan = p.String()
-	case "clear":
+	case cmdClear:
 		if err := s.loadPlan(&plan.Plan{}); err != nil {
 			return response{Error: err.Error()}
 		}
-	case "plan":
+	case cmdPlan:
 		ok.Plan = s.eng.Plan().String()
-	case "counters":
+	case cmdCounters:
 		ok.Counters = s.eng.Counters()
-	case "mark":
+	case cmdMark:
 		s.traceRecord(trace.Record{Kind: trace.KindMark, Mark: req.Mark})
 		if s.tr != nil {
 			if err := s.tr.Flush(); err != nil {
 				return response{Error: err.Error()}
 			}
 		}
-	case "rule":
+	case cmdRule:
 		if err := s.eng.SetRule(req.Rule, req.On); err != nil {
 			return response{Error: err.Error()}
 		}
-	case "enable":
+	case cmdEnable:
 		s.eng.SetEnabled(req.On)
-	case "flush":
+	case cmdFlush:
 		if s.tr != nil {
 			if err := s.tr.Flush(); err != nil {
 				return response{Error: err.Error()}
 			}
 		}
-	case "track":
+	case cmdTrack:
 		if !req.On {
 			if s.cut.frozen.Load() {
 				return response{Error: "frozen by a power cut: recover first"}
@@ -142,7 +162,7 @@ func (s *server) handle(req request) response {
 		} else {
 			s.track.enable()
 		}
-	case "powercut":
+	case cmdPowerCut:
 		keep, sector, err := parseCutOptions(req.Keep, req.Sector)
 		if err != nil {
 			return response{Error: err.Error()}
@@ -152,16 +172,16 @@ func (s *server) handle(req request) response {
 		}
 		st := s.state()
 		ok.State = &st
-	case "recover":
+	case cmdRecover:
 		res, err := s.recoverCut()
 		if err != nil {
 			return response{Error: err.Error()}
 		}
 		ok.Recovered = &res
-	case "state":
+	case cmdState:
 		st := s.state()
 		ok.State = &st
-	case "stop":
+	case cmdStop:
 	default:
 		return response{Error: fmt.Sprintf("unknown command %q", req.Cmd)}
 	}
@@ -223,57 +243,57 @@ func (c *Client) call(req request) (response, error) {
 // LoadPlan replaces the running plan with the plan text (parse errors are
 // returned and leave the running plan unchanged). Counters restart.
 func (c *Client) LoadPlan(text string) error {
-	_, err := c.call(request{Cmd: "load", Plan: text})
+	_, err := c.call(request{Cmd: cmdLoad, Plan: text})
 	return err
 }
 
 // Plan returns the canonical text of the running plan.
 func (c *Client) Plan() (string, error) {
-	resp, err := c.call(request{Cmd: "plan"})
+	resp, err := c.call(request{Cmd: cmdPlan})
 	return resp.Plan, err
 }
 
 // Clear loads the empty plan: nothing fires any more.
 func (c *Client) Clear() error {
-	_, err := c.call(request{Cmd: "clear"})
+	_, err := c.call(request{Cmd: cmdClear})
 	return err
 }
 
 // Counters returns the running plan's per-rule counters.
 func (c *Client) Counters() ([]plan.RuleCounter, error) {
-	resp, err := c.call(request{Cmd: "counters"})
+	resp, err := c.call(request{Cmd: cmdCounters})
 	return resp.Counters, err
 }
 
 // Mark writes a mark record with text s into the trace and flushes it, so
 // the trace can be cut into phases.
 func (c *Client) Mark(s string) error {
-	_, err := c.call(request{Cmd: "mark", Mark: s})
+	_, err := c.call(request{Cmd: cmdMark, Mark: s})
 	return err
 }
 
 // SetRule switches rule (1-based) on or off.
 func (c *Client) SetRule(rule int, on bool) error {
-	_, err := c.call(request{Cmd: "rule", Rule: rule, On: on})
+	_, err := c.call(request{Cmd: cmdRule, Rule: rule, On: on})
 	return err
 }
 
 // SetEnabled switches all fault injection on or off (the plan is kept).
 func (c *Client) SetEnabled(on bool) error {
-	_, err := c.call(request{Cmd: "enable", On: on})
+	_, err := c.call(request{Cmd: cmdEnable, On: on})
 	return err
 }
 
 // Flush writes the buffered trace to its file.
 func (c *Client) Flush() error {
-	_, err := c.call(request{Cmd: "flush"})
+	_, err := c.call(request{Cmd: cmdFlush})
 	return err
 }
 
 // Stop asks the server to unmount and exit. It returns once the server has
 // acknowledged; Mount.Stop waits for the exit.
 func (c *Client) Stop() error {
-	_, err := c.call(request{Cmd: "stop"})
+	_, err := c.call(request{Cmd: cmdStop})
 	return err
 }
 
@@ -286,7 +306,7 @@ func (c *Client) Stop() error {
 // server flag --track-unsynced, switch it on too. Off forgets everything
 // (refused while frozen).
 func (c *Client) Track(on bool) error {
-	_, err := c.call(request{Cmd: "track", On: on})
+	_, err := c.call(request{Cmd: cmdTrack, On: on})
 	return err
 }
 
@@ -297,7 +317,7 @@ func (c *Client) Track(on bool) error {
 // writes (the zero value: none). It fails if the mount is already frozen.
 // Without the unsynced-write model on (Track), Recover resets nothing.
 func (c *Client) PowerCut(opt PowerCutOptions) error {
-	_, err := c.call(request{Cmd: "powercut", Keep: string(opt.Keep), Sector: opt.Sector})
+	_, err := c.call(request{Cmd: cmdPowerCut, Keep: string(opt.Keep), Sector: opt.Sector})
 	return err
 }
 
@@ -308,7 +328,7 @@ func (c *Client) PowerCut(opt PowerCutOptions) error {
 // process using the mount before calling it: an op still waiting then fails
 // with EIO. It returns ErrNotCut's text as an error when nothing was cut.
 func (c *Client) Recover() (RecoverResult, error) {
-	resp, err := c.call(request{Cmd: "recover"})
+	resp, err := c.call(request{Cmd: cmdRecover})
 	if resp.Recovered == nil {
 		return RecoverResult{}, err
 	}
@@ -318,7 +338,7 @@ func (c *Client) Recover() (RecoverResult, error) {
 // State returns the unsynced-write model's and the power cut's state: a
 // runner polls it (or calls WaitCut) to learn that a plan's cut has fired.
 func (c *Client) State() (State, error) {
-	resp, err := c.call(request{Cmd: "state"})
+	resp, err := c.call(request{Cmd: cmdState})
 	if resp.State == nil {
 		return State{}, err
 	}

@@ -113,7 +113,7 @@ func seedTasksBody(n int, body string) func(r *role, c *kanbancore.Conn) error {
 			r.spec.Args["body"] = body
 		}
 		for i := 0; i < n; i++ {
-			if err := r.boardOp(c, "create"); err != nil {
+			if err := r.boardOp(c, OpCreate); err != nil {
 				return err
 			}
 		}
@@ -147,11 +147,11 @@ func startWriters(r *Script, n int, interval time.Duration, args map[string]stri
 // database file.
 func deleteAndCheckpoint(r *Script, n int) error {
 	for i := 0; i < n; i++ {
-		if _, err := r.CLI("delete", nil); err != nil {
+		if _, err := r.CLI(OpDelete, nil); err != nil {
 			return err
 		}
 	}
-	_, err := r.CLI("checkpoint", nil)
+	_, err := r.CLI(OpCheckpoint, nil)
 	return err
 }
 
@@ -163,7 +163,7 @@ func clearThenListCreate(r *Script, d time.Duration) error {
 		return err
 	}
 	r.Phase("after")
-	return r.CLILoop([]string{"list", "create"}, 10*time.Second, d, nil)
+	return r.CLILoop([]BoardOp{OpList, OpCreate}, 10*time.Second, d, nil)
 }
 
 // oracleBounds returns bounds with MaxDefunct set.

@@ -142,11 +142,11 @@ func (r *role) pick(c *kanbancore.Conn, statuses ...string) (string, error) {
 // boardOp runs one named board operation on c, recording call and return.
 // It is shared by the CLI (one op per process) and the writer (a loop on
 // one connection).
-func (r *role) boardOp(c *kanbancore.Conn, op string) error {
+func (r *role) boardOp(c *kanbancore.Conn, op BoardOp) error {
 	var task string
 	var err error
 	switch op {
-	case "create":
+	case OpCreate:
 		return r.call("create", "", func() error {
 			_, err := kanbancore.CreateTask(r.ctx, c, kanbancore.CreateOptions{
 				Title:     "task by " + r.spec.Proc,
@@ -157,27 +157,27 @@ func (r *role) boardOp(c *kanbancore.Conn, op string) error {
 			})
 			return err
 		})
-	case "list":
+	case OpList:
 		return r.call("list", "", func() error {
 			_, err := kanbancore.ListTasks(r.ctx, c, kanbancore.ListOptions{})
 			return err
 		})
-	case "complete":
+	case OpComplete:
 		task, err = r.pick(c, kanbancore.StatusRunning, kanbancore.StatusReady, kanbancore.StatusBlocked)
-	case "block":
+	case OpBlock:
 		task, err = r.pick(c, kanbancore.StatusRunning, kanbancore.StatusReady)
-	case "archive":
+	case OpArchive:
 		task, err = r.pick(c, kanbancore.StatusDone, kanbancore.StatusReady, kanbancore.StatusBlocked)
-	case "delete":
+	case OpDelete:
 		task, err = r.pick(c, kanbancore.StatusDone, kanbancore.StatusArchived, kanbancore.StatusReady, kanbancore.StatusBlocked, kanbancore.StatusTodo)
-	case "heartbeat":
+	case OpHeartbeat:
 		task, err = r.pick(c, kanbancore.StatusRunning)
-	case "checkpoint":
+	case OpCheckpoint:
 		return r.call("checkpoint", "", func() error {
 			_, err := c.ExecContext(r.ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 			return err
 		})
-	case "recompute":
+	case OpRecompute:
 		return r.call("recompute_ready", "", func() error {
 			_, err := kanbancore.RecomputeReady(r.ctx, c, 0)
 			return err
@@ -187,24 +187,24 @@ func (r *role) boardOp(c *kanbancore.Conn, op string) error {
 	}
 	if err != nil {
 		// The pick itself failed: record it as the op's failure.
-		r.h.Write(ledger.ErrEvent(history.TypeError, 0, op, "", err))
+		r.h.Write(ledger.ErrEvent(history.TypeError, 0, string(op), "", err))
 		return err
 	}
 	if task == "" {
 		return nil // nothing to act on
 	}
-	return r.call(op, task, func() error {
+	return r.call(string(op), task, func() error {
 		var err error
 		switch op {
-		case "complete":
+		case OpComplete:
 			_, err = kanbancore.CompleteTask(r.ctx, c, task, kanbancore.CompleteOptions{Result: "completed by " + r.spec.Proc})
-		case "block":
+		case OpBlock:
 			_, err = kanbancore.BlockTask(r.ctx, c, task, kanbancore.BlockOptions{Reason: "blocked by " + r.spec.Proc})
-		case "archive":
+		case OpArchive:
 			_, err = kanbancore.ArchiveTask(r.ctx, c, task)
-		case "delete":
+		case OpDelete:
 			_, err = kanbancore.DeleteTask(r.ctx, c, task)
-		case "heartbeat":
+		case OpHeartbeat:
 			_, err = kanbancore.HeartbeatWorker(r.ctx, c, task, "cli heartbeat", 0)
 		}
 		return err
@@ -243,7 +243,7 @@ func runWriter(r *role) error {
 		if err := r.sleep(interval); err != nil {
 			return err
 		}
-		r.boardOp(c, ops[n%len(ops)])
+		r.boardOp(c, BoardOp(ops[n%len(ops)]))
 		// Record whether this process still holds its SQLite locks on the
 		// database file (a raw-read page-count check drops them).
 		id := r.h.NextID()

@@ -761,7 +761,7 @@ func (r *Script) WaitExit(name string) (int, error) {
 
 // CLI runs one short-lived CLI process (a fresh first connection, one
 // operation) and waits for it; it returns the process's exit code.
-func (r *Script) CLI(op string, args map[string]string) (int, error) {
+func (r *Script) CLI(op BoardOp, args map[string]string) (int, error) {
 	r.mu.Lock()
 	r.cliN++
 	name := fmt.Sprintf("cli-%d", r.cliN)
@@ -778,7 +778,7 @@ func (r *Script) CLI(op string, args map[string]string) (int, error) {
 
 // CLILoop runs CLI processes one after another, ops cycling, every
 // interval (board time) for the given board duration.
-func (r *Script) CLILoop(ops []string, interval, d time.Duration, args map[string]string) error {
+func (r *Script) CLILoop(ops []BoardOp, interval, d time.Duration, args map[string]string) error {
 	end := time.Now().Add(r.clock.Wall(d))
 	for i := 0; time.Now().Before(end); i++ {
 		if _, err := r.CLI(ops[i%len(ops)], args); err != nil {

@@ -57,6 +57,6 @@ gateway. The hoisted reaper runs at the top of every tick whatever the board doe
 			return err
 		}
 		r.Phase("after")
-		return r.CLILoop([]string{"list"}, 30*time.Second, r.LoadDuration(150*time.Second), nil)
+		return r.CLILoop([]BoardOp{OpList}, 30*time.Second, r.LoadDuration(150*time.Second), nil)
 	},
 }

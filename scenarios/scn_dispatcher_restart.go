@@ -61,6 +61,6 @@ sweep skips tasks claimed less than 30 s ago, and the workers finish within it.`
 			return err
 		}
 		r.Phase("after")
-		return r.CLILoop([]string{"create", "list"}, 15*time.Second, r.LoadDuration(60*time.Second), nil)
+		return r.CLILoop([]BoardOp{OpCreate, OpList}, 15*time.Second, r.LoadDuration(60*time.Second), nil)
 	},
 }

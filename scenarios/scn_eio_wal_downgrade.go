@@ -50,7 +50,7 @@ the connection's first statement and reads page 1 itself.`,
 	Setup: seedTasks(4),
 	Script: func(r *Script) error {
 		r.Phase("warm")
-		for _, op := range []string{"create", "list"} {
+		for _, op := range []BoardOp{OpCreate, OpList} {
 			if _, err := r.CLI(op, nil); err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ the connection's first statement and reads page 1 itself.`,
 		if err := r.LoadPlan(r.MainPlan()); err != nil {
 			return err
 		}
-		if _, err := r.CLI("create", nil); err != nil {
+		if _, err := r.CLI(OpCreate, nil); err != nil {
 			return err
 		}
 		if err := r.Clear(); err != nil {
@@ -75,6 +75,6 @@ the connection's first statement and reads page 1 itself.`,
 			Args: map[string]string{"ops": "create,heartbeat"}}); err != nil {
 			return err
 		}
-		return r.CLILoop([]string{"create", "complete", "list"}, 10*time.Second, r.LoadDuration(200*time.Second), nil)
+		return r.CLILoop([]BoardOp{OpCreate, OpComplete, OpList}, 10*time.Second, r.LoadDuration(200*time.Second), nil)
 	},
 }

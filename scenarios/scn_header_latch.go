@@ -37,7 +37,7 @@ just before the fault so that page 1 is read from the database file, not the WAL
 		if err := r.Sleep(90 * time.Second); err != nil {
 			return err
 		}
-		if _, err := r.CLI("checkpoint", nil); err != nil {
+		if _, err := r.CLI(OpCheckpoint, nil); err != nil {
 			return err
 		}
 		r.Phase("fault")

@@ -84,7 +84,7 @@ here lost 51-129 acknowledged commits with 47-71 forked seqs
 		if err := r.Start(RoleSpec{Role: RoleShell, Proc: "shell-1", Interval: 10 * time.Second}); err != nil {
 			return err
 		}
-		if err := r.CLILoop([]string{"create", "list", "complete"}, 8*time.Second, r.LoadDuration(600*time.Second), nil); err != nil {
+		if err := r.CLILoop([]BoardOp{OpCreate, OpList, OpComplete}, 8*time.Second, r.LoadDuration(600*time.Second), nil); err != nil {
 			return err
 		}
 		r.Phase("stop-writer")

@@ -45,7 +45,7 @@ func powercutScript(r *Script) error {
 		Args: map[string]string{"ops": "create,complete", "body": "600"}}); err != nil {
 		return err
 	}
-	return r.CLILoop([]string{"create", "list", "complete"}, 10*time.Second, r.LoadDuration(150*time.Second), nil)
+	return r.CLILoop([]BoardOp{OpCreate, OpList, OpComplete}, 10*time.Second, r.LoadDuration(150*time.Second), nil)
 }
 
 // cutAfterCommits is the power-cut scenarios' precondition: the cut came

@@ -47,13 +47,13 @@ shadowed nothing (matrix --repeat 5); now 6-11 of the 16 faults are shadowed in 
 		if err := r.LoadPlan(r.MainPlan()); err != nil {
 			return err
 		}
-		if err := r.CLILoop([]string{"create", "block", "complete"}, 5*time.Second, r.LoadDuration(300*time.Second), nil); err != nil {
+		if err := r.CLILoop([]BoardOp{OpCreate, OpBlock, OpComplete}, 5*time.Second, r.LoadDuration(300*time.Second), nil); err != nil {
 			return err
 		}
 		if err := r.Clear(); err != nil {
 			return err
 		}
 		r.Phase("after")
-		return r.CLILoop([]string{"create", "list"}, 5*time.Second, 50*time.Second, nil)
+		return r.CLILoop([]BoardOp{OpCreate, OpList}, 5*time.Second, 50*time.Second, nil)
 	},
 }

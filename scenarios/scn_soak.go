@@ -54,9 +54,9 @@ delay op=fsync delay=1ms p=0.2
 		}
 		d := r.LoadDuration(1000 * time.Second)
 		r.Go(func() error {
-			return r.CLILoop([]string{"create", "complete", "block", "archive", "delete"}, 5*time.Second, d, map[string]string{"body": "900"})
+			return r.CLILoop([]BoardOp{OpCreate, OpComplete, OpBlock, OpArchive, OpDelete}, 5*time.Second, d, map[string]string{"body": "900"})
 		})
-		if err := r.CLILoop([]string{"list", "heartbeat", "create", "recompute"}, 5*time.Second, d, nil); err != nil {
+		if err := r.CLILoop([]BoardOp{OpList, OpHeartbeat, OpCreate, OpRecompute}, 5*time.Second, d, nil); err != nil {
 			return err
 		}
 		r.bg.Wait()

@@ -61,7 +61,7 @@ cell says so (unexpected: unpin).`,
 			Args: map[string]string{"ops": "create,delete,create,checkpoint", "body": "1500"}}); err != nil {
 			return err
 		}
-		if err := r.CLILoop([]string{"create", "delete", "list"}, 10*time.Second, r.LoadDuration(250*time.Second),
+		if err := r.CLILoop([]BoardOp{OpCreate, OpDelete, OpList}, 10*time.Second, r.LoadDuration(250*time.Second),
 			map[string]string{"body": "1500"}); err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ inside a file of the right size and no size-based check can see it.`,
 		if err := startWriters(r, 2, 2*time.Second, map[string]string{"ops": "create", "body": "3000"}); err != nil {
 			return err
 		}
-		if err := r.CLILoop([]string{"create", "list"}, 10*time.Second, r.LoadDuration(400*time.Second),
+		if err := r.CLILoop([]BoardOp{OpCreate, OpList}, 10*time.Second, r.LoadDuration(400*time.Second),
 			map[string]string{"body": "3000"}); err != nil {
 			return err
 		}

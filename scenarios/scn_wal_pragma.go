@@ -75,7 +75,7 @@ already-WAL file does no file I/O; this is the same claim tested under load.`,
 		if err := fullLoad(r); err != nil {
 			return err
 		}
-		return r.CLILoop([]string{"create", "list", "complete", "heartbeat"}, 4*time.Second, r.LoadDuration(500*time.Second), nil)
+		return r.CLILoop([]BoardOp{OpCreate, OpList, OpComplete, OpHeartbeat}, 4*time.Second, r.LoadDuration(500*time.Second), nil)
 	},
 }
 
@@ -112,8 +112,8 @@ init flock) to hold.`,
 			return err
 		}
 		d := r.LoadDuration(500 * time.Second)
-		r.Go(func() error { return r.CLILoop([]string{"create", "complete"}, 2*time.Second, d, nil) })
-		return r.CLILoop([]string{"list", "heartbeat", "create"}, 2*time.Second, d, nil)
+		r.Go(func() error { return r.CLILoop([]BoardOp{OpCreate, OpComplete}, 2*time.Second, d, nil) })
+		return r.CLILoop([]BoardOp{OpList, OpHeartbeat, OpCreate}, 2*time.Second, d, nil)
 	},
 }
 
@@ -158,6 +158,6 @@ skipped in WAL mode.`,
 		if err := startWriters(r, 2, 2*time.Second, map[string]string{"ops": "create", "body": "5000"}); err != nil {
 			return err
 		}
-		return r.CLILoop([]string{"create", "list"}, 6*time.Second, r.LoadDuration(400*time.Second), map[string]string{"body": "5000"})
+		return r.CLILoop([]BoardOp{OpCreate, OpList}, 6*time.Second, r.LoadDuration(400*time.Second), map[string]string{"body": "5000"})
 	},
 }

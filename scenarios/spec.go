@@ -38,7 +38,7 @@ type RoleSpec struct {
 	Count int `json:"count,omitempty"`
 	// Op is the CLI operation (create, complete, delete, archive, block,
 	// list, show, heartbeat) or the watcher kind (notifier, dashboard).
-	Op string `json:"op,omitempty"`
+	Op BoardOp `json:"op,omitempty"`
 	// Task is the task a worker or a CLI op acts on ("" = the CLI picks one
 	// with its seeded generator).
 	Task string `json:"task,omitempty"`
@@ -71,3 +71,20 @@ type WorkerTemplate struct {
 func (s RoleSpec) clock() (Clock, error) {
 	return ParseClock(s.Clock)
 }
+
+// BoardOp is a board operation a CLI process or a writer runs (boardOp):
+// scripts name them by these constants, and a role refuses any other.
+type BoardOp string
+
+// The board operations.
+const (
+	OpCreate     BoardOp = "create"
+	OpList       BoardOp = "list"
+	OpComplete   BoardOp = "complete"
+	OpBlock      BoardOp = "block"
+	OpArchive    BoardOp = "archive"
+	OpDelete     BoardOp = "delete"
+	OpHeartbeat  BoardOp = "heartbeat"
+	OpCheckpoint BoardOp = "checkpoint"
+	OpRecompute  BoardOp = "recompute"
+)
