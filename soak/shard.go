@@ -136,7 +136,8 @@ type Options struct {
 	Duration time.Duration // recorded in shard.json; the Runner applies it
 	Runner   Runner
 	// Jobs is how many cases run at once, each into its own directory
-	// (0 or 1: one after another).
+	// (0 or 1: one after another). The first case runs alone, and so does
+	// each case after a setup error, until one gets past its setup.
 	Jobs int
 	// Keep decides whether a finished case keeps its bulky evidence (the
 	// database copies, the trace, the histories); nil keeps everything.
@@ -244,18 +245,22 @@ func newShardRecord(o Options, started time.Time) *ShardRecord {
 }
 
 // shardRun is a shard under way: its record, when the record was last
-// written, the index of the next case to start, the setup errors in a row
-// and the first failure to write the record. mu guards them all once
-// cases run (and serializes the progress events).
+// written, the index of the next case to start, the cases running and
+// ended, the setup errors in a row and the first failure to write the
+// record. mu guards them all once cases run (and serializes the progress
+// events); wake signals a case ending or ctx ending.
 type shardRun struct {
 	o     Options
 	now   func() time.Time
 	total int // cases given (0 for an open range)
 
 	mu        sync.Mutex
+	wake      *sync.Cond
 	rec       *ShardRecord
 	next      int
 	saved     time.Time
+	running   int
+	ended     int
 	setupErrs int   // setup errors in a row, in the order cases ended
 	saveErr   error // the first failure to write shard.json
 }
@@ -287,34 +292,29 @@ func (s *shardRun) emit(ev CaseProgress) {
 	}
 }
 
-// jobs is how many cases run at once (at least one).
-func (o *Options) jobs() int { return max(o.Jobs, 1) }
-
-// runCases starts the cases in order, each when one of the o.Jobs slots
-// is free, until they are all started or a stop reason comes up
+// runCases starts the cases in order, each when a slot is free (see
+// width), until they are all started or a stop reason comes up
 // (interrupt, budget, setup errors in a row), which it returns once the
 // cases running have ended; err is a failure to write shard.json.
 func (s *shardRun) runCases(ctx context.Context) (stopped string, err error) {
-	slots := make(chan struct{}, s.o.jobs())
+	s.wake = sync.NewCond(&s.mu)
+	stopWaking := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.wake.Broadcast()
+	})
+	defer stopWaking()
 	var wg sync.WaitGroup
 	stopped = StopDone
 	for c := range Cases(s.o.Cells, s.o.Seeds, s.o.Shard) {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if why := s.stopReason(ctx); why != "" {
+		i, why := s.start(ctx, c)
+		if why != "" {
 			stopped = why
-			break
-		}
-		i, ok := s.start(c)
-		if !ok {
 			break
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
 			s.finish(ctx, i, c)
 		}()
 	}
@@ -328,12 +328,22 @@ func (s *shardRun) runCases(ctx context.Context) (stopped string, err error) {
 	return stopped, nil
 }
 
+// width is how many cases may run at once: o.Jobs, but one until a case
+// has ended past its setup, and again one after a setup error until a
+// case gets past it, so that an environment that cannot set cases up
+// fails one case at a time. The caller holds mu.
+func (s *shardRun) width() int {
+	if s.ended == 0 || s.setupErrs > 0 {
+		return 1
+	}
+	return max(s.o.Jobs, 1)
+}
+
 // stopReason says why no further case may start: setup errors in a row,
 // an interrupt, a spent budget, a record that cannot be written ("" to
-// go on; the write error itself is runCases's to return).
+// go on; the write error itself is runCases's to return). The caller
+// holds mu.
 func (s *shardRun) stopReason(ctx context.Context) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	switch {
 	case s.saveErr != nil:
 		return "write-error"
@@ -347,29 +357,40 @@ func (s *shardRun) stopReason(ctx context.Context) string {
 	return ""
 }
 
-// start records case c as the next case, running (appending it first for
-// an open range), and emits its start; it returns the case's index, and
-// false when shard.json could not be written (the case must not run).
-func (s *shardRun) start(c Case) (int, bool) {
+// start waits for a free slot, then records case c as the next case,
+// running (appending it first for an open range), and emits its start;
+// it returns the case's index, or why no case may start (then c does not
+// run).
+func (s *shardRun) start(ctx context.Context, c Case) (i int, stop string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for {
+		if stop = s.stopReason(ctx); stop != "" {
+			return 0, stop
+		}
+		if s.running < s.width() {
+			break
+		}
+		s.wake.Wait()
+	}
 	if s.o.Seeds.Open {
 		s.rec.Cases = append(s.rec.Cases, CaseRecord{Case: c, Dir: c.Name()})
 	}
-	i := s.next
+	i = s.next
 	s.next++
+	s.running++
 	cr := &s.rec.Cases[i]
 	cr.Status, cr.Started = Running, s.now()
 	if s.saveLocked(); s.saveErr != nil {
-		return i, false
+		return i, "write-error"
 	}
 	s.emit(CaseProgress{Case: c, Index: i + 1, Total: s.total, Dir: filepath.Join(s.o.Out, cr.Dir)})
-	return i, true
+	return i, ""
 }
 
 // finish runs case c, the i-th, records its status, outcome or error
 // (pruning its evidence when o.Keep says so), counts setup errors in a
-// row and emits its end.
+// row, emits its end and frees its slot.
 func (s *shardRun) finish(ctx context.Context, i int, c Case) {
 	s.mu.Lock()
 	dir, started := filepath.Join(s.o.Out, s.rec.Cases[i].Dir), s.rec.Cases[i].Started
@@ -398,6 +419,9 @@ func (s *shardRun) finish(ctx context.Context, i int, c Case) {
 	}
 	s.saveLocked()
 	s.emit(ev)
+	s.running--
+	s.ended++
+	s.wake.Broadcast()
 }
 
 // runCase runs one case, turning a panic or a nil run into an error.

@@ -425,7 +425,11 @@ func TestRunShardJobsBudget(t *testing.T) {
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	var flight inFlight
 	release := make(chan struct{})
+	first := collect(testCells(), Seeds{First: 1, Last: 5}, Shard{0, 1})[0]
 	blocking := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
+		if c == first {
+			return fakeRunner(c, d) // the first case runs alone
+		}
 		if flight.enter() == 3 {
 			// All three slots are taken: the budget runs out while they run.
 			mu.Lock()
@@ -443,8 +447,8 @@ func TestRunShardJobsBudget(t *testing.T) {
 	for _, c := range rec.Cases {
 		st = append(st, c.Status)
 	}
-	if rec.Stopped != StopBudget || len(st) != 20 || st[0] != Finished || st[2] != Finished || st[3] != NotRun || st[19] != NotRun {
-		t.Fatalf("stopped %s, statuses %v: want the 3 running finished, then not_run", rec.Stopped, st)
+	if rec.Stopped != StopBudget || len(st) != 20 || st[0] != Finished || st[3] != Finished || st[4] != NotRun || st[19] != NotRun {
+		t.Fatalf("stopped %s, statuses %v: want the first case and the 3 running finished, then not_run", rec.Stopped, st)
 	}
 	// An open range hands the cases out in order to the free slots.
 	var order []Case
@@ -551,5 +555,26 @@ func TestRunShardJobsInterrupt(t *testing.T) {
 	}
 	if m := Aggregate(srcs); m.Totals.Runs != 4 || m.Totals.Errored != 3 || m.Totals.NotRun != len(order)-7 {
 		t.Fatalf("interrupted: runs %d errored %d not run %d", m.Totals.Runs, m.Totals.Errored, m.Totals.NotRun)
+	}
+}
+
+// A shard that cannot set cases up fails them one at a time even with
+// several slots: three setup errors, never more in flight than one.
+func TestRunShardJobsSetupOneAtATime(t *testing.T) {
+	var flight inFlight
+	var mu sync.Mutex
+	runs := 0
+	noFuse := RunnerFunc(func(context.Context, Case, string) (*reports.Report, error) {
+		flight.enter()
+		defer flight.leave()
+		mu.Lock()
+		runs++
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		return nil, fmt.Errorf("%w: FUSE tests need /dev/fuse", ErrSetup)
+	})
+	rec := runShard(t, Options{Out: t.TempDir(), Shard: Shard{0, 1}, Cells: testCells(), Seeds: Seeds{First: 1, Last: 3}, Runner: noFuse, Jobs: 4})
+	if rec.Stopped != StopSetup || runs != 3 || flight.max() != 1 || rec.Cases[3].Status != NotRun {
+		t.Fatalf("stopped %s after %d runs, %d at once", rec.Stopped, runs, flight.max())
 	}
 }
