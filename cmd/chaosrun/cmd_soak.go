@@ -31,8 +31,9 @@ Runs one shard of a soak: the cases (scenario, profile, driver, seed) of the
 catalog's cells × the seed range that belong to shard I of N, in order,
 up to --jobs at once, each into DIR/<scenario>-<profile>-<driver>-<seed>/,
 and keeps DIR/shard.json current: the cases given, which are running,
-which finished, which errored, start and end. N shards run together exactly the cases one unsharded run
-would, each once: a case belongs to the shard its hash points at.
+which finished, which errored, start and end. N shards run together
+exactly the cases one unsharded run would, each once: a case belongs to
+the shard its hash points at.
 ` + "`chaosrun merge`" + ` turns the shard directories into one report.
 
 Flags:
