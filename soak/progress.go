@@ -10,9 +10,11 @@ import (
 
 // Progress shows a shard's progress. On a terminal it keeps one live line
 // (cases done/total, reproduced, held, finding, unexpected and other
-// outcomes so far, ETA, the running case) and prints a permanent line only
-// for a case whose outcome is not reproduced, held or finding; off a
-// terminal it prints one line per case. It is safe for concurrent use.
+// outcomes so far, ETA, the longest-running case and how many more run)
+// and prints a permanent line only for a case whose outcome is not
+// reproduced, held or finding; off a terminal it prints one line per case.
+// A case's line counts it among the cases done ([done/total]), so that
+// cases ending out of order still count up. It is safe for concurrent use.
 type Progress struct {
 	w      io.Writer
 	tty    bool
@@ -26,14 +28,20 @@ type Progress struct {
 	done    int
 	spent   time.Duration // summed elapsed of finished cases
 	counts  map[string]int
-	current string
-	caseAt  time.Time
+	running map[int]runningCase // by CaseProgress.Index
+	peak    int                 // the most cases seen running at once
+}
+
+// runningCase is a case in flight: its name and when it started.
+type runningCase struct {
+	name string
+	at   time.Time
 }
 
 // NewProgress writes to w, live when tty; label prefixes every line
 // (e.g. "soak 2/8"); budget bounds the ETA (0: none).
 func NewProgress(w io.Writer, tty bool, label string, budget time.Duration) *Progress {
-	return &Progress{w: w, tty: tty, label: label, budget: budget, now: time.Now, counts: map[string]int{}}
+	return &Progress{w: w, tty: tty, label: label, budget: budget, now: time.Now, counts: map[string]int{}, running: map[int]runningCase{}}
 }
 
 // Update takes a case starting or ending (it is an Options.Progress).
@@ -45,7 +53,8 @@ func (p *Progress) Update(ev CaseProgress) {
 	}
 	p.total = ev.Total
 	if !ev.End {
-		p.current, p.caseAt = ev.Case.String(), p.now()
+		p.running[ev.Index] = runningCase{ev.Case.String(), p.now()}
+		p.peak = max(p.peak, len(p.running))
 		if p.tty {
 			p.draw()
 		}
@@ -54,8 +63,8 @@ func (p *Progress) Update(ev CaseProgress) {
 	p.done++
 	p.spent += ev.Elapsed
 	p.counts[ev.Outcome]++
-	p.current = ""
-	line := fmt.Sprintf("%s [%s] %s: %s %.1fs %s", p.label, p.position(ev.Index), ev.Case, ev.Outcome, ev.Elapsed.Seconds(), ev.Dir)
+	delete(p.running, ev.Index)
+	line := fmt.Sprintf("%s [%s] %s: %s %.1fs %s", p.label, p.position(p.done), ev.Case, ev.Outcome, ev.Elapsed.Seconds(), ev.Dir)
 	if ev.Err != nil {
 		line += "\n  error: " + ev.Err.Error()
 	}
@@ -124,19 +133,35 @@ func (p *Progress) line() string {
 	if eta, ok := p.eta(); ok {
 		fmt.Fprintf(&b, " · ETA %s", eta.Round(time.Second))
 	}
-	if p.current != "" {
-		fmt.Fprintf(&b, " · %s %.0fs", p.current, p.now().Sub(p.caseAt).Seconds())
+	if r, ok := p.longestRunning(); ok {
+		fmt.Fprintf(&b, " · %s %.0fs", r.name, p.now().Sub(r.at).Seconds())
+		if n := len(p.running) - 1; n > 0 {
+			fmt.Fprintf(&b, " +%d running", n)
+		}
 	}
 	return b.String()
 }
 
-// eta is the mean case time × the cases left, bounded by what is left of
-// the budget.
+// longestRunning is the case running that started first (ok false when
+// none runs).
+func (p *Progress) longestRunning() (r runningCase, ok bool) {
+	for _, c := range p.running {
+		if !ok || c.at.Before(r.at) || (c.at.Equal(r.at) && c.name < r.name) {
+			r, ok = c, true
+		}
+	}
+	return r, ok
+}
+
+// eta is the mean case time × the cases left, shared among the cases
+// that run at once (the most seen so far, at most the cases left), bounded
+// by what is left of the budget.
 func (p *Progress) eta() (time.Duration, bool) {
 	var left time.Duration
 	known := false
 	if p.total > 0 && p.done > 0 {
-		left = p.spent / time.Duration(p.done) * time.Duration(p.total-p.done)
+		n := p.total - p.done
+		left = p.spent / time.Duration(p.done) * time.Duration(n) / time.Duration(max(min(p.peak, n), 1))
 		known = true
 	}
 	if p.budget > 0 {

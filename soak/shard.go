@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/oracle"
@@ -134,11 +135,15 @@ type Options struct {
 	Budget   time.Duration // 0: no budget (a closed range is required)
 	Duration time.Duration // recorded in shard.json; the Runner applies it
 	Runner   Runner
+	// Jobs is how many cases run at once, each into its own directory
+	// (0 or 1: one after another). The first case runs alone, and so does
+	// each case after a setup error, until one gets past its setup.
+	Jobs int
 	// Keep decides whether a finished case keeps its bulky evidence (the
 	// database copies, the trace, the histories); nil keeps everything.
 	Keep func(*reports.Report) bool
 	// Progress, if set, receives a CaseProgress when each case starts and
-	// another when it ends.
+	// another when it ends, from one goroutine at a time.
 	Progress func(CaseProgress)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -176,11 +181,13 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// RunShard runs the shard's cases one after another into o.Out/<case>/,
-// keeping o.Out/shard.json current, until the cases are done, the budget
-// is spent (no new case starts after it), ctx is cancelled, or the
-// environment cannot set cases up. It returns the final record; err is
-// non-nil only when shard.json itself cannot be written.
+// RunShard runs the shard's cases into o.Out/<case>/, up to o.Jobs at
+// once and started in the order given, keeping o.Out/shard.json current,
+// until the cases are done, the budget is spent (no new case starts after
+// it; cases running finish), ctx is cancelled (no new case starts; the
+// Runner stops the running ones), or the environment cannot set cases up.
+// It returns the final record, written once every started case has ended;
+// err is non-nil only when shard.json itself cannot be written.
 func RunShard(ctx context.Context, o Options) (*ShardRecord, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -205,7 +212,9 @@ func RunShard(ctx context.Context, o Options) (*ShardRecord, error) {
 		stopped = StopInterrupted
 	}
 	for j := s.next; j < len(s.rec.Cases); j++ {
-		s.rec.Cases[j].Status = NotRun
+		if s.rec.Cases[j].Status == Pending {
+			s.rec.Cases[j].Status = NotRun
+		}
 	}
 	end := s.now()
 	s.rec.Ended, s.rec.Stopped = &end, stopped
@@ -236,20 +245,30 @@ func newShardRecord(o Options, started time.Time) *ShardRecord {
 }
 
 // shardRun is a shard under way: its record, when the record was last
-// written, and the index of the next case to run.
+// written, the index of the next case to start, the cases running and
+// ended, the setup errors in a row and the first failure to write the
+// record. mu guards them all once cases run (and serializes the progress
+// events); wake signals a case ending or ctx ending.
 type shardRun struct {
 	o     Options
 	now   func() time.Time
-	rec   *ShardRecord
 	total int // cases given (0 for an open range)
-	next  int
-	saved time.Time
+
+	mu        sync.Mutex
+	wake      *sync.Cond
+	rec       *ShardRecord
+	next      int
+	saved     time.Time
+	running   int
+	ended     int
+	setupErrs int   // setup errors in a row, in the order cases ended
+	saveErr   error // the first failure to write shard.json
 }
 
 // save rewrites shard.json. Rewriting the record costs O(cases): at most
 // once a second (a case takes seconds) unless forced, as it is at the
 // start and the end. A case that has a report.json merges whatever status
-// the record last showed.
+// the record last showed. The caller holds mu (or runs no case).
 func (s *shardRun) save(force bool) error {
 	t := s.now()
 	if !force && t.Sub(s.saved) < time.Second {
@@ -259,74 +278,150 @@ func (s *shardRun) save(force bool) error {
 	return writeShard(s.o.Out, s.rec)
 }
 
+// saveLocked is save(false) for a case starting or ending: the caller
+// holds mu; the first failure is kept for runCases.
+func (s *shardRun) saveLocked() {
+	if err := s.save(false); err != nil && s.saveErr == nil {
+		s.saveErr = err
+	}
+}
+
 func (s *shardRun) emit(ev CaseProgress) {
 	if s.o.Progress != nil {
 		s.o.Progress(ev)
 	}
 }
 
-// runCases runs the cases until they are done or a stop reason comes up
-// (interrupt, budget, setup errors in a row), which it returns; err is a
-// failure to write shard.json.
+// runCases starts the cases in order, each when a slot is free (see
+// width), until they are all started or a stop reason comes up
+// (interrupt, budget, setup errors in a row), which it returns once the
+// cases running have ended; err is a failure to write shard.json.
 func (s *shardRun) runCases(ctx context.Context) (stopped string, err error) {
-	setupErrs := 0
+	s.wake = sync.NewCond(&s.mu)
+	stopWaking := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.wake.Broadcast()
+	})
+	defer stopWaking()
+	var wg sync.WaitGroup
+	stopped = StopDone
 	for c := range Cases(s.o.Cells, s.o.Seeds, s.o.Shard) {
-		if ctx.Err() != nil {
-			return StopInterrupted, nil
+		i, why := s.start(ctx, c)
+		if why != "" {
+			stopped = why
+			break
 		}
-		if s.o.Budget > 0 && s.now().Sub(s.rec.Started) >= s.o.Budget {
-			return StopBudget, nil
-		}
-		caseErr, err := s.runOne(ctx, c)
-		if err != nil {
-			return "", err
-		}
-		switch {
-		case caseErr != nil && errors.Is(caseErr, ErrSetup):
-			setupErrs++
-		case caseErr != nil && ctx.Err() != nil:
-			// Interrupted mid-case: the error says so; the next turn stops.
-		default:
-			setupErrs = 0
-		}
-		if setupErrs >= maxSetupErrors {
-			return StopSetup, nil
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.finish(ctx, i, c)
+		}()
 	}
-	return StopDone, nil
+	wg.Wait()
+	if s.saveErr != nil {
+		return "", s.saveErr
+	}
+	if stopped == StopDone && s.setupErrs >= maxSetupErrors {
+		stopped = StopSetup
+	}
+	return stopped, nil
 }
 
-// runOne runs case c as the next case, records its status, outcome or
-// error (pruning its evidence when o.Keep says so) and emits its start
-// and end. caseErr is the case's error; err a failure to write shard.json.
-func (s *shardRun) runOne(ctx context.Context, c Case) (caseErr, err error) {
+// width is how many cases may run at once: o.Jobs, but one until a case
+// has ended past its setup, and again one after a setup error until a
+// case gets past it, so that an environment that cannot set cases up
+// fails one case at a time. The caller holds mu.
+func (s *shardRun) width() int {
+	if s.ended == 0 || s.setupErrs > 0 {
+		return 1
+	}
+	return max(s.o.Jobs, 1)
+}
+
+// stopReason says why no further case may start: setup errors in a row,
+// an interrupt, a spent budget, a record that cannot be written ("" to
+// go on; the write error itself is runCases's to return). The caller
+// holds mu.
+func (s *shardRun) stopReason(ctx context.Context) string {
+	switch {
+	case s.saveErr != nil:
+		return "write-error"
+	case s.setupErrs >= maxSetupErrors:
+		return StopSetup
+	case ctx.Err() != nil:
+		return StopInterrupted
+	case s.o.Budget > 0 && s.now().Sub(s.rec.Started) >= s.o.Budget:
+		return StopBudget
+	}
+	return ""
+}
+
+// start waits for a free slot, then records case c as the next case,
+// running (appending it first for an open range), and emits its start;
+// it returns the case's index, or why no case may start (then c does not
+// run).
+func (s *shardRun) start(ctx context.Context, c Case) (i int, stop string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if stop = s.stopReason(ctx); stop != "" {
+			return 0, stop
+		}
+		if s.running < s.width() {
+			break
+		}
+		s.wake.Wait()
+	}
 	if s.o.Seeds.Open {
 		s.rec.Cases = append(s.rec.Cases, CaseRecord{Case: c, Dir: c.Name()})
 	}
-	cr := &s.rec.Cases[s.next]
+	i = s.next
 	s.next++
+	s.running++
+	cr := &s.rec.Cases[i]
 	cr.Status, cr.Started = Running, s.now()
-	if err := s.save(false); err != nil {
-		return nil, err
+	if s.saveLocked(); s.saveErr != nil {
+		return i, "write-error"
 	}
-	dir := filepath.Join(s.o.Out, cr.Dir)
-	s.emit(CaseProgress{Case: c, Index: s.next, Total: s.total, Dir: dir})
+	s.emit(CaseProgress{Case: c, Index: i + 1, Total: s.total, Dir: filepath.Join(s.o.Out, cr.Dir)})
+	return i, ""
+}
+
+// finish runs case c, the i-th, records its status, outcome or error
+// (pruning its evidence when o.Keep says so), counts setup errors in a
+// row, emits its end and frees its slot.
+func (s *shardRun) finish(ctx context.Context, i int, c Case) {
+	s.mu.Lock()
+	dir, started := filepath.Join(s.o.Out, s.rec.Cases[i].Dir), s.rec.Cases[i].Started
+	s.mu.Unlock()
 	run, caseErr := runCase(ctx, s.o.Runner, c, dir)
-	cr.Elapsed = s.now().Sub(cr.Started)
-	ev := CaseProgress{End: true, Case: c, Index: s.next, Total: s.total, Elapsed: cr.Elapsed, Dir: dir, Err: caseErr}
+	if caseErr == nil && s.o.Keep != nil && !s.o.Keep(run) {
+		prune(dir)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cr := &s.rec.Cases[i]
+	cr.Elapsed = s.now().Sub(started)
+	ev := CaseProgress{End: true, Case: c, Index: i + 1, Total: s.total, Elapsed: cr.Elapsed, Dir: dir, Err: caseErr}
 	if caseErr != nil {
 		cr.Status, cr.Error, ev.Outcome = Errored, caseErr.Error(), Errored
 	} else {
 		cr.Status, cr.Outcome, ev.Outcome = Finished, run.Outcome, run.Outcome
-		if s.o.Keep != nil && !s.o.Keep(run) {
-			prune(dir)
-		}
 	}
-	if err := s.save(false); err != nil {
-		return caseErr, err
+	switch {
+	case caseErr != nil && errors.Is(caseErr, ErrSetup):
+		s.setupErrs++
+	case caseErr != nil && ctx.Err() != nil:
+		// Interrupted mid-case: the error says so; no case starts after it.
+	default:
+		s.setupErrs = 0
 	}
+	s.saveLocked()
 	s.emit(ev)
-	return caseErr, nil
+	s.running--
+	s.ended++
+	s.wake.Broadcast()
 }
 
 // runCase runs one case, turning a panic or a nil run into an error.

@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -325,5 +326,255 @@ func TestMergeDeadShard(t *testing.T) {
 	}
 	if !strings.Contains(Markdown(m), "**DEAD**") {
 		t.Fatal("the markdown does not show the dead shard")
+	}
+}
+
+// inFlight counts the cases a fake runner is running and the most it saw
+// at once.
+type inFlight struct {
+	mu      sync.Mutex
+	now, mx int
+}
+
+func (f *inFlight) enter() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now++
+	f.mx = max(f.mx, f.now)
+	return f.now
+}
+
+func (f *inFlight) leave() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now--
+}
+
+func (f *inFlight) max() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mx
+}
+
+// caseStates is a record's cases with what became of them, in order.
+func caseStates(rec *ShardRecord) []string {
+	var out []string
+	for _, c := range rec.Cases {
+		out = append(out, fmt.Sprintf("%s %s %s %s %s", c.Case, c.Dir, c.Status, c.Outcome, c.Error))
+	}
+	return out
+}
+
+// Several cases at once: the same cases, in the same order, with the same
+// outcomes as one at a time; never more than Jobs in flight; every case
+// starts and ends once in the progress events, and the progress display
+// counts them all.
+func TestRunShardJobsSameRecord(t *testing.T) {
+	seeds, sh := Seeds{First: 1, Last: 10}, Shard{1, 3}
+	var flight inFlight
+	jittery := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
+		flight.enter()
+		defer flight.leave()
+		time.Sleep(time.Duration(Owner(c, 7)+1) * 3 * time.Millisecond)
+		return fakeRunner(c, d)
+	})
+	one := runShard(t, Options{Out: t.TempDir(), Shard: sh, Cells: testCells(), Seeds: seeds, Runner: jittery})
+	if flight.max() != 1 {
+		t.Fatalf("Jobs 0 ran %d cases at once", flight.max())
+	}
+	flight = inFlight{}
+	var out bytes.Buffer
+	p := NewProgress(&out, false, "soak", 0)
+	starts, ends := map[int]int{}, map[int]int{}
+	dir := t.TempDir()
+	four := runShard(t, Options{Out: dir, Shard: sh, Cells: testCells(), Seeds: seeds, Runner: jittery, Jobs: 4,
+		Progress: func(e CaseProgress) {
+			p.Update(e)
+			if e.End {
+				ends[e.Index]++
+			} else {
+				starts[e.Index]++
+			}
+		}})
+	if a, b := caseStates(one), caseStates(four); !reflect.DeepEqual(a, b) || four.Stopped != StopDone {
+		t.Fatalf("stopped %s; Jobs 4 recorded\n%s\nJobs 1 recorded\n%s", four.Stopped, strings.Join(b, "\n"), strings.Join(a, "\n"))
+	}
+	if flight.max() < 2 || flight.max() > 4 {
+		t.Fatalf("Jobs 4 ran at most %d cases at once, want 2 to 4", flight.max())
+	}
+	n := len(four.Cases)
+	for i := 1; i <= n; i++ {
+		if starts[i] != 1 || ends[i] != 1 {
+			t.Fatalf("case %d: %d starts, %d ends", i, starts[i], ends[i])
+		}
+	}
+	if lines := strings.Count(out.String(), "\n"); lines != n || !strings.Contains(out.String(), fmt.Sprintf("[%d/%d]", n, n)) ||
+		!strings.HasPrefix(p.Line(), fmt.Sprintf("soak %d/%d done", n, n)) {
+		t.Fatalf("progress: %d lines for %d cases, live line %q", lines, n, p.Line())
+	}
+	if back, err := ReadShard(dir); err != nil || !reflect.DeepEqual(caseStates(back), caseStates(four)) {
+		t.Fatalf("shard.json differs from the record returned (%v)", err)
+	}
+}
+
+// With several cases at once, a spent budget starts no new case; the
+// cases already running finish and are recorded.
+func TestRunShardJobsBudget(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	var flight inFlight
+	release := make(chan struct{})
+	first := collect(testCells(), Seeds{First: 1, Last: 5}, Shard{0, 1})[0]
+	blocking := RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
+		if c == first {
+			return fakeRunner(c, d) // the first case runs alone
+		}
+		if flight.enter() == 3 {
+			// All three slots are taken: the budget runs out while they run.
+			mu.Lock()
+			clock = clock.Add(30 * time.Minute)
+			mu.Unlock()
+			close(release)
+		}
+		<-release
+		defer flight.leave()
+		return fakeRunner(c, d)
+	})
+	rec := runShard(t, Options{Out: t.TempDir(), Shard: Shard{0, 1}, Cells: testCells(), Seeds: Seeds{First: 1, Last: 5},
+		Budget: 25 * time.Minute, Runner: blocking, Now: now, Jobs: 3})
+	var st []string
+	for _, c := range rec.Cases {
+		st = append(st, c.Status)
+	}
+	if rec.Stopped != StopBudget || len(st) != 20 || st[0] != Finished || st[3] != Finished || st[4] != NotRun || st[19] != NotRun {
+		t.Fatalf("stopped %s, statuses %v: want the first case and the 3 running finished, then not_run", rec.Stopped, st)
+	}
+	// An open range hands the cases out in order to the free slots.
+	var order []Case
+	for c := range Cases(testCells(), Seeds{First: 50, Open: true}, Shard{0, 2}) {
+		if order = append(order, c); len(order) == 1000 {
+			break
+		}
+	}
+	open := runShard(t, Options{Out: t.TempDir(), Shard: Shard{0, 2}, Cells: testCells(), Seeds: Seeds{First: 50, Open: true},
+		Budget: 300 * time.Millisecond, Jobs: 4, Runner: RunnerFunc(func(_ context.Context, c Case, d string) (*reports.Report, error) {
+			time.Sleep(time.Duration(Owner(c, 5)+1) * 4 * time.Millisecond)
+			return fakeRunner(c, d)
+		})})
+	if open.Stopped != StopBudget || len(open.Cases) < 4 || len(open.Cases) >= len(order) {
+		t.Fatalf("open range: stopped %s with %d cases", open.Stopped, len(open.Cases))
+	}
+	for i, c := range open.Cases {
+		if c.Case != order[i] || c.Status != Finished {
+			t.Fatalf("open range case %d: %s %s, want %s finished", i, c.Case, c.Status, order[i])
+		}
+	}
+}
+
+// An interrupt with several cases running: the running cases end as their
+// runner says (interrupted: errored), the cases not started are not run,
+// and no case that was running counts as held — neither in the final
+// record nor in a shard killed while they ran.
+func TestRunShardJobsInterrupt(t *testing.T) {
+	base := t.TempDir()
+	live, dead := filepath.Join(base, "live"), filepath.Join(base, "dead")
+	cells, seeds := testCells(), Seeds{First: 1, Last: 4}
+	order := collect(cells, seeds, Shard{0, 1})
+	pos := map[Case]int{}
+	for i, c := range order {
+		pos[c] = i
+	}
+	// A clock that moves 2 s per reading, so that shard.json is rewritten
+	// at every start and end.
+	clock := time.Unix(1000, 0)
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); clock = clock.Add(2 * time.Second); return clock }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var flight inFlight
+	var snapErr error
+	runner := RunnerFunc(func(ctx context.Context, c Case, d string) (*reports.Report, error) {
+		if pos[c] < 4 {
+			return fakeRunner(c, d)
+		}
+		if flight.enter() == 3 {
+			// Cases 4, 5 and 6 hold the three slots; 0 to 3 have ended.
+			// A SIGKILL here would leave the shard directory as it is now.
+			snapErr = os.CopyFS(dead, os.DirFS(live))
+			cancel()
+		}
+		<-ctx.Done()
+		return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+	})
+	rec, err := RunShard(ctx, Options{Out: live, Shard: Shard{0, 1}, Cells: cells, Seeds: seeds, Runner: runner, Now: now, Jobs: 3})
+	if err != nil || snapErr != nil {
+		t.Fatal(err, snapErr)
+	}
+	if rec.Stopped != StopInterrupted || len(rec.Cases) != len(order) {
+		t.Fatalf("stopped %s with %d cases", rec.Stopped, len(rec.Cases))
+	}
+	for i, c := range rec.Cases {
+		want := map[bool]string{true: Finished}[i < 4]
+		if i >= 4 && i < 7 {
+			want = Errored
+		} else if i >= 7 {
+			want = NotRun
+		}
+		if c.Status != want || (want == Errored && !strings.Contains(c.Error, "interrupted")) {
+			t.Fatalf("case %d: %s %q, want %s", i, c.Status, c.Error, want)
+		}
+	}
+	// The shard as it stood mid-run: the three running, the rest pending.
+	snap, err := ReadShard(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range snap.Cases {
+		want := Finished
+		if i >= 4 && i < 7 {
+			want = Running
+		} else if i >= 7 {
+			want = Pending
+		}
+		if c.Status != want {
+			t.Fatalf("mid-run shard.json, case %d: %s, want %s", i, c.Status, want)
+		}
+	}
+	srcs, err := Load([]string{dead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Aggregate(srcs)
+	if m.OK || m.Shards[0].State != StateDead || m.Totals.Runs != 4 || m.Totals.Lost != len(order)-4 {
+		t.Fatalf("killed mid-run: ok=%v state %s runs %d lost %d", m.OK, m.Shards[0].State, m.Totals.Runs, m.Totals.Lost)
+	}
+	srcs, err = Load([]string{live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := Aggregate(srcs); m.Totals.Runs != 4 || m.Totals.Errored != 3 || m.Totals.NotRun != len(order)-7 {
+		t.Fatalf("interrupted: runs %d errored %d not run %d", m.Totals.Runs, m.Totals.Errored, m.Totals.NotRun)
+	}
+}
+
+// A shard that cannot set cases up fails them one at a time even with
+// several slots: three setup errors, never more in flight than one.
+func TestRunShardJobsSetupOneAtATime(t *testing.T) {
+	var flight inFlight
+	var mu sync.Mutex
+	runs := 0
+	noFuse := RunnerFunc(func(context.Context, Case, string) (*reports.Report, error) {
+		flight.enter()
+		defer flight.leave()
+		mu.Lock()
+		runs++
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		return nil, fmt.Errorf("%w: FUSE tests need /dev/fuse", ErrSetup)
+	})
+	rec := runShard(t, Options{Out: t.TempDir(), Shard: Shard{0, 1}, Cells: testCells(), Seeds: Seeds{First: 1, Last: 3}, Runner: noFuse, Jobs: 4})
+	if rec.Stopped != StopSetup || runs != 3 || flight.max() != 1 || rec.Cases[3].Status != NotRun {
+		t.Fatalf("stopped %s after %d runs, %d at once", rec.Stopped, runs, flight.max())
 	}
 }

@@ -25,14 +25,15 @@ func init() {
 
 const soakUsage = `Usage: chaosrun soak [--shard I/N | --shards N] (--seeds A..B | --budget D | both) --out DIR
                     [--scenarios a,b] [--profiles p,q] [--drivers modernc,mattn] [--duration D]
-                    [--keep all|failing] [--record-only]
+                    [--keep all|failing] [--record-only] [--jobs N]
 
 Runs one shard of a soak: the cases (scenario, profile, driver, seed) of the
-catalog's cells × the seed range that belong to shard I of N, one after
-another, each into DIR/<scenario>-<profile>-<driver>-<seed>/, and keeps
-DIR/shard.json current: the cases given, which finished, which errored,
-start and end. N shards run together exactly the cases one unsharded run
-would, each once: a case belongs to the shard its hash points at.
+catalog's cells × the seed range that belong to shard I of N, in order,
+up to --jobs at once, each into DIR/<scenario>-<profile>-<driver>-<seed>/,
+and keeps DIR/shard.json current: the cases given, which are running,
+which finished, which errored, start and end. N shards run together
+exactly the cases one unsharded run would, each once: a case belongs to
+the shard its hash points at.
 ` + "`chaosrun merge`" + ` turns the shard directories into one report.
 
 Flags:
@@ -51,6 +52,10 @@ Flags:
                     the database copies, trace and histories only of runs
                     outside reproduced/held/finding (report.json, meta.json
                     and plan.txt always stay)
+  --jobs N          cases run at once, each with its own mount and directory
+                    (default: four per core, at most 16; a case mostly waits
+                    on its board clock). The first case runs alone, and so
+                    does each case after a setup error
   --record-only     exit 0 once every case is recorded, whatever the verdicts
                     (for engines that retry failed pods or jobs: the merge
                     gives the verdict); an interrupted shard still exits 1
@@ -136,7 +141,7 @@ func runSoak(ctx context.Context, args []string, getenv func(string) string, std
 // soakArgs are the flags of "chaosrun soak".
 type soakArgs struct {
 	shard, seeds, out, keep string
-	shards                  int
+	shards, jobs            int
 	budget, duration        time.Duration
 	scns, profiles, drivers soakList
 	recordOnly              bool
@@ -159,6 +164,7 @@ func (a *soakArgs) flags(stderr io.Writer) *flag.FlagSet {
 	fl.DurationVar(&a.duration, "duration", 0, "load phase per case")
 	fl.StringVar(&a.keep, "keep", "all", "all or failing")
 	fl.BoolVar(&a.recordOnly, "record-only", false, "exit 0 once every case is recorded")
+	fl.IntVar(&a.jobs, "jobs", defaultJobs(), "cases run at once, each with its own mount and directory")
 	fl.Usage = func() { fmt.Fprint(stderr, soakUsage) }
 	return fl
 }
@@ -182,6 +188,9 @@ func (a *soakArgs) options(getenv func(string) string) (soak.Options, error) {
 	default:
 		return soak.Options{}, errors.New("give --seeds A..B, --budget D, or both")
 	}
+	if a.jobs < 1 {
+		return soak.Options{}, fmt.Errorf("--jobs %d: want at least 1", a.jobs)
+	}
 	if a.budget < 0 {
 		return soak.Options{}, fmt.Errorf("--budget %v: want a positive duration", a.budget)
 	}
@@ -201,11 +210,12 @@ func (a *soakArgs) options(getenv func(string) string) (soak.Options, error) {
 	if err != nil {
 		return soak.Options{}, err
 	}
-	return soak.Options{Out: dir, Shard: sh, Cells: cells, Seeds: seeds, Budget: a.budget, Duration: a.duration, Keep: keepFn}, nil
+	return soak.Options{Out: dir, Shard: sh, Cells: cells, Seeds: seeds, Budget: a.budget, Duration: a.duration, Jobs: a.jobs, Keep: keepFn}, nil
 }
 
 // announceSoak prints the shard's first line: seeds, cells, the cases
-// given (counted for a closed range), the budget and the output directory.
+// given (counted for a closed range), the budget, the cases run at once
+// and the output directory.
 func announceSoak(w io.Writer, label string, o soak.Options) {
 	given := "open-ended"
 	if !o.Seeds.Open {
@@ -219,7 +229,7 @@ func announceSoak(w io.Writer, label string, o soak.Options) {
 	if o.Budget > 0 {
 		fmt.Fprintf(w, ", budget %v", o.Budget)
 	}
-	fmt.Fprintf(w, ", output %s\n", o.Out)
+	fmt.Fprintf(w, ", %d at once, output %s\n", o.Jobs, o.Out)
 }
 
 // soakShard resolves the shard from --shard, or from $JOB_COMPLETION_INDEX

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -271,5 +272,22 @@ func TestSoakInterruptedExits1(t *testing.T) {
 	}
 	if code != 1 || rec.Stopped != soak.StopInterrupted || rec.Cases[0].Status != soak.Errored || rec.Cases[1].Status != soak.NotRun {
 		t.Fatalf("exit %d, stopped %s, cases %+v\n%s%s", code, rec.Stopped, rec.Cases[:2], out.String(), errb.String())
+	}
+}
+
+// --jobs must be at least 1; it reaches the shard and its first line.
+func TestSoakJobsFlag(t *testing.T) {
+	withFakeRunner(t, func(soak.Case) string { return reports.Held })
+	if code, _, errOut := soakT(t, nil, "--seeds", "1..2", "--jobs", "0", "--out", t.TempDir()); code != 2 || !strings.Contains(errOut, "--jobs 0: want at least 1") {
+		t.Fatalf("--jobs 0: exit %d, %q", code, errOut)
+	}
+	code, out, errOut := soakT(t, nil, "--seeds", "1..3", "--scenarios", "rollback-shadow", "--jobs", "3", "--out", t.TempDir())
+	if code != 0 || !strings.Contains(errOut, ", 3 at once, output ") || !strings.Contains(out, "held") {
+		t.Fatalf("--jobs 3: exit %d\n%s%s", code, out, errOut)
+	}
+	var a soakArgs
+	a.flags(io.Discard)
+	if a.jobs != defaultJobs() {
+		t.Fatalf("--jobs defaults to %d, want defaultJobs() = %d", a.jobs, defaultJobs())
 	}
 }
