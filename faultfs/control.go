@@ -15,24 +15,6 @@ import (
 	"github.com/sqlchaos/sqlchaos/faultfs/trace"
 )
 
-// The control protocol: one JSON request per line on a unix socket, one JSON
-// response per line back. Requests:
-//
-//	{"cmd":"load","plan":"eio op=write path=*-wal nth=1 count=1"}  replace the plan
-//	{"cmd":"clear"}                                                 load the empty plan
-//	{"cmd":"plan"}                                                  canonical text of the current plan
-//	{"cmd":"counters"}                                              per-rule counters
-//	{"cmd":"mark","mark":"phase 2"}                                 write a mark record and flush
-//	{"cmd":"rule","rule":2,"on":false}                              switch one rule (1-based) off or on
-//	{"cmd":"enable","on":false}                                     switch all fault injection off or on
-//	{"cmd":"flush"}                                                 flush the trace
-//	{"cmd":"stop"}                                                  unmount and exit
-//	{"cmd":"track","on":true}                                       switch the unsynced-write model on (off forgets it)
-//	{"cmd":"powercut","keep":"random"}                              cut the power now (keep: none, all, random, sectors; "sector":4096)
-//	{"cmd":"recover"}                                               reset files after the cut, unfreeze ("recover" in the response)
-//	{"cmd":"state"}                                                 model and cut state ("state" in the response)
-//
-// Responses are {"ok":true,...} or {"ok":false,"error":"..."}.
 // command is a control request's verb; the server and Client name them
 // by these constants only.
 type command string
@@ -53,6 +35,24 @@ const (
 	cmdStop     command = "stop"
 )
 
+// The control protocol: one JSON request per line on a unix socket, one JSON
+// response per line back. Requests:
+//
+//	{"cmd":"load","plan":"eio op=write path=*-wal nth=1 count=1"}  replace the plan
+//	{"cmd":"clear"}                                                 load the empty plan
+//	{"cmd":"plan"}                                                  canonical text of the current plan
+//	{"cmd":"counters"}                                              per-rule counters
+//	{"cmd":"mark","mark":"phase 2"}                                 write a mark record and flush
+//	{"cmd":"rule","rule":2,"on":false}                              switch one rule (1-based) off or on
+//	{"cmd":"enable","on":false}                                     switch all fault injection off or on
+//	{"cmd":"flush"}                                                 flush the trace
+//	{"cmd":"stop"}                                                  unmount and exit
+//	{"cmd":"track","on":true}                                       switch the unsynced-write model on (off forgets it)
+//	{"cmd":"powercut","keep":"random"}                              cut the power now (keep: none, all, random, sectors; "sector":4096)
+//	{"cmd":"recover"}                                               reset files after the cut, unfreeze ("recover" in the response)
+//	{"cmd":"state"}                                                 model and cut state ("state" in the response)
+//
+// Responses are {"ok":true,...} or {"ok":false,"error":"..."}.
 type request struct {
 	Cmd    command `json:"cmd"`
 	Plan   string  `json:"plan,omitempty"`
