@@ -62,7 +62,7 @@ type Mount struct {
 	cmd     *child
 	proc    *proctree.Child
 	client  *Client
-	tmp     string      // temp dir for the default socket
+	tmp     string      // temp dir of the default socket; "" when Config.Control names one
 	tail    *tailBuffer // the server's last output, for start errors
 	minor   uint32      // FUSE connection id (minor device number), 0 if unknown
 	exited  chan struct{}
@@ -102,17 +102,18 @@ func Start(ctx context.Context, cfg Config) (*Mount, error) {
 	if err := cfg.resolveDirs(); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "faultfs-")
-	if err != nil {
-		return nil, err
-	}
-	_ = proctree.RecordTemp(tmp)
+	var tmp string // only for the default control socket
 	if cfg.Control == "" {
+		var err error
+		if tmp, err = os.MkdirTemp("", "faultfs-"); err != nil {
+			return nil, err
+		}
+		_ = proctree.RecordTemp(tmp)
 		cfg.Control = filepath.Join(tmp, "ctl.sock")
 	}
 	m, ready, err := startServer(cfg, tmp)
 	if err != nil {
-		os.RemoveAll(tmp)
+		os.RemoveAll(tmp) // "" removes nothing
 		return nil, err
 	}
 	if err := m.awaitMounted(ctx, ready); err != nil {
