@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,15 +76,7 @@ func keyNames() string {
 
 // allows reports whether the key may be used with kind k.
 func (k keySpec) allows(kind Kind) bool {
-	if k.kinds == nil {
-		return true
-	}
-	for _, x := range k.kinds {
-		if x == kind {
-			return true
-		}
-	}
-	return false
+	return k.kinds == nil || slices.Contains(k.kinds, kind)
 }
 
 func bad(key, val, expected string) string {
