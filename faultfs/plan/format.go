@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,7 +68,7 @@ func (r *Rule) writeSelection(w *ruleWriter) {
 		w.kv("path", r.Path)
 	}
 	if r.HasOff {
-		lo, hi := or(r.OffLoVar.String(), r.OffLo), or(r.OffHiVar.String(), r.OffHi)
+		lo, hi := cmp.Or(r.OffLoVar.String(), itoa(r.OffLo)), cmp.Or(r.OffHiVar.String(), itoa(r.OffHi))
 		if lo == hi {
 			w.kv("off", lo)
 		} else {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -157,7 +158,7 @@ func (r *Rule) bind(resolve Resolver) error {
 		*b.n, *b.v = n, Var{}
 	}
 	if r.HasOff && r.OffLo > r.OffHi {
-		return fmt.Errorf("off=%s..%s is empty once bound: %d > %d", or(lo, r.OffLo), or(hi, r.OffHi), r.OffLo, r.OffHi)
+		return fmt.Errorf("off=%s..%s is empty once bound: %d > %d", cmp.Or(lo, itoa(r.OffLo)), cmp.Or(hi, itoa(r.OffHi)), r.OffLo, r.OffHi)
 	}
 	return nil
 }
@@ -172,12 +173,4 @@ func resolveVar(resolve Resolver, v Var) (int64, error) {
 		return 0, fmt.Errorf("%s: %w", v, err)
 	}
 	return n, nil
-}
-
-// or returns s, or n in decimal when s is empty.
-func or(s string, n int64) string {
-	if s != "" {
-		return s
-	}
-	return fmt.Sprint(n)
 }
