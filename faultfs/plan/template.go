@@ -47,6 +47,9 @@ func isVar(s string) bool { return strings.HasPrefix(s, "{") }
 // is letters, digits, '_', '.' and '-'.
 func parseVar(s string) (Var, bool) {
 	in, ok := strings.CutPrefix(s, "{")
+	if !ok {
+		return Var{}, false
+	}
 	if in, ok = strings.CutSuffix(in, "}"); !ok {
 		return Var{}, false
 	}

@@ -170,3 +170,25 @@ func TestEngineRefusesTemplates(t *testing.T) {
 		}
 	}
 }
+
+func TestParseVar(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want Var
+		ok   bool
+	}{
+		{"{pid:writer-1}", PidOf("writer-1"), true},
+		{"{dbsize}", Var{Kind: VarDBSize}, true},
+		{"{dbpages}", Var{Kind: VarDBPages}, true},
+		{"dbsize}", Var{}, false},
+		{"{dbsize", Var{}, false},
+		{"{}", Var{}, false},
+		{"{pid:}", PidOf(""), false},
+		{"{pid:a b}", PidOf("a b"), false},
+	} {
+		got, ok := parseVar(tc.s)
+		if ok != tc.ok || (ok && got != tc.want) {
+			t.Errorf("parseVar(%q) = %+v, %v; want %+v, %v", tc.s, got, ok, tc.want, tc.ok)
+		}
+	}
+}
