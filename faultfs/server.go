@@ -204,7 +204,8 @@ func serveFail(code int, format string, a ...any) int {
 	return code
 }
 
-// check makes cfg's directories absolute, checks them, and parses the plan.
+// check makes cfg's directories absolute, checks them, and parses the plan,
+// refusing a template (its placeholders have no values in a mount).
 func (cfg *ServerConfig) check() (*plan.Plan, error) {
 	if cfg.Backing == "" || cfg.Mountpoint == "" {
 		return nil, errors.New("--backing and --mountpoint are required (see --help)")
