@@ -1245,12 +1245,9 @@ func (e *Explorer) Save(rep *Report, foundDir string) ([]string, *SavedState, er
 	return paths, &ss, nil
 }
 
-// FoundEnv overrides where --save writes (as for the properties' found plans).
-const FoundEnv = found.Env
-
-// FoundDir is $SQLCHAOS_FOUND_DIR, else testdata/found at the module root
-// (walking up to go.mod from the working directory): found.Dir, shared
-// with the properties' found plans.
+// FoundDir is where --save writes: $SQLCHAOS_FOUND_DIR, else
+// testdata/found at the module root (walking up to go.mod from the working
+// directory): found.Dir, shared with the properties' found plans.
 func FoundDir() string { return found.Dir() }
 
 // OracleCheckers are the oracle checkers CrossCheck runs on a state's
