@@ -1107,7 +1107,8 @@ func (e *Explorer) buildImage(pi int, alts []Alt, undo uint64) (Image, error) {
 }
 
 // parseState parses a state ID and checks it against the recording
-// (timeline.validate): it returns the state, its class set, and its point.
+// (timeline.validate): it returns the state, with its class set, and its
+// point.
 func (e *Explorer) parseState(id string) (State, int, error) {
 	s, err := ParseID(id)
 	if err != nil {
