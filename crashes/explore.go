@@ -1107,7 +1107,8 @@ func (e *Explorer) buildImage(pi int, alts []Alt, undo uint64) (Image, error) {
 }
 
 // parseState parses a state ID and checks it against the recording
-// (timeline.validate): it returns the state, its class set, and its point.
+// (timeline.validate): it returns the state, with its class set, and its
+// point.
 func (e *Explorer) parseState(id string) (State, int, error) {
 	s, err := ParseID(id)
 	if err != nil {
@@ -1245,12 +1246,9 @@ func (e *Explorer) Save(rep *Report, foundDir string) ([]string, *SavedState, er
 	return paths, &ss, nil
 }
 
-// FoundEnv overrides where --save writes (as for the properties' found plans).
-const FoundEnv = found.Env
-
-// FoundDir is $SQLCHAOS_FOUND_DIR, else testdata/found at the module root
-// (walking up to go.mod from the working directory): found.Dir, shared
-// with the properties' found plans.
+// FoundDir is where --save writes: $SQLCHAOS_FOUND_DIR, else
+// testdata/found at the module root (walking up to go.mod from the working
+// directory): found.Dir, shared with the properties' found plans.
 func FoundDir() string { return found.Dir() }
 
 // OracleCheckers are the oracle checkers CrossCheck runs on a state's

@@ -40,12 +40,10 @@ type facts struct {
 	opened map[string]map[int]int64
 }
 
+// commitEv is an acknowledged commit: its event and what it changed.
 type commitEv struct {
 	history.Event
-	Transitions []transitionRef
-	Inserted    []rowRef
-	Deleted     []rowRef
-	Updated     []rowRef
+	history.Commit
 }
 
 // The rows and transitions of a commit are the history's own types.
@@ -89,9 +87,7 @@ func buildFacts(in *Input) *facts {
 		}
 	}
 	for _, e := range history.Acknowledged(in.Events) {
-		c := commitEv{Event: e}
-		d := e.Facts()
-		c.Transitions, c.Inserted, c.Deleted, c.Updated = d.Transitions, d.Inserted, d.Deleted, d.Updated
+		c := commitEv{Event: e, Commit: e.Facts().Commit}
 		f.acks = append(f.acks, c)
 		f.bySeq[c.Seq] = append(f.bySeq[c.Seq], c)
 	}

@@ -54,10 +54,10 @@ func TestLedgerRowMatches(t *testing.T) {
 // task through its child rows, so a later cascade of that task explains the
 // rows' absence instead of leaving them undecided.
 func TestCommitTasksFromChildRows(t *testing.T) {
-	c := commitEv{Inserted: []rowRef{
+	c := commitEv{Commit: history.Commit{Inserted: []rowRef{
 		{Table: "task_comments", Key: "7", Task: "t_1"},
 		{Table: "task_events", Key: "12", Task: "t_1"},
-	}}
+	}}}
 	if got := commitTasks(c); len(got) != 1 || got[0] != "t_1" {
 		t.Fatalf("commitTasks = %v, want [t_1]", got)
 	}

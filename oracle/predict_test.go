@@ -8,7 +8,7 @@ import (
 
 // ack builds an acknowledged commit for prediction tests.
 func ack(seq int64, op string, ins, del []rowRef, tr ...transitionRef) commitEv {
-	return commitEv{Event: history.Event{Seq: seq, Op: op}, Inserted: ins, Deleted: del, Transitions: tr}
+	return commitEv{Event: history.Event{Seq: seq, Op: op}, Commit: history.Commit{Inserted: ins, Deleted: del, Transitions: tr}}
 }
 
 // TestPredictRows table-tests the prediction half of the resurrection
