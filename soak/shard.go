@@ -208,9 +208,6 @@ func RunShard(ctx context.Context, o Options) (*ShardRecord, error) {
 	if err != nil {
 		return s.rec, err
 	}
-	if stopped == StopDone && ctx.Err() != nil && s.next < len(s.rec.Cases) {
-		stopped = StopInterrupted
-	}
 	for j := s.next; j < len(s.rec.Cases); j++ {
 		if s.rec.Cases[j].Status == Pending {
 			s.rec.Cases[j].Status = NotRun
