@@ -439,11 +439,12 @@ func (a *matrixArgs) configs(scs []*scenarios.Scenario, dir string) []scenarios.
 	return cfgs
 }
 
-// defaultJobs is how many cells the matrix runs at once by default: four
-// per core, at most 16. A cell mostly waits on its scaled board clock: on
-// 2 cores, 8 at once ran the default matrix in 55 s with the same verdict
-// as one at a time in every cell, and every cell gave the same verdict 5
-// times out of 5 under --repeat 5 (see the README).
+// defaultJobs is how many cells the matrix, and how many cases a soak
+// shard, runs at once by default: four per core, at most 16. A cell
+// mostly waits on its scaled board clock: on 2 cores, 8 at once ran the
+// default matrix in 55 s with the same verdict as one at a time in every
+// cell, and every cell gave the same verdict 5 times out of 5 under
+// --repeat 5 (see the README).
 func defaultJobs() int { return min(4*runtime.NumCPU(), 16) }
 
 // runCells runs the cells, jobs at a time, and returns their results in
