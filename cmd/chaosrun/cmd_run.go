@@ -697,18 +697,14 @@ func writeMatrix(w io.Writer, dir string, results []*scenarios.Result, repeated 
 	if err := os.WriteFile(filepath.Join(dir, "cells.json"), append(b, '\n'), 0o644); err != nil {
 		return 1, err
 	}
+	md := reports.MatrixMarkdown(runs)
 	if repeated { // matrix.md gets the per-cell table too
-		md := reports.MatrixMarkdown(runs) + "\n" + reports.CellsMarkdown(cells)
+		md += "\n" + reports.CellsMarkdown(cells)
 		if err := os.WriteFile(filepath.Join(dir, reports.MatrixFile), []byte(md), 0o644); err != nil {
 			return 1, err
 		}
 	}
-	fmt.Fprintln(w)
-	fmt.Fprint(w, reports.MatrixMarkdown(runs))
-	if repeated {
-		fmt.Fprintln(w)
-		fmt.Fprint(w, reports.CellsMarkdown(cells))
-	}
+	fmt.Fprint(w, "\n"+md)
 	fmt.Fprintf(w, "\nmatrix: %s\nHTML:   %s\nJUnit:  %s\n", filepath.Join(dir, reports.MatrixFile),
 		filepath.Join(dir, reports.HTMLFile), filepath.Join(dir, reports.JUnitFile))
 	code := 0
