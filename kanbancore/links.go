@@ -95,11 +95,11 @@ func LinkTasks(ctx context.Context, c *Conn, parent, child string) error {
 			tx.Inserted("task_links", parent+">"+child)
 		}
 		if ps != StatusDone && cs == StatusReady {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='todo' WHERE id=? AND status='ready'`, child)
+			one, err := tx.execOne(ctx, `UPDATE tasks SET status='todo' WHERE id=? AND status='ready'`, child)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
+			if one {
 				tx.Transition(child, StatusReady, StatusTodo)
 			}
 		}

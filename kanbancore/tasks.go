@@ -506,11 +506,11 @@ func ClaimTask(ctx context.Context, c *Conn, id string, o ClaimOptions) (*Task, 
 			return err
 		}
 		if len(undone) > 0 {
-			res, err := tx.ExecContext(ctx, `UPDATE tasks SET status='todo' WHERE id=? AND status='ready'`, id)
+			one, err := tx.execOne(ctx, `UPDATE tasks SET status='todo' WHERE id=? AND status='ready'`, id)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
+			if one {
 				tx.Transition(id, StatusReady, StatusTodo)
 				return addEvent(ctx, tx, id, 0, EventClaimRejected, map[string]any{"reason": "parents_not_done", "parents": undone})
 			}
@@ -927,11 +927,11 @@ func deleteTask(ctx context.Context, c *Conn, id string, archivedOnly bool) (boo
 		if archivedOnly {
 			q += ` AND status='archived'`
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
+		one, err := tx.execOne(ctx, q, args...)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n != 1 {
+		if !one {
 			return fmt.Errorf("kanbancore: %s %s: task vanished inside the transaction", op, id)
 		}
 		ok = true

@@ -208,9 +208,6 @@ func RunShard(ctx context.Context, o Options) (*ShardRecord, error) {
 	if err != nil {
 		return s.rec, err
 	}
-	if stopped == StopDone && ctx.Err() != nil && s.next < len(s.rec.Cases) {
-		stopped = StopInterrupted
-	}
 	for j := s.next; j < len(s.rec.Cases); j++ {
 		if s.rec.Cases[j].Status == Pending {
 			s.rec.Cases[j].Status = NotRun
@@ -245,9 +242,9 @@ func newShardRecord(o Options, started time.Time) *ShardRecord {
 }
 
 // shardRun is a shard under way: its record, when the record was last
-// written, the index of the next case to start, the cases running and
-// ended, the setup errors in a row and the first failure to write the
-// record. mu guards them all once cases run (and serializes the progress
+// written, the index of the next case to start (the cases started), the
+// cases running, the setup errors in a row and the first failure to write
+// the record. mu guards them all once cases run (and serializes the progress
 // events); wake signals a case ending or ctx ending.
 type shardRun struct {
 	o     Options
@@ -260,7 +257,6 @@ type shardRun struct {
 	next      int
 	saved     time.Time
 	running   int
-	ended     int
 	setupErrs int   // setup errors in a row, in the order cases ended
 	saveErr   error // the first failure to write shard.json
 }
@@ -333,7 +329,7 @@ func (s *shardRun) runCases(ctx context.Context) (stopped string, err error) {
 // case gets past it, so that an environment that cannot set cases up
 // fails one case at a time. The caller holds mu.
 func (s *shardRun) width() int {
-	if s.ended == 0 || s.setupErrs > 0 {
+	if s.running == s.next || s.setupErrs > 0 { // no case has ended, or the last one failed its setup
 		return 1
 	}
 	return max(s.o.Jobs, 1)
@@ -420,7 +416,6 @@ func (s *shardRun) finish(ctx context.Context, i int, c Case) {
 	s.saveLocked()
 	s.emit(ev)
 	s.running--
-	s.ended++
 	s.wake.Broadcast()
 }
 

@@ -439,16 +439,18 @@ func (a *matrixArgs) configs(scs []*scenarios.Scenario, dir string) []scenarios.
 	return cfgs
 }
 
-// defaultJobs is how many cells the matrix runs at once by default: four
-// per core, at most 16. A cell mostly waits on its scaled board clock: on
-// 2 cores, 8 at once ran the default matrix in 55 s with the same verdict
-// as one at a time in every cell, and every cell gave the same verdict 5
-// times out of 5 under --repeat 5 (see the README).
+// defaultJobs is how many cells the matrix, and how many cases a soak
+// shard, runs at once by default: four per core, at most 16. A cell
+// mostly waits on its scaled board clock: on 2 cores, 8 at once ran the
+// default matrix in 55 s with the same verdict as one at a time in every
+// cell, and every cell gave the same verdict 5 times out of 5 under
+// --repeat 5 (see the README).
 func defaultJobs() int { return min(4*runtime.NumCPU(), 16) }
 
-// runCells runs the cells, jobs at a time, and returns their results (nil
-// for a cell that failed to run) and an exit status: 1 when a cell failed
-// to run, 2 on a setup error (which stops the matrix).
+// runCells runs the cells, jobs at a time, and returns their results in
+// the order of cfgs (nil for a cell that failed to run) and an exit
+// status: 1 when a cell failed to run, 2 on a setup error (which stops the
+// matrix).
 func runCells(ctx context.Context, cfgs []scenarios.Config, jobs int) ([]*scenarios.Result, int) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -506,13 +508,7 @@ func runCells(ctx context.Context, cfgs []scenarios.Config, jobs int) ([]*scenar
 	close(next)
 	wg.Wait()
 	p.end()
-	var out []*scenarios.Result
-	for _, r := range results {
-		if r != nil {
-			out = append(out, r)
-		}
-	}
-	return out, code
+	return results, code
 }
 
 const replayUsage = `Usage: chaosrun replay DIR [--out DIR2]
@@ -679,13 +675,14 @@ func (p *progress) end() {
 }
 
 // writeMatrix writes matrix.md, index.html, junit.xml and cells.json into
-// dir, prints the matrix (and, for repeated runs, the per-cell table) and
+// dir from the runs that ran (results holds nil for one that failed to
+// run), prints the matrix (and, for repeated runs, the per-cell table) and
 // returns the exit status the cells give: 0 when every cell's verdict is
 // reproduced, held, finding or observed, else 1.
 func writeMatrix(w io.Writer, dir string, results []*scenarios.Result, repeated bool) (int, error) {
 	var runs []*reports.Report
 	for _, r := range results {
-		if r.Report != nil {
+		if r != nil && r.Report != nil {
 			runs = append(runs, r.Report)
 		}
 	}
@@ -700,18 +697,14 @@ func writeMatrix(w io.Writer, dir string, results []*scenarios.Result, repeated 
 	if err := os.WriteFile(filepath.Join(dir, "cells.json"), append(b, '\n'), 0o644); err != nil {
 		return 1, err
 	}
+	md := reports.MatrixMarkdown(runs)
 	if repeated { // matrix.md gets the per-cell table too
-		md := reports.MatrixMarkdown(runs) + "\n" + reports.CellsMarkdown(cells)
+		md += "\n" + reports.CellsMarkdown(cells)
 		if err := os.WriteFile(filepath.Join(dir, reports.MatrixFile), []byte(md), 0o644); err != nil {
 			return 1, err
 		}
 	}
-	fmt.Fprintln(w)
-	fmt.Fprint(w, reports.MatrixMarkdown(runs))
-	if repeated {
-		fmt.Fprintln(w)
-		fmt.Fprint(w, reports.CellsMarkdown(cells))
-	}
+	fmt.Fprint(w, "\n"+md)
 	fmt.Fprintf(w, "\nmatrix: %s\nHTML:   %s\nJUnit:  %s\n", filepath.Join(dir, reports.MatrixFile),
 		filepath.Join(dir, reports.HTMLFile), filepath.Join(dir, reports.JUnitFile))
 	code := 0

@@ -171,7 +171,7 @@ func (a *soakArgs) flags(stderr io.Writer) *flag.FlagSet {
 
 // options resolves the flags into a shard's options: the shard, the seed
 // range, the keep policy, the cells and the output directory (created
-// when not given). The caller sets the runner and the events.
+// when not given). The caller sets the runner and the progress display.
 func (a *soakArgs) options(getenv func(string) string) (soak.Options, error) {
 	sh, err := soakShard(a.shard, a.shards, getenv)
 	if err != nil {
