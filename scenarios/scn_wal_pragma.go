@@ -15,10 +15,10 @@ import (
 func fullLoad(r *Script) error {
 	// StartConnected waits for the connect: the first watcher creates the
 	// -shm alone before anyone else opens it.
-	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "notifier", Op: "notifier", Interval: 5 * time.Second}); err != nil {
+	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "notifier", Watch: WatchNotifier, Interval: 5 * time.Second}); err != nil {
 		return err
 	}
-	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Op: "dashboard", Interval: 10 * time.Second}); err != nil {
+	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Watch: WatchDashboard, Interval: 10 * time.Second}); err != nil {
 		return err
 	}
 	if err := startGateway(r, "gateway-1", &WorkerTemplate{Heartbeats: 3, Interval: 5 * time.Second}); err != nil {
