@@ -204,9 +204,7 @@ func (w *honestyWorkload) do(op string, fn func() error) {
 	id := w.h.NextID()
 	w.h.Write(history.Event{Type: history.TypeCall, ID: id, Op: op})
 	err := fn()
-	ev := ledger.ErrEvent(history.TypeReturn, 0, op, "", err)
-	ev.ID = id
-	w.h.Write(ev)
+	w.h.Write(ledger.ErrEvent(history.TypeReturn, id, op, "", err))
 	rec := OpRecord{Index: w.idx, Op: op}
 	w.idx++
 	if err != nil {

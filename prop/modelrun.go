@@ -24,8 +24,8 @@ import (
 // property: every role is its own OS process (this binary re-executed),
 // runs its steps on one long-lived connection, and writes a JSONL history
 // of calls, returns and commits; every write transaction bumps a commit
-// counter inside the transaction (as the scenario runner's observer does),
-// so the commits of all processes form one total order.
+// counter inside the transaction (ledger.Observer, as in the scenario
+// roles), so the commits of all processes form one total order.
 
 const roleKanban = "prop-kanban-role"
 

@@ -20,7 +20,7 @@ func runWatcher(r *role) error {
 	interval := r.spec.Interval
 	if interval == 0 {
 		interval = 5 * time.Second
-		if r.spec.Op == "dashboard" {
+		if r.spec.Watch == WatchDashboard {
 			interval = 10 * time.Second
 		}
 	}
@@ -34,8 +34,8 @@ func runWatcher(r *role) error {
 		if err := r.sleep(interval); err != nil {
 			return err
 		}
-		switch r.spec.Op {
-		case "dashboard":
+		switch r.spec.Watch {
+		case WatchDashboard:
 			r.call("dashboard", "", func() error {
 				ts, err := kanbancore.ListTasks(r.ctx, c, kanbancore.ListOptions{})
 				if err != nil {

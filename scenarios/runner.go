@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -504,15 +502,6 @@ func (r *Script) note(format string, args ...any) {
 	r.mu.Unlock()
 }
 
-// noteOnce notes text unless it is noted already (for checks that poll).
-func (r *Script) noteOnce(text string) {
-	r.mu.Lock()
-	if !slices.Contains(r.notes, text) {
-		r.notes = append(r.notes, text)
-	}
-	r.mu.Unlock()
-}
-
 func (r *Script) progressLoop() (stop func()) {
 	if r.cfg.Progress == nil {
 		return func() {}
@@ -805,15 +794,12 @@ func (r *Script) Go(f func() error) {
 }
 
 // Events returns the events of one process's history so far: none when
-// the process has not written any yet. A history that does not read (a
-// malformed line) is noted in the report, and the events before it are
-// returned; the judge, which reads the same file, says the run is
-// incomplete.
+// the process has not written any yet. Of a history that does not read (a
+// malformed line) it returns the events before the bad line and drops the
+// error: the judge reads the same file and refuses the run with it (the
+// error Execute returns), so a note here would never reach a report.
 func (r *Script) Events(proc string) []history.Event {
-	evs, err := history.ReadFile(filepath.Join(r.dir, oracle.HistoriesDir, proc+".jsonl"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		r.noteOnce(fmt.Sprintf("history of %s does not read: %v", proc, err))
-	}
+	evs, _ := history.ReadFile(filepath.Join(r.dir, oracle.HistoriesDir, proc+".jsonl"))
 	return evs
 }
 

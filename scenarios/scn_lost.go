@@ -60,7 +60,7 @@ board has detects it.`,
 		// removed at each CLI's close: the TRUNCATE checkpoint below is the
 		// only one (four deletes, about 60 WAL pages, stay under hardened's 100-page
 		// autocheckpoint).
-		if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Op: "dashboard", Interval: 10 * time.Second}); err != nil {
+		if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Watch: WatchDashboard, Interval: 10 * time.Second}); err != nil {
 			return err
 		}
 		if err := r.LoadPlan(r.MainPlan()); err != nil {

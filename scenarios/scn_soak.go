@@ -34,10 +34,10 @@ delay op=fsync delay=1ms p=0.2
 	Setup: seedTasks(8),
 	Script: func(r *Script) error {
 		r.Phase("start")
-		if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "notifier", Op: "notifier", Interval: 5 * time.Second}); err != nil {
+		if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "notifier", Watch: WatchNotifier, Interval: 5 * time.Second}); err != nil {
 			return err
 		}
-		if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Op: "dashboard", Interval: 10 * time.Second}); err != nil {
+		if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Watch: WatchDashboard, Interval: 10 * time.Second}); err != nil {
 			return err
 		}
 		if err := startGateway(r, "gateway-1", &WorkerTemplate{Heartbeats: 2, HeartbeatsJitter: 3, Interval: 5 * time.Second,

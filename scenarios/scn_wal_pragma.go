@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"errors"
 	"time"
 
 	"github.com/sqlchaos/sqlchaos/history"
@@ -14,16 +13,12 @@ import (
 // dashboard (10 s) watchers first — long-lived connections, like the
 // gateway's threads — then the gateway with its workers and a writer.
 func fullLoad(r *Script) error {
-	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "notifier", Op: "notifier", Interval: 5 * time.Second}); err != nil {
+	// StartConnected waits for the connect: the first watcher creates the
+	// -shm alone before anyone else opens it.
+	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "notifier", Watch: WatchNotifier, Interval: 5 * time.Second}); err != nil {
 		return err
 	}
-	// Let the first watcher create the -shm alone before anyone else opens it.
-	if ok, err := r.waitStarted(func() bool { return r.Count("notifier", "return", "connect") > 0 }); err != nil {
-		return err
-	} else if !ok {
-		return errors.New("the notifier never connected")
-	}
-	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Op: "dashboard", Interval: 10 * time.Second}); err != nil {
+	if err := r.StartConnected(RoleSpec{Role: RoleWatcher, Proc: "dashboard", Watch: WatchDashboard, Interval: 10 * time.Second}); err != nil {
 		return err
 	}
 	if err := startGateway(r, "gateway-1", &WorkerTemplate{Heartbeats: 3, Interval: 5 * time.Second}); err != nil {

@@ -36,9 +36,10 @@ type RoleSpec struct {
 	// Count bounds the loop: heartbeats of a worker, writes of a writer
 	// (0 = until stopped).
 	Count int `json:"count,omitempty"`
-	// Op is the CLI operation (create, complete, delete, archive, block,
-	// list, show, heartbeat) or the watcher kind (notifier, dashboard).
+	// Op is the CLI's board operation (one of the Op* constants).
 	Op BoardOp `json:"op,omitempty"`
+	// Watch is a watcher's kind (WatchNotifier or WatchDashboard).
+	Watch string `json:"watch,omitempty"`
 	// Task is the task a worker or a CLI op acts on ("" = the CLI picks one
 	// with its seeded generator).
 	Task string `json:"task,omitempty"`
@@ -87,4 +88,11 @@ const (
 	OpHeartbeat  BoardOp = "heartbeat"
 	OpCheckpoint BoardOp = "checkpoint"
 	OpRecompute  BoardOp = "recompute"
+)
+
+// The watcher kinds (RoleSpec.Watch): what a watcher's one connection
+// polls.
+const (
+	WatchNotifier  = "notifier"  // new task events, every 5 s (the default)
+	WatchDashboard = "dashboard" // the board and its counts by status, every 10 s
 )
